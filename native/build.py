@@ -1,0 +1,72 @@
+"""cffi build script: compiles native/*.c into the extension spooky_cli._spooky.
+
+The cdef is the part of native/spooky.h between its CDEF markers, read as is.
+Build switches from the environment (see the Makefile):
+  SPOOKY_DEBUG=1     -O0 -g
+  SPOOKY_SANITIZE=1  -fsanitize=address,undefined (run with libasan preloaded)
+  SPOOKY_WERROR=1    warnings are errors
+"""
+
+import os
+import re
+from pathlib import Path
+
+from cffi import FFI
+
+NATIVE = Path(__file__).resolve().parent
+ROOT = NATIVE.parent
+
+
+def cdef_source() -> str:
+    header = (NATIVE / "spooky.h").read_text()
+    match = re.search(r"/\* CDEF-BEGIN \*/(.*)/\* CDEF-END \*/", header, re.S)
+    if not match:
+        raise RuntimeError("native/spooky.h has no CDEF-BEGIN/CDEF-END section")
+    return match.group(1)
+
+
+def package_version() -> str:
+    text = (ROOT / "spooky_cli" / "_version.py").read_text()
+    return re.search(r'__version__ = "([^"]+)"', text).group(1)
+
+
+def flags() -> tuple[list[str], list[str]]:
+    compile_args = ["-std=c11", "-Wall", "-Wextra", "-Wno-unused-parameter"]
+    link_args: list[str] = []
+    if os.environ.get("SPOOKY_DEBUG") == "1":
+        compile_args += ["-O0", "-g"]
+    else:
+        compile_args += ["-O2"]
+    if os.environ.get("SPOOKY_SANITIZE") == "1":
+        san = ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined",
+               "-fno-omit-frame-pointer", "-g"]
+        compile_args += san
+        link_args += san
+    if os.environ.get("SPOOKY_WERROR") == "1":
+        compile_args += ["-Werror"]
+    return compile_args, link_args
+
+
+def sources() -> list[str]:
+    # setuptools wants paths relative to the project root (the build's cwd).
+    return [os.path.relpath(p, os.getcwd()) for p in sorted(NATIVE.glob("*.c"))]
+
+
+ffibuilder = FFI()
+ffibuilder.cdef(cdef_source())
+_compile_args, _link_args = flags()
+ffibuilder.set_source(
+    "spooky_cli._spooky",
+    '#include "spooky.h"',
+    sources=sources(),
+    include_dirs=[os.path.relpath(NATIVE, os.getcwd())],
+    define_macros=[("SPOOKY_VERSION", f'"{package_version()}"'), ("_GNU_SOURCE", None)],
+    extra_compile_args=_compile_args,
+    extra_link_args=_link_args,
+)
+
+if __name__ == "__main__":
+    # Build into a folder of your choice: python native/build.py OUTDIR
+    import sys
+
+    ffibuilder.compile(tmpdir=sys.argv[1] if len(sys.argv) > 1 else ".", verbose=True)

@@ -1,0 +1,47 @@
+/* common.c: version, status names, buffers. */
+#include <stdlib.h>
+#include "internal.h"
+
+#ifndef SPOOKY_VERSION
+#error "build with -DSPOOKY_VERSION=\"x.y.z\" (native/build.py does)"
+#endif
+
+const char *spooky_version(void) { return SPOOKY_VERSION; }
+
+const char *spooky_strerror(int code) {
+    switch (code) {
+    case SPOOKY_OK: return "ok";
+    case SPOOKY_E_NOMEM: return "out of memory";
+    case SPOOKY_E_ARG: return "invalid argument";
+    case SPOOKY_E_JSON_SYNTAX: return "invalid JSON";
+    case SPOOKY_E_JSON_UTF8: return "invalid UTF-8 or lone surrogate in JSON";
+    case SPOOKY_E_JSON_NUMBER: return "number out of range of a double";
+    case SPOOKY_E_JSON_DEPTH: return "JSON nested too deeply";
+    case SPOOKY_E_JSON_NOT_OBJECT: return "a record must be a JSON object";
+    case SPOOKY_E_HASH_COLLISION: return "two field names share one xxh64 hash";
+    case SPOOKY_E_RECORD_INVALID: return "not a valid record";
+    case SPOOKY_E_CBOR_INVALID: return "invalid nested (CBOR) value";
+    case SPOOKY_E_NOT_JSON: return "value has no JSON form";
+    case SPOOKY_E_NOT_FOUND: return "no such field";
+    case SPOOKY_E_TYPE: return "field has another type";
+    case SPOOKY_E_LENGTH: return "value has another byte length";
+    case SPOOKY_E_EXISTS: return "field already exists";
+    case SPOOKY_E_TOO_LARGE: return "record too large";
+    default: return "unknown error";
+    }
+}
+
+int spooky_buf_reserve(spooky_buf *buf, size_t cap) {
+    if (cap <= buf->cap) return SPOOKY_OK;
+    uint8_t *p = realloc(buf->data, cap);
+    if (!p) return SPOOKY_E_NOMEM;
+    buf->data = p;
+    buf->cap = cap;
+    return SPOOKY_OK;
+}
+
+void spooky_buf_free(spooky_buf *buf) {
+    free(buf->data);
+    buf->data = NULL;
+    buf->len = buf->cap = 0;
+}

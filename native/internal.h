@@ -1,0 +1,80 @@
+/* internal.h: helpers shared by the core's translation units (not the cdef). */
+#ifndef SPOOKY_INTERNAL_H
+#define SPOOKY_INTERNAL_H
+
+#include <string.h>
+#include "spooky.h"
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "spooky's core assumes a little-endian host"
+#endif
+
+static inline uint32_t load_u32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+static inline uint64_t load_u64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+static inline void store_u32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
+static inline void store_u64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
+
+/* Grows buf so that `extra` more bytes fit after len. */
+static inline int buf_grow(spooky_buf *buf, size_t extra) {
+    if (buf->cap - buf->len >= extra) return SPOOKY_OK;
+    if (extra > SIZE_MAX / 2 - buf->len) return SPOOKY_E_NOMEM;
+    size_t need = buf->len + extra;
+    size_t cap = buf->cap ? buf->cap : 64;
+    while (cap < need) cap *= 2;
+    return spooky_buf_reserve(buf, cap);
+}
+
+static inline int buf_append(spooky_buf *buf, const void *data, size_t n) {
+    int rc = buf_grow(buf, n);
+    if (rc) return rc;
+    if (n) memcpy(buf->data + buf->len, data, n);
+    buf->len += n;
+    return SPOOKY_OK;
+}
+
+static inline int buf_push(spooky_buf *buf, uint8_t byte) {
+    if (buf->len == buf->cap) {
+        int rc = buf_grow(buf, 1);
+        if (rc) return rc;
+    }
+    buf->data[buf->len++] = byte;
+    return SPOOKY_OK;
+}
+
+/* Byte length of a fixed-width value of this tag, or -1 for variable ones. */
+static inline int fixed_width(uint8_t tag) {
+    switch (tag) {
+    case SPOOKY_NULL: return 0;
+    case SPOOKY_BOOL: return 1;
+    case SPOOKY_I64: case SPOOKY_F64: case SPOOKY_U64: return 8;
+    default: return -1;
+    }
+}
+
+/* Length of the valid UTF-8 sequence at p (RFC 3629), or 0 if invalid. */
+static inline size_t utf8_seq(const uint8_t *p, const uint8_t *end) {
+    uint8_t c = p[0];
+    size_t avail = (size_t)(end - p);
+    if (c >= 0xc2 && c <= 0xdf) {
+        return (avail >= 2 && (p[1] & 0xc0) == 0x80) ? 2 : 0;
+    }
+    if (c >= 0xe0 && c <= 0xef) {
+        if (avail < 3 || (p[2] & 0xc0) != 0x80) return 0;
+        uint8_t lo = 0x80, hi = 0xbf;
+        if (c == 0xe0) lo = 0xa0;
+        if (c == 0xed) hi = 0x9f; /* no UTF-16 surrogates */
+        return (p[1] >= lo && p[1] <= hi) ? 3 : 0;
+    }
+    if (c >= 0xf0 && c <= 0xf4) {
+        if (avail < 4 || (p[2] & 0xc0) != 0x80 || (p[3] & 0xc0) != 0x80) return 0;
+        uint8_t lo = 0x80, hi = 0xbf;
+        if (c == 0xf0) lo = 0x90;
+        if (c == 0xf4) hi = 0x8f;
+        return (p[1] >= lo && p[1] <= hi) ? 4 : 0;
+    }
+    return 0;
+}
+
+#define ENTRY(rec, i) ((rec) + SPOOKY_HEADER_SIZE + (size_t)(i) * SPOOKY_INDEX_ENTRY_SIZE)
+
+#endif

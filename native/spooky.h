@@ -1,0 +1,217 @@
+/* spooky.h: the whole public surface of the spooky C core.
+ *
+ * This file is also the cffi cdef: native/build.py feeds the part between the
+ * CDEF markers to cffi unchanged, so keep that part to plain declarations that
+ * cffi understands (no macros with arguments, no inline code).
+ *
+ * Every function that can fail returns an int status: SPOOKY_OK (0) or one of
+ * the spooky_status codes; spooky_strerror() names it. Records are the
+ * SpookyRecord layout of docs/FORMAT.md (all integers little-endian).
+ */
+#ifndef SPOOKY_H
+#define SPOOKY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* CDEF-BEGIN */
+
+typedef enum {
+    SPOOKY_OK = 0,
+    SPOOKY_E_NOMEM = 1,          /* allocation failed */
+    SPOOKY_E_ARG = 2,            /* bad argument from the caller */
+    SPOOKY_E_JSON_SYNTAX = 10,   /* malformed JSON */
+    SPOOKY_E_JSON_UTF8 = 11,     /* invalid UTF-8 or lone surrogate */
+    SPOOKY_E_JSON_NUMBER = 12,   /* number that overflows a double */
+    SPOOKY_E_JSON_DEPTH = 13,    /* nesting deeper than SPOOKY_MAX_DEPTH */
+    SPOOKY_E_JSON_NOT_OBJECT = 14, /* a record must be a JSON object */
+    SPOOKY_E_HASH_COLLISION = 20, /* two names with one xxh64 in a record */
+    SPOOKY_E_RECORD_INVALID = 30, /* bytes are not a valid record */
+    SPOOKY_E_CBOR_INVALID = 31,  /* nested value is not valid CBOR */
+    SPOOKY_E_NOT_JSON = 32,      /* value has no JSON form (NaN, bytes, tag) */
+    SPOOKY_E_NOT_FOUND = 40,     /* no field with that name */
+    SPOOKY_E_TYPE = 41,          /* field has another type */
+    SPOOKY_E_LENGTH = 42,        /* in-place write of another byte length */
+    SPOOKY_E_EXISTS = 43,        /* add of a field that is already there */
+    SPOOKY_E_TOO_LARGE = 44      /* record would exceed the u32 offsets */
+} spooky_status;
+
+typedef enum {
+    SPOOKY_NULL = 0,
+    SPOOKY_BOOL = 1,
+    SPOOKY_I64 = 2,
+    SPOOKY_F64 = 3,
+    SPOOKY_STR = 4,
+    SPOOKY_NESTED = 5,
+    SPOOKY_U64 = 6
+} spooky_type;
+
+/* What a record_edit does with the named field. */
+typedef enum {
+    SPOOKY_EDIT_REPLACE = 0,     /* field must exist */
+    SPOOKY_EDIT_INSERT = 1,      /* field must not exist */
+    SPOOKY_EDIT_UPSERT = 2,      /* either */
+    SPOOKY_EDIT_REMOVE = 3       /* field must exist */
+} spooky_edit_mode;
+
+#define SPOOKY_HEADER_SIZE 20
+#define SPOOKY_INDEX_ENTRY_SIZE 20
+#define SPOOKY_MAX_DEPTH 1024
+
+/* A growable byte buffer owned by the core. Zero-initialise it; it keeps its
+ * capacity across uses (len is reset, cap only grows) until spooky_buf_free. */
+typedef struct {
+    uint8_t *data;
+    size_t len;
+    size_t cap;
+} spooky_buf;
+
+/* Where and why a parse failed: offset is the byte offset in the input. */
+typedef struct {
+    int code;
+    size_t offset;
+    const char *message;
+} spooky_error;
+
+/* A resolved field: its index position and where its value lies. */
+typedef struct {
+    uint32_t index;
+    uint32_t offset;
+    uint32_t length;
+    uint8_t tag;
+    uint64_t name_hash;
+} spooky_slot;
+
+/* Opaque transcoder state: scratch space reused across calls. One per thread. */
+typedef struct spooky_encoder spooky_encoder;
+
+const char *spooky_version(void);
+const char *spooky_strerror(int code);
+
+uint64_t spooky_xxh64(const uint8_t *data, size_t len, uint64_t seed);
+
+int spooky_buf_reserve(spooky_buf *buf, size_t cap);
+void spooky_buf_free(spooky_buf *buf);
+
+spooky_encoder *spooky_encoder_new(void);
+void spooky_encoder_free(spooky_encoder *enc);
+
+/* One JSON object -> record bytes in out (out is cleared first, its capacity
+ * kept). On failure err says where. */
+int spooky_encode_record(spooky_encoder *enc, const uint8_t *json, size_t len,
+                         spooky_buf *out, spooky_error *err);
+
+/* One JSON value -> a field value: *tag and its value bytes in out (scalars
+ * as the record stores them, arrays and objects as canonical CBOR). */
+int spooky_encode_value(spooky_encoder *enc, const uint8_t *json, size_t len,
+                        spooky_buf *out, uint8_t *tag, spooky_error *err);
+
+/* Checks untrusted bytes: header, index bounds, sorted unique hashes, known
+ * tags and lengths, packed data that ends exactly at len. */
+int spooky_record_validate(const uint8_t *rec, size_t len);
+uint32_t spooky_record_field_count(const uint8_t *rec, size_t len);
+
+/* Binary search of a validated record. SPOOKY_E_NOT_FOUND if absent. */
+int spooky_record_find(const uint8_t *rec, size_t len, uint64_t name_hash,
+                       spooky_slot *slot);
+int spooky_record_resolve(const uint8_t *rec, size_t len, const uint8_t *name,
+                          size_t name_len, spooky_slot *slot);
+/* The slot of index position i (for iteration). */
+int spooky_record_slot_at(const uint8_t *rec, size_t len, uint32_t i,
+                          spooky_slot *slot);
+
+/* Typed reads by name: hash, binary search, tag and length check. */
+int spooky_get_i64(const uint8_t *rec, size_t len, const uint8_t *name,
+                   size_t name_len, int64_t *out);
+int spooky_get_u64(const uint8_t *rec, size_t len, const uint8_t *name,
+                   size_t name_len, uint64_t *out);
+int spooky_get_f64(const uint8_t *rec, size_t len, const uint8_t *name,
+                   size_t name_len, double *out);
+int spooky_get_bool(const uint8_t *rec, size_t len, const uint8_t *name,
+                    size_t name_len, int *out);
+int spooky_get_str(const uint8_t *rec, size_t len, const uint8_t *name,
+                   size_t name_len, const uint8_t **out, size_t *out_len);
+
+/* Typed reads and writes through a slot: O(1), no hash, no search. The slot's
+ * bounds are still checked against len, so a stale slot never leaves the
+ * record. */
+int spooky_get_i64_at(const uint8_t *rec, size_t len, const spooky_slot *slot,
+                      int64_t *out);
+int spooky_get_u64_at(const uint8_t *rec, size_t len, const spooky_slot *slot,
+                      uint64_t *out);
+int spooky_get_f64_at(const uint8_t *rec, size_t len, const spooky_slot *slot,
+                      double *out);
+int spooky_get_bool_at(const uint8_t *rec, size_t len, const spooky_slot *slot,
+                       int *out);
+int spooky_get_str_at(const uint8_t *rec, size_t len, const spooky_slot *slot,
+                      const uint8_t **out, size_t *out_len);
+int spooky_set_i64_at(uint8_t *rec, size_t len, const spooky_slot *slot,
+                      int64_t value);
+int spooky_set_u64_at(uint8_t *rec, size_t len, const spooky_slot *slot,
+                      uint64_t value);
+int spooky_set_f64_at(uint8_t *rec, size_t len, const spooky_slot *slot,
+                      double value);
+int spooky_set_bool_at(uint8_t *rec, size_t len, const spooky_slot *slot,
+                       int value);
+/* Same tag, same byte length only (else SPOOKY_E_TYPE / SPOOKY_E_LENGTH). */
+int spooky_set_bytes_at(uint8_t *rec, size_t len, const spooky_slot *slot,
+                        const uint8_t *value, size_t value_len);
+
+/* Fixed-width writes by name (in place, layout unchanged). */
+int spooky_set_i64(uint8_t *rec, size_t len, const uint8_t *name,
+                   size_t name_len, int64_t value);
+
+/* Any structural change: writes the edited record into out (cleared first).
+ * Data stay packed in index order, so the result equals a fresh encode. */
+int spooky_record_edit(const uint8_t *rec, size_t len, uint64_t name_hash,
+                       int mode, uint8_t tag, const uint8_t *value,
+                       size_t value_len, spooky_buf *out);
+
+/* Re-points a slot resolved on another record of the same schema (same field
+ * set): O(1) when index position slot->index holds slot->name_hash, else one
+ * binary search. This is how a ResolvedSchema reads many records. */
+int spooky_slot_refresh(const uint8_t *rec, size_t len, spooky_slot *slot);
+
+/* Canonical CBOR of a nested value -> compact JSON text appended to out. */
+int spooky_cbor_to_json(const uint8_t *cbor, size_t len, spooky_buf *out);
+
+/* Any field value (tag + value bytes) -> JSON text appended to out. Floats
+ * use the shortest text that reads back to the same double, with a '.0' or
+ * exponent so they stay floats; NaN and infinities are SPOOKY_E_NOT_JSON. */
+int spooky_value_to_json(uint8_t tag, const uint8_t *value, size_t len,
+                         spooky_buf *out);
+
+/* Benchmark kernels (native/bench.c), used by `spooky bench` and benchmarks/.
+ * Each runs `iters` operations in a C loop and reports elapsed nanoseconds
+ * from a monotonic clock; *sink receives a value derived from every result so
+ * the compiler cannot drop the loop. */
+typedef enum {
+    SPOOKY_BENCH_GET_I64 = 0,
+    SPOOKY_BENCH_GET_STR = 1,
+    SPOOKY_BENCH_GET_BOOL = 2,
+    SPOOKY_BENCH_GET_F64 = 3,
+    SPOOKY_BENCH_SET_I64 = 4,
+    SPOOKY_BENCH_SET_STR = 5
+} spooky_bench_op;
+
+/* One field of one record (rec is modified by the set ops, same bytes back). */
+int spooky_bench_field(uint8_t *rec, size_t len, const uint8_t *name,
+                       size_t name_len, int op, int use_slot, uint64_t iters,
+                       uint64_t *elapsed_ns, uint64_t *sink);
+/* n JSON objects (object i is json[offsets[i] .. offsets[i+1])) encoded into
+ * a fresh buffer per record (reuse=0) or one reused buffer (reuse=1). */
+int spooky_bench_serialize(const uint8_t *json, const size_t *offsets, size_t n,
+                           int reuse, uint64_t *elapsed_ns, uint64_t *sink);
+/* Change detection over n record pairs (old[i], new[i]), each a record at
+ * recs[offsets[i] .. offsets[i+1]]: a pair differs when its `version` (i64)
+ * or `content_hash` (u64) differ. By name, or through slots resolved once. */
+int spooky_bench_change_detection(const uint8_t *old_recs,
+                                  const size_t *old_offsets,
+                                  const uint8_t *new_recs,
+                                  const size_t *new_offsets, size_t n,
+                                  int use_slot, uint64_t *elapsed_ns,
+                                  uint64_t *changed);
+
+/* CDEF-END */
+
+#endif /* SPOOKY_H */

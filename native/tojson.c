@@ -1,0 +1,241 @@
+/* tojson.c: field values and canonical CBOR back to compact JSON text. */
+#define _GNU_SOURCE
+#include <locale.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include "internal.h"
+
+#define TRY(expr)                  \
+    do {                           \
+        int rc_ = (expr);          \
+        if (rc_) return rc_;       \
+    } while (0)
+
+static locale_t the_c_locale;
+static pthread_once_t c_locale_once = PTHREAD_ONCE_INIT;
+static void make_c_locale(void) { the_c_locale = newlocale(LC_ALL_MASK, "C", (locale_t)0); }
+
+static int put_u64(spooky_buf *out, uint64_t v) {
+    char b[24];
+    int i = 24;
+    do { b[--i] = (char)('0' + v % 10); v /= 10; } while (v);
+    return buf_append(out, b + i, (size_t)(24 - i));
+}
+
+static int put_i64(spooky_buf *out, int64_t v) {
+    if (v < 0) {
+        TRY(buf_push(out, '-'));
+        return put_u64(out, (uint64_t)0 - (uint64_t)v);
+    }
+    return put_u64(out, (uint64_t)v);
+}
+
+static const double POW10[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8};
+
+/* Shortest text that reads back (correctly rounded) to d, always marked as a
+ * float by a '.' or an exponent. */
+static int put_f64(spooky_buf *out, double d) {
+    if (!isfinite(d)) return SPOOKY_E_NOT_JSON;
+    if (d == 0) return signbit(d) ? buf_append(out, "-0.0", 4) : buf_append(out, "0.0", 3);
+    double a = fabs(d);
+    /* Fast path: few fraction digits. m / 10^k with m < 2^53 is exactly
+     * rounded, so the check proves the text reads back to d. */
+    if (a >= 1e-5 && a < 1e15) {
+        for (int k = 0; k <= 8; k++) {
+            double scaled = a * POW10[k];
+            if (scaled >= 9007199254740992.0) break;
+            double m = nearbyint(scaled);
+            if (m / POW10[k] != a) continue;
+            uint64_t mi = (uint64_t)m, ip = mi, fp = 0;
+            uint64_t div = 1;
+            for (int i = 0; i < k; i++) div *= 10;
+            ip = mi / div;
+            fp = mi % div;
+            if (d < 0) TRY(buf_push(out, '-'));
+            TRY(put_u64(out, ip));
+            TRY(buf_push(out, '.'));
+            if (k == 0) return buf_push(out, '0');
+            char f[8];
+            for (int i = k - 1; i >= 0; i--) { f[i] = (char)('0' + fp % 10); fp /= 10; }
+            return buf_append(out, f, (size_t)k);
+        }
+    }
+    pthread_once(&c_locale_once, make_c_locale);
+    locale_t old = uselocale(the_c_locale);
+    char b[40];
+    int n = 0;
+    int from = a < 2.2250738585072014e-308 ? 1 : 15; /* subnormals: fewer digits */
+    for (int prec = from; prec <= 17; prec++) {
+        n = snprintf(b, sizeof b, "%.*g", prec, d);
+        if (strtod_l(b, NULL, the_c_locale) == d) break;
+    }
+    uselocale(old);
+    TRY(buf_append(out, b, (size_t)n));
+    if (!memchr(b, '.', (size_t)n) && !memchr(b, 'e', (size_t)n)) return buf_append(out, ".0", 2);
+    return SPOOKY_OK;
+}
+
+static const char HEX[] = "0123456789abcdef";
+
+/* JSON string of n bytes of UTF-8 (validated). */
+static int put_string(spooky_buf *out, const uint8_t *s, size_t n) {
+    const uint8_t *p = s, *end = s + n;
+    TRY(buf_push(out, '"'));
+    while (p < end) {
+        const uint8_t *run = p;
+        while (p < end && *p >= 0x20 && *p != '"' && *p != '\\' && *p < 0x80) p++;
+        TRY(buf_append(out, run, (size_t)(p - run)));
+        if (p >= end) break;
+        uint8_t c = *p;
+        if (c >= 0x80) {
+            size_t k = utf8_seq(p, end);
+            if (!k) return SPOOKY_E_NOT_JSON;
+            TRY(buf_append(out, p, k));
+            p += k;
+            continue;
+        }
+        char esc[6] = {'\\', 0, 0, 0, 0, 0};
+        size_t k = 2;
+        switch (c) {
+        case '"': esc[1] = '"'; break;
+        case '\\': esc[1] = '\\'; break;
+        case '\n': esc[1] = 'n'; break;
+        case '\r': esc[1] = 'r'; break;
+        case '\t': esc[1] = 't'; break;
+        case '\b': esc[1] = 'b'; break;
+        case '\f': esc[1] = 'f'; break;
+        default:
+            esc[1] = 'u', esc[2] = '0', esc[3] = '0', esc[4] = HEX[c >> 4], esc[5] = HEX[c & 15];
+            k = 6;
+        }
+        TRY(buf_append(out, esc, k));
+        p++;
+    }
+    return buf_push(out, '"');
+}
+
+typedef struct {
+    const uint8_t *p, *end;
+} reader;
+
+/* Reads a CBOR head: major type and argument. */
+static int read_head(reader *r, uint8_t *major, uint64_t *arg) {
+    if (r->p >= r->end) return SPOOKY_E_CBOR_INVALID;
+    uint8_t b = *r->p++;
+    *major = b >> 5;
+    uint8_t ai = b & 0x1f;
+    if (ai < 24) { *arg = ai; return SPOOKY_OK; }
+    if (ai > 27) return SPOOKY_E_CBOR_INVALID; /* reserved or indefinite length */
+    size_t k = (size_t)1 << (ai - 24);
+    if ((size_t)(r->end - r->p) < k) return SPOOKY_E_CBOR_INVALID;
+    uint64_t v = 0;
+    for (size_t i = 0; i < k; i++) v = (v << 8) | r->p[i];
+    r->p += k;
+    *arg = v;
+    return SPOOKY_OK;
+}
+
+static double half_to_double(uint16_t h) {
+    int e = (h >> 10) & 0x1f;
+    double m = h & 0x3ff;
+    double v = e == 0 ? ldexp(m, -24) : e == 31 ? (m ? NAN : INFINITY) : ldexp(m + 1024, e - 25);
+    return (h & 0x8000) ? -v : v;
+}
+
+static int cbor_item(reader *r, spooky_buf *out, int depth) {
+    if (depth > SPOOKY_MAX_DEPTH) return SPOOKY_E_CBOR_INVALID;
+    uint8_t major, ai = r->p < r->end ? (*r->p & 0x1f) : 0;
+    uint64_t arg;
+    TRY(read_head(r, &major, &arg));
+    switch (major) {
+    case 0:
+        return put_u64(out, arg);
+    case 1: /* -1 - arg */
+        TRY(buf_push(out, '-'));
+        if (arg == UINT64_MAX) return buf_append(out, "18446744073709551616", 20);
+        return put_u64(out, arg + 1);
+    case 2:
+        return SPOOKY_E_NOT_JSON; /* byte strings have no JSON form */
+    case 3:
+        if (arg > (uint64_t)(r->end - r->p)) return SPOOKY_E_CBOR_INVALID;
+        TRY(put_string(out, r->p, (size_t)arg));
+        r->p += arg;
+        return SPOOKY_OK;
+    case 4:
+        if (arg > (uint64_t)(r->end - r->p)) return SPOOKY_E_CBOR_INVALID; /* >= 1 byte each */
+        TRY(buf_push(out, '['));
+        for (uint64_t i = 0; i < arg; i++) {
+            if (i) TRY(buf_push(out, ','));
+            TRY(cbor_item(r, out, depth + 1));
+        }
+        return buf_push(out, ']');
+    case 5:
+        if (arg > (uint64_t)(r->end - r->p) / 2) return SPOOKY_E_CBOR_INVALID;
+        TRY(buf_push(out, '{'));
+        for (uint64_t i = 0; i < arg; i++) {
+            if (i) TRY(buf_push(out, ','));
+            if (r->p >= r->end) return SPOOKY_E_CBOR_INVALID;
+            if ((*r->p >> 5) != 3) return SPOOKY_E_NOT_JSON; /* keys must be text */
+            TRY(cbor_item(r, out, depth + 1));
+            TRY(buf_push(out, ':'));
+            TRY(cbor_item(r, out, depth + 1));
+        }
+        return buf_push(out, '}');
+    case 6:
+        return SPOOKY_E_NOT_JSON; /* tags */
+    default: /* 7: simple values and floats */
+        switch (ai) {
+        case 20: return buf_append(out, "false", 5);
+        case 21: return buf_append(out, "true", 4);
+        case 22: return buf_append(out, "null", 4);
+        case 25: return put_f64(out, half_to_double((uint16_t)arg));
+        case 26: {
+            uint32_t bits = (uint32_t)arg;
+            float f;
+            memcpy(&f, &bits, 4);
+            return put_f64(out, (double)f);
+        }
+        case 27: {
+            double d;
+            memcpy(&d, &arg, 8);
+            return put_f64(out, d);
+        }
+        default: return SPOOKY_E_NOT_JSON; /* undefined and other simple values */
+        }
+    }
+}
+
+
+int spooky_cbor_to_json(const uint8_t *cbor, size_t len, spooky_buf *out) {
+    if (!out || (!cbor && len)) return SPOOKY_E_ARG;
+    reader r = {cbor, cbor + len};
+    size_t mark = out->len;
+    int rc = cbor_item(&r, out, 0);
+    if (rc == SPOOKY_OK && r.p != r.end) rc = SPOOKY_E_CBOR_INVALID;
+    if (rc) out->len = mark;
+    return rc;
+}
+
+int spooky_value_to_json(uint8_t tag, const uint8_t *v, size_t len, spooky_buf *out) {
+    if (!out || (!v && len)) return SPOOKY_E_ARG;
+    int w = fixed_width(tag);
+    if (w >= 0 && len != (size_t)w) return SPOOKY_E_RECORD_INVALID;
+    switch (tag) {
+    case SPOOKY_NULL: return buf_append(out, "null", 4);
+    case SPOOKY_BOOL:
+        if (v[0] > 1) return SPOOKY_E_RECORD_INVALID;
+        return v[0] ? buf_append(out, "true", 4) : buf_append(out, "false", 5);
+    case SPOOKY_I64: return put_i64(out, (int64_t)load_u64(v));
+    case SPOOKY_U64: return put_u64(out, load_u64(v));
+    case SPOOKY_F64: {
+        double d;
+        memcpy(&d, v, 8);
+        return put_f64(out, d);
+    }
+    case SPOOKY_STR: return put_string(out, v, len);
+    case SPOOKY_NESTED: return spooky_cbor_to_json(v, len, out);
+    default: return SPOOKY_E_RECORD_INVALID;
+    }
+}

@@ -1,0 +1,87 @@
+"""One exception tree for everything spooky raises; C status codes map onto it."""
+
+from __future__ import annotations
+
+
+class SpookyError(Exception):
+    """Root of every error spooky raises on bad input or misuse."""
+
+
+class JsonError(SpookyError, ValueError):
+    """Input is not valid JSON (or not a JSON object where a record is wanted)."""
+
+    def __init__(self, message: str, *, line: int = 1, column: int = 1, offset: int = 0,
+                 source: str | None = None):
+        self.reason = message
+        self.line, self.column, self.offset, self.source = line, column, offset, source
+        where = f"{source}:" if source else ""
+        super().__init__(f"{where}{line}:{column}: {message}")
+
+
+class HashCollision(JsonError):
+    """Two different field names of one record share an xxh64 hash."""
+
+
+class InvalidRecord(SpookyError, ValueError):
+    """Bytes are not a valid SpookyRecord (or a nested value is not valid CBOR)."""
+
+
+class NotJsonValue(SpookyError, ValueError):
+    """A stored value has no JSON form (NaN, infinity, CBOR bytes or tags)."""
+
+
+class FieldNotFound(SpookyError, LookupError):
+    """The record has no field of that name."""
+
+
+class TypeMismatch(SpookyError, TypeError):
+    """The field, or the value given, has another type than the call needs."""
+
+
+class LengthMismatch(SpookyError, ValueError):
+    """An in-place write of a value with another byte length."""
+
+
+class FieldExists(SpookyError):
+    """add_field of a name the record already has."""
+
+
+class RecordTooLarge(SpookyError):
+    """A record would pass the 4 GiB its u32 offsets can address."""
+
+
+class StaleSlotError(SpookyError):
+    """A FieldSlot used after a layout change of its record (debug runs only)."""
+
+
+_BY_CODE: dict[int, type[SpookyError]] = {
+    2: SpookyError,
+    20: HashCollision,
+    30: InvalidRecord,
+    31: InvalidRecord,
+    32: NotJsonValue,
+    40: FieldNotFound,
+    41: TypeMismatch,
+    42: LengthMismatch,
+    43: FieldExists,
+    44: RecordTooLarge,
+}
+
+JSON_CODES = frozenset({10, 11, 12, 13, 14, 20})
+
+
+def error_for(code: int, context: str) -> Exception:
+    """The exception for a C status code: "<context>: <reason>"."""
+    from spooky_cli._native import ffi, lib
+
+    reason = ffi.string(lib.spooky_strerror(code)).decode()
+    if code == 1:
+        return MemoryError(f"{context}: {reason}")
+    cls = _BY_CODE.get(code, JsonError if code in JSON_CODES else SpookyError)
+    return cls(f"{context}: {reason}")
+
+
+def check(code: int, context: str) -> None:
+    """Raises the mapped exception unless code is 0 (SPOOKY_OK)."""
+    if code:
+        raise error_for(code, context)
