@@ -27,6 +27,13 @@ const char *spooky_strerror(int code) {
     case SPOOKY_E_LENGTH: return "value has another byte length";
     case SPOOKY_E_EXISTS: return "field already exists";
     case SPOOKY_E_TOO_LARGE: return "record too large";
+    case SPOOKY_E_KEY_MISSING: return "record has no key field";
+    case SPOOKY_E_KEY_TYPE: return "key is not a string or an integer";
+    case SPOOKY_E_DUPLICATE_KEY: return "key repeats";
+    case SPOOKY_E_FILE_TRUNCATED: return "truncated record file (no end magic)";
+    case SPOOKY_E_FILE_INVALID: return "not a valid record file";
+    case SPOOKY_E_CHECKSUM: return "block checksum mismatch";
+    case SPOOKY_E_IO: return "read or write failed";
     default: return "unknown error";
     }
 }

@@ -75,6 +75,16 @@ static inline size_t utf8_seq(const uint8_t *p, const uint8_t *end) {
     return 0;
 }
 
+/* Streaming xxh64 (xxh64.c). */
+typedef struct {
+    uint64_t v[4], seed, total;
+    uint8_t mem[32];
+    size_t fill;
+} xxh64_state;
+void xxh64_init(xxh64_state *s, uint64_t seed);
+void xxh64_update(xxh64_state *s, const uint8_t *p, size_t len);
+uint64_t xxh64_digest(const xxh64_state *s);
+
 #define ENTRY(rec, i) ((rec) + SPOOKY_HEADER_SIZE + (size_t)(i) * SPOOKY_INDEX_ENTRY_SIZE)
 
 #endif

@@ -33,7 +33,14 @@ typedef enum {
     SPOOKY_E_TYPE = 41,          /* field has another type */
     SPOOKY_E_LENGTH = 42,        /* in-place write of another byte length */
     SPOOKY_E_EXISTS = 43,        /* add of a field that is already there */
-    SPOOKY_E_TOO_LARGE = 44      /* record would exceed the u32 offsets */
+    SPOOKY_E_TOO_LARGE = 44,     /* record would exceed the u32 offsets */
+    SPOOKY_E_KEY_MISSING = 50,   /* record has no key field */
+    SPOOKY_E_KEY_TYPE = 51,      /* key is not a string or an integer */
+    SPOOKY_E_DUPLICATE_KEY = 52, /* two records with one key */
+    SPOOKY_E_FILE_TRUNCATED = 60, /* record file ends early (no end magic) */
+    SPOOKY_E_FILE_INVALID = 61,  /* record file structure is wrong */
+    SPOOKY_E_CHECKSUM = 62,      /* block checksum mismatch */
+    SPOOKY_E_IO = 63             /* read or write failed (errno is set) */
 } spooky_status;
 
 typedef enum {
@@ -180,6 +187,129 @@ int spooky_cbor_to_json(const uint8_t *cbor, size_t len, spooky_buf *out);
  * exponent so they stay floats; NaN and infinities are SPOOKY_E_NOT_JSON. */
 int spooky_value_to_json(uint8_t tag, const uint8_t *value, size_t len,
                          spooky_buf *out);
+
+/* ---- Record files (docs/FORMAT.md section 2) -------------------------------- */
+
+#define SPOOKY_FILE_HEADER_SIZE 32
+#define SPOOKY_BLOCK_HEADER_SIZE 40
+#define SPOOKY_FILE_TAIL_SIZE 32
+#define SPOOKY_FOOTER_FIXED_SIZE 72
+#define SPOOKY_BLOCK_TARGET 1048576
+
+/* Writing (native/writer.c). A chunk is many NDJSON lines transcoded at once,
+ * into [key_len u32][record_len u32][key][record] entries; chunks can be
+ * transcoded on several threads (one encoder and chunk each), then handed to
+ * the writer in input order. */
+typedef struct spooky_chunk spooky_chunk;
+
+typedef struct {
+    uint64_t line;      /* 0-based line number within the chunk */
+    uint64_t offset;    /* byte offset of the error within the chunk */
+    int code;
+    const char *message;
+} spooky_line_error;
+
+spooky_chunk *spooky_chunk_new(void);
+void spooky_chunk_free(spooky_chunk *chunk);
+/* Transcodes every line of data (whole lines; the last may lack its '\n';
+ * blank lines are skipped). Each record's key is the value of the field
+ * key/key_len. With skip_errors=0 it stops at the first bad line and returns
+ * its code; with 1 it notes every bad line and goes on. */
+int spooky_chunk_transcode(spooky_encoder *enc, spooky_chunk *chunk, const uint8_t *data,
+                           size_t len, const uint8_t *key, size_t key_len, int skip_errors);
+uint64_t spooky_chunk_lines(const spooky_chunk *chunk);
+uint64_t spooky_chunk_records(const spooky_chunk *chunk);
+uint64_t spooky_chunk_error_count(const spooky_chunk *chunk);
+int spooky_chunk_error_at(const spooky_chunk *chunk, uint64_t i, spooky_line_error *out);
+
+/* A JSON array of objects as lines, in place and the same length (so byte
+ * offsets stay the input's): the array's brackets become spaces, newlines
+ * inside elements spaces, and the commas between elements newlines. Zero the
+ * state before the first piece; it carries across pieces. Not an array, or
+ * text after it: SPOOKY_E_JSON_SYNTAX at *err_offset. At the end of input
+ * call it with len 0 to check the array was closed. */
+typedef struct {
+    int started, ended, in_string, escape;
+    uint64_t depth;
+} spooky_array_state;
+int spooky_array_to_lines(spooky_array_state *st, uint8_t *data, size_t len, size_t *err_offset);
+
+typedef struct spooky_writer spooky_writer;
+
+/* A writer appends to fd (open for writing, at offset 0). */
+spooky_writer *spooky_writer_new(int fd, const uint8_t *key_field, size_t key_field_len);
+void spooky_writer_free(spooky_writer *w);
+/* Adds a chunk's records; source/first_line say where its lines came from
+ * (for duplicate-key messages). A name whose hash another name already has
+ * gives SPOOKY_E_HASH_COLLISION (err->message names neither; see
+ * spooky_writer_collision). */
+int spooky_writer_add(spooky_writer *w, const spooky_chunk *chunk, uint32_t source,
+                      uint64_t first_line, spooky_error *err);
+/* Writes the last block, footer and tail. Repeated keys: keep_last=0 gives
+ * SPOOKY_E_DUPLICATE_KEY (see spooky_writer_duplicate); keep_last=1 keeps the
+ * last record of each key, rewriting the file through fd_rewrite when any key
+ * repeated (then the result is in fd_rewrite, and *rewritten = 1). */
+int spooky_writer_finish(spooky_writer *w, int keep_last, int fd_rewrite, int *rewritten,
+                         spooky_error *err);
+uint64_t spooky_writer_records(const spooky_writer *w);
+uint64_t spooky_writer_bytes(const spooky_writer *w);
+/* The repeated key (sort form) and where its two records came from. */
+int spooky_writer_duplicate(const spooky_writer *w, const uint8_t **key, size_t *key_len,
+                            uint32_t *first_source, uint64_t *first_line,
+                            uint32_t *second_source, uint64_t *second_line);
+/* The two names that share one hash. */
+int spooky_writer_collision(const spooky_writer *w, const uint8_t **a, size_t *a_len,
+                            const uint8_t **b, size_t *b_len);
+
+/* Reading (native/reader.c) over the bytes of a whole file (e.g. an mmap). */
+typedef struct spooky_file spooky_file;
+
+typedef struct {
+    uint64_t hash;
+    const uint8_t *name;
+    size_t name_len;
+    uint64_t type_counts[7];
+} spooky_name_info;
+
+typedef struct {
+    uint64_t offset;          /* file offset of the block's sync */
+    uint64_t payload_offset;  /* file offset of its payload */
+    uint64_t payload_len;
+    uint32_t record_count;
+} spooky_block_info;
+
+typedef struct {
+    uint64_t digest;
+    uint64_t record_offset;
+    uint32_t record_len;
+    const uint8_t *key;
+    uint32_t key_len;
+} spooky_index_entry;
+
+/* Checks header, tail and footer (checksum, section bounds). */
+int spooky_file_open(const uint8_t *data, size_t len, spooky_file **out, spooky_error *err);
+void spooky_file_close(spooky_file *f);
+uint64_t spooky_file_record_count(const spooky_file *f);
+uint64_t spooky_file_block_count(const spooky_file *f);
+uint64_t spooky_file_name_count(const spooky_file *f);
+const uint8_t *spooky_file_sync(const spooky_file *f);
+int spooky_file_key_field(const spooky_file *f, const uint8_t **name, size_t *len);
+int spooky_file_name_at(const spooky_file *f, uint64_t i, spooky_name_info *out);
+int spooky_file_block_at(const spooky_file *f, uint64_t i, spooky_block_info *out);
+int spooky_file_index_at(const spooky_file *f, uint64_t i, spooky_index_entry *out);
+/* Binary search of the key index (key in sort form). */
+int spooky_file_find_key(const spooky_file *f, const uint8_t *key, size_t key_len,
+                         uint64_t *index_pos);
+/* Block i: checksum, record framing, every record valid, keys well formed. */
+int spooky_file_verify_block(const spooky_file *f, uint64_t i, spooky_error *err);
+/* NDJSON of block i's records appended to out, one object per line; fields =
+ * NULL for every field (in index order), else the nfields hashes given, in
+ * that order (fields a record lacks are left out). */
+int spooky_file_export_block(const spooky_file *f, uint64_t i, const uint64_t *fields,
+                             size_t nfields, spooky_buf *out, spooky_error *err);
+/* Offset of the next block whose sync starts at or after `from` and whose
+ * header and checksum hold, or -1: how a byte range of a file finds its blocks. */
+int64_t spooky_find_block(const uint8_t *data, size_t len, const uint8_t *sync, size_t from);
 
 /* Benchmark kernels (native/bench.c), used by `spooky bench` and benchmarks/.
  * Each runs `iters` operations in a C loop and reports elapsed nanoseconds

@@ -1,5 +1,4 @@
 /* tojson.c: field values and canonical CBOR back to compact JSON text. */
-#define _GNU_SOURCE
 #include <locale.h>
 #include <math.h>
 #include <pthread.h>

@@ -64,3 +64,69 @@ uint64_t spooky_xxh64(const uint8_t *p, size_t len, uint64_t seed) {
     h ^= h >> 32;
     return h;
 }
+
+/* Streaming form, for data written in pieces (the record-file footer). */
+void xxh64_init(xxh64_state *s, uint64_t seed) {
+    memset(s, 0, sizeof *s);
+    s->v[0] = seed + P1 + P2;
+    s->v[1] = seed + P2;
+    s->v[2] = seed;
+    s->v[3] = seed - P1;
+    s->seed = seed;
+}
+
+void xxh64_update(xxh64_state *s, const uint8_t *p, size_t len) {
+    s->total += len;
+    if (s->fill + len < 32) {
+        memcpy(s->mem + s->fill, p, len);
+        s->fill += len;
+        return;
+    }
+    const uint8_t *end = p + len;
+    if (s->fill) {
+        size_t take = 32 - s->fill;
+        memcpy(s->mem + s->fill, p, take);
+        for (int i = 0; i < 4; i++) s->v[i] = round1(s->v[i], load_u64(s->mem + 8 * i));
+        p += take;
+        s->fill = 0;
+    }
+    while (p + 32 <= end) {
+        for (int i = 0; i < 4; i++) s->v[i] = round1(s->v[i], load_u64(p + 8 * i));
+        p += 32;
+    }
+    s->fill = (size_t)(end - p);
+    memcpy(s->mem, p, s->fill);
+}
+
+uint64_t xxh64_digest(const xxh64_state *s) {
+    uint64_t h;
+    if (s->total >= 32) {
+        h = rotl(s->v[0], 1) + rotl(s->v[1], 7) + rotl(s->v[2], 12) + rotl(s->v[3], 18);
+        for (int i = 0; i < 4; i++) h = merge(h, s->v[i]);
+    } else {
+        h = s->seed + P5;
+    }
+    h += s->total;
+    const uint8_t *p = s->mem, *end = s->mem + s->fill;
+    while (p + 8 <= end) {
+        h ^= round1(0, load_u64(p));
+        h = rotl(h, 27) * P1 + P4;
+        p += 8;
+    }
+    if (p + 4 <= end) {
+        h ^= (uint64_t)load_u32(p) * P1;
+        h = rotl(h, 23) * P2 + P3;
+        p += 4;
+    }
+    while (p < end) {
+        h ^= (*p) * P5;
+        h = rotl(h, 11) * P1;
+        p++;
+    }
+    h ^= h >> 33;
+    h *= P2;
+    h ^= h >> 29;
+    h *= P3;
+    h ^= h >> 32;
+    return h;
+}

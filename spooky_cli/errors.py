@@ -50,6 +50,26 @@ class RecordTooLarge(SpookyError):
     """A record would pass the 4 GiB its u32 offsets can address."""
 
 
+class RecordKeyError(JsonError):
+    """A record's key field is missing or not a string or an integer."""
+
+
+class DuplicateKey(SpookyError):
+    """Two records with one key (convert's default --on-duplicate error)."""
+
+
+class RecordFileError(SpookyError):
+    """A record file is not valid: bad magic, version, structure or checksum."""
+
+
+class TruncatedFile(RecordFileError):
+    """A record file ends early (no end magic)."""
+
+
+class ChecksumMismatch(RecordFileError):
+    """A block's bytes do not match their checksum."""
+
+
 class StaleSlotError(SpookyError):
     """A FieldSlot used after a layout change of its record (debug runs only)."""
 
@@ -65,9 +85,15 @@ _BY_CODE: dict[int, type[SpookyError]] = {
     42: LengthMismatch,
     43: FieldExists,
     44: RecordTooLarge,
+    50: RecordKeyError,
+    51: RecordKeyError,
+    52: DuplicateKey,
+    60: TruncatedFile,
+    61: RecordFileError,
+    62: ChecksumMismatch,
 }
 
-JSON_CODES = frozenset({10, 11, 12, 13, 14, 20})
+JSON_CODES = frozenset({10, 11, 12, 13, 14, 20, 50, 51})
 
 
 def error_for(code: int, context: str) -> Exception:
@@ -77,6 +103,11 @@ def error_for(code: int, context: str) -> Exception:
     reason = ffi.string(lib.spooky_strerror(code)).decode()
     if code == 1:
         return MemoryError(f"{context}: {reason}")
+    if code == 63:
+        import os
+
+        errno = ffi.errno or 5
+        return OSError(errno, f"{context}: {os.strerror(errno)}")
     cls = _BY_CODE.get(code, JsonError if code in JSON_CODES else SpookyError)
     return cls(f"{context}: {reason}")
 

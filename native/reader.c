@@ -1,0 +1,672 @@
+/* reader.c: record files (docs/FORMAT.md section 2) read from untrusted bytes.
+ *
+ * spooky_file_open checks the header, the tail and the whole footer once, so
+ * the accessors can read the footer sections without further checks. Block
+ * payloads are checked when a block is read (verify, export): the block header
+ * against the block table, the checksum, the record framing and every record.
+ * Every offset and length from the file is compared against what is left
+ * before it is added, so no sum can wrap. A spooky_file is read-only after
+ * open: any number of threads may use one at once. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* memmem */
+#endif
+#include <stdlib.h>
+#include "internal.h"
+
+#define TRY(expr)                  \
+    do {                           \
+        int rc_ = (expr);          \
+        if (rc_) return rc_;       \
+    } while (0)
+
+static const uint8_t FILE_MAGIC[8] = {'S', 'P', 'K', 'Y', 'F', 'I', 'L', 'E'};
+static const uint8_t END_MAGIC[8] = {'S', 'P', 'K', 'Y', 'F', 'E', 'N', 'D'};
+
+#define KIND_RECORDS 1
+#define KIND_FOOTER 2
+#define NAME_FIXED (8 + 7 * 8 + 4) /* hash, type counts, name_len */
+#define BLOCK_ENTRY 24
+#define INDEX_ENTRY 32
+#define SYNC_SIZE 16
+
+typedef struct {
+    uint64_t hash;
+    const uint8_t *name;     /* into the footer */
+    const uint8_t *counts;   /* 7 x u64 in the footer */
+    uint32_t name_len;
+    size_t esc_off, esc_len; /* the name's `"name":` text in spooky_file.esc */
+} name_entry;
+
+struct spooky_file {
+    const uint8_t *data;
+    size_t len;
+    const uint8_t *sync;
+    uint64_t footer_offset;      /* file offset of the footer block's sync */
+    uint64_t record_count, block_count, name_count;
+    const uint8_t *key_field;
+    uint32_t key_field_len;
+    uint64_t key_hash;
+    const uint8_t *blocks, *index, *heap;
+    uint64_t heap_len;
+    name_entry *names;
+    spooky_buf esc;              /* `"name":` of every name, back to back */
+};
+
+static int fail(spooky_error *err, int code, uint64_t offset, const char *message) {
+    if (err) {
+        err->code = code;
+        err->offset = (size_t)offset;
+        err->message = message;
+    }
+    return code;
+}
+
+/* [off, off + n) lies inside [0, size) */
+static inline int fits(uint64_t off, uint64_t n, uint64_t size) {
+    return off <= size && n <= size - off;
+}
+
+static int all_zero(const uint8_t *p, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (p[i]) return 0;
+    return 1;
+}
+
+static int valid_utf8(const uint8_t *p, size_t n) {
+    const uint8_t *end = p + n;
+    while (p < end) {
+        if (*p < 0x80) { p++; continue; }
+        size_t k = utf8_seq(p, end);
+        if (!k) return 0;
+        p += k;
+    }
+    return 1;
+}
+
+/* Sort-form key order: memcmp, then the shorter first. */
+static int key_cmp(const uint8_t *a, size_t an, const uint8_t *b, size_t bn) {
+    int c = memcmp(a, b, an < bn ? an : bn);
+    if (c) return c;
+    return an < bn ? -1 : an > bn ? 1 : 0;
+}
+
+/* A stored key: 0x01/0x02 + 8 bytes, or 0x03 + UTF-8. */
+static int key_well_formed(const uint8_t *k, size_t n) {
+    if (n == 0) return 0;
+    if (k[0] == 1 || k[0] == 2) return n == 9;
+    if (k[0] == 3) return valid_utf8(k + 1, n - 1);
+    return 0;
+}
+
+/* ---- open ------------------------------------------------------------------ */
+
+void spooky_file_close(spooky_file *f) {
+    if (!f) return;
+    free(f->names);
+    spooky_buf_free(&f->esc);
+    free(f);
+}
+
+/* The footer payload p (n bytes, at file offset base): fixed part, key field,
+ * names, block table, index, heap. */
+static int open_footer(spooky_file *f, const uint8_t *p, uint64_t n, uint64_t base,
+                       spooky_error *err) {
+    if (n < SPOOKY_FOOTER_FIXED_SIZE)
+        return fail(err, SPOOKY_E_FILE_INVALID, base, "footer shorter than its fixed part");
+    f->record_count = load_u64(p);
+    f->block_count = load_u64(p + 8);
+    f->name_count = load_u64(p + 16);
+    uint64_t names_off = load_u64(p + 24), blocks_off = load_u64(p + 32);
+    uint64_t index_off = load_u64(p + 40), heap_off = load_u64(p + 48);
+    f->heap_len = load_u64(p + 56);
+    f->key_field_len = load_u32(p + 64);
+    if (!all_zero(p + 68, 4))
+        return fail(err, SPOOKY_E_FILE_INVALID, base + 68, "reserved footer bytes are not zero");
+    if (!fits(SPOOKY_FOOTER_FIXED_SIZE, f->key_field_len, n))
+        return fail(err, SPOOKY_E_FILE_INVALID, base + 64, "key field name outside the footer");
+    f->key_field = p + SPOOKY_FOOTER_FIXED_SIZE;
+    if (!valid_utf8(f->key_field, f->key_field_len))
+        return fail(err, SPOOKY_E_FILE_INVALID, base + 72, "key field name is not UTF-8");
+    f->key_hash = spooky_xxh64(f->key_field, f->key_field_len, 0);
+
+    if (names_off > n || f->name_count > (n - names_off) / NAME_FIXED)
+        return fail(err, SPOOKY_E_FILE_INVALID, base + 24, "name table outside the footer");
+    if (blocks_off > n || f->block_count > (n - blocks_off) / BLOCK_ENTRY)
+        return fail(err, SPOOKY_E_FILE_INVALID, base + 32, "block table outside the footer");
+    if (index_off > n || f->record_count > (n - index_off) / INDEX_ENTRY)
+        return fail(err, SPOOKY_E_FILE_INVALID, base + 40, "key index outside the footer");
+    if (!fits(heap_off, f->heap_len, n))
+        return fail(err, SPOOKY_E_FILE_INVALID, base + 48, "key heap outside the footer");
+    f->blocks = p + blocks_off;
+    f->index = p + index_off;
+    f->heap = p + heap_off;
+
+    /* names: parse fully, strictly ascending hashes, UTF-8, `"name":` text */
+    f->names = calloc(f->name_count ? (size_t)f->name_count : 1, sizeof(name_entry));
+    if (!f->names) return fail(err, SPOOKY_E_NOMEM, 0, "no memory for the name table");
+    uint64_t at = names_off;
+    for (uint64_t i = 0; i < f->name_count; i++) {
+        if (!fits(at, NAME_FIXED, n))
+            return fail(err, SPOOKY_E_FILE_INVALID, base + at, "name table entry outside the footer");
+        name_entry *e = &f->names[i];
+        e->hash = load_u64(p + at);
+        e->counts = p + at + 8;
+        e->name_len = load_u32(p + at + 64);
+        at += NAME_FIXED;
+        if (!fits(at, e->name_len, n))
+            return fail(err, SPOOKY_E_FILE_INVALID, base + at, "field name outside the footer");
+        e->name = p + at;
+        if (i > 0 && f->names[i - 1].hash >= e->hash)
+            return fail(err, SPOOKY_E_FILE_INVALID, base + at - NAME_FIXED,
+                        "name table is not sorted by hash");
+        if (spooky_xxh64(e->name, e->name_len, 0) != e->hash)
+            return fail(err, SPOOKY_E_FILE_INVALID, base + at - NAME_FIXED,
+                        "field name does not match its hash");
+        e->esc_off = f->esc.len;
+        int rc = spooky_value_to_json(SPOOKY_STR, e->name, e->name_len, &f->esc);
+        if (rc == SPOOKY_E_NOMEM) return fail(err, rc, 0, "no memory for the name table");
+        if (rc) return fail(err, SPOOKY_E_FILE_INVALID, base + at, "field name is not UTF-8");
+        if (buf_push(&f->esc, ':')) return fail(err, SPOOKY_E_NOMEM, 0, "no memory for the name table");
+        e->esc_len = f->esc.len - e->esc_off;
+        at += e->name_len;
+    }
+
+    /* block table: back to back from the header to the footer block */
+    uint64_t expect = SPOOKY_FILE_HEADER_SIZE, records = 0;
+    for (uint64_t i = 0; i < f->block_count; i++) {
+        const uint8_t *b = f->blocks + i * BLOCK_ENTRY;
+        uint64_t where = base + blocks_off + i * BLOCK_ENTRY;
+        uint64_t off = load_u64(b), plen = load_u64(b + 16);
+        uint32_t count = load_u32(b + 8);
+        if (!all_zero(b + 12, 4))
+            return fail(err, SPOOKY_E_FILE_INVALID, where + 12, "reserved block table bytes are not zero");
+        if (off != expect)
+            return fail(err, SPOOKY_E_FILE_INVALID, where, "blocks are not back to back");
+        if (!fits(off, SPOOKY_BLOCK_HEADER_SIZE, f->footer_offset) ||
+            !fits(off + SPOOKY_BLOCK_HEADER_SIZE, plen, f->footer_offset))
+            return fail(err, SPOOKY_E_FILE_INVALID, where, "block runs into the footer");
+        expect = off + SPOOKY_BLOCK_HEADER_SIZE + plen;
+        records += count;
+    }
+    if (expect != f->footer_offset)
+        return fail(err, SPOOKY_E_FILE_INVALID, base + blocks_off,
+                    "blocks do not end where the footer begins");
+    if (records != f->record_count)
+        return fail(err, SPOOKY_E_FILE_INVALID, base,
+                    "block record counts do not add up to the index");
+
+    /* key index: key slices in the heap, records inside the blocks, sorted keys */
+    const uint8_t *prev = NULL;
+    uint32_t prev_len = 0;
+    for (uint64_t i = 0; i < f->record_count; i++) {
+        const uint8_t *e = f->index + i * INDEX_ENTRY;
+        uint64_t where = base + index_off + i * INDEX_ENTRY;
+        uint64_t roff = load_u64(e + 8), koff = load_u64(e + 24);
+        uint32_t rlen = load_u32(e + 16), klen = load_u32(e + 20);
+        if (!fits(koff, klen, f->heap_len))
+            return fail(err, SPOOKY_E_FILE_INVALID, where, "index key outside the heap");
+        if (roff < SPOOKY_FILE_HEADER_SIZE + SPOOKY_BLOCK_HEADER_SIZE ||
+            !fits(roff, rlen, f->footer_offset))
+            return fail(err, SPOOKY_E_FILE_INVALID, where, "index record outside the blocks");
+        const uint8_t *k = f->heap + koff;
+        if (prev && key_cmp(prev, prev_len, k, klen) >= 0)
+            return fail(err, SPOOKY_E_FILE_INVALID, where, "key index is not sorted by key");
+        prev = k;
+        prev_len = klen;
+    }
+    return SPOOKY_OK;
+}
+
+int spooky_file_open(const uint8_t *data, size_t len, spooky_file **out, spooky_error *err) {
+    if (!out || (!data && len)) return fail(err, SPOOKY_E_ARG, 0, "no data or no output");
+    *out = NULL;
+    size_t head = len < 8 ? len : 8;
+    if (memcmp(data, FILE_MAGIC, head) != 0)
+        return fail(err, SPOOKY_E_FILE_INVALID, 0, "not a record file (bad magic)");
+    if (len < SPOOKY_FILE_HEADER_SIZE + SPOOKY_FILE_TAIL_SIZE)
+        return fail(err, SPOOKY_E_FILE_TRUNCATED, len, "file shorter than header and tail");
+    if (load_u32(data + 8) != 1)
+        return fail(err, SPOOKY_E_FILE_INVALID, 8, "unsupported format version");
+    if (load_u32(data + 12) != 0)
+        return fail(err, SPOOKY_E_FILE_INVALID, 12, "unknown header flags");
+    const uint8_t *tail = data + len - SPOOKY_FILE_TAIL_SIZE;
+    if (memcmp(tail + 24, END_MAGIC, 8) != 0)
+        return fail(err, SPOOKY_E_FILE_TRUNCATED, len, "no end magic");
+    if (!all_zero(tail + 8, 16))
+        return fail(err, SPOOKY_E_FILE_INVALID, len - SPOOKY_FILE_TAIL_SIZE + 8,
+                    "reserved tail bytes are not zero");
+
+    uint64_t body_end = len - SPOOKY_FILE_TAIL_SIZE;
+    uint64_t foff = load_u64(tail);
+    if (foff < SPOOKY_FILE_HEADER_SIZE || !fits(foff, SPOOKY_BLOCK_HEADER_SIZE, body_end))
+        return fail(err, SPOOKY_E_FILE_INVALID, body_end, "footer offset outside the file");
+    const uint8_t *fb = data + foff;
+    if (memcmp(fb, data + 16, SYNC_SIZE) != 0)
+        return fail(err, SPOOKY_E_FILE_INVALID, foff, "footer block does not start with the sync");
+    if (fb[16] != KIND_FOOTER)
+        return fail(err, SPOOKY_E_FILE_INVALID, foff + 16, "footer block is not of kind 2");
+    if (!all_zero(fb + 17, 3) || load_u32(fb + 20) != 0)
+        return fail(err, SPOOKY_E_FILE_INVALID, foff + 17, "footer block header is not clean");
+    uint64_t plen = load_u64(fb + 24);
+    uint64_t poff = foff + SPOOKY_BLOCK_HEADER_SIZE;
+    if (plen != body_end - poff)
+        return fail(err, SPOOKY_E_FILE_INVALID, foff + 24,
+                    "footer payload does not end at the tail");
+    if (spooky_xxh64(data + poff, (size_t)plen, 0) != load_u64(fb + 32))
+        return fail(err, SPOOKY_E_CHECKSUM, foff + 32, "footer checksum mismatch");
+
+    spooky_file *f = calloc(1, sizeof *f);
+    if (!f) return fail(err, SPOOKY_E_NOMEM, 0, "no memory for the file");
+    f->data = data;
+    f->len = len;
+    f->sync = data + 16;
+    f->footer_offset = foff;
+    int rc = open_footer(f, data + poff, plen, poff, err);
+    if (rc) {
+        spooky_file_close(f);
+        return rc;
+    }
+    *out = f;
+    return SPOOKY_OK;
+}
+
+/* ---- accessors --------------------------------------------------------------- */
+
+uint64_t spooky_file_record_count(const spooky_file *f) { return f ? f->record_count : 0; }
+uint64_t spooky_file_block_count(const spooky_file *f) { return f ? f->block_count : 0; }
+uint64_t spooky_file_name_count(const spooky_file *f) { return f ? f->name_count : 0; }
+const uint8_t *spooky_file_sync(const spooky_file *f) { return f ? f->sync : NULL; }
+
+int spooky_file_key_field(const spooky_file *f, const uint8_t **name, size_t *len) {
+    if (!f || !name || !len) return SPOOKY_E_ARG;
+    *name = f->key_field;
+    *len = f->key_field_len;
+    return SPOOKY_OK;
+}
+
+int spooky_file_name_at(const spooky_file *f, uint64_t i, spooky_name_info *out) {
+    if (!f || !out || i >= f->name_count) return SPOOKY_E_ARG;
+    const name_entry *e = &f->names[i];
+    out->hash = e->hash;
+    out->name = e->name;
+    out->name_len = e->name_len;
+    for (int t = 0; t < 7; t++) out->type_counts[t] = load_u64(e->counts + 8 * t);
+    return SPOOKY_OK;
+}
+
+int spooky_file_block_at(const spooky_file *f, uint64_t i, spooky_block_info *out) {
+    if (!f || !out || i >= f->block_count) return SPOOKY_E_ARG;
+    const uint8_t *b = f->blocks + i * BLOCK_ENTRY;
+    out->offset = load_u64(b);
+    out->payload_offset = out->offset + SPOOKY_BLOCK_HEADER_SIZE;
+    out->payload_len = load_u64(b + 16);
+    out->record_count = load_u32(b + 8);
+    return SPOOKY_OK;
+}
+
+int spooky_file_index_at(const spooky_file *f, uint64_t i, spooky_index_entry *out) {
+    if (!f || !out || i >= f->record_count) return SPOOKY_E_ARG;
+    const uint8_t *e = f->index + i * INDEX_ENTRY;
+    out->digest = load_u64(e);
+    out->record_offset = load_u64(e + 8);
+    out->record_len = load_u32(e + 16);
+    out->key_len = load_u32(e + 20);
+    out->key = f->heap + load_u64(e + 24);
+    return SPOOKY_OK;
+}
+
+static inline const uint8_t *index_key(const spooky_file *f, uint64_t i, uint32_t *klen) {
+    const uint8_t *e = f->index + i * INDEX_ENTRY;
+    *klen = load_u32(e + 20);
+    return f->heap + load_u64(e + 24);
+}
+
+int spooky_file_find_key(const spooky_file *f, const uint8_t *key, size_t key_len,
+                         uint64_t *index_pos) {
+    if (!f || !index_pos || (!key && key_len)) return SPOOKY_E_ARG;
+    uint64_t lo = 0, hi = f->record_count;
+    while (lo < hi) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        uint32_t klen;
+        const uint8_t *k = index_key(f, mid, &klen);
+        int c = key_cmp(k, klen, key, key_len);
+        if (c < 0) lo = mid + 1;
+        else if (c > 0) hi = mid;
+        else {
+            *index_pos = mid;
+            return SPOOKY_OK;
+        }
+    }
+    return SPOOKY_E_NOT_FOUND;
+}
+
+/* Index of the name with this hash, or -1. */
+static int64_t name_index(const spooky_file *f, uint64_t hash) {
+    uint64_t lo = 0, hi = f->name_count;
+    while (lo < hi) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        uint64_t h = f->names[mid].hash;
+        if (h < hash) lo = mid + 1;
+        else if (h > hash) hi = mid;
+        else return (int64_t)mid;
+    }
+    return -1;
+}
+
+/* ---- blocks --------------------------------------------------------------------- */
+
+/* Block i's header against the block table and its checksum: the payload. */
+static int open_block(const spooky_file *f, uint64_t i, spooky_block_info *b, spooky_error *err) {
+    if (!f || i >= f->block_count) return fail(err, SPOOKY_E_ARG, 0, "no such block");
+    spooky_file_block_at(f, i, b);
+    const uint8_t *h = f->data + b->offset; /* in bounds: checked at open */
+    if (memcmp(h, f->sync, SYNC_SIZE) != 0)
+        return fail(err, SPOOKY_E_FILE_INVALID, b->offset, "block does not start with the sync");
+    if (h[16] != KIND_RECORDS)
+        return fail(err, SPOOKY_E_FILE_INVALID, b->offset + 16, "block is not of kind 1");
+    if (!all_zero(h + 17, 3))
+        return fail(err, SPOOKY_E_FILE_INVALID, b->offset + 17, "reserved block bytes are not zero");
+    if (load_u32(h + 20) != b->record_count)
+        return fail(err, SPOOKY_E_FILE_INVALID, b->offset + 20,
+                    "block record count differs from the block table");
+    if (load_u64(h + 24) != b->payload_len)
+        return fail(err, SPOOKY_E_FILE_INVALID, b->offset + 24,
+                    "block payload length differs from the block table");
+    if (spooky_xxh64(f->data + b->payload_offset, (size_t)b->payload_len, 0) != load_u64(h + 32))
+        return fail(err, SPOOKY_E_CHECKSUM, b->offset + 32, "block payload checksum mismatch");
+    return SPOOKY_OK;
+}
+
+/* Walks a checked payload entry by entry. */
+typedef struct {
+    const uint8_t *p;       /* payload */
+    uint64_t len, at;       /* payload length, position */
+    uint64_t base;          /* file offset of the payload */
+    uint64_t seen, count;   /* records read, records the block holds */
+} block_walk;
+
+/* The next entry: 1 with key/record set, 0 at the end, or a status < 0 on
+ * error (negated). */
+static int next_entry(block_walk *w, const uint8_t **key, uint32_t *klen, const uint8_t **rec,
+                      uint32_t *rlen, uint64_t *rec_off, spooky_error *err) {
+    if (w->at == w->len) {
+        if (w->seen != w->count)
+            return -fail(err, SPOOKY_E_FILE_INVALID, w->base + w->at,
+                         "block holds fewer records than its header says");
+        return 0;
+    }
+    if (w->seen == w->count)
+        return -fail(err, SPOOKY_E_FILE_INVALID, w->base + w->at,
+                     "block holds more records than its header says");
+    if (!fits(w->at, 8, w->len))
+        return -fail(err, SPOOKY_E_FILE_INVALID, w->base + w->at, "record entry cut short");
+    *klen = load_u32(w->p + w->at);
+    *rlen = load_u32(w->p + w->at + 4);
+    uint64_t k = w->at + 8;
+    if (!fits(k, *klen, w->len) || !fits(k + *klen, *rlen, w->len))
+        return -fail(err, SPOOKY_E_FILE_INVALID, w->base + w->at, "record entry runs past its block");
+    *key = w->p + k;
+    *rec = w->p + k + *klen;
+    *rec_off = w->base + k + *klen;
+    w->at = k + *klen + *rlen;
+    w->seen++;
+    return 1;
+}
+
+/* Every field of a valid record readable: strings UTF-8, nested values CBOR
+ * with a JSON form, every name in the name table. */
+static int check_fields(const spooky_file *f, const uint8_t *rec, uint32_t rlen, uint64_t rec_off,
+                        spooky_buf *scratch, spooky_error *err) {
+    uint32_t n = load_u32(rec);
+    for (uint32_t j = 0; j < n; j++) {
+        spooky_slot s = {0};
+        spooky_record_slot_at(rec, rlen, j, &s);
+        if (name_index(f, s.name_hash) < 0)
+            return fail(err, SPOOKY_E_FILE_INVALID, rec_off, "record field missing from the name table");
+        if (s.tag == SPOOKY_STR && !valid_utf8(rec + s.offset, s.length))
+            return fail(err, SPOOKY_E_RECORD_INVALID, rec_off + s.offset, "string field is not UTF-8");
+        if (s.tag == SPOOKY_NESTED) {
+            scratch->len = 0;
+            int rc = spooky_cbor_to_json(rec + s.offset, s.length, scratch);
+            if (rc == SPOOKY_E_NOMEM) return fail(err, rc, rec_off, "no memory");
+            if (rc) return fail(err, SPOOKY_E_RECORD_INVALID, rec_off + s.offset,
+                                "nested field is not valid CBOR");
+        }
+    }
+    return SPOOKY_OK;
+}
+
+/* The stored key is the sort form of the record's key field. */
+static int check_key(const spooky_file *f, const uint8_t *key, uint32_t klen, const uint8_t *rec,
+                     uint32_t rlen, uint64_t key_off, spooky_error *err) {
+    if (!key_well_formed(key, klen))
+        return fail(err, SPOOKY_E_RECORD_INVALID, key_off, "stored key is not well formed");
+    spooky_slot s;
+    if (spooky_record_find(rec, rlen, f->key_hash, &s) != SPOOKY_OK)
+        return fail(err, SPOOKY_E_RECORD_INVALID, key_off, "record has no key field");
+    uint8_t form[9];
+    const uint8_t *want = form;
+    size_t want_len = 9;
+    if (s.tag == SPOOKY_I64 || s.tag == SPOOKY_U64) {
+        uint64_t v = load_u64(rec + s.offset);
+        if (s.tag == SPOOKY_I64) v ^= 0x8000000000000000ULL;
+        form[0] = s.tag == SPOOKY_I64 ? 1 : 2;
+        for (int b = 0; b < 8; b++) form[1 + b] = (uint8_t)(v >> (56 - 8 * b));
+    } else if (s.tag == SPOOKY_STR) {
+        if (klen != (uint64_t)s.length + 1 || key[0] != 3 ||
+            memcmp(key + 1, rec + s.offset, s.length) != 0)
+            return fail(err, SPOOKY_E_RECORD_INVALID, key_off, "stored key differs from the key field");
+        return SPOOKY_OK;
+    } else {
+        return fail(err, SPOOKY_E_RECORD_INVALID, key_off, "key field is not a string or an integer");
+    }
+    if (klen != want_len || memcmp(key, want, want_len) != 0)
+        return fail(err, SPOOKY_E_RECORD_INVALID, key_off, "stored key differs from the key field");
+    return SPOOKY_OK;
+}
+
+/* The index entry of this key points at this record, with its digest. */
+static int check_indexed(const spooky_file *f, const uint8_t *key, uint32_t klen,
+                         const uint8_t *rec, uint32_t rlen, uint64_t rec_off, spooky_error *err) {
+    uint64_t pos;
+    if (spooky_file_find_key(f, key, klen, &pos) != SPOOKY_OK)
+        return fail(err, SPOOKY_E_FILE_INVALID, rec_off, "record missing from the key index");
+    spooky_index_entry e = {0};
+    spooky_file_index_at(f, pos, &e);
+    if (e.record_offset != rec_off || e.record_len != rlen)
+        return fail(err, SPOOKY_E_FILE_INVALID, rec_off, "key index points elsewhere for this key");
+    if (e.digest != spooky_xxh64(rec, rlen, 0))
+        return fail(err, SPOOKY_E_CHECKSUM, rec_off, "record digest differs from the key index");
+    return SPOOKY_OK;
+}
+
+int spooky_file_verify_block(const spooky_file *f, uint64_t i, spooky_error *err) {
+    spooky_block_info b;
+    TRY(open_block(f, i, &b, err));
+    block_walk w = {f->data + b.payload_offset, b.payload_len, 0, b.payload_offset, 0,
+                    b.record_count};
+    spooky_buf scratch = {0};
+    int rc = SPOOKY_OK;
+    for (;;) {
+        const uint8_t *key, *rec;
+        uint32_t klen, rlen;
+        uint64_t rec_off;
+        int got = next_entry(&w, &key, &klen, &rec, &rlen, &rec_off, err);
+        if (got <= 0) {
+            rc = -got;
+            break;
+        }
+        if (spooky_record_validate(rec, rlen) != SPOOKY_OK) {
+            rc = fail(err, SPOOKY_E_RECORD_INVALID, rec_off, "record is not valid");
+            break;
+        }
+        if ((rc = check_key(f, key, klen, rec, rlen, rec_off - klen, err))) break;
+        if ((rc = check_fields(f, rec, rlen, rec_off, &scratch, err))) break;
+        if ((rc = check_indexed(f, key, klen, rec, rlen, rec_off, err))) break;
+    }
+    spooky_buf_free(&scratch);
+    return rc;
+}
+
+/* ---- export -------------------------------------------------------------------- */
+
+static int put_value(const uint8_t *rec, const spooky_slot *s, uint64_t rec_off, spooky_buf *out,
+                     spooky_error *err) {
+    int rc = spooky_value_to_json(s->tag, rec + s->offset, s->length, out);
+    if (rc == SPOOKY_OK) return rc;
+    if (rc == SPOOKY_E_NOMEM) return fail(err, rc, rec_off, "no memory for the output");
+    if (rc == SPOOKY_E_NOT_JSON && s->tag == SPOOKY_F64)
+        return fail(err, rc, rec_off + s->offset, "float field is NaN or infinite");
+    return fail(err, SPOOKY_E_RECORD_INVALID, rec_off + s->offset,
+                s->tag == SPOOKY_STR ? "string field is not UTF-8" : "nested field is not valid CBOR");
+}
+
+/* Every field, in index order. cache[j] remembers the name of field j of the
+ * last record, so records of one schema need no name search. */
+static int export_all(const spooky_file *f, block_walk *w, spooky_buf *out, spooky_error *err) {
+    int64_t *cache = NULL;
+    uint32_t cache_cap = 0;
+    int rc = SPOOKY_OK;
+    for (;;) {
+        const uint8_t *key, *rec;
+        uint32_t klen, rlen;
+        uint64_t rec_off;
+        int got = next_entry(w, &key, &klen, &rec, &rlen, &rec_off, err);
+        if (got <= 0) {
+            rc = -got;
+            break;
+        }
+        if (spooky_record_validate(rec, rlen) != SPOOKY_OK) {
+            rc = fail(err, SPOOKY_E_RECORD_INVALID, rec_off, "record is not valid");
+            break;
+        }
+        uint32_t n = load_u32(rec);
+        if (n > cache_cap) {
+            uint32_t cap = cache_cap ? cache_cap : 16;
+            while (cap < n) cap = cap > UINT32_MAX / 2 ? n : cap * 2;
+            int64_t *c = realloc(cache, (size_t)cap * sizeof *c);
+            if (!c) {
+                rc = fail(err, SPOOKY_E_NOMEM, 0, "no memory");
+                break;
+            }
+            for (uint32_t j = cache_cap; j < cap; j++) c[j] = -1;
+            cache = c;
+            cache_cap = cap;
+        }
+        if ((rc = buf_push(out, '{'))) break;
+        for (uint32_t j = 0; j < n && !rc; j++) {
+            spooky_slot s = {0};
+            spooky_record_slot_at(rec, rlen, j, &s); /* valid record: in bounds */
+            int64_t ni = cache[j];
+            if (ni < 0 || f->names[ni].hash != s.name_hash) {
+                ni = name_index(f, s.name_hash);
+                if (ni < 0) {
+                    rc = fail(err, SPOOKY_E_FILE_INVALID, rec_off,
+                              "record field missing from the name table");
+                    break;
+                }
+                cache[j] = ni;
+            }
+            const name_entry *e = &f->names[ni];
+            if (j && (rc = buf_push(out, ','))) break;
+            if ((rc = buf_append(out, f->esc.data + e->esc_off, e->esc_len))) break;
+            rc = put_value(rec, &s, rec_off, out, err);
+        }
+        if (rc || (rc = buf_append(out, "}\n", 2))) break;
+    }
+    free(cache);
+    return rc;
+}
+
+/* The given fields, in the given order: one slot per field, refreshed per
+ * record (O(1) while records keep one schema). Hashes the name table lacks
+ * name no field of a valid file, so they are left out. */
+static int export_fields(const spooky_file *f, block_walk *w, const uint64_t *fields,
+                         size_t nfields, spooky_buf *out, spooky_error *err) {
+    spooky_slot *slots = calloc(nfields ? nfields : 1, sizeof *slots);
+    const name_entry **names = calloc(nfields ? nfields : 1, sizeof *names);
+    int rc = SPOOKY_OK;
+    if (!slots || !names) {
+        rc = fail(err, SPOOKY_E_NOMEM, 0, "no memory");
+        goto done;
+    }
+    for (size_t j = 0; j < nfields; j++) {
+        int64_t ni = name_index(f, fields[j]);
+        names[j] = ni < 0 ? NULL : &f->names[ni];
+        slots[j].name_hash = fields[j];
+        slots[j].index = 0;
+    }
+    for (;;) {
+        const uint8_t *key, *rec;
+        uint32_t klen, rlen;
+        uint64_t rec_off;
+        int got = next_entry(w, &key, &klen, &rec, &rlen, &rec_off, err);
+        if (got <= 0) {
+            rc = -got;
+            break;
+        }
+        if (spooky_record_validate(rec, rlen) != SPOOKY_OK) {
+            rc = fail(err, SPOOKY_E_RECORD_INVALID, rec_off, "record is not valid");
+            break;
+        }
+        if ((rc = buf_push(out, '{'))) break;
+        int first = 1;
+        for (size_t j = 0; j < nfields && !rc; j++) {
+            if (!names[j]) continue;
+            int r = spooky_slot_refresh(rec, rlen, &slots[j]);
+            if (r == SPOOKY_E_NOT_FOUND) continue;
+            if (r) {
+                rc = fail(err, SPOOKY_E_RECORD_INVALID, rec_off, "record is not valid");
+                break;
+            }
+            if (!first && (rc = buf_push(out, ','))) break;
+            first = 0;
+            if ((rc = buf_append(out, f->esc.data + names[j]->esc_off, names[j]->esc_len))) break;
+            rc = put_value(rec, &slots[j], rec_off, out, err);
+        }
+        if (rc || (rc = buf_append(out, "}\n", 2))) break;
+    }
+done:
+    free(slots);
+    free(names);
+    return rc;
+}
+
+int spooky_file_export_block(const spooky_file *f, uint64_t i, const uint64_t *fields,
+                             size_t nfields, spooky_buf *out, spooky_error *err) {
+    if (!f || !out || (!fields && nfields)) return fail(err, SPOOKY_E_ARG, 0, "bad argument");
+    spooky_block_info b;
+    TRY(open_block(f, i, &b, err));
+    block_walk w = {f->data + b.payload_offset, b.payload_len, 0, b.payload_offset, 0,
+                    b.record_count};
+    size_t mark = out->len;
+    /* A block's JSON is usually about as long as its payload: grow once. */
+    if (b.payload_len < SIZE_MAX / 4 && buf_grow(out, (size_t)b.payload_len + 64))
+        return fail(err, SPOOKY_E_NOMEM, 0, "no memory for the output");
+    int rc = fields ? export_fields(f, &w, fields, nfields, out, err)
+                    : export_all(f, &w, out, err);
+    if (rc == SPOOKY_E_NOMEM) fail(err, rc, 0, "no memory for the output");
+    if (rc) out->len = mark;
+    return rc;
+}
+
+/* ---- finding blocks in a byte range --------------------------------------------- */
+
+int64_t spooky_find_block(const uint8_t *data, size_t len, const uint8_t *sync, size_t from) {
+    if (!data || !sync) return -1;
+    while (from < len && len - from >= SPOOKY_BLOCK_HEADER_SIZE) {
+        const uint8_t *hit = memmem(data + from, len - from, sync, SYNC_SIZE);
+        if (!hit) return -1;
+        size_t at = (size_t)(hit - data);
+        from = at + 1;
+        if (len - at < SPOOKY_BLOCK_HEADER_SIZE) return -1;
+        const uint8_t *h = hit;
+        if ((h[16] != KIND_RECORDS && h[16] != KIND_FOOTER) || !all_zero(h + 17, 3)) continue;
+        if (h[16] == KIND_FOOTER && load_u32(h + 20) != 0) continue;
+        uint64_t plen = load_u64(h + 24);
+        if (!fits(at + SPOOKY_BLOCK_HEADER_SIZE, plen, len)) continue;
+        if (spooky_xxh64(h + SPOOKY_BLOCK_HEADER_SIZE, (size_t)plen, 0) != load_u64(h + 32)) continue;
+        return (int64_t)at;
+    }
+    return -1;
+}

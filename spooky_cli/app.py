@@ -1,0 +1,163 @@
+"""The `spooky` command line: argument parsing only; logic lives in commands/."""
+
+from __future__ import annotations
+
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from spooky_cli import render
+from spooky_cli._version import __version__
+from spooky_cli.errors import SpookyError
+
+app = typer.Typer(
+    name="spooky",
+    help="Convert JSON to SpookyRecord files, read them back, look records up.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+_debug = False
+
+
+class Color(str, Enum):
+    auto = "auto"
+    always = "always"
+    never = "never"
+
+
+class OnError(str, Enum):
+    fail = "fail"
+    skip = "skip"
+
+
+class OnDuplicate(str, Enum):
+    error = "error"
+    last = "last"
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"spooky {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    color: Color = typer.Option(Color.auto, "--color", help="Colour on stderr/stdout."),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
+    """spooky: bulk JSON -> SpookyRecord conversion and record files.
+
+    Exit codes: 0 success, 1 not found (get), 2 any error.
+    """
+    global _debug
+    _debug = debug
+    render.set_color(color.value)
+
+
+@app.command()
+def convert(
+    inputs: List[str] = typer.Argument(..., metavar="INPUT...",
+                                       help="NDJSON/JSONL or JSON-array files, .gz ok; - for stdin."),
+    output: str = typer.Option(..., "-o", "--output", help="Record file to write (- for stdout)."),
+    key: str = typer.Option("id", "--key", help="Field whose value keys each record."),
+    on_duplicate: OnDuplicate = typer.Option(OnDuplicate.error, "--on-duplicate",
+                                             help="A repeated key: fail, or keep the last record."),
+    on_error: OnError = typer.Option(OnError.fail, "--on-error",
+                                     help="A bad line: fail, or list it on stderr and go on."),
+    quiet: bool = typer.Option(False, "-q", "--quiet", help="No progress and no summary."),
+) -> None:
+    """Convert JSON lines into a record file.
+
+    Example: spooky convert events.ndjson.gz more.jsonl -o events.spky --key event_id
+    """
+    from spooky_cli.commands import convert as cmd
+
+    cmd.run(inputs, output, key=key, keep_last=on_duplicate is OnDuplicate.last,
+            skip_errors=on_error is OnError.skip, quiet=quiet)
+
+
+@app.command()
+def export(
+    file: str = typer.Argument(..., metavar="FILE.spky", help="Record file to read."),
+    output: str = typer.Option("-", "-o", "--output", help="NDJSON to write (- for stdout)."),
+    fields: Optional[str] = typer.Option(None, "--fields", help="Comma-separated fields to keep."),
+    quiet: bool = typer.Option(False, "-q", "--quiet", help="No progress and no summary."),
+) -> None:
+    """Write a record file's records as NDJSON, in file order.
+
+    Example: spooky export events.spky --fields id,user,ts -o events.ndjson
+    """
+    from spooky_cli.commands import export as cmd
+
+    cmd.run(file, output, fields=fields.split(",") if fields else None, quiet=quiet)
+
+
+@app.command()
+def info(
+    file: str = typer.Argument(..., metavar="FILE.spky", help="Record file to describe."),
+    verify: bool = typer.Option(False, "--verify", help="Check every block checksum and record."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable JSON on stdout."),
+) -> None:
+    """Describe a record file: counts, sizes, fields and their types.
+
+    Example: spooky info events.spky --verify --json
+    """
+    from spooky_cli.commands import info as cmd
+
+    cmd.run(file, verify=verify, as_json=as_json)
+
+
+@app.command()
+def get(
+    file: str = typer.Argument(..., metavar="FILE.spky", help="Record file to read."),
+    key: str = typer.Argument(..., help="Key of the record (an integer key may be given as digits)."),
+    compact: bool = typer.Option(False, "--compact", help="One line of JSON instead of pretty."),
+) -> None:
+    """Print one record by key as JSON (via the key index). Exit 1 if absent.
+
+    Example: spooky get events.spky 12345
+    """
+    from spooky_cli.commands import get as cmd
+
+    cmd.run(file, key, compact=compact)
+
+
+def main() -> None:
+    """Entry point: runs the app, turning errors into one line and exit code 2."""
+    try:
+        app(standalone_mode=False)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        render.error("aborted")
+        sys.exit(2)
+    except KeyboardInterrupt:
+        render.error("interrupted")
+        sys.exit(130)
+    except (SpookyError, OSError, MemoryError) as exc:
+        if _debug:
+            raise
+        render.error(str(exc) if not isinstance(exc, OSError) else _os_message(exc))
+        sys.exit(2)
+    except Exception as exc:  # click usage errors and the like
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(2)
+        raise
+
+
+def _os_message(exc: OSError) -> str:
+    if exc.filename:
+        return f"{exc.filename}: {exc.strerror or exc}"
+    return exc.strerror or str(exc)

@@ -1,0 +1,117 @@
+"""`spooky convert`: JSON lines in, one record file out.
+
+Two pieces of input are transcoded at once on two threads (the C core
+releases the GIL); the writer takes them in order on this thread."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from spooky_cli import render
+from spooky_cli.errors import SpookyError
+from spooky_cli.inputs import Piece, display_name, input_size, read_pieces
+from spooky_cli.writer import (
+    RecordFileWriter,
+    Transcoded,
+    exception_for_line,
+    line_error,
+    transcode_chunk,
+)
+
+IN_FLIGHT = 3  # pieces being transcoded while the writer works
+
+
+class Stats:
+    def __init__(self) -> None:
+        self.records = 0
+        self.bad_lines = 0
+        self.bytes_in = 0
+
+
+def run(inputs: list[str], output: str, *, key: str, keep_last: bool, skip_errors: bool,
+        quiet: bool) -> None:
+    if output == "-" and sys.stdout.isatty():
+        raise SpookyError("refusing to write a binary record file to a terminal: use -o FILE")
+    if inputs.count("-") > 1:
+        raise SpookyError("stdin (-) can be read only once")
+    for path in inputs:
+        if path != "-" and not os.path.exists(path):
+            raise FileNotFoundError(2, "no such file", path)
+    if not key:
+        raise SpookyError("--key must name a field")
+
+    start = time.perf_counter()
+    sizes = [input_size(p) for p in inputs]
+    total = None if any(s is None for s in sizes) else sum(s for s in sizes if s)
+    if output == "-":
+        tmpdir = tempfile.mkdtemp(prefix="spooky-")
+        target = os.path.join(tmpdir, "out.spky")
+    else:
+        tmpdir, target = None, output
+    stats = Stats()
+    try:
+        writer = RecordFileWriter(target, key=key, keep_last=keep_last)
+        with writer, render.progress("converting", total, quiet) as bar:
+            _convert(inputs, writer, key.encode("utf-8"), skip_errors, bar, stats)
+        if output == "-":
+            with open(target, "rb") as f:
+                shutil.copyfileobj(f, sys.stdout.buffer, 1 << 20)
+            sys.stdout.buffer.flush()
+    finally:
+        if tmpdir:
+            shutil.rmtree(tmpdir, ignore_errors=True)
+
+    seconds = max(time.perf_counter() - start, 1e-9)
+    parts = [f"{writer.records:,} records", f"{render.mb(stats.bytes_in)} in",
+             f"{render.mb(writer.bytes_written)} out", f"{seconds:.2f} s",
+             f"{writer.records / seconds:,.0f} records/s"]
+    if skip_errors:
+        parts.append(f"{stats.bad_lines:,} bad lines skipped")
+    render.summary(parts, quiet)
+
+
+def _convert(inputs: list[str], writer: RecordFileWriter, key: bytes, skip_errors: bool,
+             bar: object, stats: Stats) -> None:
+    pending: deque[tuple[Piece, int, Future[Transcoded]]] = deque()
+    first_lines: dict[int, int] = {}
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="spooky-transcode") as pool:
+        try:
+            for path in inputs:
+                source = writer.source_id(display_name(path))
+                first_lines[source] = 0
+                for piece in read_pieces(path, bar.advance):  # type: ignore[attr-defined]
+                    stats.bytes_in += len(piece.data)
+                    pending.append((piece, source,
+                                    pool.submit(transcode_chunk, piece.data, key, skip_errors)))
+                    while len(pending) >= IN_FLIGHT:
+                        _take(pending.popleft(), writer, first_lines, skip_errors, stats)
+            while pending:
+                _take(pending.popleft(), writer, first_lines, skip_errors, stats)
+        except BaseException:
+            for _, _, fut in pending:
+                fut.cancel()
+            raise
+
+
+def _take(item: tuple[Piece, int, Future[Transcoded]], writer: RecordFileWriter,
+          first_lines: dict[int, int], skip_errors: bool, stats: Stats) -> None:
+    piece, source, fut = item
+    t = fut.result()
+    first_line = first_lines[source]
+    original = piece.original if piece.array_mode else piece.data
+    for line, offset, code, message in t.errors:
+        err = line_error(writer.source_name(source), original, first_line, piece.base_offset, line, offset, message,
+                         piece.array_mode)
+        if not skip_errors:
+            raise exception_for_line(code, err)
+        stats.bad_lines += 1
+        render.warning(f"{err} near {err.snippet!r} (skipped)")
+    writer.add(t, source, first_line)
+    stats.records += t.records
+    first_lines[source] = first_line + (original.count(b"\n") if piece.array_mode else t.lines)

@@ -1,0 +1,57 @@
+"""spooky export: a record file's records as NDJSON, in file order."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+import typer
+
+from spooky_cli import render
+from spooky_cli.output import atomic_output
+from spooky_cli.reader import RecordFileReader
+
+
+def run(file: str, output: str, fields: list[str] | None = None, quiet: bool = False) -> None:
+    """Writes FILE's records to OUTPUT (- for stdout) as one JSON object per line.
+
+    fields keeps only the named fields, in that order (names the file does not
+    know are an error listing the ones it has). A progress bar over the blocks'
+    bytes and a one-line summary go to stderr unless quiet."""
+    if fields is not None:
+        fields = [f.strip() for f in fields if f.strip()]
+    started = time.perf_counter()
+    with RecordFileReader(file) as reader:
+        if fields is not None:
+            reader.field_hashes(fields)  # unknown names fail before any output
+        written = 0
+
+        def write_block(data: bytes) -> None:
+            nonlocal written
+            out.write(data)
+            written += len(data)
+
+        try:
+            with atomic_output(output) as out:
+                with render.progress("export", reader.records_bytes, quiet=quiet) as bar:
+                    records = reader.export_ndjson(write_block, fields, progress=bar.advance)
+        except BrokenPipeError:
+            if output != "-":
+                raise
+            _quiet_stdout()  # the reader went away (`| head`): stop quietly
+            raise typer.Exit(0) from None
+    seconds = time.perf_counter() - started
+    rate = records / seconds if seconds > 0 else 0.0
+    render.summary([f"exported {records:,} records", render.mb(written), f"{seconds:.2f} s",
+                    f"{rate:,.0f} records/s"], quiet=quiet)
+
+
+def _quiet_stdout() -> None:
+    """Points stdout at /dev/null so the interpreter's final flush does not fail."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass

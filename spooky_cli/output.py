@@ -1,0 +1,53 @@
+"""Output files that appear whole or not at all: temp file beside the target,
+fsync, rename. `-` is stdout."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from contextlib import contextmanager
+from typing import BinaryIO, Iterator
+
+
+@contextmanager
+def atomic_output(path: str, binary_to_terminal_ok: bool = True) -> Iterator[BinaryIO]:
+    """Yields a binary file to write. For a path, the target is replaced only
+    when the block exits cleanly; on any error the temp file is removed and an
+    existing target is untouched."""
+    if path == "-":
+        if not binary_to_terminal_ok and sys.stdout.isatty():
+            raise OSError(f"refusing to write binary output to a terminal (use -o FILE)")
+        sys.stdout.flush()
+        yield sys.stdout.buffer
+        sys.stdout.buffer.flush()
+        return
+    target = os.path.abspath(path)
+    directory = os.path.dirname(target)
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    fsync_dir(directory)
+
+
+def fsync_dir(directory: str) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -1,0 +1,343 @@
+"""Reading record files (docs/FORMAT.md section 2) through the C core.
+
+The file is memory-mapped read-only; records are zero-copy SpookyRecord views
+into the map. spooky_file_open checks header, tail and footer once; blocks are
+checked (header, checksum) as they are read.
+
+    with RecordFileReader("events.spky") as r:
+        rec = r.get(12345)
+        for key, rec in r:
+            ...
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import struct
+from typing import Any, Callable, Iterator, NamedTuple
+
+from spooky_cli._native import ffi, lib
+from spooky_cli.errors import ChecksumMismatch, RecordFileError, SpookyError, error_for
+from spooky_cli.keys import key_from_sort_form, key_to_sort_form
+from spooky_cli.record import SpookyRecord
+
+TYPE_NAMES = ("null", "bool", "i64", "f64", "str", "nested", "u64")
+_BLOCK_HEADER = struct.Struct("<16sB3sIQQ")  # sync, kind, reserved, count, payload_len, xxh64
+_ENTRY = struct.Struct("<II")
+_HEADER_SIZE = lib.SPOOKY_FILE_HEADER_SIZE
+_BLOCK_HEADER_SIZE = lib.SPOOKY_BLOCK_HEADER_SIZE
+_TAIL_SIZE = lib.SPOOKY_FILE_TAIL_SIZE
+_NOT_FOUND = lib.SPOOKY_E_NOT_FOUND
+
+
+class FieldInfo(NamedTuple):
+    """A name of the file's name table; type_counts holds only the types that
+    occur (type name -> number of records holding the field with that type)."""
+
+    name: str
+    hash: int
+    type_counts: dict[str, int]
+
+
+class BlockInfo(NamedTuple):
+    index: int
+    offset: int          # file offset of the block's sync
+    payload_offset: int
+    payload_len: int
+    record_count: int
+
+
+class IndexEntry(NamedTuple):
+    key: int | str
+    digest: int
+    offset: int          # file offset of the record
+    length: int
+
+
+def name_hash(name: str) -> int:
+    b = name.encode("utf-8")
+    return lib.spooky_xxh64(b, len(b), 0)
+
+
+class RecordFileReader:
+    """A record file opened for reading: a context manager over a read-only mmap.
+
+    Records returned stay valid after close (they keep the map alive)."""
+
+    def __init__(self, path: str | os.PathLike[str]):
+        self.path = os.fspath(path)
+        self._mm: mmap.mmap | None = None
+        self._view: memoryview | None = None
+        self._ptr: Any = None
+        self._file: Any = None
+        try:
+            with open(self.path, "rb") as fh:
+                self.file_size = os.fstat(fh.fileno()).st_size
+                if self.file_size:
+                    self._mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+            self._view = memoryview(self._mm if self._mm is not None else b"")
+            self._ptr = ffi.from_buffer("uint8_t[]", self._view)
+            out = ffi.new("spooky_file **")
+            err = ffi.new("spooky_error *")
+            rc = lib.spooky_file_open(self._ptr, len(self._view), out, err)
+            if rc:
+                raise self._error(rc, err, "could not open record file")
+            self._file = out[0]
+            self._load_footer()
+        except BaseException:
+            self.close()
+            raise
+
+    # -- life cycle -----------------------------------------------------------------
+
+    def close(self) -> None:
+        """Frees the C state, then the buffer, then the map (left to the garbage
+        collector while records still view it)."""
+        if self._file is not None:
+            lib.spooky_file_close(self._file)
+            self._file = None
+        if self._ptr is not None:
+            ffi.release(self._ptr)
+            self._ptr = None
+        if self._view is not None:
+            self._view.release()
+            self._view = None
+        if self._mm is not None:
+            try:
+                self._mm.close()
+            except BufferError:
+                pass  # records still view the map; it closes when they go
+            self._mm = None
+
+    def __enter__(self) -> RecordFileReader:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def _f(self) -> Any:
+        if self._file is None:
+            raise SpookyError(f"record file {self.path} is closed")
+        return self._file
+
+    def _error(self, code: int, err: Any, what: str) -> Exception:
+        detail = ffi.string(err.message).decode() if err.message != ffi.NULL else ""
+        where = f" at offset {err.offset}" if err.message != ffi.NULL else ""
+        context = f"{what} {self.path}: {detail}{where}" if detail else f"{what} {self.path}"
+        return error_for(code, context)
+
+    # -- footer -----------------------------------------------------------------------
+
+    def _load_footer(self) -> None:
+        f = self._file
+        self.record_count: int = lib.spooky_file_record_count(f)
+        self.block_count: int = lib.spooky_file_block_count(f)
+        name = ffi.new("const uint8_t **")
+        n = ffi.new("size_t *")
+        lib.spooky_file_key_field(f, name, n)
+        self.key_field: str = ffi.buffer(name[0], n[0])[:].decode("utf-8")
+        info = ffi.new("spooky_name_info *")
+        names = []
+        for i in range(lib.spooky_file_name_count(f)):
+            lib.spooky_file_name_at(f, i, info)
+            counts = {TYPE_NAMES[t]: info.type_counts[t] for t in range(7) if info.type_counts[t]}
+            names.append(FieldInfo(ffi.buffer(info.name, info.name_len)[:].decode("utf-8"),
+                                   info.hash, counts))
+        self.names: list[FieldInfo] = names
+        self._by_hash = {fi.hash: fi.name for fi in names}
+        self._by_name = {fi.name: fi.hash for fi in names}
+        b = ffi.new("spooky_block_info *")
+        blocks = []
+        for i in range(self.block_count):
+            lib.spooky_file_block_at(f, i, b)
+            blocks.append(BlockInfo(i, b.offset, b.payload_offset, b.payload_len, b.record_count))
+        self._blocks = blocks
+        (self.version,) = struct.unpack_from("<I", self._view, 8)
+        (self.footer_offset,) = struct.unpack_from("<Q", self._view, self.file_size - _TAIL_SIZE)
+        self._sync = lib.spooky_file_sync(f)
+
+    @property
+    def records_bytes(self) -> int:
+        """Bytes of the record blocks (headers and payloads)."""
+        return self.footer_offset - _HEADER_SIZE
+
+    @property
+    def footer_bytes(self) -> int:
+        """Bytes of the footer block (header and payload)."""
+        return self.file_size - _TAIL_SIZE - self.footer_offset
+
+    def name_for_hash(self, h: int) -> str | None:
+        return self._by_hash.get(h)
+
+    def hash_for_name(self, name: str) -> int | None:
+        return self._by_name.get(name)
+
+    def blocks(self) -> list[BlockInfo]:
+        return list(self._blocks)
+
+    def field_hashes(self, fields: list[str]) -> list[int]:
+        """The hashes of field names, all of which the file must know."""
+        out = []
+        for name in fields:
+            h = self._by_name.get(name)
+            if h is None:
+                known = ", ".join(sorted(self._by_name)) or "no fields"
+                raise SpookyError(f"unknown field {name!r} (the file has: {known})")
+            out.append(h)
+        return out
+
+    # -- records in file order ------------------------------------------------------
+
+    def _block_records(self, offset: int) -> Iterator[tuple[int | str, SpookyRecord]]:
+        """The records of the block whose sync is at offset (header and checksum
+        checked first)."""
+        view = self._view
+        if view is None:
+            raise SpookyError(f"record file {self.path} is closed")
+        sync, kind, reserved, count, plen, digest = _BLOCK_HEADER.unpack_from(view, offset)
+        start = offset + _BLOCK_HEADER_SIZE
+        where = f"{self.path}: block at offset {offset}"
+        if kind != 1 or reserved != b"\0\0\0" or plen > len(view) - start:
+            raise RecordFileError(f"{where}: not a records block")
+        if lib.spooky_xxh64(self._ptr + start, plen, 0) != digest:
+            raise ChecksumMismatch(f"{where}: block checksum mismatch")
+        at, end, seen = start, start + plen, 0
+        while at < end:
+            if end - at < 8:
+                raise RecordFileError(f"{where}: record entry cut short at offset {at}")
+            klen, rlen = _ENTRY.unpack_from(view, at)
+            k = at + 8
+            if klen + rlen > end - k:
+                raise RecordFileError(f"{where}: record entry runs past its block at offset {at}")
+            try:
+                key = key_from_sort_form(view[k:k + klen])
+            except (ValueError, UnicodeDecodeError):
+                raise RecordFileError(f"{where}: bad stored key at offset {k}") from None
+            yield key, SpookyRecord(view[k + klen:k + klen + rlen])
+            at = k + klen + rlen
+            seen += 1
+        if seen != count:
+            raise RecordFileError(f"{where}: {seen} records, the header says {count}")
+
+    def __iter__(self) -> Iterator[tuple[int | str, SpookyRecord]]:
+        """(key, record) of every record in file order."""
+        for b in self._blocks:
+            yield from self._block_records(b.offset)
+
+    def __len__(self) -> int:
+        return self.record_count
+
+    def iter_range(self, start: int, end: int) -> Iterator[tuple[int | str, SpookyRecord]]:
+        """(key, record) of the blocks whose sync begins in [start, end): split a
+        file into byte ranges and each record is in exactly one of them."""
+        self._f()
+        start = max(0, start)
+        end = min(end, self.file_size)
+        pos = start
+        while pos < end:
+            at = lib.spooky_find_block(self._ptr, self.file_size, self._sync, pos)
+            if at < 0 or at >= end:
+                return
+            kind = self._view[at + 16]
+            if kind != 1:
+                return  # the footer: no records after it
+            (plen,) = struct.unpack_from("<Q", self._view, at + 24)
+            yield from self._block_records(at)
+            pos = at + _BLOCK_HEADER_SIZE + plen
+
+    # -- the key index ---------------------------------------------------------------------
+
+    def _entry(self, i: int, e: Any) -> None:
+        lib.spooky_file_index_at(self._f(), i, e)
+
+    def get_sort_form(self, key: bytes) -> SpookyRecord | None:
+        """The record of a key given in sort form, or None."""
+        f = self._f()
+        pos = ffi.new("uint64_t *")
+        rc = lib.spooky_file_find_key(f, key, len(key), pos)
+        if rc == _NOT_FOUND:
+            return None
+        if rc:
+            raise error_for(rc, f"could not look up a key in {self.path}")
+        e = ffi.new("spooky_index_entry *")
+        lib.spooky_file_index_at(f, pos[0], e)
+        off, n = e.record_offset, e.record_len
+        if lib.spooky_xxh64(self._ptr + off, n, 0) != e.digest:
+            raise ChecksumMismatch(
+                f"{self.path}: record at offset {off} does not match its digest in the key index")
+        return SpookyRecord(self._view[off:off + n])
+
+    def get(self, key: int | str) -> SpookyRecord | None:
+        """The record with this key (binary search of the key index), or None."""
+        return self.get_sort_form(key_to_sort_form(key))
+
+    def __contains__(self, key: int | str) -> bool:
+        f = self._f()
+        raw = key_to_sort_form(key)
+        return lib.spooky_file_find_key(f, raw, len(raw), ffi.new("uint64_t *")) == 0
+
+    def index_entries(self) -> Iterator[IndexEntry]:
+        """(key, digest, record offset, record length) in key order."""
+        e = ffi.new("spooky_index_entry *")
+        for i in range(self.record_count):
+            self._entry(i, e)
+            key = key_from_sort_form(ffi.buffer(e.key, e.key_len))
+            yield IndexEntry(key, e.digest, e.record_offset, e.record_len)
+
+    def keys(self) -> Iterator[int | str]:
+        """Every key in key order."""
+        e = ffi.new("spooky_index_entry *")
+        for i in range(self.record_count):
+            self._entry(i, e)
+            yield key_from_sort_form(ffi.buffer(e.key, e.key_len))
+
+    # -- whole-file work in C ----------------------------------------------------------
+
+    def verify(self) -> tuple[int, int]:
+        """Checks every block: header, checksum, framing, every record and its
+        key and index entry. Returns (blocks, records); raises the mapped
+        error naming the block."""
+        f = self._f()
+        err = ffi.new("spooky_error *")
+        for b in self._blocks:
+            rc = lib.spooky_file_verify_block(f, b.index, err)
+            if rc:
+                raise self._error(rc, err, f"block {b.index} of")
+        return self.block_count, self.record_count
+
+    def export_ndjson(self, write: Callable[[bytes], Any], fields: list[str] | None = None,
+                      progress: Callable[[int], Any] | None = None) -> int:
+        """Writes every record as one JSON object per line, in file order: all
+        fields (in the record's order) or the named ones, in that order (names
+        the file lacks raise SpookyError). write gets one bytes per block;
+        progress, if given, the payload bytes of each block done. Returns the
+        records written."""
+        f = self._f()
+        if fields is None:
+            hashes, n = ffi.NULL, 0
+        else:
+            hashes = ffi.new("uint64_t[]", self.field_hashes(fields) or [0])
+            n = len(fields)
+        buf = ffi.gc(ffi.new("spooky_buf *"), lib.spooky_buf_free)
+        err = ffi.new("spooky_error *")
+        for b in self._blocks:
+            buf.len = 0
+            rc = lib.spooky_file_export_block(f, b.index, hashes, n, buf, err)
+            if rc:
+                raise self._error(rc, err, f"could not export block {b.index} of")
+            write(ffi.buffer(buf.data, buf.len)[:])
+            if progress is not None:
+                progress(b.payload_len + _BLOCK_HEADER_SIZE)
+        return self.record_count
+
+
+def open_records(path: str | os.PathLike[str]) -> RecordFileReader:
+    """Opens a record file for reading (use it as a context manager)."""
+    return RecordFileReader(path)

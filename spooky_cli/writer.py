@@ -1,0 +1,267 @@
+"""Writing record files: RecordFileWriter (the Python API) and the chunked,
+two-threaded transcoding that `spooky convert` drives.
+
+Python hands the C core whole chunks of input (MBs of NDJSON); the core
+transcodes every line, and the writer cuts blocks, counts types and builds the
+key index. Python loops per chunk, never per record."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+from spooky_cli._native import ffi, lib
+from spooky_cli.encode import position, to_json
+from spooky_cli.errors import DuplicateKey, HashCollision, JsonError, error_for
+from spooky_cli.keys import key_from_sort_form
+from spooky_cli.output import fsync_dir
+
+
+@dataclass(frozen=True)
+class LineError:
+    """A bad input line: where (1-based line and column, byte offset) and why."""
+
+    source: str
+    line: int
+    column: int
+    offset: int
+    message: str
+    snippet: str
+
+    def __str__(self) -> str:
+        return f"{self.source}:{self.line}:{self.column}: {self.message}"
+
+
+class Transcoded:
+    """One chunk's transcoded records (C-owned) and the errors found in it."""
+
+    __slots__ = ("chunk", "lines", "records", "errors")
+
+    def __init__(self) -> None:
+        c = lib.spooky_chunk_new()
+        if c == ffi.NULL:
+            raise MemoryError("could not allocate a chunk")
+        self.chunk = ffi.gc(c, lib.spooky_chunk_free)
+        self.lines = self.records = 0
+        self.errors: list[tuple[int, int, int, str]] = []  # (line, offset, code, message)
+
+
+class _Encoders(threading.local):
+    def __init__(self) -> None:
+        self.enc = ffi.gc(lib.spooky_encoder_new(), lib.spooky_encoder_free)
+
+
+_encoders = _Encoders()
+
+
+def transcode_chunk(data: bytes | bytearray, key: bytes, skip_errors: bool,
+                    into: Transcoded | None = None) -> Transcoded:
+    """Transcodes every line of data in C (the GIL is released meanwhile, so
+    several threads can each run one chunk)."""
+    t = into or Transcoded()
+    rc = lib.spooky_chunk_transcode(_encoders.enc, t.chunk, ffi.from_buffer(data), len(data),
+                                    key, len(key), 1 if skip_errors else 0)
+    t.lines = lib.spooky_chunk_lines(t.chunk)
+    t.records = lib.spooky_chunk_records(t.chunk)
+    t.errors = []
+    e = ffi.new("spooky_line_error *")
+    for i in range(lib.spooky_chunk_error_count(t.chunk)):
+        lib.spooky_chunk_error_at(t.chunk, i, e)
+        t.errors.append((e.line, e.offset, e.code, ffi.string(e.message).decode()))
+    if rc and rc != lib.SPOOKY_E_NOMEM and not t.errors:
+        raise error_for(rc, "could not transcode input")
+    if rc == lib.SPOOKY_E_NOMEM:
+        raise MemoryError("out of memory while transcoding")
+    return t
+
+
+def line_error(source: str, data: bytes | bytearray, first_line: int, base_offset: int,
+               line: int, offset: int, message: str, array_mode: bool) -> LineError:
+    """A LineError from a chunk-relative error; data are the chunk's original bytes."""
+    if array_mode:  # lines of the rewritten text are not the file's lines
+        line_in_chunk, column = position(bytes(data), offset)
+        line_no = first_line + line_in_chunk
+    else:
+        start = data.rfind(b"\n", 0, offset) + 1
+        column = len(bytes(data[start:offset]).decode("utf-8", "replace")) + 1
+        line_no = first_line + line + 1
+    start = data.rfind(b"\n", 0, offset) + 1
+    end = data.find(b"\n", offset)
+    text = bytes(data[start:end if end >= 0 else len(data)]).decode("utf-8", "replace")
+    col0 = len(bytes(data[start:offset]).decode("utf-8", "replace"))
+    snippet = text[max(0, col0 - 30):col0 + 30]
+    return LineError(source, line_no, column, base_offset + offset, message, snippet)
+
+
+class RecordFileWriter:
+    """Writes a record file atomically: records go to a temporary file beside
+    the target, which replaces the target only on a clean close().
+
+        with RecordFileWriter("out.spky", key="id") as w:
+            w.write({"id": 1, "name": "a"})
+            w.write_ndjson(b'{"id": 2}\\n{"id": 3}\\n')
+    """
+
+    def __init__(self, path: str | os.PathLike[str], key: str = "id", keep_last: bool = False):
+        self.path = os.fspath(path)
+        self.key = key
+        self.keep_last = keep_last
+        self._key_bytes = key.encode("utf-8")
+        target = os.path.abspath(self.path)
+        self._dir = os.path.dirname(target)
+        self._base = os.path.basename(target)
+        self._fd, self._tmp = self._temp()
+        self._sources: list[str] = []
+        w = lib.spooky_writer_new(self._fd, self._key_bytes, len(self._key_bytes))
+        if w == ffi.NULL:
+            self._discard()
+            raise MemoryError("could not create the record writer")
+        self._w = ffi.gc(w, lib.spooky_writer_free)
+        self._err = ffi.new("spooky_error *")
+        self._closed = False
+        self.records = 0
+        self.bytes_written = 0
+
+    def _temp(self) -> tuple[int, str]:
+        fd, tmp = tempfile.mkstemp(prefix=f".{self._base}.", suffix=".tmp", dir=self._dir)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)
+        return fd, tmp
+
+    def source_id(self, name: str) -> int:
+        """A number for an input name, used in messages about its lines."""
+        self._sources.append(name)
+        return len(self._sources) - 1
+
+    def source_name(self, source: int) -> str:
+        return self._sources[source] if source < len(self._sources) else "<input>"
+
+    # -- adding records -----------------------------------------------------------
+
+    def add(self, t: Transcoded, source: int = 0, first_line: int = 0) -> None:
+        """Adds a transcoded chunk (records only; its errors are the caller's)."""
+        rc = lib.spooky_writer_add(self._w, t.chunk, source, first_line, self._err)
+        if rc == lib.SPOOKY_E_HASH_COLLISION:
+            raise self._collision()
+        if rc:
+            raise error_for(rc, f"could not write {self.path}")
+
+    def write_ndjson(self, data: bytes | bytearray, source: str = "<data>") -> None:
+        """Adds every line of NDJSON text; the first bad line raises JsonError."""
+        sid = self.source_id(source)
+        t = transcode_chunk(data, self._key_bytes, skip_errors=False)
+        if t.errors:
+            line, offset, code, message = t.errors[0]
+            err = line_error(source, data, 0, 0, line, offset, message, False)
+            raise exception_for_line(code, err)
+        self.add(t, sid, 0)
+
+    def write(self, obj: Mapping[str, Any]) -> None:
+        """Adds one record from a mapping (convenience; bulk input: write_ndjson)."""
+        self.write_ndjson(to_json(obj if isinstance(obj, dict) else dict(obj)), "<object>")
+
+    def write_many(self, objs: Iterable[Mapping[str, Any]]) -> None:
+        self.write_ndjson(b"\n".join(to_json(dict(o)) for o in objs), "<objects>")
+
+    # -- finishing -----------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Writes the footer, fsyncs and renames onto the target."""
+        if self._closed:
+            return
+        fd2, tmp2 = self._temp()
+        rewritten = ffi.new("int *")
+        try:
+            rc = lib.spooky_writer_finish(self._w, 1 if self.keep_last else 0, fd2, rewritten,
+                                          self._err)
+            if rc == lib.SPOOKY_E_DUPLICATE_KEY:
+                raise self._duplicate()
+            if rc:
+                raise error_for(rc, f"could not write {self.path}")
+            self.records = lib.spooky_writer_records(self._w)
+            self.bytes_written = lib.spooky_writer_bytes(self._w)
+            fd, tmp = (fd2, tmp2) if rewritten[0] else (self._fd, self._tmp)
+            os.fsync(fd)
+        except BaseException:
+            os.close(fd2)
+            os.unlink(tmp2)
+            self.abort()
+            raise
+        if rewritten[0]:
+            os.close(self._fd)
+            os.unlink(self._tmp)
+            self._fd, self._tmp = fd2, tmp2
+        else:
+            os.close(fd2)
+            os.unlink(tmp2)
+        os.close(self._fd)
+        self._closed = True
+        os.replace(self._tmp, os.path.join(self._dir, self._base))
+        fsync_dir(self._dir)
+
+    def abort(self) -> None:
+        """Drops everything written; the target is untouched."""
+        if not self._closed:
+            self._closed = True
+            self._discard()
+
+    def _discard(self) -> None:
+        try:
+            os.close(self._fd)
+        except OSError:
+            pass
+        try:
+            os.unlink(self._tmp)
+        except FileNotFoundError:
+            pass
+
+    def __enter__(self) -> RecordFileWriter:
+        return self
+
+    def __exit__(self, exc_type: Any, *exc: Any) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+    # -- messages ----------------------------------------------------------------------------
+
+    def _duplicate(self) -> DuplicateKey:
+        key = ffi.new("const uint8_t **")
+        klen = ffi.new("size_t *")
+        s1, s2 = ffi.new("uint32_t *"), ffi.new("uint32_t *")
+        l1, l2 = ffi.new("uint64_t *"), ffi.new("uint64_t *")
+        lib.spooky_writer_duplicate(self._w, key, klen, s1, l1, s2, l2)
+        value = key_from_sort_form(ffi.buffer(key[0], klen[0])[:])
+        return DuplicateKey(
+            f"key {value!r} ({self.key}) repeats: at {self._where(s1[0], l1[0])} and at "
+            f"{self._where(s2[0], l2[0])} (use --on-duplicate last to keep the last)")
+
+    def _where(self, source: int, line: int) -> str:
+        return f"{self.source_name(source)}:{line + 1}"
+
+    def _collision(self) -> HashCollision:
+        a, b = ffi.new("const uint8_t **"), ffi.new("const uint8_t **")
+        alen, blen = ffi.new("size_t *"), ffi.new("size_t *")
+        lib.spooky_writer_collision(self._w, a, alen, b, blen)
+        na = ffi.buffer(a[0], alen[0])[:].decode("utf-8", "replace")
+        nb = ffi.buffer(b[0], blen[0])[:].decode("utf-8", "replace")
+        return HashCollision(f"field names {na!r} and {nb!r} share one xxh64 hash; "
+                             "a record file cannot hold both")
+
+
+def exception_for_line(code: int, err: LineError) -> JsonError:
+    """The JsonError (or subclass) for a bad line, naming input, line and column."""
+    cls = type(error_for(code, ""))
+    if not issubclass(cls, JsonError):
+        cls = JsonError
+    message = f"{err.message} near {err.snippet!r}" if err.snippet else err.message
+    return cls(message, line=err.line, column=err.column, offset=err.offset, source=err.source)
+
+
+__all__ = ["LineError", "RecordFileWriter", "Transcoded", "transcode_chunk"]
