@@ -47,26 +47,33 @@ def flags() -> tuple[list[str], list[str]]:
     return compile_args, link_args
 
 
-def sources() -> list[str]:
-    # setuptools wants paths relative to the project root (the build's cwd).
-    return [os.path.relpath(p, os.getcwd()) for p in sorted(NATIVE.glob("*.c"))]
+def make_builder(absolute: bool = False) -> FFI:
+    """setuptools wants source paths relative to the project root (its cwd);
+    a direct compile() changes directory, so it needs absolute ones."""
+
+    def path(p: Path) -> str:
+        return str(p) if absolute else os.path.relpath(p, os.getcwd())
+
+    compile_args, link_args = flags()
+    builder = FFI()
+    builder.cdef(cdef_source())
+    builder.set_source(
+        "spooky_cli._spooky",
+        '#include "spooky.h"',
+        sources=[path(p) for p in sorted(NATIVE.glob("*.c"))],
+        include_dirs=[path(NATIVE)],
+        define_macros=[("SPOOKY_VERSION", f'"{package_version()}"'), ("_GNU_SOURCE", None)],
+        extra_compile_args=compile_args,
+        extra_link_args=link_args,
+    )
+    return builder
 
 
-ffibuilder = FFI()
-ffibuilder.cdef(cdef_source())
-_compile_args, _link_args = flags()
-ffibuilder.set_source(
-    "spooky_cli._spooky",
-    '#include "spooky.h"',
-    sources=sources(),
-    include_dirs=[os.path.relpath(NATIVE, os.getcwd())],
-    define_macros=[("SPOOKY_VERSION", f'"{package_version()}"'), ("_GNU_SOURCE", None)],
-    extra_compile_args=_compile_args,
-    extra_link_args=_link_args,
-)
+ffibuilder = make_builder()
 
 if __name__ == "__main__":
     # Build into a folder of your choice: python native/build.py OUTDIR
     import sys
 
-    ffibuilder.compile(tmpdir=sys.argv[1] if len(sys.argv) > 1 else ".", verbose=True)
+    out = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else ".")
+    make_builder(absolute=True).compile(tmpdir=out, verbose=True)

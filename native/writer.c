@@ -97,7 +97,7 @@ static int names_add(name_table *t, uint64_t hash, const uint8_t *name, size_t l
 /* ---- chunks ------------------------------------------------------------------------ */
 
 struct spooky_chunk {
-    spooky_buf entries;   /* [key_len u32][record_len u32][key][record] */
+    spooky_buf entries;   /* [key_len u32][record_len u32][digest u64][key][record] */
     spooky_buf record;    /* one record, reused */
     uint64_t *rec_lines;  /* line of each record within the chunk */
     size_t cap_lines;
@@ -177,6 +177,16 @@ static int record_key(const uint8_t *rec, size_t len, uint64_t key_hash, uint8_t
     return SPOOKY_OK;
 }
 
+/* Counts the type of every field of a record in a name table. */
+static void count_types(name_table *t, const uint8_t *rec) {
+    uint32_t n = load_u32(rec);
+    for (uint32_t i = 0; i < n; i++) {
+        const uint8_t *e = ENTRY(rec, i);
+        name_slot *s = names_find(t, load_u64(e));
+        if (s && e[16] < 7) s->counts[e[16]]++;
+    }
+}
+
 static int is_blank(const uint8_t *p, const uint8_t *end) {
     for (; p < end; p++)
         if (*p != ' ' && *p != '\t' && *p != '\r') return 0;
@@ -227,9 +237,13 @@ int spooky_chunk_transcode(spooky_encoder *enc, spooky_chunk *c, const uint8_t *
             if (rc == SPOOKY_OK)
                 rc = record_key(c->record.data, c->record.len, key_hash, fixed, &k, &klen, &kind);
             if (rc == SPOOKY_OK) {
-                uint32_t hdr[2] = {(uint32_t)(klen + (kind == 3)), (uint32_t)c->record.len};
-                TRY(buf_grow(&c->entries, 8 + klen + 1 + c->record.len));
-                TRY(buf_append(&c->entries, hdr, 8));
+                uint8_t hdr[16];
+                store_u32(hdr, (uint32_t)(klen + (kind == 3)));
+                store_u32(hdr + 4, (uint32_t)c->record.len);
+                store_u64(hdr + 8, spooky_xxh64(c->record.data, c->record.len, 0));
+                count_types(&c->names, c->record.data);
+                TRY(buf_grow(&c->entries, 16 + klen + 1 + c->record.len));
+                TRY(buf_append(&c->entries, hdr, 16));
                 if (kind == 3) TRY(buf_push(&c->entries, 3));
                 TRY(buf_append(&c->entries, k, klen));
                 TRY(buf_append(&c->entries, c->record.data, c->record.len));
@@ -535,7 +549,7 @@ static int spill_run(spooky_writer *w) {
 
 /* Appends one record (key in sort form) to the current block. */
 static int append_record(spooky_writer *w, const uint8_t *key, uint32_t key_len, const uint8_t *rec,
-                         uint32_t rec_len, uint32_t source, uint64_t line) {
+                         uint32_t rec_len, uint64_t digest, uint32_t source, uint64_t line) {
     uint64_t rec_off = w->block_offset + SPOOKY_BLOCK_HEADER_SIZE + w->block.len + 8 + key_len;
     uint32_t hdr[2] = {key_len, rec_len};
     TRY(buf_grow(&w->block, 8 + (size_t)key_len + rec_len));
@@ -543,14 +557,6 @@ static int append_record(spooky_writer *w, const uint8_t *key, uint32_t key_len,
     TRY(buf_append(&w->block, key, key_len));
     TRY(buf_append(&w->block, rec, rec_len));
     w->block_records++;
-
-    /* type counts */
-    uint32_t n = load_u32(rec);
-    for (uint32_t i = 0; i < n; i++) {
-        const uint8_t *e = ENTRY(rec, i);
-        name_slot *s = names_find(&w->names, load_u64(e));
-        if (s && e[16] < 7) s->counts[e[16]]++;
-    }
 
     /* key-index entry */
     if (w->nrun == w->cap_run) {
@@ -564,7 +570,7 @@ static int append_record(spooky_writer *w, const uint8_t *key, uint32_t key_len,
     r->key_off = w->run_heap.len;
     r->key_len = key_len;
     r->rec_len = rec_len;
-    r->digest = spooky_xxh64(rec, rec_len, 0);
+    r->digest = digest;
     r->rec_off = rec_off;
     r->ordinal = w->ordinal++;
     r->line = line;
@@ -588,7 +594,10 @@ int spooky_writer_add(spooky_writer *w, const spooky_chunk *c, uint32_t source, 
         name_slot *clash;
         const uint8_t *name = c->names.heap.data + s->name_off;
         TRY(names_add(&w->names, s->hash, name, s->name_len, &clash));
-        if (clash) {
+        if (!clash) {
+            name_slot *mine = names_find(&w->names, s->hash);
+            for (int t = 0; t < 7; t++) mine->counts[t] += s->counts[t];
+        } else {
             w->clash_a.len = w->clash_b.len = 0;
             TRY(buf_append(&w->clash_a, w->names.heap.data + clash->name_off, clash->name_len));
             TRY(buf_append(&w->clash_b, name, s->name_len));
@@ -603,8 +612,9 @@ int spooky_writer_add(spooky_writer *w, const spooky_chunk *c, uint32_t source, 
     const uint8_t *p = c->entries.data, *end = p + c->entries.len;
     for (uint64_t i = 0; p < end; i++) {
         uint32_t klen = load_u32(p), rlen = load_u32(p + 4);
-        TRY(append_record(w, p + 8, klen, p + 8 + klen, rlen, source, first_line + c->rec_lines[i]));
-        p += 8 + (size_t)klen + rlen;
+        TRY(append_record(w, p + 16, klen, p + 16 + klen, rlen, load_u64(p + 8), source,
+                          first_line + c->rec_lines[i]));
+        p += 16 + (size_t)klen + rlen;
     }
     return SPOOKY_OK;
 }
@@ -796,8 +806,13 @@ static int rewrite_live(spooky_writer *w, spooky_writer *w2) {
         const uint8_t *p = payload.data, *end = p + be->payload_len;
         while (!rc && p < end) {
             uint32_t klen = load_u32(p), rlen = load_u32(p + 4);
-            if (d < w->ndead && w->dead[d] == ordinal) d++;
-            else rc = append_record(w2, p + 8, klen, p + 8 + klen, rlen, 0, 0);
+            const uint8_t *rec = p + 8 + klen;
+            if (d < w->ndead && w->dead[d] == ordinal) {
+                d++;
+            } else {
+                count_types(&w2->names, rec);
+                rc = append_record(w2, p + 8, klen, rec, rlen, spooky_xxh64(rec, rlen, 0), 0, 0);
+            }
             p += 8 + (size_t)klen + rlen;
             ordinal++;
         }

@@ -131,6 +131,28 @@ def get(
     cmd.run(file, key, compact=compact)
 
 
+@app.command()
+def bench(
+    quick: bool = typer.Option(False, "--quick", help="Small data, fewer repeats (~15 s)."),
+    records: Optional[int] = typer.Option(None, "--records", min=1000,
+                                          help="Records for the macro benchmarks (default 200k, quick 20k)."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable JSON on stdout."),
+    save: Optional[str] = typer.Option(None, "--save", help="Write the results (JSON) to this file."),
+    compare: Optional[str] = typer.Option(None, "--compare",
+                                          help="Compare with a saved run; exit 1 if a row got slower."),
+    threshold: float = typer.Option(10.0, "--threshold",
+                                    help="Percent slower that counts as a regression with --compare."),
+) -> None:
+    """Measure FieldSlot access, buffer reuse and the commands against peers, side by side.
+
+    Example: spooky bench --quick --save base.json; spooky bench --compare base.json
+    """
+    from spooky_cli.commands import bench as cmd
+
+    cmd.run(quick=quick, records=records, as_json=as_json, save=save, compare=compare,
+            threshold=threshold)
+
+
 def main() -> None:
     """Entry point: runs the app, turning errors into one line and exit code 2."""
     try:

@@ -102,7 +102,11 @@ def progress(description: str, total_bytes: int | None, quiet: bool = False) -> 
 
 
 def mb(n: int) -> str:
-    return f"{n / 1e6:.1f} MB"
+    """A byte count for people: 512 B, 3.4 kB, 40.6 MB, 1.2 GB."""
+    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n} B"
 
 
 def summary(parts: list[str], quiet: bool = False) -> None:

@@ -1,0 +1,35 @@
+# The few targets people need. `make test` is what CI runs first.
+PYTHON ?= python3
+ASAN_DIR := build/asan
+
+.PHONY: install test sanitize bench lint clean
+
+install:
+	$(PYTHON) -m pip install -e '.[test]'
+
+test:
+	pytest
+
+# The test suite against a core built with -fsanitize=address,undefined.
+# The instrumented module and a copy of the Python package go to build/asan,
+# which shadows the installed package through PYTHONPATH.
+sanitize:
+	rm -rf $(ASAN_DIR) && mkdir -p $(ASAN_DIR)
+	SPOOKY_SANITIZE=1 $(PYTHON) native/build.py $(ASAN_DIR) > $(ASAN_DIR)/build.log 2>&1 || (cat $(ASAN_DIR)/build.log; exit 1)
+	cp spooky_cli/*.py $(ASAN_DIR)/spooky_cli/
+	cp -r spooky_cli/bench spooky_cli/commands $(ASAN_DIR)/spooky_cli/
+	LD_PRELOAD="$$($(CC) -print-file-name=libasan.so)" \
+	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	PYTHONMALLOC=malloc PYTHONPATH=$(ASAN_DIR) SPOOKY_EXPECT_SANITIZED=1 \
+	pytest -q -x -m "not slow" -p no:randomly $(SANITIZE_ARGS)
+
+bench:
+	$(PYTHON) benchmarks/core.py
+	$(PYTHON) benchmarks/convert_export.py
+
+lint:
+	ruff check spooky_cli tests benchmarks native/build.py
+	ruff format --check spooky_cli tests benchmarks native/build.py
+
+clean:
+	rm -rf build dist *.egg-info spooky_cli/_spooky*.so
