@@ -15,7 +15,6 @@ from spooky_cli.errors import SpookyError
 
 app = typer.Typer(
     name="spooky",
-    help="Convert JSON to SpookyRecord files, read them back, look records up.",
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -54,9 +53,10 @@ def main_options(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
                                  help="Print the version and exit."),
 ) -> None:
-    """spooky: bulk JSON -> SpookyRecord conversion and record files.
+    """Convert JSON to SpookyRecord files, read them back, look records up.
 
-    Exit codes: 0 success, 1 not found (get), 2 any error.
+    Exit codes: 0 success, 1 not found (get) or a regression (bench --compare),
+    2 any error. Docs: docs/CLI.md.
     """
     global _debug
     _debug = debug
@@ -153,10 +153,10 @@ def bench(
             threshold=threshold)
 
 
-def main() -> None:
+def main(argv: Optional[List[str]] = None) -> None:
     """Entry point: runs the app, turning errors into one line and exit code 2."""
     try:
-        app(standalone_mode=False)
+        app(args=argv, prog_name="spooky", standalone_mode=False)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except typer.Abort:
@@ -170,10 +170,9 @@ def main() -> None:
             raise
         render.error(str(exc) if not isinstance(exc, OSError) else _os_message(exc))
         sys.exit(2)
-    except Exception as exc:  # click usage errors and the like
-        import click
-
-        if isinstance(exc, click.ClickException):
+    except Exception as exc:
+        # click's usage errors (typer may bundle its own click: match by shape)
+        if hasattr(exc, "show") and hasattr(exc, "exit_code"):
             exc.show()
             sys.exit(2)
         raise

@@ -52,8 +52,10 @@ def _open(path: str) -> tuple[BinaryIO, BinaryIO]:
 
 
 def read_pieces(path: str, advance: Callable[[int], None] = lambda n: None,
-                chunk_bytes: int = CHUNK_BYTES) -> Iterator[Piece]:
-    """Pieces of about chunk_bytes, each ending at a newline (the last may not)."""
+                chunk_bytes: int | None = None) -> Iterator[Piece]:
+    """Pieces of about chunk_bytes (default CHUNK_BYTES), each ending at a
+    newline (the last may not)."""
+    chunk_bytes = chunk_bytes or CHUNK_BYTES
     stream, raw = _open(path)
     try:
         yield from _pieces(path, stream, raw, advance, chunk_bytes)

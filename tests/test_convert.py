@@ -1,0 +1,256 @@
+"""`spooky convert` and RecordFileWriter: input forms, errors, keys, determinism."""
+
+from __future__ import annotations
+
+import gzip
+import os
+from pathlib import Path
+
+import orjson
+import pytest
+from cli_runner import run_cli
+
+import spooky_cli
+from spooky_cli import inputs
+from spooky_cli.reader import RecordFileReader
+from spooky_cli.writer import RecordFileWriter
+
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "people.ndjson"
+
+
+def records_of(path: Path) -> list[tuple[object, bytes]]:
+    with RecordFileReader(str(path)) as r:
+        return [(k, rec.to_bytes()) for k, rec in r]
+
+
+def convert(tmp_path: Path, text: bytes, *args: str, name: str = "in.ndjson"):
+    src = tmp_path / name
+    src.write_bytes(text)
+    out = tmp_path / "out.spky"
+    return run_cli("convert", str(src), "-o", str(out), *args), out
+
+
+def lines(*objs: dict) -> bytes:
+    return b"".join(orjson.dumps(o) + b"\n" for o in objs)
+
+
+def test_fixture_records_match_the_transcoder(tmp_path: Path) -> None:
+    out = tmp_path / "people.spky"
+    res = run_cli("convert", str(FIXTURE), "-o", str(out))
+    assert res.code == 0, res.stderr
+    got = records_of(out)
+    src = [line for line in FIXTURE.read_bytes().splitlines() if line.strip()]
+    assert [k for k, _ in got] == [orjson.loads(line)["id"] for line in src]
+    assert [b for _, b in got] == [spooky_cli.record_from_json(line) for line in src]
+    assert "60 records" in res.stderr
+
+
+def test_forms_give_the_same_file(tmp_path: Path) -> None:
+    objs = [{"id": i, "v": [i, {"x": "é"}], "s": "a\nb"} for i in range(50)]
+    ndjson = lines(*objs)
+    expected = None
+    variants = {
+        "plain.ndjson": ndjson,
+        "crlf.jsonl": ndjson.replace(b"\n", b"\r\n"),
+        "blank.ndjson": b"\n   \n" + ndjson.replace(b"\n", b"\n\n") + b"  \n",
+        "noeol.ndjson": ndjson.rstrip(b"\n"),
+        "array.json": b"[\n" + b",\n".join(orjson.dumps(o, option=orjson.OPT_INDENT_2)
+                                           for o in objs) + b"\n]\n",
+        "gz.ndjson.gz": gzip.compress(ndjson),
+    }
+    for name, data in variants.items():
+        res, out = convert(tmp_path, data, name=name)
+        assert res.code == 0, (name, res.stderr)
+        if expected is None:
+            expected = out.read_bytes()
+        assert out.read_bytes() == expected, name
+
+
+def test_stdin_and_stdout(tmp_path: Path) -> None:
+    data = lines({"id": 1}, {"id": 2, "a": True})
+    res = run_cli("convert", "-", "-o", str(tmp_path / "a.spky"), input=data)
+    assert res.code == 0, res.stderr
+    res2 = run_cli("convert", "-", "-o", "-", input=data)
+    assert res2.code == 0, res2.stderr
+    assert res2.stdout == (tmp_path / "a.spky").read_bytes()
+
+
+def test_several_inputs_into_one_file(tmp_path: Path) -> None:
+    (tmp_path / "a.ndjson").write_bytes(lines({"id": 1}, {"id": 2}))
+    (tmp_path / "b.ndjson").write_bytes(lines({"id": 3}))
+    out = tmp_path / "o.spky"
+    res = run_cli("convert", str(tmp_path / "a.ndjson"), str(tmp_path / "b.ndjson"), "-o", str(out))
+    assert res.code == 0, res.stderr
+    assert [k for k, _ in records_of(out)] == [1, 2, 3]
+
+
+def test_chunking_does_not_change_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    objs = [{"id": f"k{i}", "n": i, "pad": "x" * (i % 50)} for i in range(400)]
+    res, out = convert(tmp_path, lines(*objs))
+    assert res.code == 0
+    big = out.read_bytes()
+    monkeypatch.setattr(inputs, "CHUNK_BYTES", 64)
+    res, out = convert(tmp_path, lines(*objs))
+    assert res.code == 0, res.stderr
+    assert out.read_bytes() == big
+
+
+def test_deterministic(tmp_path: Path) -> None:
+    data = FIXTURE.read_bytes()
+    a = convert(tmp_path, data, name="x.ndjson")[1].read_bytes()
+    b = convert(tmp_path, data, name="y.ndjson")[1].read_bytes()
+    assert a == b
+
+
+def test_empty_input_is_an_empty_file(tmp_path: Path) -> None:
+    res, out = convert(tmp_path, b"\n \n")
+    assert res.code == 0, res.stderr
+    with RecordFileReader(str(out)) as r:
+        assert r.record_count == 0
+        assert list(r) == []
+
+
+def test_error_mid_file_leaves_nothing(tmp_path: Path) -> None:
+    out = tmp_path / "out.spky"
+    out.write_bytes(b"precious")
+    good = lines(*[{"id": i} for i in range(100)])
+    res, _ = convert(tmp_path, good + b'{"id": 100, "x": [1,,2]}\n' + good)
+    assert res.code == 2
+    assert "in.ndjson:101:" in res.stderr
+    assert res.stderr.count("\n") == 1 and "Traceback" not in res.stderr
+    assert out.read_bytes() == b"precious"
+    assert sorted(os.listdir(tmp_path)) == ["in.ndjson", "out.spky"]
+
+
+def test_error_position_in_later_chunk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(inputs, "CHUNK_BYTES", 100)
+    good = lines(*[{"id": i} for i in range(50)])
+    res, _ = convert(tmp_path, good + b'{"id": 50,  "x": tru}\n')
+    assert res.code == 2
+    assert "in.ndjson:51:18:" in res.stderr, res.stderr
+
+
+def test_on_error_skip_lists_bad_lines(tmp_path: Path) -> None:
+    data = lines({"id": 1}) + b"{oops\n" + lines({"id": 2}) + b'{"id": 3, "n": 1e999}\n'
+    res, out = convert(tmp_path, data, "--on-error", "skip")
+    assert res.code == 0, res.stderr
+    assert "in.ndjson:2:2:" in res.stderr and "in.ndjson:4:" in res.stderr
+    assert "2 bad lines skipped" in res.stderr
+    assert [k for k, _ in records_of(out)] == [1, 2]
+
+
+def test_duplicate_key_is_an_error(tmp_path: Path) -> None:
+    res, out = convert(tmp_path, lines({"id": 7}, {"id": 8}, {"id": 7}))
+    assert res.code == 2
+    assert "key 7" in res.stderr and "in.ndjson:1" in res.stderr and "in.ndjson:3" in res.stderr
+    assert not out.exists()
+
+
+def test_duplicate_key_last_wins(tmp_path: Path) -> None:
+    res, out = convert(tmp_path, lines({"id": 7, "v": 1}, {"id": 8}, {"id": 7, "v": 2}),
+                       "--on-duplicate", "last")
+    assert res.code == 0, res.stderr
+    got = records_of(out)
+    assert [k for k, _ in got] == [8, 7]  # file order, superseded record gone
+    assert spooky_cli.SpookyRecord(got[1][1]).get("v") == 2
+    # same file as converting the deduplicated input
+    res2, out2 = convert(tmp_path, lines({"id": 8}, {"id": 7, "v": 2}), name="dedup.ndjson")
+    assert out2.read_bytes() == out.read_bytes()
+
+
+@pytest.mark.parametrize("line,needle", [
+    (b'{"name": "x"}', "no key field"),
+    (b'{"id": 1.5}', "not a string or an integer"),
+    (b'{"id": null}', "not a string or an integer"),
+    (b'[1, 2]', "JSON object"),
+])
+def test_key_problems(tmp_path: Path, line: bytes, needle: str) -> None:
+    res, out = convert(tmp_path, lines({"id": 0}) + line + b"\n")
+    assert res.code == 2
+    assert needle in res.stderr and "in.ndjson:2:" in res.stderr
+    assert not out.exists()
+
+
+def test_keys_sort_by_value(tmp_path: Path) -> None:
+    ids = [5, -3, 2**64 - 1, 0, -(2**63), 2**63]
+    res, out = convert(tmp_path, lines(*[{"id": i} for i in ids]))
+    assert res.code == 0, res.stderr
+    with RecordFileReader(str(out)) as r:
+        assert list(r.keys()) == sorted(ids)
+        assert r.get(2**64 - 1) is not None and r.get(4) is None
+
+
+def test_string_keys_and_key_option(tmp_path: Path) -> None:
+    res, out = convert(tmp_path, lines({"sku": "b", "id": 1}, {"sku": "a", "id": 1}), "--key", "sku")
+    assert res.code == 0, res.stderr
+    with RecordFileReader(str(out)) as r:
+        assert list(r.keys()) == ["a", "b"]
+        assert r.key_field == "sku"
+
+
+def test_array_input_errors(tmp_path: Path) -> None:
+    res, _ = convert(tmp_path, b'[{"id": 1}] {"id": 2}', name="a.json")
+    assert res.code == 2 and "a.json:1:13" in res.stderr, res.stderr
+    res, _ = convert(tmp_path, b'[{"id": 1},\n{"id": 2}', name="b.json")
+    assert res.code == 2 and "unterminated" in res.stderr
+    res, _ = convert(tmp_path, b'[{"id": 1},\n {"id": 2, "x": [1,]}]', name="c.json")
+    assert res.code == 2 and "c.json:2:" in res.stderr, res.stderr
+
+
+def test_bad_inputs(tmp_path: Path) -> None:
+    res = run_cli("convert", str(tmp_path / "missing.ndjson"), "-o", str(tmp_path / "o.spky"))
+    assert res.code == 2 and "missing.ndjson" in res.stderr
+    res, out = convert(tmp_path, gzip.compress(b'{"id": 1}\n')[:-6], name="t.ndjson.gz")
+    assert res.code == 2 and not out.exists()
+    res, out = convert(tmp_path, b'{"id": 1, "s": "\xff"}\n')
+    assert res.code == 2 and "UTF-8" in res.stderr
+
+
+def test_writer_api(tmp_path: Path) -> None:
+    path = tmp_path / "w.spky"
+    with RecordFileWriter(path, key="id") as w:
+        w.write({"id": 2, "x": [1.5, None]})
+        w.write_ndjson(b'{"id": 1}\n{"id": 3, "y": -0.0}\n')
+    with RecordFileReader(str(path)) as r:
+        assert r.record_count == 3
+        assert r.get(3).get("y") == 0.0 and str(r.get(3).get("y")) == "-0.0"
+        assert r.get(2).get("x") == [1.5, None]
+
+
+def test_writer_failure_leaves_target(tmp_path: Path) -> None:
+    path = tmp_path / "w.spky"
+    path.write_bytes(b"old")
+    with pytest.raises(spooky_cli.JsonError):
+        with RecordFileWriter(path) as w:
+            w.write_ndjson(b'{"id": 1}\n{"id": \n')
+    assert path.read_bytes() == b"old"
+    assert os.listdir(tmp_path) == ["w.spky"]
+
+
+def test_progress_only_on_a_terminal(tmp_path: Path) -> None:
+    from spooky_cli import render
+
+    src = tmp_path / "in.ndjson"
+    src.write_bytes(lines(*[{"id": i} for i in range(10)]))
+    try:
+        res = run_cli("--color", "always", "convert", str(src), "-o", str(tmp_path / "a.spky"))
+        assert res.code == 0 and "converting" in res.stderr  # forced terminal: a bar
+        res = run_cli("--color", "never", "convert", str(src), "-o", str(tmp_path / "b.spky"))
+        assert res.code == 0 and "converting" not in res.stderr and "\x1b[" not in res.stderr
+        assert "10 records" in res.stderr
+        res = run_cli("convert", str(src), "-o", str(tmp_path / "c.spky"), "--quiet")
+        assert res.code == 0 and res.stderr == ""
+    finally:
+        render.set_color("auto")
+
+
+def test_binary_never_to_a_terminal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    src = tmp_path / "in.ndjson"
+    src.write_bytes(lines({"id": 1}))
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True, raising=False)
+    from spooky_cli.commands import convert as cmd
+
+    with pytest.raises(spooky_cli.SpookyError, match="terminal"):
+        cmd.run([str(src)], "-", key="id", keep_last=False, skip_errors=False, quiet=True)
