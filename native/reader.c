@@ -127,7 +127,7 @@ static int open_footer(spooky_file *f, const uint8_t *p, uint64_t n, uint64_t ba
     f->key_field = p + SPOOKY_FOOTER_FIXED_SIZE;
     if (!valid_utf8(f->key_field, f->key_field_len))
         return fail(err, SPOOKY_E_FILE_INVALID, base + 72, "key field name is not UTF-8");
-    f->key_hash = spooky_xxh64(f->key_field, f->key_field_len, 0);
+    f->key_hash = spooky_name_hash(f->key_field, f->key_field_len);
 
     if (names_off > n || f->name_count > (n - names_off) / NAME_FIXED)
         return fail(err, SPOOKY_E_FILE_INVALID, base + 24, "name table outside the footer");
@@ -159,7 +159,7 @@ static int open_footer(spooky_file *f, const uint8_t *p, uint64_t n, uint64_t ba
         if (i > 0 && f->names[i - 1].hash >= e->hash)
             return fail(err, SPOOKY_E_FILE_INVALID, base + at - NAME_FIXED,
                         "name table is not sorted by hash");
-        if (spooky_xxh64(e->name, e->name_len, 0) != e->hash)
+        if (spooky_name_hash(e->name, e->name_len) != e->hash)
             return fail(err, SPOOKY_E_FILE_INVALID, base + at - NAME_FIXED,
                         "field name does not match its hash");
         e->esc_off = f->esc.len;
@@ -221,7 +221,7 @@ int spooky_file_open(const uint8_t *data, size_t len, spooky_file **out, spooky_
     if (!out || (!data && len)) return fail(err, SPOOKY_E_ARG, 0, "no data or no output");
     *out = NULL;
     size_t head = len < 8 ? len : 8;
-    if (memcmp(data, FILE_MAGIC, head) != 0)
+    if (head && memcmp(data, FILE_MAGIC, head) != 0)
         return fail(err, SPOOKY_E_FILE_INVALID, 0, "not a record file (bad magic)");
     if (len < SPOOKY_FILE_HEADER_SIZE + SPOOKY_FILE_TAIL_SIZE)
         return fail(err, SPOOKY_E_FILE_TRUNCATED, len, "file shorter than header and tail");

@@ -81,7 +81,7 @@ int spooky_record_find(const uint8_t *rec, size_t len, uint64_t hash, spooky_slo
 
 int spooky_record_resolve(const uint8_t *rec, size_t len, const uint8_t *name, size_t name_len,
                           spooky_slot *slot) {
-    return spooky_record_find(rec, len, spooky_xxh64(name, name_len, 0), slot);
+    return spooky_record_find(rec, len, spooky_name_hash(name, name_len), slot);
 }
 
 int spooky_record_slot_at(const uint8_t *rec, size_t len, uint32_t i, spooky_slot *slot) {

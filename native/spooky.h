@@ -96,6 +96,11 @@ const char *spooky_version(void);
 const char *spooky_strerror(int code);
 
 uint64_t spooky_xxh64(const uint8_t *data, size_t len, uint64_t seed);
+/* The hash of a field name: xxh64, seed 0 (masked only under the test hook). */
+uint64_t spooky_name_hash(const uint8_t *name, size_t len);
+/* TESTS ONLY: ANDs every name hash with mask so that collisions can be made.
+ * Records written meanwhile are not valid SpookyRecords. ~0 restores. */
+void spooky_test_set_name_hash_mask(uint64_t mask);
 
 int spooky_buf_reserve(spooky_buf *buf, size_t cap);
 void spooky_buf_free(spooky_buf *buf);

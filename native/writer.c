@@ -219,7 +219,7 @@ int spooky_chunk_transcode(spooky_encoder *enc, spooky_chunk *c, const uint8_t *
     c->lines = c->records = 0;
     c->nerrors = 0;
     names_free(&c->names);
-    uint64_t key_hash = spooky_xxh64(key, key_len, 0);
+    uint64_t key_hash = spooky_name_hash(key, key_len);
     const uint8_t *p = data, *end = data + len;
     while (p < end) {
         const uint8_t *nl = memchr(p, '\n', (size_t)(end - p));
@@ -371,7 +371,7 @@ spooky_writer *spooky_writer_new(int fd, const uint8_t *key_field, size_t key_fi
         free(w);
         return NULL;
     }
-    w->key_hash = spooky_xxh64(key_field, key_field_len, 0);
+    w->key_hash = spooky_name_hash(key_field, key_field_len);
     w->block_offset = SPOOKY_FILE_HEADER_SIZE;
     return w;
 }

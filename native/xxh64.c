@@ -130,3 +130,13 @@ uint64_t xxh64_digest(const xxh64_state *s) {
     h ^= h >> 32;
     return h;
 }
+
+static uint64_t name_hash_mask = ~(uint64_t)0;
+
+uint64_t spooky_name_hash(const uint8_t *name, size_t len) {
+    return spooky_xxh64(name, len, 0) & __atomic_load_n(&name_hash_mask, __ATOMIC_RELAXED);
+}
+
+void spooky_test_set_name_hash_mask(uint64_t mask) {
+    __atomic_store_n(&name_hash_mask, mask, __ATOMIC_RELAXED);
+}

@@ -116,7 +116,7 @@ def info(
     cmd.run(file, verify=verify, as_json=as_json)
 
 
-@app.command()
+@app.command(context_settings={"ignore_unknown_options": True})
 def get(
     file: str = typer.Argument(..., metavar="FILE.spky", help="Record file to read."),
     key: str = typer.Argument(..., help="Key of the record (an integer key may be given as digits)."),
@@ -156,7 +156,10 @@ def bench(
 def main(argv: Optional[List[str]] = None) -> None:
     """Entry point: runs the app, turning errors into one line and exit code 2."""
     try:
-        app(args=argv, prog_name="spooky", standalone_mode=False)
+        # without standalone mode click returns a typer.Exit's code instead of raising
+        code = app(args=argv, prog_name="spooky", standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except typer.Abort:

@@ -15,7 +15,8 @@ from __future__ import annotations
 import mmap
 import os
 import struct
-from typing import Any, Callable, Iterator, NamedTuple
+from collections.abc import Callable, Iterator
+from typing import Any, NamedTuple
 
 from spooky_cli._native import ffi, lib
 from spooky_cli.errors import ChecksumMismatch, RecordFileError, SpookyError, error_for
@@ -55,9 +56,14 @@ class IndexEntry(NamedTuple):
     length: int
 
 
+def field_label(name: str) -> str:
+    """A field name for a one-line message: as is when plain, else quoted."""
+    return name if name and name.isprintable() and "," not in name else repr(name)
+
+
 def name_hash(name: str) -> int:
     b = name.encode("utf-8")
-    return lib.spooky_xxh64(b, len(b), 0)
+    return lib.spooky_name_hash(b, len(b))
 
 
 class RecordFileReader:
@@ -113,14 +119,12 @@ class RecordFileReader:
     def __enter__(self) -> RecordFileReader:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def __del__(self) -> None:
-        try:
+        if getattr(self, "_file", None) is not None or getattr(self, "_mm", None) is not None:
             self.close()
-        except Exception:
-            pass
 
     def _f(self) -> Any:
         if self._file is None:
@@ -188,7 +192,7 @@ class RecordFileReader:
         for name in fields:
             h = self._by_name.get(name)
             if h is None:
-                known = ", ".join(sorted(self._by_name)) or "no fields"
+                known = ", ".join(field_label(n) for n in sorted(self._by_name)) or "no fields"
                 raise SpookyError(f"unknown field {name!r} (the file has: {known})")
             out.append(h)
         return out
@@ -201,7 +205,7 @@ class RecordFileReader:
         view = self._view
         if view is None:
             raise SpookyError(f"record file {self.path} is closed")
-        sync, kind, reserved, count, plen, digest = _BLOCK_HEADER.unpack_from(view, offset)
+        _sync, kind, reserved, count, plen, digest = _BLOCK_HEADER.unpack_from(view, offset)
         start = offset + _BLOCK_HEADER_SIZE
         where = f"{self.path}: block at offset {offset}"
         if kind != 1 or reserved != b"\0\0\0" or plen > len(view) - start:
@@ -323,6 +327,7 @@ class RecordFileReader:
         if fields is None:
             hashes, n = ffi.NULL, 0
         else:
+            fields = list(dict.fromkeys(fields))  # a name asked twice is written once
             hashes = ffi.new("uint64_t[]", self.field_hashes(fields) or [0])
             n = len(fields)
         buf = ffi.gc(ffi.new("spooky_buf *"), lib.spooky_buf_free)

@@ -251,10 +251,12 @@ class SpookyRecordMut(SpookyRecord):
     # -- in place -------------------------------------------------------------------
 
     def _pack(self, st: struct.Struct, offset: int, value: Any, what: str) -> None:
+        # pack first: pack_into zeroes its target before it rejects a value
         try:
-            st.pack_into(self._data, offset, value)
+            raw = st.pack(value)
         except struct.error:
             raise TypeMismatch(f"{value!r} does not fit a {what}") from None
+        self._data[offset:offset + 8] = raw
 
     def _typed_by_name(self, name: str, tag: int) -> int:
         return self._field_of_type(name, tag)[0]
@@ -336,12 +338,12 @@ class SpookyRecordMut(SpookyRecord):
         """Adds a field (FieldExists if present). Bumps generation."""
         tag, raw = python_value(value)
         b = _name_bytes(name)
-        self._edit(lib.spooky_xxh64(b, len(b), 0), lib.SPOOKY_EDIT_INSERT, tag, raw, name)
+        self._edit(lib.spooky_name_hash(b, len(b)), lib.SPOOKY_EDIT_INSERT, tag, raw, name)
 
     def remove_field(self, name: str) -> None:
         """Removes a field (FieldNotFound if absent). Bumps generation."""
         b = _name_bytes(name)
-        self._edit(lib.spooky_xxh64(b, len(b), 0), lib.SPOOKY_EDIT_REMOVE, 0, b"", name)
+        self._edit(lib.spooky_name_hash(b, len(b)), lib.SPOOKY_EDIT_REMOVE, 0, b"", name)
 
     def _edit(self, name_hash: int, mode: int, tag: int, raw: bytes, name: str) -> None:
         s = scratch()

@@ -9,6 +9,7 @@ import time
 import typer
 
 from spooky_cli import render
+from spooky_cli.errors import SpookyError
 from spooky_cli.output import atomic_output
 from spooky_cli.reader import RecordFileReader
 
@@ -21,6 +22,8 @@ def run(file: str, output: str, fields: list[str] | None = None, quiet: bool = F
     bytes and a one-line summary go to stderr unless quiet."""
     if fields is not None:
         fields = [f.strip() for f in fields if f.strip()]
+        if not fields:
+            raise SpookyError("--fields names no field (give names separated by commas)")
     started = time.perf_counter()
     with RecordFileReader(file) as reader:
         if fields is not None:
@@ -33,9 +36,9 @@ def run(file: str, output: str, fields: list[str] | None = None, quiet: bool = F
             written += len(data)
 
         try:
-            with atomic_output(output) as out:
-                with render.progress("export", reader.records_bytes, quiet=quiet) as bar:
-                    records = reader.export_ndjson(write_block, fields, progress=bar.advance)
+            with atomic_output(output) as out, \
+                    render.progress("export", reader.records_bytes, quiet=quiet) as bar:
+                records = reader.export_ndjson(write_block, fields, progress=bar.advance)
         except BrokenPipeError:
             if output != "-":
                 raise

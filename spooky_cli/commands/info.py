@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 
 from spooky_cli import render
-from spooky_cli.reader import TYPE_NAMES, RecordFileReader
+from spooky_cli.reader import TYPE_NAMES, RecordFileReader, field_label
 
 
 def describe(reader: RecordFileReader) -> dict[str, Any]:
@@ -64,7 +64,7 @@ def run(file: str, verify: bool = False, as_json: bool = False) -> None:
         rows = []
         for f in facts["fields"]:
             types = ", ".join(f"{t} {f['types'][t]:,}" for t in TYPE_NAMES if t in f["types"])
-            rows.append([f["name"], types, f"{sum(f['types'].values()):,}"])
+            rows.append([field_label(f["name"]), types, f"{sum(f['types'].values()):,}"])
         render.table("fields", ["name", "types", "records"], rows)
     if verified is not None:
         render.stdout().print(f"verified: {verified[0]:,} blocks, {verified[1]:,} records",
