@@ -332,15 +332,26 @@ class RecordFileReader:
             n = len(fields)
         buf = ffi.gc(ffi.new("spooky_buf *"), lib.spooky_buf_free)
         err = ffi.new("spooky_error *")
+        released = 0
         for b in self._blocks:
             buf.len = 0
             rc = lib.spooky_file_export_block(f, b.index, hashes, n, buf, err)
             if rc:
                 raise self._error(rc, err, f"could not export block {b.index} of")
             write(ffi.buffer(buf.data, buf.len)[:])
+            released = self._release(released, b.payload_offset + b.payload_len)
             if progress is not None:
                 progress(b.payload_len + _BLOCK_HEADER_SIZE)
         return self.record_count
+
+    def _release(self, start: int, end: int) -> int:
+        """Drops mapped pages in [start, end) already read, so that a pass over a
+        large file keeps a flat resident size (the page cache keeps them)."""
+        end -= end % mmap.PAGESIZE
+        if self._mm is not None and end - start >= (16 << 20) and hasattr(mmap, "MADV_DONTNEED"):
+            self._mm.madvise(mmap.MADV_DONTNEED, start, end - start)
+            return end
+        return start
 
 
 def open_records(path: str | os.PathLike[str]) -> RecordFileReader:
