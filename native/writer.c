@@ -516,8 +516,18 @@ static int run_cmp(const run_entry *a, const run_entry *b, const uint8_t *heap) 
 
 static int run_qsort_cmp(const void *a, const void *b, void *heap) { return run_cmp(a, b, heap); }
 
+/* Sorts the run unless it already is (inputs often come in key order). */
+static void sort_run(spooky_writer *w) {
+    for (size_t i = 1; i < w->nrun; i++) {
+        if (run_cmp(&w->run[i - 1], &w->run[i], w->run_heap.data) > 0) {
+            qsort_r(w->run, w->nrun, sizeof *w->run, run_qsort_cmp, w->run_heap.data);
+            return;
+        }
+    }
+}
+
 static int spill_run(spooky_writer *w) {
-    qsort_r(w->run, w->nrun, sizeof *w->run, run_qsort_cmp, w->run_heap.data);
+    sort_run(w);
     FILE *f = tmpfile();
     if (!f) return SPOOKY_E_IO;
     FILE **s = realloc(w->spills, (w->nspills + 1) * sizeof *s);
@@ -745,7 +755,7 @@ static int merge_take(merge_state *m, const run_entry *e, const uint8_t *key) {
 
 static int merge_runs(spooky_writer *w, merge_state *m) {
     if (w->nspills == 0) {
-        qsort_r(w->run, w->nrun, sizeof *w->run, run_qsort_cmp, w->run_heap.data);
+        sort_run(w);
         for (size_t i = 0; i < w->nrun; i++)
             TRY(merge_take(m, &w->run[i], w->run_heap.data + w->run[i].key_off));
     } else {
