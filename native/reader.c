@@ -11,6 +11,8 @@
 #define _GNU_SOURCE /* memmem */
 #endif
 #include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include "internal.h"
 
 #define TRY(expr)                  \
@@ -109,8 +111,32 @@ void spooky_file_close(spooky_file *f) {
 
 /* The footer payload p (n bytes, at file offset base): fixed part, key field,
  * names, block table, index, heap. */
+#define RELEASE_WINDOW ((uint64_t)16 << 20)
+
+/* Gives back the whole pages of a read-only file mapping inside [p, p + n). */
+static void release_pages(const uint8_t *p, uint64_t n) {
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t start = ((uintptr_t)p + page - 1) & ~(page - 1);
+    uintptr_t end = ((uintptr_t)p + (uintptr_t)n) & ~(page - 1);
+    if (end > start) madvise((void *)start, end - start, MADV_DONTNEED);
+}
+
+/* xxh64 of n bytes, read in windows released behind when `release`. */
+static uint64_t checksum(const uint8_t *p, uint64_t n, int release) {
+    if (!release) return spooky_xxh64(p, (size_t)n, 0);
+    xxh64_state st;
+    xxh64_init(&st, 0);
+    for (uint64_t done = 0; done < n;) {
+        uint64_t k = n - done < RELEASE_WINDOW ? n - done : RELEASE_WINDOW;
+        xxh64_update(&st, p + done, (size_t)k);
+        release_pages(p + done, k);
+        done += k;
+    }
+    return xxh64_digest(&st);
+}
+
 static int open_footer(spooky_file *f, const uint8_t *p, uint64_t n, uint64_t base,
-                       spooky_error *err) {
+                       int release, spooky_error *err) {
     if (n < SPOOKY_FOOTER_FIXED_SIZE)
         return fail(err, SPOOKY_E_FILE_INVALID, base, "footer shorter than its fixed part");
     f->record_count = load_u64(p);
@@ -198,6 +224,7 @@ static int open_footer(spooky_file *f, const uint8_t *p, uint64_t n, uint64_t ba
     /* key index: key slices in the heap, records inside the blocks, sorted keys */
     const uint8_t *prev = NULL;
     uint32_t prev_len = 0;
+    uint64_t heap_released = 0;
     for (uint64_t i = 0; i < f->record_count; i++) {
         const uint8_t *e = f->index + i * INDEX_ENTRY;
         uint64_t where = base + index_off + i * INDEX_ENTRY;
@@ -211,13 +238,28 @@ static int open_footer(spooky_file *f, const uint8_t *p, uint64_t n, uint64_t ba
         const uint8_t *k = f->heap + koff;
         if (prev && key_cmp(prev, prev_len, k, klen) >= 0)
             return fail(err, SPOOKY_E_FILE_INVALID, where, "key index is not sorted by key");
+        if (release && i % (RELEASE_WINDOW / INDEX_ENTRY) == RELEASE_WINDOW / INDEX_ENTRY - 1) {
+            uint64_t from = i + 1 - RELEASE_WINDOW / INDEX_ENTRY;
+            release_pages(f->index + from * INDEX_ENTRY, RELEASE_WINDOW);
+            /* the writer lays keys out in index order: drop the heap behind
+             * the previous key, which the next comparison still reads */
+            if (prev && prev > f->heap + heap_released + RELEASE_WINDOW) {
+                release_pages(f->heap + heap_released, (uint64_t)(prev - f->heap) - heap_released);
+                heap_released = (uint64_t)(prev - f->heap);
+            }
+        }
         prev = k;
         prev_len = klen;
+    }
+    if (release) {
+        release_pages(f->index, f->record_count * INDEX_ENTRY);
+        release_pages(f->heap, f->heap_len);
     }
     return SPOOKY_OK;
 }
 
-int spooky_file_open(const uint8_t *data, size_t len, spooky_file **out, spooky_error *err) {
+int spooky_file_open(const uint8_t *data, size_t len, int flags, spooky_file **out,
+                     spooky_error *err) {
     if (!out || (!data && len)) return fail(err, SPOOKY_E_ARG, 0, "no data or no output");
     *out = NULL;
     size_t head = len < 8 ? len : 8;
@@ -252,7 +294,8 @@ int spooky_file_open(const uint8_t *data, size_t len, spooky_file **out, spooky_
     if (plen != body_end - poff)
         return fail(err, SPOOKY_E_FILE_INVALID, foff + 24,
                     "footer payload does not end at the tail");
-    if (spooky_xxh64(data + poff, (size_t)plen, 0) != load_u64(fb + 32))
+    int release = (flags & SPOOKY_OPEN_RELEASE_PAGES) != 0;
+    if (checksum(data + poff, plen, release) != load_u64(fb + 32))
         return fail(err, SPOOKY_E_CHECKSUM, foff + 32, "footer checksum mismatch");
 
     spooky_file *f = calloc(1, sizeof *f);
@@ -261,7 +304,7 @@ int spooky_file_open(const uint8_t *data, size_t len, spooky_file **out, spooky_
     f->len = len;
     f->sync = data + 16;
     f->footer_offset = foff;
-    int rc = open_footer(f, data + poff, plen, poff, err);
+    int rc = open_footer(f, data + poff, plen, poff, release, err);
     if (rc) {
         spooky_file_close(f);
         return rc;

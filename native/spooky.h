@@ -291,8 +291,13 @@ typedef struct {
     uint32_t key_len;
 } spooky_index_entry;
 
-/* Checks header, tail and footer (checksum, section bounds). */
-int spooky_file_open(const uint8_t *data, size_t len, spooky_file **out, spooky_error *err);
+/* Checks header, tail and footer (checksum, section bounds, every index
+ * entry). flags: SPOOKY_OPEN_RELEASE_PAGES when data is a read-only mapping
+ * of the file: the footer is then checked in windows whose pages are given
+ * back (madvise) as it goes, so opening a huge file keeps memory flat. */
+#define SPOOKY_OPEN_RELEASE_PAGES 1
+int spooky_file_open(const uint8_t *data, size_t len, int flags, spooky_file **out,
+                     spooky_error *err);
 void spooky_file_close(spooky_file *f);
 uint64_t spooky_file_record_count(const spooky_file *f);
 uint64_t spooky_file_block_count(const spooky_file *f);

@@ -25,6 +25,7 @@ def atomic_output(path: str, binary_to_terminal_ok: bool = True) -> Iterator[Bin
     target = os.path.abspath(path)
     directory = os.path.dirname(target)
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".tmp", dir=directory)
+    os.fchmod(fd, 0o666 & ~current_umask())  # mkstemp makes 0600; a plain file gets 0666 - umask
     try:
         with os.fdopen(fd, "wb") as f:
             yield f
@@ -38,6 +39,12 @@ def atomic_output(path: str, binary_to_terminal_ok: bool = True) -> Iterator[Bin
             pass
         raise
     fsync_dir(directory)
+
+
+def current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def fsync_dir(directory: str) -> None:

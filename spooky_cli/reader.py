@@ -86,7 +86,8 @@ class RecordFileReader:
             self._ptr = ffi.from_buffer("uint8_t[]", self._view)
             out = ffi.new("spooky_file **")
             err = ffi.new("spooky_error *")
-            rc = lib.spooky_file_open(self._ptr, len(self._view), out, err)
+            flags = lib.SPOOKY_OPEN_RELEASE_PAGES if self._mm is not None else 0
+            rc = lib.spooky_file_open(self._ptr, len(self._view), flags, out, err)
             if rc:
                 raise self._error(rc, err, "could not open record file")
             self._file = out[0]

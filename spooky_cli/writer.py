@@ -18,7 +18,7 @@ from spooky_cli._native import ffi, lib
 from spooky_cli.encode import position, to_json
 from spooky_cli.errors import DuplicateKey, HashCollision, JsonError, error_for
 from spooky_cli.keys import key_from_sort_form
-from spooky_cli.output import fsync_dir
+from spooky_cli.output import current_umask, fsync_dir
 
 
 @dataclass(frozen=True)
@@ -128,9 +128,7 @@ class RecordFileWriter:
 
     def _temp(self) -> tuple[int, str]:
         fd, tmp = tempfile.mkstemp(prefix=f".{self._base}.", suffix=".tmp", dir=self._dir)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.fchmod(fd, 0o666 & ~umask)
+        os.fchmod(fd, 0o666 & ~current_umask())
         return fd, tmp
 
     def source_id(self, name: str) -> int:
