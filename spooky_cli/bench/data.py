@@ -1,0 +1,172 @@
+"""Generated NDJSON for the macro benchmarks: realistic, nested, deterministic.
+
+Each record is about 400 bytes of compact JSON::
+
+    {"id": 1000000042, "content_hash": 17293822569102704640, "version": 17,
+     "created_at": "2024-03-14T09:26:53Z", "price": 129.99, "active": true,
+     "user": {"id": ..., "name": "José Müller", "email": ..., "verified": true,
+              "score": 0.875},
+     "tags": ["premium", "eu-west"],
+     "events": [{"type": "click", "at": 1700000123, "value": 1.5}, ...],
+     "location": {"city": "Zürich", "country": "CH", "lat": 47.3769, "lon": 8.5417},
+     "note": null}
+
+ids are unique (the key of `spooky convert`), `content_hash` is a u64 above
+2**63, some strings are not ASCII. The first POOL records are built one by one
+from ``random.Random(seed)``; past that, lines reuse a pool record's body with a
+new ``id``, ``content_hash`` and ``version`` (at the front of the line), so
+millions of lines take seconds, not minutes. Same (n, seed), same bytes.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import random
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+
+POOL = 20_000  # records built from scratch; later lines reuse their bodies
+FIRST_ID = 1_000_000_000
+
+_FIRST = ("Ada", "Alan", "Grace", "José", "Barbara", "Donald", "Françoise", "Ken",
+          "Margaret", "Zoë", "Radia", "Linus", "Søren", "Tim", "Katherine", "Jürgen",
+          "Hedy", "Niklaus", "Łukasz", "Leslie", "Amélie", "Björn", "Chloé", "Ñico")
+_LAST = ("Lovelace", "Turing", "Hopper", "Müller", "Liskov", "Knuth", "Allen",
+         "Thompson", "Hamilton", "Ritchie", "Perlman", "Torvalds", "Wilson", "Nøkleby",
+         "Johnson", "Backus", "Lamarr", "Wirth", "Goldwasser", "Lamport", "Dvořák",
+         "Öztürk", "García", "Kowalski")
+_CITIES = (("London", "GB", 51.5074, -0.1278), ("Paris", "FR", 48.8566, 2.3522),
+           ("Berlin", "DE", 52.52, 13.405), ("Zürich", "CH", 47.3769, 8.5417),
+           ("New York", "US", 40.7128, -74.006), ("São Paulo", "BR", -23.5505, -46.6333),
+           ("Tokyo", "JP", 35.6762, 139.6503), ("Toronto", "CA", 43.6532, -79.3832),
+           ("Kraków", "PL", 50.0647, 19.945), ("Lagos", "NG", 6.5244, 3.3792),
+           ("Malmö", "SE", 55.605, 13.0038), ("Reykjavík", "IS", 64.1466, -21.9426))
+_TAGS = ("analytics", "premium", "beta-tester", "eu-west", "us-east", "newsletter",
+         "trial", "enterprise", "mobile", "legacy", "vip", "churn-risk", "partner",
+         "internal")
+_EVENTS = ("click", "view", "purchase", "login", "logout", "share", "search")
+_NOTES = ("migrated from legacy CRM", "manual review requested", "ok",
+          "clé invalide corrigée", "überprüft")
+
+
+def record(i: int, rng: random.Random) -> dict[str, Any]:
+    """Record number i (its id is FIRST_ID + i), values drawn from rng."""
+    r = rng.random
+    first, last = _FIRST[int(r() * len(_FIRST))], _LAST[int(r() * len(_LAST))]
+    city, country, lat, lon = _CITIES[int(r() * len(_CITIES))]
+    created = 1_514_764_800 + int(r() * 252_000_000)  # 2018 .. 2025
+    at = created + int(r() * 1_000_000)
+    events = []
+    for _ in range(int(r() * 3)):
+        at += 1 + int(r() * 86_400)
+        events.append({"type": _EVENTS[int(r() * len(_EVENTS))], "at": at,
+                       "value": round(r() * 100, 2)})
+    t = int(r() * len(_TAGS))
+    note = _NOTES[int(r() * len(_NOTES))] if r() < 0.25 else None
+    return {
+        "id": FIRST_ID + i,
+        "content_hash": rng.getrandbits(63) | (1 << 63),
+        "version": 1 + int(r() * 999),
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(created)),
+        "price": round(0.5 + r() * 4999.5, 2),
+        "active": r() < 0.8,
+        "user": {
+            "id": 1 + int(r() * 9_999_999_999),
+            "name": f"{first} {last}",
+            "email": f"{first.lower()}.{last.lower()}{int(r() * 1000)}@example.com",
+            "verified": r() < 0.7,
+            "score": round(r(), 3),
+        },
+        "tags": list(_TAGS[t:t + int(r() * 4)]),
+        "events": events,
+        "location": {"city": city, "country": country,
+                     "lat": round(lat + r() - 0.5, 4), "lon": round(lon + r() - 0.5, 4)},
+        "note": note,
+    }
+
+
+def records(n: int, seed: int = 1) -> list[dict[str, Any]]:
+    """The first min(n, POOL) records as dicts (what lines() starts with)."""
+    rng = random.Random(seed)
+    return [record(i, rng) for i in range(min(n, POOL))]
+
+
+def lines(n: int, seed: int = 1, batch: int = 10_000) -> Iterator[bytes]:
+    """n NDJSON lines, yielded in batches of up to `batch` joined lines."""
+    if n < 0:
+        raise ValueError(f"n must be >= 0, got {n}")
+    rng = random.Random(seed)
+    pool: list[bytes] = []  # each pool record's line after its "version" value
+    out: list[bytes] = []
+    for i in range(min(n, POOL)):
+        line = orjson.dumps(record(i, rng))
+        out.append(line)
+        # '{"id":N,"content_hash":H,"version":V,' + rest: keep the rest.
+        pool.append(line[line.index(b',"created_at"'):])
+        if len(out) >= batch:
+            yield b"\n".join(out) + b"\n"
+            out = []
+    rest = random.Random(seed + 7_919)
+    bits = rest.getrandbits
+    for i in range(len(pool), n):
+        out.append(b'{"id":%d,"content_hash":%d,"version":%d%s' % (
+            FIRST_ID + i, bits(63) | (1 << 63), bits(10) + 1, pool[i % POOL]))
+        if len(out) >= batch:
+            yield b"\n".join(out) + b"\n"
+            out = []
+    if out:
+        yield b"\n".join(out) + b"\n"
+
+
+def write(path: str, n: int, seed: int = 1) -> int:
+    """Writes n records to path (atomically); returns the bytes written."""
+    tmp = f"{path}.tmp{os.getpid()}"
+    size = 0
+    with open(tmp, "wb") as f:
+        for chunk in lines(n, seed):
+            f.write(chunk)
+            size += len(chunk)
+    os.replace(tmp, path)
+    return size
+
+
+_cache: dict[tuple, str] = {}
+
+
+def ndjson(directory: str, n: int, seed: int = 1) -> str:
+    """Path of an NDJSON file of n records in directory, written on the first
+    call for (directory, n, seed) and reused afterwards."""
+    key = (os.path.abspath(directory), n, seed)
+    path = _cache.get(key)
+    if path is not None and os.path.exists(path):
+        return path
+    path = os.path.join(directory, f"records-{n}-{seed}.ndjson")
+    if not os.path.exists(path):
+        write(path, n, seed)
+    _cache[key] = path
+    return path
+
+
+def head(src: str, m: int, directory: str) -> str:
+    """Path of a file holding the first m lines of src (made once)."""
+    base = os.path.splitext(os.path.basename(src))[0]
+    path = os.path.join(directory, f"{base}-head{m}.ndjson")
+    if not os.path.exists(path):
+        tmp = f"{path}.tmp{os.getpid()}"
+        with open(src, "rb") as f, open(tmp, "wb") as out:
+            out.writelines(itertools.islice(f, m))
+        os.replace(tmp, path)
+    return path
+
+
+def average_size(path: str, n: int | None = None) -> float:
+    """Mean bytes per line of an NDJSON file."""
+    size = os.path.getsize(path)
+    if n is None:
+        with open(path, "rb") as f:
+            n = sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
+    return size / max(n, 1)
