@@ -241,7 +241,7 @@ int spooky_array_to_lines(spooky_array_state *st, uint8_t *data, size_t len, siz
 
 typedef struct spooky_writer spooky_writer;
 
-/* A writer appends to fd (open for writing, at offset 0). */
+/* A writer appends to fd (open for reading and writing, at offset 0). */
 spooky_writer *spooky_writer_new(int fd, const uint8_t *key_field, size_t key_field_len);
 void spooky_writer_free(spooky_writer *w);
 /* Adds a chunk's records; source/first_line say where its lines came from

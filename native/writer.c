@@ -6,6 +6,7 @@
  * of bounded size (spilled to temporary files), merged at finish into the
  * footer. Memory stays flat however large the input. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -332,6 +333,7 @@ typedef struct {
     uint32_t source;
 } run_entry;
 
+#define WRITEBACK_STEP ((uint64_t)8 << 20)
 #define SPILL_FIXED 44 /* key_len, rec_len, digest, rec_off, ordinal, line, source */
 
 struct spooky_writer {
@@ -353,6 +355,7 @@ struct spooky_writer {
     size_t nspills;
     uint64_t records, ordinal, heap_total;
     uint64_t bytes_written;
+    uint64_t synced;            /* writeback started up to here */
     /* what went wrong */
     spooky_buf dup_key;
     uint32_t dup_source[2];
@@ -500,6 +503,14 @@ static int flush_block(spooky_writer *w) {
     w->blocks[w->nblocks++] = (block_entry){w->block_offset, w->block_records, w->block.len};
     uint64_t size = SPOOKY_BLOCK_HEADER_SIZE + w->block.len;
     w->block_offset += size;
+#ifdef SYNC_FILE_RANGE_WRITE
+    /* start writing back what is done, so the final fsync has less to wait for */
+    if (w->block_offset - w->synced >= WRITEBACK_STEP) {
+        sync_file_range(w->fd, (off_t)w->synced, (off_t)(w->block_offset - w->synced),
+                        SYNC_FILE_RANGE_WRITE);
+        w->synced = w->block_offset;
+    }
+#endif
     w->bytes_written += size;
     w->block.len = 0;
     w->block_records = 0;
