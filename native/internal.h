@@ -87,4 +87,14 @@ uint64_t xxh64_digest(const xxh64_state *s);
 
 #define ENTRY(rec, i) ((rec) + SPOOKY_HEADER_SIZE + (size_t)(i) * SPOOKY_INDEX_ENTRY_SIZE)
 
+/* ---- shortest.c: float to text (added with the shortest-digits formatter) ---- */
+/* Writes the shortest decimal text that reads back to exactly d (Python
+ * repr() layout, always with a '.' or an exponent, valid JSON) to out, which
+ * must hold SPOOKY_F64_TEXT_MAX bytes (the text is at most 24 long, the rest
+ * is scratch); returns its length, or 0 if d is NaN or infinite. No
+ * terminating NUL. Thread-safe. */
+#define SPOOKY_F64_TEXT_MAX 48
+size_t spooky_f64_shortest(double d, char *out);
+/* ---- end shortest.c ---- */
+
 #endif

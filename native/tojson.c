@@ -1,8 +1,5 @@
 /* tojson.c: field values and canonical CBOR back to compact JSON text. */
-#include <locale.h>
 #include <math.h>
-#include <pthread.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include "internal.h"
 
@@ -11,10 +8,6 @@
         int rc_ = (expr);          \
         if (rc_) return rc_;       \
     } while (0)
-
-static locale_t the_c_locale;
-static pthread_once_t c_locale_once = PTHREAD_ONCE_INIT;
-static void make_c_locale(void) { the_c_locale = newlocale(LC_ALL_MASK, "C", (locale_t)0); }
 
 static int put_u64(spooky_buf *out, uint64_t v) {
     char b[24];
@@ -31,48 +24,13 @@ static int put_i64(spooky_buf *out, int64_t v) {
     return put_u64(out, (uint64_t)v);
 }
 
-static const double POW10[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8};
-
 /* Shortest text that reads back (correctly rounded) to d, always marked as a
- * float by a '.' or an exponent. */
+ * float by a '.' or an exponent, in Python repr() layout (shortest.c). */
 static int put_f64(spooky_buf *out, double d) {
-    if (!isfinite(d)) return SPOOKY_E_NOT_JSON;
-    if (d == 0) return signbit(d) ? buf_append(out, "-0.0", 4) : buf_append(out, "0.0", 3);
-    double a = fabs(d);
-    /* Fast path: few fraction digits. m / 10^k with m < 2^53 is exactly
-     * rounded, so the check proves the text reads back to d. */
-    if (a >= 1e-5 && a < 1e15) {
-        for (int k = 0; k <= 8; k++) {
-            double scaled = a * POW10[k];
-            if (scaled >= 9007199254740992.0) break;
-            double m = nearbyint(scaled);
-            if (m / POW10[k] != a) continue;
-            uint64_t mi = (uint64_t)m, ip = mi, fp = 0;
-            uint64_t div = 1;
-            for (int i = 0; i < k; i++) div *= 10;
-            ip = mi / div;
-            fp = mi % div;
-            if (d < 0) TRY(buf_push(out, '-'));
-            TRY(put_u64(out, ip));
-            TRY(buf_push(out, '.'));
-            if (k == 0) return buf_push(out, '0');
-            char f[8];
-            for (int i = k - 1; i >= 0; i--) { f[i] = (char)('0' + fp % 10); fp /= 10; }
-            return buf_append(out, f, (size_t)k);
-        }
-    }
-    pthread_once(&c_locale_once, make_c_locale);
-    locale_t old = uselocale(the_c_locale);
-    char b[40];
-    int n = 0;
-    int from = a < 2.2250738585072014e-308 ? 1 : 15; /* subnormals: fewer digits */
-    for (int prec = from; prec <= 17; prec++) {
-        n = snprintf(b, sizeof b, "%.*g", prec, d);
-        if (strtod_l(b, NULL, the_c_locale) == d) break;
-    }
-    uselocale(old);
-    TRY(buf_append(out, b, (size_t)n));
-    if (!memchr(b, '.', (size_t)n) && !memchr(b, 'e', (size_t)n)) return buf_append(out, ".0", 2);
+    TRY(buf_grow(out, SPOOKY_F64_TEXT_MAX)); /* written in place: no copy */
+    size_t n = spooky_f64_shortest(d, (char *)out->data + out->len);
+    if (!n) return SPOOKY_E_NOT_JSON;
+    out->len += n;
     return SPOOKY_OK;
 }
 

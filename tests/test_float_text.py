@@ -1,0 +1,64 @@
+"""Floats come back out as the shortest text that reads back to the same double
+(Python's repr form), marked as floats, for export and nested values."""
+
+from __future__ import annotations
+
+import math
+import random
+import struct
+
+import orjson
+from hypothesis import given
+from hypothesis import strategies as st
+
+import spooky_cli
+from spooky_cli._native import ffi, lib
+
+
+def f64_text(d: float) -> str:
+    buf = ffi.new("spooky_buf *")
+    try:
+        raw = struct.pack("<d", d)
+        assert lib.spooky_value_to_json(3, raw, 8, buf) == 0
+        return ffi.buffer(buf.data, buf.len)[:].decode()
+    finally:
+        lib.spooky_buf_free(buf)
+
+
+def test_random_bit_patterns_print_as_repr() -> None:
+    rnd = random.Random(5)
+    seen = 0
+    while seen < 20000:
+        d = struct.unpack("<d", rnd.getrandbits(64).to_bytes(8, "little"))[0]
+        if math.isfinite(d):
+            assert f64_text(d) == repr(d)
+            seen += 1
+
+
+@given(st.floats(allow_nan=False, allow_infinity=False))
+def test_any_float_round_trips_through_export_text(d: float) -> None:
+    text = f64_text(d)
+    assert text == repr(d)
+    assert float(text) == d and math.copysign(1, float(text)) == math.copysign(1, d)
+    assert "." in text or "e" in text  # stays a float when read again
+
+
+def test_edges() -> None:
+    for d in [0.0, -0.0, 5e-324, 2.2250738585072014e-308, 1.7976931348623157e308, 1e16, 1e15,
+              0.1, 0.30000000000000004, 1e-05, 123.45, 9007199254740993.0]:
+        assert f64_text(d) == repr(d)
+
+
+def test_non_finite_has_no_json_form() -> None:
+    buf = ffi.new("spooky_buf *")
+    for d in [math.inf, -math.inf, math.nan]:
+        assert lib.spooky_value_to_json(3, struct.pack("<d", d), 8, buf) == lib.SPOOKY_E_NOT_JSON
+    lib.spooky_buf_free(buf)
+
+
+def test_nested_floats_decode_exactly() -> None:
+    values = [0.48785665652414756, -0.0, 1e300, 5e-324, 1.0]
+    rec = spooky_cli.SpookyRecord(spooky_cli.serialize({"v": values}))
+    got = rec.get("v")
+    assert [struct.pack("<d", x) for x in got] == [struct.pack("<d", x) for x in values]
+    assert orjson.dumps(got) == orjson.dumps(values)
