@@ -73,8 +73,10 @@ def _utf8(data: bytes | bytearray | memoryview | str) -> bytes | bytearray | mem
         try:
             return data.encode("utf-8")
         except UnicodeEncodeError as exc:
-            raise JsonError(f"string is not valid Unicode: {exc.reason}",
-                            offset=exc.start) from None
+            prefix = data[:exc.start].encode("utf-8", "surrogatepass")
+            line, column = position(prefix, len(prefix))
+            raise JsonError(f"string is not valid Unicode: {exc.reason}", line=line,
+                            column=column, offset=len(prefix)) from None
     return data
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+import weakref
 from typing import Any, Iterator, NamedTuple
 
 import orjson
@@ -227,6 +228,10 @@ class SpookyRecord:
         return f"{type(self).__name__}({self.field_count} fields, {self._len} bytes)"
 
 
+# The record each caller's buffer currently backs (from_spooky_value_into).
+_records_on_buffer: weakref.WeakValueDictionary[int, SpookyRecordMut] = weakref.WeakValueDictionary()
+
+
 class SpookyRecordMut(SpookyRecord):
     """A record that owns a bytearray and can be changed in place.
 
@@ -234,7 +239,7 @@ class SpookyRecordMut(SpookyRecord):
     layout and every FieldSlot valid. Changes of length or type, add_field and
     remove_field rewrite the record and bump `generation`, making slots stale."""
 
-    __slots__ = ()
+    __slots__ = ("__weakref__",)
 
     def __init__(self, data: bytes | bytearray | memoryview):
         super().__init__(bytearray(data))
@@ -243,10 +248,23 @@ class SpookyRecordMut(SpookyRecord):
     def from_spooky_value_into(cls, obj: Any, buf: bytearray) -> SpookyRecordMut:
         """Serializes obj into buf (memory reused) and returns a record that uses
         buf as its storage."""
+        previous = _records_on_buffer.get(id(buf))
+        if previous is not None and previous._data is buf:
+            previous._detach()  # its bytes are about to be overwritten
         serialize_into(obj, buf)
         rec = cls.__new__(cls)
         rec._data, rec._ptr, rec._len, rec._generation = buf, ffi.from_buffer("uint8_t[]", buf), len(buf), 0
+        _records_on_buffer[id(buf)] = rec
         return rec
+
+    def _detach(self) -> None:
+        """Lets go of a buffer that a later from_spooky_value_into reuses: this
+        record becomes empty and its slots stale."""
+        ffi.release(self._ptr)
+        self._data = bytearray(b"\0" * 20)  # a valid empty record
+        self._ptr = ffi.from_buffer("uint8_t[]", self._data)
+        self._len = 20
+        self._generation += 1
 
     # -- in place -------------------------------------------------------------------
 
@@ -275,6 +293,8 @@ class SpookyRecordMut(SpookyRecord):
         self._pack(_U64, self._typed_by_name(name, _U64_T), value, "u64")
 
     def set_f64(self, name: str, value: float) -> None:
+        """A raw fixed-width write: any double, NaN included (set_field and
+        serialize refuse NaN and infinities, which JSON cannot hold)."""
         self._pack(_F64, self._typed_by_name(name, _F64_T), value, "f64")
 
     def set_bool(self, name: str, value: bool) -> None:
@@ -337,7 +357,7 @@ class SpookyRecordMut(SpookyRecord):
     def add_field(self, name: str, value: Any) -> None:
         """Adds a field (FieldExists if present). Bumps generation."""
         tag, raw = python_value(value)
-        b = _name_bytes(name)
+        b = _str_bytes(name)  # a stored name must be valid Unicode
         self._edit(lib.spooky_name_hash(b, len(b)), lib.SPOOKY_EDIT_INSERT, tag, raw, name)
 
     def remove_field(self, name: str) -> None:
