@@ -22,7 +22,7 @@ class Piece:
     """Whole lines of one input. `data` goes to the transcoder; `original` is
     the input's own bytes at the same offsets (they differ for JSON arrays)."""
 
-    data: bytes | bytearray
+    data: bytes | bytearray | memoryview
     original: bytes
     base_offset: int
     array_mode: bool
@@ -110,7 +110,9 @@ def _pieces(path: str, stream: BinaryIO, raw: BinaryIO, advance: Callable[[int],
             carry_data = carry_data + data
             carry_orig = carry_orig + block if array_state is not None else b""
             continue
-        piece = carry_data + data[:cut] if carry_data else data[:cut]
+        # one copy at most: the carried partial line joins the new whole lines
+        head = memoryview(data)[:cut]
+        piece = carry_data + head if carry_data else head
         orig = (carry_orig + block[:cut]) if array_state is not None else b""
         yield Piece(piece, orig if array_state is not None else b"", base, array_state is not None)
         base += len(piece)

@@ -78,25 +78,29 @@ def run(inputs: list[str], output: str, *, key: str, keep_last: bool, skip_error
 
 def _convert(inputs: list[str], writer: RecordFileWriter, key: bytes, skip_errors: bool,
              bar: object, stats: Stats) -> None:
-    pending: deque[tuple[Piece, int, Future[Transcoded]]] = deque()
+    """This thread reads; two threads transcode; one thread adds the results to
+    the writer in input order. At most IN_FLIGHT pieces are held at once."""
     first_lines: dict[int, int] = {}
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="spooky-transcode") as pool:
-        try:
-            for path in inputs:
-                source = writer.source_id(display_name(path))
-                first_lines[source] = 0
-                for piece in read_pieces(path, bar.advance):  # type: ignore[attr-defined]
-                    stats.bytes_in += len(piece.data)
-                    pending.append((piece, source,
-                                    pool.submit(transcode_chunk, piece.data, key, skip_errors)))
-                    while len(pending) >= IN_FLIGHT:
-                        _take(pending.popleft(), writer, first_lines, skip_errors, stats)
-            while pending:
-                _take(pending.popleft(), writer, first_lines, skip_errors, stats)
-        except BaseException:
-            for _, _, fut in pending:
-                fut.cancel()
-            raise
+    parse = ThreadPoolExecutor(max_workers=2, thread_name_prefix="spooky-transcode")
+    write = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spooky-write")
+    added: deque[Future[None]] = deque()
+    try:
+        for path in inputs:
+            source = writer.source_id(display_name(path))
+            first_lines[source] = 0
+            for piece in read_pieces(path, bar.advance):  # type: ignore[attr-defined]
+                stats.bytes_in += len(piece.data)
+                done = parse.submit(transcode_chunk, piece.data, key, skip_errors)
+                added.append(write.submit(_take, (piece, source, done), writer, first_lines,
+                                          skip_errors, stats))
+                while len(added) >= IN_FLIGHT:
+                    added.popleft().result()
+        while added:
+            added.popleft().result()
+    finally:
+        # on an error nothing queued may still touch the writer once we leave
+        write.shutdown(wait=True, cancel_futures=True)
+        parse.shutdown(wait=True, cancel_futures=True)
 
 
 def _take(item: tuple[Piece, int, Future[Transcoded]], writer: RecordFileWriter,
@@ -105,6 +109,8 @@ def _take(item: tuple[Piece, int, Future[Transcoded]], writer: RecordFileWriter,
     t = fut.result()
     first_line = first_lines[source]
     original = piece.original if piece.array_mode else piece.data
+    if t.errors and isinstance(original, memoryview):
+        original = original.tobytes()  # error path only: messages need a searchable copy
     for line, offset, code, message in t.errors:
         err = line_error(writer.source_name(source), original, first_line, piece.base_offset, line, offset, message,
                          piece.array_mode)
