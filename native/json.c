@@ -1,12 +1,25 @@
 /* json.c: strict JSON (RFC 8259) straight into record bytes, nested values
  * into the canonical CBOR of docs/FORMAT.md. One pass, no tree. */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <locale.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include "internal.h"
 #include "encoder.h"
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
+#ifdef __GNUC__
+#define NOINLINE __attribute__((noinline)) /* keeps hot callers small */
+#define COLD __attribute__((noinline, cold))
+#else
+#define NOINLINE
+#define COLD
+#endif
 
 #define FAIL(enc, code_, msg)                                  \
     do {                                                       \
@@ -20,6 +33,39 @@
     do {                                                       \
         int rc_ = (expr);                                      \
         if (rc_) return rc_;                                   \
+    } while (0)
+
+/* The parsers take the input position p and return the position after what
+ * they parsed, or NULL once fail() has recorded the error in enc. */
+COLD static const uint8_t *fail(spooky_encoder *enc, const uint8_t *at, int code, const char *msg) {
+    enc->p = at;
+    enc->err_code = code;
+    enc->err_pos = at;
+    enc->err_msg = msg;
+    return NULL;
+}
+
+COLD static const uint8_t *fail_rc(spooky_encoder *enc, const uint8_t *at, int code) {
+    return fail(enc, at, code, spooky_strerror(code));
+}
+
+/* fail() for functions that return a status. */
+COLD static int fail_code(spooky_encoder *enc, const uint8_t *at, int code, const char *msg) {
+    fail(enc, at, code, msg);
+    return code;
+}
+
+/* NULL from a parser: pass it on. */
+#define TRYP(p, expr)                                          \
+    do {                                                       \
+        if (!((p) = (expr))) return NULL;                      \
+    } while (0)
+
+/* A buffer status (SPOOKY_E_NOMEM) from a parser at position at. */
+#define TRYB(enc, at, expr)                                    \
+    do {                                                       \
+        int rc_ = (expr);                                      \
+        if (rc_) return fail_rc(enc, at, rc_);                 \
     } while (0)
 
 static locale_t the_c_locale;
@@ -47,69 +93,141 @@ void spooky_encoder_free(spooky_encoder *enc) {
     spooky_buf_free(&enc->tmp);
     spooky_buf_free(&enc->num);
     free(enc->fields);
+    free(enc->sorted);
+    spooky_buf_free(&enc->ckeys);
+    free(enc->ckey);
     free(enc->members);
     free(enc);
 }
 
-static inline void skip_ws(spooky_encoder *enc) {
-    const uint8_t *p = enc->p, *end = enc->end;
-    while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')) p++;
-    enc->p = p;
+/* internal.h's buffer helpers with the growing kept out of line, so that
+ * the hot callers need fewer registers. */
+NOINLINE static int grow_slow(spooky_buf *buf, size_t extra) { return buf_grow(buf, extra); }
+
+static inline int grow(spooky_buf *buf, size_t extra) {
+    return buf->cap - buf->len >= extra ? SPOOKY_OK : grow_slow(buf, extra);
+}
+
+static inline int append(spooky_buf *buf, const void *data, size_t n) {
+    TRY(grow(buf, n));
+    if (n) memcpy(buf->data + buf->len, data, n);
+    buf->len += n;
+    return SPOOKY_OK;
+}
+
+static inline int push(spooky_buf *buf, uint8_t byte) {
+    TRY(grow(buf, 1));
+    buf->data[buf->len++] = byte;
+    return SPOOKY_OK;
+}
+
+/* The first non-whitespace byte at or after p (or end). */
+static inline const uint8_t *skip_ws(const uint8_t *p, const uint8_t *end) {
+    while (p < end && *p <= ' ' && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')) p++;
+    return p;
 }
 
 /* ---- CBOR heads ---------------------------------------------------------- */
 
-static int cbor_head(spooky_buf *out, uint8_t major, uint64_t n) {
-    uint8_t b[9];
-    size_t k;
-    major <<= 5;
-    if (n < 24) { b[0] = major | (uint8_t)n; k = 1; }
-    else if (n <= 0xff) { b[0] = major | 24; b[1] = (uint8_t)n; k = 2; }
-    else if (n <= 0xffff) { b[0] = major | 25; b[1] = (uint8_t)(n >> 8); b[2] = (uint8_t)n; k = 3; }
-    else if (n <= 0xffffffffULL) {
-        b[0] = major | 26;
-        for (int i = 0; i < 4; i++) b[1 + i] = (uint8_t)(n >> (24 - 8 * i));
-        k = 5;
-    } else {
-        b[0] = major | 27;
-        for (int i = 0; i < 8; i++) b[1 + i] = (uint8_t)(n >> (56 - 8 * i));
-        k = 9;
+/* Writes the shortest head for (major, n) at dst (9 bytes room); returns its length. */
+static inline size_t put_head(uint8_t *dst, uint8_t major, uint64_t n) {
+    uint8_t m = (uint8_t)(major << 5);
+    if (n < 24) { dst[0] = m | (uint8_t)n; return 1; }
+    if (n <= 0xff) { dst[0] = m | 24; dst[1] = (uint8_t)n; return 2; }
+    if (n <= 0xffff) { dst[0] = m | 25; dst[1] = (uint8_t)(n >> 8); dst[2] = (uint8_t)n; return 3; }
+    if (n <= 0xffffffffULL) {
+        dst[0] = m | 26;
+        for (int i = 0; i < 4; i++) dst[1 + i] = (uint8_t)(n >> (24 - 8 * i));
+        return 5;
     }
-    return buf_append(out, b, k);
+    dst[0] = m | 27;
+    for (int i = 0; i < 8; i++) dst[1 + i] = (uint8_t)(n >> (56 - 8 * i));
+    return 9;
 }
 
-/* The content after a 1-byte placeholder at head_pos is complete: write the
- * shortest head for (major, n), moving the content if the head is longer. */
-static int close_head(spooky_buf *out, size_t head_pos, uint8_t major, uint64_t n) {
-    if (n < 24) {
-        out->data[head_pos] = (uint8_t)(major << 5) | (uint8_t)n;
-        return SPOOKY_OK;
-    }
-    size_t content = out->len - head_pos - 1;
-    size_t save = out->len;
-    out->len = head_pos;
-    TRY(cbor_head(out, major, n));
-    size_t head_len = out->len - head_pos;
+static inline int cbor_head(spooky_buf *out, uint8_t major, uint64_t n) {
+    TRY(grow(out, 9));
+    out->len += put_head(out->data + out->len, major, n);
+    return SPOOKY_OK;
+}
+
+/* close_head() for n >= 24: the head is longer than its placeholder. */
+NOINLINE static int close_long_head(spooky_buf *out, size_t head_pos, uint8_t major, uint64_t n) {
     uint8_t head[9];
-    memcpy(head, out->data + head_pos, head_len);
-    out->len = save;
-    TRY(buf_grow(out, head_len - 1));
+    size_t head_len = put_head(head, major, n);
+    size_t content = out->len - head_pos - 1;
+    TRY(grow(out, head_len - 1));
     memmove(out->data + head_pos + head_len, out->data + head_pos + 1, content);
     memcpy(out->data + head_pos, head, head_len);
     out->len = head_pos + head_len + content;
     return SPOOKY_OK;
 }
 
+/* The content after a 1-byte placeholder at head_pos is complete: write the
+ * shortest head for (major, n), moving the content if the head is longer. */
+static inline int close_head(spooky_buf *out, size_t head_pos, uint8_t major, uint64_t n) {
+    if (n < 24) {
+        out->data[head_pos] = (uint8_t)(major << 5) | (uint8_t)n;
+        return SPOOKY_OK;
+    }
+    return close_long_head(out, head_pos, major, n);
+}
+
 static int cbor_f64(spooky_buf *out, double d) {
     uint64_t bits;
     memcpy(&bits, &d, 8);
-    uint8_t b[9];
+    TRY(grow(out, 9));
+    uint8_t *b = out->data + out->len;
     b[0] = 0xfb;
     for (int i = 0; i < 8; i++) b[1 + i] = (uint8_t)(bits >> (56 - 8 * i));
-    return buf_append(out, b, 9);
+    out->len += 9;
+    return SPOOKY_OK;
 }
 
 /* ---- strings --------------------------------------------------------------- */
+
+/* memcpy(dst, src, n); if room16 (16 bytes may be read at src and written at
+ * dst), a short copy is one fixed 16-byte move instead of a call. */
+static inline void copy_bytes(uint8_t *dst, const uint8_t *src, size_t n, int room16) {
+    if (room16 && n <= 16) memcpy(dst, src, 16);
+    else memcpy(dst, src, n);
+}
+
+/* 1 for the bytes a string copies as they are: printable ASCII but '"' and '\\'. */
+#define X16(v) v, v, v, v, v, v, v, v, v, v, v, v, v, v, v, v
+static const uint8_t PLAIN[256] = {
+    X16(0), X16(0),
+    1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x22 '"' */
+    X16(1), X16(1),
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1, /* 0x5c '\\' */
+    X16(1), X16(1),
+    X16(0), X16(0), X16(0), X16(0), X16(0), X16(0), X16(0), X16(0),
+};
+#undef X16
+
+#ifdef __SSE2__
+/* Bit i is set if p[i] is not plain, for the 16 bytes at p. The signed
+ * compare flags bytes below 0x20 and from 0x80 on at once. */
+static inline unsigned not_plain16(const uint8_t *p) {
+    __m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
+    __m128i special = _mm_or_si128(_mm_cmplt_epi8(x, _mm_set1_epi8(0x20)),
+                                   _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('"')),
+                                                _mm_cmpeq_epi8(x, _mm_set1_epi8('\\'))));
+    return (unsigned)_mm_movemask_epi8(special);
+}
+#endif
+
+/* The first byte at or after p (or end) that is not plain. */
+static inline const uint8_t *skip_plain(const uint8_t *p, const uint8_t *end) {
+#ifdef __SSE2__
+    for (; end - p >= 16; p += 16) { /* 16 at a time while 16 remain */
+        unsigned mask = not_plain16(p);
+        if (mask) return p + __builtin_ctz(mask);
+    }
+#endif
+    while (p < end && PLAIN[*p]) p++;
+    return p;
+}
 
 static int hex4(const uint8_t *p, unsigned *out) {
     unsigned v = 0;
@@ -136,32 +254,30 @@ static int put_utf8(spooky_buf *out, unsigned cp) {
         b[0] = 0xf0 | (cp >> 18); b[1] = 0x80 | ((cp >> 12) & 0x3f);
         b[2] = 0x80 | ((cp >> 6) & 0x3f); b[3] = 0x80 | (cp & 0x3f); k = 4;
     }
-    return buf_append(out, b, k);
+    return append(out, b, k);
 }
 
-/* Parses the string at enc->p (at its opening quote); appends its UTF-8 to out. */
-static int parse_string(spooky_encoder *enc, spooky_buf *out) {
-    const uint8_t *p = enc->p + 1, *end = enc->end;
+/* The rest of a string whose bytes run..p are plain and not yet appended:
+ * appends its UTF-8 to out; returns the position past the closing quote. */
+NOINLINE static const uint8_t *string_tail(spooky_encoder *enc, spooky_buf *out, const uint8_t *run,
+                                           const uint8_t *p) {
+    const uint8_t *end = enc->end;
     for (;;) {
-        const uint8_t *run = p;
-        while (p < end && *p >= 0x20 && *p != '"' && *p != '\\' && *p < 0x80) p++;
-        if (p > run) TRY(buf_append(out, run, (size_t)(p - run)));
-        if (p >= end) { enc->p = p; FAIL(enc, SPOOKY_E_JSON_SYNTAX, "unterminated string"); }
-        uint8_t c = *p;
-        if (c == '"') { enc->p = p + 1; return SPOOKY_OK; }
-        if (c < 0x20) { enc->p = p; FAIL(enc, SPOOKY_E_JSON_SYNTAX, "control character in string"); }
-        if (c >= 0x80) {
+        while (p < end && *p >= 0x80) { /* valid UTF-8 continues the run */
             size_t k = utf8_seq(p, end);
-            if (!k) { enc->p = p; FAIL(enc, SPOOKY_E_JSON_UTF8, "invalid UTF-8 in string"); }
-            TRY(buf_append(out, p, k));
-            p += k;
-            continue;
+            if (!k) break;
+            p = skip_plain(p + k, end);
         }
+        if (p > run) TRYB(enc, p, append(out, run, (size_t)(p - run)));
+        if (p >= end) return fail(enc, p, SPOOKY_E_JSON_SYNTAX, "unterminated string");
+        uint8_t c = *p;
+        if (c == '"') return p + 1;
+        if (c < 0x20) return fail(enc, p, SPOOKY_E_JSON_SYNTAX, "control character in string");
+        if (c >= 0x80) return fail(enc, p, SPOOKY_E_JSON_UTF8, "invalid UTF-8 in string");
         /* backslash */
-        if (p + 1 >= end) { enc->p = p; FAIL(enc, SPOOKY_E_JSON_SYNTAX, "unterminated string"); }
-        uint8_t e = p[1];
+        if (p + 1 >= end) return fail(enc, p, SPOOKY_E_JSON_SYNTAX, "unterminated string");
         uint8_t lit;
-        switch (e) {
+        switch (p[1]) {
         case '"': lit = '"'; break;
         case '\\': lit = '\\'; break;
         case '/': lit = '/'; break;
@@ -172,30 +288,70 @@ static int parse_string(spooky_encoder *enc, spooky_buf *out) {
         case 't': lit = '\t'; break;
         case 'u': {
             unsigned cp, lo;
-            if (end - p < 6 || hex4(p + 2, &cp)) {
-                enc->p = p; FAIL(enc, SPOOKY_E_JSON_SYNTAX, "bad \\u escape");
-            }
+            if (end - p < 6 || hex4(p + 2, &cp)) return fail(enc, p, SPOOKY_E_JSON_SYNTAX, "bad \\u escape");
             p += 6;
-            if (cp >= 0xdc00 && cp <= 0xdfff) {
-                enc->p = p - 6; FAIL(enc, SPOOKY_E_JSON_UTF8, "lone low surrogate");
-            }
+            if (cp >= 0xdc00 && cp <= 0xdfff) return fail(enc, p - 6, SPOOKY_E_JSON_UTF8, "lone low surrogate");
             if (cp >= 0xd800 && cp <= 0xdbff) {
                 if (end - p < 6 || p[0] != '\\' || p[1] != 'u' || hex4(p + 2, &lo) ||
-                    lo < 0xdc00 || lo > 0xdfff) {
-                    enc->p = p - 6; FAIL(enc, SPOOKY_E_JSON_UTF8, "lone high surrogate");
-                }
+                    lo < 0xdc00 || lo > 0xdfff)
+                    return fail(enc, p - 6, SPOOKY_E_JSON_UTF8, "lone high surrogate");
                 cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
                 p += 6;
             }
-            TRY(put_utf8(out, cp));
+            TRYB(enc, p, put_utf8(out, cp));
+            run = p;
+            p = skip_plain(p, end);
             continue;
         }
         default:
-            enc->p = p; FAIL(enc, SPOOKY_E_JSON_SYNTAX, "bad escape in string");
+            return fail(enc, p, SPOOKY_E_JSON_SYNTAX, "bad escape in string");
         }
-        TRY(buf_push(out, lit));
-        p += 2;
+        TRYB(enc, p, push(out, lit));
+        run = p + 2;
+        p = skip_plain(run, end);
     }
+}
+
+/* The length of the string body at p (past its opening quote) if it is
+ * plain and shorter than 16 bytes, and 16 bytes may be read at p; else -1. */
+static inline int short_plain(const uint8_t *p, const uint8_t *end) {
+#ifdef __SSE2__
+    if (end - p < 16) return -1;
+    unsigned mask = not_plain16(p);
+    if (!mask) return -1;
+    int n = __builtin_ctz(mask);
+    return p[n] == '"' ? n : -1;
+#else
+    (void)p;
+    (void)end;
+    return -1;
+#endif
+}
+
+/* Parses the string at p (at its opening quote); appends its UTF-8 to out. */
+NOINLINE static const uint8_t *parse_string_any(spooky_encoder *enc, spooky_buf *out, const uint8_t *p) {
+    const uint8_t *end = enc->end;
+    p++;
+    const uint8_t *q = skip_plain(p, end);
+    if (q < end && *q == '"') { /* all plain: one copy */
+        size_t n = (size_t)(q - p);
+        TRYB(enc, p, grow(out, n + 16));
+        copy_bytes(out->data + out->len, p, n, end - p >= 16);
+        out->len += n;
+        return q + 1;
+    }
+    return string_tail(enc, out, p, q);
+}
+
+/* parse_string_any() with the common case inline. */
+static inline const uint8_t *parse_string(spooky_encoder *enc, spooky_buf *out, const uint8_t *p) {
+    int n = short_plain(p + 1, enc->end);
+    if (n >= 0 && out->cap - out->len >= 16) {
+        memcpy(out->data + out->len, p + 1, 16);
+        out->len += (size_t)n;
+        return p + n + 2;
+    }
+    return parse_string_any(enc, out, p);
 }
 
 /* ---- numbers --------------------------------------------------------------- */
@@ -210,39 +366,154 @@ typedef struct {
     double d;
 } number;
 
-static int parse_number(spooky_encoder *enc, number *num) {
-    const uint8_t *start = enc->p, *p = start, *end = enc->end;
-    int neg = 0, is_int = 1, digits = 0;
-    uint64_t mant = 0;
-    int frac_digits = 0, overflow = 0;
+static inline int is_digit(uint8_t c) { return (unsigned)c - '0' < 10; }
+
+/* The value of 8 ASCII digits loaded little-endian (pairs, quads, then all). */
+static inline uint32_t eight_digits(uint64_t v) {
+    v = (v & 0x0F0F0F0F0F0F0F0FULL) * 2561 >> 8;
+    v = (v & 0x00FF00FF00FF00FFULL) * 6553601 >> 16;
+    return (uint32_t)((v & 0x0000FFFF0000FFFFULL) * 42949672960001ULL >> 32);
+}
+
+static const uint64_t POW10_U64[20] = {
+    1ULL, 10ULL, 100ULL, 1000ULL, 10000ULL, 100000ULL, 1000000ULL, 10000000ULL, 100000000ULL,
+    1000000000ULL, 10000000000ULL, 100000000000ULL, 1000000000000ULL, 10000000000000ULL,
+    100000000000000ULL, 1000000000000000ULL, 10000000000000000ULL, 100000000000000000ULL,
+    1000000000000000000ULL, 10000000000000000000ULL};
+
+/* m followed by the digits p..q (the caller keeps the result below 2^64). */
+static inline uint64_t digits_value(const uint8_t *p, const uint8_t *q, uint64_t m) {
+    for (; q - p >= 8; p += 8) m = m * 100000000 + eight_digits(load_u64(p));
+    for (; p < q; p++) m = m * 10 + (unsigned)(*p - '0');
+    return m;
+}
+
+/* The end of the run of digits at p; *value is their value if there are at
+ * most 19 of them (else it has wrapped around). */
+static inline const uint8_t *scan_digits(const uint8_t *p, const uint8_t *end, uint64_t *value) {
+    uint64_t m = 0;
+#ifdef __GNUC__
+    /* 8 at a time: a byte is a digit iff (b ^ '0') < 10, i.e. neither it nor
+     * it + 6 has a high nibble; a carry only spoils bytes above a bad one. */
+    while (end - p >= 8) {
+        uint64_t v = load_u64(p), x = v ^ 0x3030303030303030ULL;
+        uint64_t bad = (x | (x + 0x0606060606060606ULL)) & 0xF0F0F0F0F0F0F0F0ULL;
+        if (bad) {
+            unsigned k = (unsigned)__builtin_ctzll(bad) >> 3; /* digits before it */
+            if (k) m = m * POW10_U64[k] + eight_digits(v << (64 - 8 * k));
+            *value = m;
+            return p + k;
+        }
+        m = m * 100000000 + eight_digits(v);
+        p += 8;
+    }
+#endif
+    for (; p < end && is_digit(*p); p++) m = m * 10 + (unsigned)(*p - '0');
+    *value = m;
+    return p;
+}
+
+#ifdef __SIZEOF_INT128__
+typedef unsigned __int128 u128;
+
+static inline int bit_length64(uint64_t x) { return 64 - __builtin_clzll(x); }
+
+/* The double nearest to (n + f) * 2^e2, where 0 <= f < 1 is nonzero iff
+ * sticky; ties to even. n > 0 and the result must be a normal double. */
+static double round_u128(u128 n, int sticky, int e2) {
+    uint64_t hi = (uint64_t)(n >> 64);
+    int len = hi ? 64 + bit_length64(hi) : bit_length64((uint64_t)n);
+    int drop = len - 54; /* keep 53 bits and a rounding bit */
+    uint64_t top;
+    if (drop > 0) {
+        top = (uint64_t)(n >> drop);
+        sticky |= (n & (((u128)1 << drop) - 1)) != 0;
+    } else {
+        top = (uint64_t)n << -drop;
+    }
+    uint64_t mant = top >> 1;
+    if ((top & 1) && (sticky || (mant & 1))) mant++;
+    e2 += drop + 1; /* value = mant * 2^e2 */
+    if (mant >> 53) { mant >>= 1; e2++; }
+    uint64_t bits = ((uint64_t)(e2 + 52 + 1023) << 52) | (mant & ((1ULL << 52) - 1));
+    double d;
+    memcpy(&d, &bits, 8);
+    return d;
+}
+#endif
+
+/* Sets *d to m * 10^e correctly rounded when that is quick to do exactly;
+ * returns 0 (the caller falls back to strtod) otherwise. */
+static int decimal_to_double(uint64_t m, long e, double *d) {
+    if (m == 0) { *d = 0.0; return 1; }
+    if (m <= (1ULL << 53) && e >= -22 && e <= 22) {
+        double x = (double)m; /* exact, and so is POW10[|e|]: one rounding */
+        *d = e < 0 ? x / POW10[-e] : x * POW10[e];
+        return 1;
+    }
+#ifdef __SIZEOF_INT128__
+    if (e >= 0 && e <= 19) { /* exact product below 2^128 */
+        *d = round_u128((u128)m * POW10_U64[e], 0, 0);
+        return 1;
+    }
+    if (e < 0 && e >= -19) {
+        /* q = floor(m * 2^s / 10^k) with 2^62 < q < 2^64; the remainder
+         * says whether anything was cut off. */
+        uint64_t div = POW10_U64[-e];
+        int s = bit_length64(div) + 63 - bit_length64(m);
+        u128 n = (u128)m << s;
+        uint64_t q = (uint64_t)(n / div);
+        int sticky = n - (u128)q * div != 0;
+        *d = round_u128(q, sticky, -s);
+        return 1;
+    }
+#endif
+    return 0;
+}
+
+/* Parses the number at p into *num. */
+NOINLINE static const uint8_t *parse_number_any(spooky_encoder *enc, const uint8_t *p, number *num) {
+    const uint8_t *start = p, *end = enc->end;
+    int neg = 0, is_int = 1;
+    int fits = 1;   /* the integer part fits a u64 (in m) */
+    int exact = 1;  /* m holds every significant digit */
+    size_t sig = 0; /* significant digits in m */
+    uint64_t m = 0;
+    long frac_digits = 0;
     if (p < end && *p == '-') { neg = 1; p++; }
     if (p < end && *p == '0') {
         p++;
-        if (p < end && *p >= '0' && *p <= '9') { enc->p = p; FAIL(enc, SPOOKY_E_JSON_SYNTAX, "leading zero in number"); }
+        if (p < end && is_digit(*p)) return fail(enc, p, SPOOKY_E_JSON_SYNTAX, "leading zero in number");
     } else if (p < end && *p >= '1' && *p <= '9') {
-        while (p < end && *p >= '0' && *p <= '9') {
-            unsigned d = *p - '0';
-            if (mant > (UINT64_MAX - d) / 10) overflow = 1;
-            else mant = mant * 10 + d;
-            digits++;
-            p++;
+        const uint8_t *ds = p;
+        p = scan_digits(p, end, &m);
+        sig = (size_t)(p - ds);
+        if (sig == 20) { /* fits a u64 unless above 18446744073709551615 */
+            uint64_t hi = digits_value(ds, ds + 19, 0);
+            unsigned d = (unsigned)(ds[19] - '0');
+            if (hi <= (UINT64_MAX - d) / 10) m = hi * 10 + d;
+            else fits = exact = 0;
+        } else if (sig > 20) {
+            fits = exact = 0;
         }
     } else {
-        enc->p = p; FAIL(enc, SPOOKY_E_JSON_SYNTAX, "invalid value");
+        return fail(enc, p, SPOOKY_E_JSON_SYNTAX, "invalid value");
     }
     if (p < end && *p == '.') {
         is_int = 0;
         p++;
-        if (!(p < end && *p >= '0' && *p <= '9')) { enc->p = p; FAIL(enc, SPOOKY_E_JSON_SYNTAX, "digit expected after '.'"); }
-        while (p < end && *p >= '0' && *p <= '9') {
-            if (!overflow && mant <= (UINT64_MAX - 9) / 10) {
-                mant = mant * 10 + (unsigned)(*p - '0');
-                if (mant) digits++;
-                frac_digits++;
-            } else {
-                overflow = 1;
-            }
-            p++;
+        if (!(p < end && is_digit(*p))) return fail(enc, p, SPOOKY_E_JSON_SYNTAX, "digit expected after '.'");
+        const uint8_t *fs = p, *nz = p;
+        if (m == 0) while (nz < end && *nz == '0') nz++; /* zeros before the first significant digit */
+        uint64_t f;
+        p = scan_digits(nz, end, &f);
+        size_t nf = (size_t)(p - nz);
+        if (exact && sig + nf <= 19) {
+            m = m * POW10_U64[nf] + f;
+            sig += nf;
+            frac_digits = (long)(p - fs);
+        } else {
+            exact = 0;
         }
     }
     long exp10 = 0;
@@ -251,350 +522,606 @@ static int parse_number(spooky_encoder *enc, number *num) {
         p++;
         int eneg = 0;
         if (p < end && (*p == '+' || *p == '-')) { eneg = *p == '-'; p++; }
-        if (!(p < end && *p >= '0' && *p <= '9')) { enc->p = p; FAIL(enc, SPOOKY_E_JSON_SYNTAX, "digit expected in exponent"); }
-        while (p < end && *p >= '0' && *p <= '9') {
+        if (!(p < end && is_digit(*p))) return fail(enc, p, SPOOKY_E_JSON_SYNTAX, "digit expected in exponent");
+        while (p < end && is_digit(*p)) {
             if (exp10 < 100000) exp10 = exp10 * 10 + (*p - '0');
             p++;
         }
         if (eneg) exp10 = -exp10;
     }
-    enc->p = p;
-    if (is_int && !overflow) {
+    if (is_int && fits) {
         if (neg) {
-            if (mant == 0) { num->tag = SPOOKY_F64; num->d = -0.0; return SPOOKY_OK; }
-            if (mant <= (uint64_t)INT64_MAX + 1) {
+            if (m == 0) { num->tag = SPOOKY_F64; num->d = -0.0; return p; }
+            if (m <= (uint64_t)INT64_MAX + 1) {
                 num->tag = SPOOKY_I64;
-                num->i = (int64_t)(0 - mant);
-                return SPOOKY_OK;
+                num->i = (int64_t)(0 - m);
+                return p;
             }
-        } else if (mant <= (uint64_t)INT64_MAX) {
-            num->tag = SPOOKY_I64; num->i = (int64_t)mant; return SPOOKY_OK;
+        } else if (m <= (uint64_t)INT64_MAX) {
+            num->tag = SPOOKY_I64; num->i = (int64_t)m; return p;
         } else {
-            num->tag = SPOOKY_U64; num->u = mant; return SPOOKY_OK;
+            num->tag = SPOOKY_U64; num->u = m; return p;
         }
     }
     num->tag = SPOOKY_F64;
-    long e = exp10 - frac_digits;
-    if (!overflow && digits <= 19 && mant <= (1ULL << 53) && e >= -22 && e <= 22) {
-        double d = (double)mant; /* exact: mant <= 2^53 */
-        d = e < 0 ? d / POW10[-e] : d * POW10[e];
+    double d;
+    if (exact && decimal_to_double(m, exp10 - frac_digits, &d)) {
         num->d = neg ? -d : d;
-        return SPOOKY_OK;
+        return p;
     }
     /* Slow path: correctly rounded strtod in the C locale on a copy. */
     size_t n = (size_t)(p - start);
     enc->num.len = 0;
-    TRY(buf_append(&enc->num, start, n));
-    TRY(buf_push(&enc->num, 0));
-    double d = strtod_l((const char *)enc->num.data, NULL, c_locale());
-    if (isinf(d)) { enc->p = start; FAIL(enc, SPOOKY_E_JSON_NUMBER, "number out of range of a double"); }
+    TRYB(enc, p, append(&enc->num, start, n));
+    TRYB(enc, p, push(&enc->num, 0));
+    d = strtod_l((const char *)enc->num.data, NULL, c_locale());
+    if (isinf(d)) return fail(enc, start, SPOOKY_E_JSON_NUMBER, "number out of range of a double");
     num->d = d;
-    return SPOOKY_OK;
+    return p;
+}
+
+/* parse_number_any() with plain integers of up to 18 digits inline. */
+static inline const uint8_t *parse_number(spooky_encoder *enc, const uint8_t *p, number *num) {
+    const uint8_t *q = p, *end = enc->end;
+    int neg = q < end && *q == '-';
+    q += neg;
+    if (q < end && *q >= '1' && *q <= '9') {
+        uint64_t m;
+        const uint8_t *e = scan_digits(q, end, &m);
+        if (e - q <= 18 && !(e < end && (*e == '.' || *e == 'e' || *e == 'E'))) {
+            num->tag = SPOOKY_I64; /* below 10^18: fits, negated too */
+            num->i = neg ? -(int64_t)m : (int64_t)m;
+            return e;
+        }
+    }
+    return parse_number_any(enc, p, num);
 }
 
 /* ---- nested values -> CBOR ------------------------------------------------- */
 
-static int literal(spooky_encoder *enc, const char *word, size_t n) {
-    if ((size_t)(enc->end - enc->p) < n || memcmp(enc->p, word, n) != 0)
-        FAIL(enc, SPOOKY_E_JSON_SYNTAX, "invalid value");
-    enc->p += n;
-    return SPOOKY_OK;
+/* The n-byte literal word at p? */
+static inline int is_word(const uint8_t *p, const uint8_t *end, const char *word, size_t n) {
+    return (size_t)(end - p) >= n && memcmp(p, word, n) == 0;
 }
 
-static int cbor_value(spooky_encoder *enc, spooky_buf *out, int depth);
+static const uint8_t *cbor_value(spooky_encoder *enc, spooky_buf *out, const uint8_t *p, int depth);
 
-static int cbor_string(spooky_encoder *enc, spooky_buf *out) {
+static inline uint64_t load_be64(const uint8_t *p) {
+    return (uint64_t)p[0] << 56 | (uint64_t)p[1] << 48 | (uint64_t)p[2] << 40 | (uint64_t)p[3] << 32 |
+           (uint64_t)p[4] << 24 | (uint64_t)p[5] << 16 | (uint64_t)p[6] << 8 | p[7];
+}
+
+/* The first 8 key bytes, big-endian and zero-padded: ordered as the keys
+ * are, unless equal. */
+static inline uint64_t key_prefix(const uint8_t *k, size_t len) {
+    uint64_t v = 0;
+    if (len >= 8) return load_be64(k);
+    for (size_t i = 0; i < len; i++) v = v << 8 | k[i];
+    return len ? v << (64 - 8 * len) : 0;
+}
+
+/* A CBOR text string for the JSON string at p (at its opening quote);
+ * *text_len is the length of its bytes (the last in out) and, if prefix is
+ * not NULL, *prefix their key_prefix(). */
+NOINLINE static const uint8_t *cbor_string_any(spooky_encoder *enc, spooky_buf *out, const uint8_t *p,
+                                               size_t *text_len, uint64_t *prefix) {
+    const uint8_t *end = enc->end;
+    p++;
+    const uint8_t *q = skip_plain(p, end);
+    if (q < end && *q == '"') { /* all plain: the length is known up front */
+        size_t n = (size_t)(q - p);
+        TRYB(enc, p, grow(out, 9 + n + 16));
+        uint8_t *dst = out->data + out->len;
+        size_t k = put_head(dst, 3, n);
+        copy_bytes(dst + k, p, n, end - p >= 16);
+        out->len += k + n;
+        *text_len = n;
+        if (prefix) *prefix = key_prefix(p, n);
+        return q + 1;
+    }
     size_t head = out->len;
-    TRY(buf_push(out, 0));
-    TRY(parse_string(enc, out));
-    return close_head(out, head, 3, out->len - head - 1);
+    TRYB(enc, p, push(out, 0));
+    TRYP(q, string_tail(enc, out, p, q));
+    *text_len = out->len - head - 1;
+    if (prefix) *prefix = key_prefix(out->data + out->len - *text_len, *text_len);
+    TRYB(enc, q, close_head(out, head, 3, *text_len));
+    return q;
 }
 
-static int cbor_array(spooky_encoder *enc, spooky_buf *out, int depth) {
+/* cbor_string_any() with the common case inline. */
+static inline const uint8_t *cbor_string(spooky_encoder *enc, spooky_buf *out, const uint8_t *p,
+                                         size_t *text_len, uint64_t *prefix) {
+    int n = short_plain(p + 1, enc->end);
+    if (n >= 0 && out->cap - out->len >= 17) {
+        uint8_t *dst = out->data + out->len;
+        dst[0] = (uint8_t)(0x60 | n); /* major type 3, n < 24 */
+        memcpy(dst + 1, p + 1, 16);
+        out->len += 1 + (size_t)n;
+        *text_len = (size_t)n;
+        if (prefix) { /* bytes past the text cleared */
+            uint64_t v = load_be64(p + 1);
+            *prefix = n >= 8 ? v : v & ~(UINT64_MAX >> (8 * n));
+        }
+        return p + n + 2;
+    }
+    return cbor_string_any(enc, out, p, text_len, prefix);
+}
+
+NOINLINE static const uint8_t *cbor_array(spooky_encoder *enc, spooky_buf *out, const uint8_t *p, int depth) {
+    const uint8_t *end = enc->end;
     size_t head = out->len;
     uint64_t count = 0;
-    TRY(buf_push(out, 0));
-    enc->p++; /* '[' */
-    skip_ws(enc);
-    if (enc->p < enc->end && *enc->p == ']') {
-        enc->p++;
-        return close_head(out, head, 4, 0);
+    TRYB(enc, p, push(out, 0));
+    p = skip_ws(p + 1, end); /* past '[' */
+    if (p < end && *p == ']') {
+        TRYB(enc, p + 1, close_head(out, head, 4, 0));
+        return p + 1;
     }
     for (;;) {
-        TRY(cbor_value(enc, out, depth));
+        TRYP(p, cbor_value(enc, out, p, depth)); /* skips whitespace before the value */
         count++;
-        skip_ws(enc);
-        if (enc->p >= enc->end) FAIL(enc, SPOOKY_E_JSON_SYNTAX, "unterminated array");
-        if (*enc->p == ',') { enc->p++; skip_ws(enc); continue; }
-        if (*enc->p == ']') { enc->p++; break; }
-        FAIL(enc, SPOOKY_E_JSON_SYNTAX, "',' or ']' expected");
+        if (p >= end || (*p != ',' && *p != ']')) { /* whitespace is rare */
+            p = skip_ws(p, end);
+            if (p >= end) return fail(enc, p, SPOOKY_E_JSON_SYNTAX, "unterminated array");
+        }
+        if (*p == ',') { p++; continue; }
+        if (*p == ']') { p++; break; }
+        return fail(enc, p, SPOOKY_E_JSON_SYNTAX, "',' or ']' expected");
     }
-    return close_head(out, head, 4, count);
+    TRYB(enc, p, close_head(out, head, 4, count));
+    return p;
 }
 
-static int push_member(spooky_encoder *enc, member m) {
-    if (enc->nmembers == enc->cap_members) {
-        size_t cap = enc->cap_members ? enc->cap_members * 2 : 64;
-        member *mm = realloc(enc->members, cap * sizeof *mm);
-        if (!mm) return SPOOKY_E_NOMEM;
-        enc->members = mm;
-        enc->cap_members = cap;
-    }
-    enc->members[enc->nmembers++] = m;
+/* Room for one more member. */
+static inline int reserve_member(spooky_encoder *enc) {
+    if (enc->nmembers < enc->cap_members) return SPOOKY_OK;
+    size_t cap = enc->cap_members ? enc->cap_members * 2 : 64;
+    member *mm = realloc(enc->members, cap * sizeof *mm);
+    if (!mm) return SPOOKY_E_NOMEM;
+    enc->members = mm;
+    enc->cap_members = cap;
     return SPOOKY_OK;
 }
 
-static int member_cmp(const member *a, const member *b, const uint8_t *base) {
+NOINLINE static int key_cmp_bytes(const member *a, const member *b, const uint8_t *base) {
     size_t n = a->key_len < b->key_len ? a->key_len : b->key_len;
     int c = memcmp(base + a->key_off, base + b->key_off, n);
     if (c) return c;
-    if (a->key_len != b->key_len) return a->key_len < b->key_len ? -1 : 1;
+    return a->key_len < b->key_len ? -1 : (a->key_len > b->key_len);
+}
+
+/* Key order (UTF-8 bytes) of two members; their keys are at base + key_off. */
+static inline int key_cmp(const member *a, const member *b, const uint8_t *base) {
+    if (a->prefix != b->prefix) return a->prefix < b->prefix ? -1 : 1;
+    if (a->key_len <= 8 && b->key_len <= 8) /* the prefixes hold the keys */
+        return a->key_len < b->key_len ? -1 : (a->key_len > b->key_len);
+    return key_cmp_bytes(a, b, base);
+}
+
+/* Key order, then input order. */
+static int member_qsort_cmp(const void *pa, const void *pb, void *base) {
+    const member *a = pa, *b = pb;
+    int c = key_cmp(a, b, base);
+    if (c) return c;
     return a->order < b->order ? -1 : (a->order > b->order);
 }
 
-static int member_qsort_cmp(const void *a, const void *b, void *base) {
-    return member_cmp(a, b, base);
+/* The key order of ms[0..n), n <= 16 (input order among equal keys), as
+ * input positions in *ord: small[] or a remembered shape's. Returns whether
+ * the members need a rewrite: out of order, or a key repeats. */
+static int small_key_order(spooky_encoder *enc, const member *ms, size_t n, const uint8_t *base,
+                           uint8_t small[16], const uint8_t **ord) {
+    shape *sh = NULL;
+    if (n >= 2 && n <= SHAPE_KEYS) { /* seen this shape lately? */
+        uint64_t h = (ms[0].prefix ^ (ms[n - 1].prefix >> 7) ^ n) * 0x9E3779B97F4A7C15ULL;
+        sh = &enc->shapes[h >> 60];
+        size_t i = 0;
+        if (sh->n == n)
+            while (i < n && ms[i].prefix == sh->prefix[i] && ms[i].key_len == sh->len[i]) i++;
+        if (i == n) {
+            *ord = sh->ord;
+            return !sh->sorted;
+        }
+    }
+    int rewrite = 0;
+    int cacheable = sh != NULL; /* keys of at most 8 bytes, none repeated */
+    for (size_t i = 0; i < n; i++) { /* insertion sort */
+        size_t j = i;
+        int c = -1;
+        while (j > 0 && (c = key_cmp(&ms[small[j - 1]], &ms[i], base)) > 0) {
+            small[j] = small[j - 1];
+            j--;
+        }
+        small[j] = (uint8_t)i;
+        if (j != i || c == 0) rewrite = 1;
+        if (c == 0 || ms[i].key_len > 8) cacheable = 0;
+    }
+    *ord = small;
+    if (cacheable) {
+        for (size_t i = 0; i < n; i++) {
+            sh->prefix[i] = ms[i].prefix;
+            sh->len[i] = (uint8_t)ms[i].key_len;
+            sh->ord[i] = small[i];
+        }
+        sh->n = (uint8_t)n;
+        sh->sorted = !rewrite;
+    }
+    return rewrite;
 }
 
-static int cbor_object(spooky_encoder *enc, spooky_buf *out, int depth) {
+/* Puts the members ms[0..n) of an object whose body starts at out[body] in
+ * key order, keeping the last of equal keys; *count is how many stay. */
+static int sort_members(spooky_encoder *enc, spooky_buf *out, member *ms, size_t n, size_t body,
+                        uint64_t *count) {
+    uint8_t small[16];
+    const uint8_t *ord = NULL; /* NULL: ms[] itself is in key order */
+    int rewrite = 0;
+    *count = n;
+    if (n <= 16) {
+        rewrite = small_key_order(enc, ms, n, out->data, small, &ord);
+    } else {
+        for (size_t i = 1; i < n && !rewrite; i++)
+            if (key_cmp(&ms[i - 1], &ms[i], out->data) >= 0) rewrite = 1;
+        if (rewrite) qsort_r(ms, n, sizeof *ms, member_qsort_cmp, out->data);
+    }
+    if (!rewrite) return SPOOKY_OK;
+    /* the members in key order into tmp (16 bytes of slack in both for
+     * copy_bytes), then back */
+    enc->tmp.len = 0;
+    TRY(grow(&enc->tmp, out->len - body + 16));
+    TRY(grow(out, 16));
+    uint8_t *dst = enc->tmp.data;
+    *count = 0;
+    for (size_t i = 0; i < n; i++) {
+        const member *m = &ms[ord ? ord[i] : i];
+        if (i + 1 < n && key_cmp(m, &ms[ord ? ord[i + 1] : i + 1], out->data) == 0) continue;
+        size_t len = m->end - m->start;
+        copy_bytes(dst, out->data + m->start, len, 1);
+        dst += len;
+        ++*count;
+    }
+    size_t body_len = (size_t)(dst - enc->tmp.data);
+    for (size_t i = 0; i < body_len; i += 16) /* within the slack */
+        memcpy(out->data + body + i, enc->tmp.data + i, 16);
+    out->len = body + body_len;
+    return SPOOKY_OK;
+}
+
+NOINLINE static const uint8_t *cbor_object(spooky_encoder *enc, spooky_buf *out, const uint8_t *p, int depth) {
+    const uint8_t *end = enc->end;
     size_t head = out->len;
     size_t base = enc->nmembers;
     uint32_t order = 0;
-    TRY(buf_push(out, 0));
-    enc->p++; /* '{' */
-    skip_ws(enc);
-    if (enc->p < enc->end && *enc->p == '}') {
-        enc->p++;
-        return close_head(out, head, 5, 0);
+    TRYB(enc, p, push(out, 0));
+    p = skip_ws(p + 1, end); /* past '{' */
+    if (p < end && *p == '}') {
+        TRYB(enc, p + 1, close_head(out, head, 5, 0));
+        return p + 1;
     }
     for (;;) {
-        if (enc->p >= enc->end || *enc->p != '"') FAIL(enc, SPOOKY_E_JSON_SYNTAX, "object key expected");
-        member m;
-        m.start = out->len;
-        m.order = order++;
-        TRY(cbor_string(enc, out));
-        /* key bytes sit after their head */
-        size_t klen = 0;
-        uint8_t h = out->data[m.start] & 0x1f;
-        size_t hl = h < 24 ? 1 : h == 24 ? 2 : h == 25 ? 3 : h == 26 ? 5 : 9;
-        klen = out->len - m.start - hl;
-        m.key_off = m.start + hl;
-        m.key_len = klen;
-        skip_ws(enc);
-        if (enc->p >= enc->end || *enc->p != ':') FAIL(enc, SPOOKY_E_JSON_SYNTAX, "':' expected");
-        enc->p++;
-        skip_ws(enc);
-        TRY(cbor_value(enc, out, depth));
-        m.end = out->len;
-        TRY(push_member(enc, m));
-        skip_ws(enc);
-        if (enc->p >= enc->end) FAIL(enc, SPOOKY_E_JSON_SYNTAX, "unterminated object");
-        if (*enc->p == ',') { enc->p++; skip_ws(enc); continue; }
-        if (*enc->p == '}') { enc->p++; break; }
-        FAIL(enc, SPOOKY_E_JSON_SYNTAX, "',' or '}' expected");
-    }
-    member *ms = enc->members + base;
-    size_t n = enc->nmembers - base;
-    int sorted = 1;
-    for (size_t i = 1; i < n && sorted; i++)
-        if (member_cmp(&ms[i - 1], &ms[i], out->data) >= 0) sorted = 0;
-    uint64_t count = n;
-    if (!sorted) {
-        if (n <= 16) {
-            for (size_t i = 1; i < n; i++) {
-                member m = ms[i];
-                size_t j = i;
-                while (j > 0 && member_cmp(&ms[j - 1], &m, out->data) > 0) { ms[j] = ms[j - 1]; j--; }
-                ms[j] = m;
-            }
-        } else {
-            qsort_r(ms, n, sizeof *ms, member_qsort_cmp, out->data);
+        if (p >= end || *p != '"') {
+            p = skip_ws(p, end);
+            if (p >= end || *p != '"') return fail(enc, p, SPOOKY_E_JSON_SYNTAX, "object key expected");
         }
-        /* rewrite members in key order, keeping the last of equal keys */
-        enc->tmp.len = 0;
-        count = 0;
-        for (size_t i = 0; i < n; i++) {
-            if (i + 1 < n && ms[i].key_len == ms[i + 1].key_len &&
-                memcmp(out->data + ms[i].key_off, out->data + ms[i + 1].key_off, ms[i].key_len) == 0)
-                continue;
-            TRY(buf_append(&enc->tmp, out->data + ms[i].start, ms[i].end - ms[i].start));
-            count++;
+        TRYB(enc, p, reserve_member(enc));
+        size_t k = enc->nmembers++;
+        member *m = &enc->members[k];
+        m->start = out->len;
+        m->order = order++;
+        TRYP(p, cbor_string(enc, out, p, &m->key_len, &m->prefix));
+        m->key_off = out->len - m->key_len; /* key bytes sit after their head */
+        if (p >= end || *p != ':') {
+            p = skip_ws(p, end);
+            if (p >= end || *p != ':') return fail(enc, p, SPOOKY_E_JSON_SYNTAX, "':' expected");
         }
-        out->len = head + 1;
-        TRY(buf_append(out, enc->tmp.data, enc->tmp.len));
+        TRYP(p, cbor_value(enc, out, p + 1, depth)); /* may move enc->members */
+        enc->members[k].end = out->len;
+        if (p >= end || (*p != ',' && *p != '}')) {
+            p = skip_ws(p, end);
+            if (p >= end) return fail(enc, p, SPOOKY_E_JSON_SYNTAX, "unterminated object");
+        }
+        if (*p == ',') { p++; continue; }
+        if (*p == '}') { p++; break; }
+        return fail(enc, p, SPOOKY_E_JSON_SYNTAX, "',' or '}' expected");
     }
+    uint64_t count;
+    TRYB(enc, p, sort_members(enc, out, enc->members + base, enc->nmembers - base, head + 1, &count));
     enc->nmembers = base;
-    return close_head(out, head, 5, count);
+    TRYB(enc, p, close_head(out, head, 5, count));
+    return p;
 }
 
-static int cbor_value(spooky_encoder *enc, spooky_buf *out, int depth) {
-    if (enc->p >= enc->end) FAIL(enc, SPOOKY_E_JSON_SYNTAX, "value expected");
-    switch (*enc->p) {
+/* One JSON value at p (after optional whitespace) as CBOR appended to out. */
+static const uint8_t *cbor_value(spooky_encoder *enc, spooky_buf *out, const uint8_t *p, int depth) {
+    const uint8_t *end = enc->end;
+    if (p >= end) return fail(enc, p, SPOOKY_E_JSON_SYNTAX, "value expected");
+    switch (*p) {
+    case ' ':
+    case '\t':
+    case '\n':
+    case '\r':
+        return cbor_value(enc, out, skip_ws(p, end), depth);
     case '{':
-        if (depth + 1 > SPOOKY_MAX_DEPTH) FAIL(enc, SPOOKY_E_JSON_DEPTH, "nested too deeply");
-        return cbor_object(enc, out, depth + 1);
+        if (depth + 1 > SPOOKY_MAX_DEPTH) return fail(enc, p, SPOOKY_E_JSON_DEPTH, "nested too deeply");
+        return cbor_object(enc, out, p, depth + 1);
     case '[':
-        if (depth + 1 > SPOOKY_MAX_DEPTH) FAIL(enc, SPOOKY_E_JSON_DEPTH, "nested too deeply");
-        return cbor_array(enc, out, depth + 1);
-    case '"':
-        return cbor_string(enc, out);
-    case 't': TRY(literal(enc, "true", 4)); return buf_push(out, 0xf5);
-    case 'f': TRY(literal(enc, "false", 5)); return buf_push(out, 0xf4);
-    case 'n': TRY(literal(enc, "null", 4)); return buf_push(out, 0xf6);
+        if (depth + 1 > SPOOKY_MAX_DEPTH) return fail(enc, p, SPOOKY_E_JSON_DEPTH, "nested too deeply");
+        return cbor_array(enc, out, p, depth + 1);
+    case '"': {
+        size_t n;
+        return cbor_string(enc, out, p, &n, NULL);
+    }
+    case 't':
+        if (!is_word(p, end, "true", 4)) return fail(enc, p, SPOOKY_E_JSON_SYNTAX, "invalid value");
+        TRYB(enc, p, push(out, 0xf5));
+        return p + 4;
+    case 'f':
+        if (!is_word(p, end, "false", 5)) return fail(enc, p, SPOOKY_E_JSON_SYNTAX, "invalid value");
+        TRYB(enc, p, push(out, 0xf4));
+        return p + 5;
+    case 'n':
+        if (!is_word(p, end, "null", 4)) return fail(enc, p, SPOOKY_E_JSON_SYNTAX, "invalid value");
+        TRYB(enc, p, push(out, 0xf6));
+        return p + 4;
     default: {
         number num;
-        TRY(parse_number(enc, &num));
+        TRYP(p, parse_number(enc, p, &num));
+        int rc;
         if (num.tag == SPOOKY_I64)
-            return num.i >= 0 ? cbor_head(out, 0, (uint64_t)num.i)
-                              : cbor_head(out, 1, (uint64_t)(-1 - num.i));
-        if (num.tag == SPOOKY_U64) return cbor_head(out, 0, num.u);
-        return cbor_f64(out, num.d);
+            rc = num.i >= 0 ? cbor_head(out, 0, (uint64_t)num.i) : cbor_head(out, 1, (uint64_t)(-1 - num.i));
+        else if (num.tag == SPOOKY_U64)
+            rc = cbor_head(out, 0, num.u);
+        else
+            rc = cbor_f64(out, num.d);
+        TRYB(enc, p, rc);
+        return p;
     }
     }
 }
 
-/* One JSON value as a field value: tag + bytes appended to out. */
-static int field_value(spooky_encoder *enc, spooky_buf *out, uint8_t *tag, int depth) {
-    if (enc->p >= enc->end) FAIL(enc, SPOOKY_E_JSON_SYNTAX, "value expected");
-    switch (*enc->p) {
+/* One JSON value at p (after optional whitespace) as a field value: tag +
+ * bytes appended to out. */
+static const uint8_t *field_value(spooky_encoder *enc, spooky_buf *out, const uint8_t *p, uint8_t *tag,
+                                  int depth) {
+    const uint8_t *end = enc->end;
+    if (p >= end) return fail(enc, p, SPOOKY_E_JSON_SYNTAX, "value expected");
+    switch (*p) {
+    case ' ':
+    case '\t':
+    case '\n':
+    case '\r':
+        return field_value(enc, out, skip_ws(p, end), tag, depth);
     case '{':
     case '[':
         *tag = SPOOKY_NESTED;
-        return cbor_value(enc, out, depth);
+        return cbor_value(enc, out, p, depth);
     case '"':
         *tag = SPOOKY_STR;
-        return parse_string(enc, out);
-    case 't': *tag = SPOOKY_BOOL; TRY(literal(enc, "true", 4)); return buf_push(out, 1);
-    case 'f': *tag = SPOOKY_BOOL; TRY(literal(enc, "false", 5)); return buf_push(out, 0);
-    case 'n': *tag = SPOOKY_NULL; return literal(enc, "null", 4);
+        return parse_string(enc, out, p);
+    case 't':
+        *tag = SPOOKY_BOOL;
+        if (!is_word(p, end, "true", 4)) return fail(enc, p, SPOOKY_E_JSON_SYNTAX, "invalid value");
+        TRYB(enc, p, push(out, 1));
+        return p + 4;
+    case 'f':
+        *tag = SPOOKY_BOOL;
+        if (!is_word(p, end, "false", 5)) return fail(enc, p, SPOOKY_E_JSON_SYNTAX, "invalid value");
+        TRYB(enc, p, push(out, 0));
+        return p + 5;
+    case 'n':
+        *tag = SPOOKY_NULL;
+        if (!is_word(p, end, "null", 4)) return fail(enc, p, SPOOKY_E_JSON_SYNTAX, "invalid value");
+        return p + 4;
     default: {
         number num;
-        TRY(parse_number(enc, &num));
+        TRYP(p, parse_number(enc, p, &num));
         *tag = num.tag;
         uint8_t b[8];
         if (num.tag == SPOOKY_I64) memcpy(b, &num.i, 8);
         else if (num.tag == SPOOKY_U64) memcpy(b, &num.u, 8);
         else memcpy(b, &num.d, 8);
-        return buf_append(out, b, 8);
+        TRYB(enc, p, append(out, b, 8));
+        return p;
     }
     }
 }
 
 /* ---- top-level records ----------------------------------------------------- */
 
-static int field_cmp(const void *pa, const void *pb) {
-    const field *a = pa, *b = pb;
+static int ref_cmp(const void *pa, const void *pb) {
+    const field_ref *a = pa, *b = pb;
     if (a->hash != b->hash) return a->hash < b->hash ? -1 : 1;
-    return a->order < b->order ? -1 : (a->order > b->order);
+    return a->idx < b->idx ? -1 : (a->idx > b->idx);
 }
 
-static int push_field(spooky_encoder *enc, field f) {
-    if (enc->nfields == enc->cap_fields) {
-        size_t cap = enc->cap_fields ? enc->cap_fields * 2 : 32;
-        field *ff = realloc(enc->fields, cap * sizeof *ff);
-        if (!ff) return SPOOKY_E_NOMEM;
-        enc->fields = ff;
-        enc->cap_fields = cap;
-    }
-    enc->fields[enc->nfields++] = f;
+/* a[0..n) == b[0..n), n > 0, inline for short keys */
+static inline int bytes_eq(const uint8_t *a, const uint8_t *b, size_t n) {
+    if (n >= 8 && n <= 16) return load_u64(a) == load_u64(b) && load_u64(a + n - 8) == load_u64(b + n - 8);
+    if (n >= 4 && n < 8) return load_u32(a) == load_u32(b) && load_u32(a + n - 4) == load_u32(b + n - 4);
+    if (n < 4) return a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1];
+    return memcmp(a, b, n) == 0;
+}
+
+/* Room for one more field (and its place in the hash order). */
+static int reserve_field(spooky_encoder *enc) {
+    if (enc->nfields < enc->cap_fields) return SPOOKY_OK;
+    size_t cap = enc->cap_fields ? enc->cap_fields * 2 : 32;
+    field *ff = realloc(enc->fields, cap * sizeof *ff);
+    if (!ff) return SPOOKY_E_NOMEM;
+    enc->fields = ff;
+    field_ref *s = realloc(enc->sorted, cap * sizeof *s);
+    if (!s) return SPOOKY_E_NOMEM;
+    enc->sorted = s;
+    cached_key *c = realloc(enc->ckey, cap * sizeof *c);
+    if (!c) return SPOOKY_E_NOMEM;
+    enc->ckey = c;
+    enc->cap_fields = cap;
     return SPOOKY_OK;
+}
+
+/* Remembers the record's keys (and, if no hash repeats, their order in
+ * sorted[]) for the next records. The cache is optional: on failure it is off. */
+static void cache_keys(spooky_encoder *enc, int order_ok) {
+    const field *fs = enc->fields;
+    size_t n = enc->nfields;
+    enc->nckeys = 0;
+    enc->ckeys.len = 0;
+    for (size_t i = 0; i < n; i++) {
+        const uint8_t *k = enc->keys.data + fs[i].key_off;
+        size_t len = fs[i].key_len, j = 0;
+        /* only keys that a JSON string without escapes spells as they are */
+        while (j < len && k[j] >= 0x20 && k[j] != '"' && k[j] != '\\') j++;
+        enc->ckey[i].off = enc->ckeys.len;
+        enc->ckey[i].len = j == len ? len : SIZE_MAX;
+        enc->ckey[i].hash = fs[i].hash;
+        if (j == len && append(&enc->ckeys, k, len)) return;
+    }
+    enc->nckeys = n;
+    enc->ckey_order = order_ok;
+}
+
+/* Puts the fields in hash order (input order among equal hashes) in
+ * enc->sorted. same_keys: the keys are those of the cache, whose order
+ * sorted[] may still hold. Returns whether all hashes differ. */
+static int sort_fields(spooky_encoder *enc, int same_keys) {
+    const field *fs = enc->fields;
+    field_ref *s = enc->sorted;
+    size_t n = enc->nfields;
+    if (same_keys && enc->ckey_order) return 1;
+    for (size_t i = 0; i < n; i++) {
+        s[i].hash = fs[i].hash;
+        s[i].idx = i;
+    }
+    if (n <= 24) {
+        for (size_t i = 1; i < n; i++) {
+            field_ref r = s[i];
+            size_t j = i;
+            while (j > 0 && s[j - 1].hash > r.hash) { s[j] = s[j - 1]; j--; }
+            s[j] = r;
+        }
+    } else {
+        qsort(s, n, sizeof *s, ref_cmp);
+    }
+    /* the order is reusable unless names repeat (write_record compacts those) */
+    int distinct = 1;
+    for (size_t i = 1; i < n && distinct; i++)
+        if (s[i - 1].hash == s[i].hash) distinct = 0;
+    cache_keys(enc, distinct);
+    return distinct;
 }
 
 /* Sorts the parsed fields, drops repeated names (last wins), rejects hash
  * collisions and writes the record into out. */
-static int write_record(spooky_encoder *enc, spooky_buf *out) {
-    field *fs = enc->fields;
-    size_t n = enc->nfields;
-    if (n <= 24) {
-        for (size_t i = 1; i < n; i++) {
-            field f = fs[i];
-            size_t j = i;
-            while (j > 0 && field_cmp(&fs[j - 1], &f) > 0) { fs[j] = fs[j - 1]; j--; }
-            fs[j] = f;
-        }
-    } else {
-        qsort(fs, n, sizeof *fs, field_cmp);
-    }
-    size_t kept = 0;
-    uint64_t data_len = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (i + 1 < n && fs[i].hash == fs[i + 1].hash) {
-            const field *a = &fs[i], *b = &fs[i + 1];
-            if (a->key_len != b->key_len ||
-                memcmp(enc->keys.data + a->key_off, enc->keys.data + b->key_off, a->key_len) != 0) {
-                enc->p = enc->start + (a->src_pos > b->src_pos ? a->src_pos : b->src_pos);
-                FAIL(enc, SPOOKY_E_HASH_COLLISION, "two field names share one xxh64 hash");
+static int write_record(spooky_encoder *enc, spooky_buf *out, int same_keys) {
+    const field *fs = enc->fields;
+    field_ref *s = enc->sorted;
+    size_t n = enc->nfields, kept = n;
+    uint64_t data_len = enc->vals.len; /* all values, if every name is new */
+    if (!sort_fields(enc, same_keys)) {
+        kept = 0;
+        data_len = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (i + 1 < n && s[i].hash == s[i + 1].hash) {
+                const field *a = &fs[s[i].idx], *b = &fs[s[i + 1].idx];
+                if (a->key_len != b->key_len ||
+                    memcmp(enc->keys.data + a->key_off, enc->keys.data + b->key_off, a->key_len) != 0) {
+                    enc->p = enc->start + (a->src_pos > b->src_pos ? a->src_pos : b->src_pos);
+                    FAIL(enc, SPOOKY_E_HASH_COLLISION, "two field names share one xxh64 hash");
+                }
+                continue; /* repeated name: a later one wins */
             }
-            continue; /* repeated name: a later one wins */
+            s[kept++] = s[i];
+            data_len += fs[s[i].idx].val_len;
         }
-        fs[kept++] = fs[i];
-        data_len += fs[i].val_len;
     }
     uint64_t total = SPOOKY_HEADER_SIZE + (uint64_t)kept * SPOOKY_INDEX_ENTRY_SIZE + data_len;
     if (total > UINT32_MAX) FAIL(enc, SPOOKY_E_TOO_LARGE, "record larger than 4 GiB");
     out->len = 0;
-    TRY(buf_grow(out, (size_t)total));
+    TRY(grow(out, (size_t)total + 16)); /* 16 bytes of slack for copy_bytes */
+    TRY(grow(&enc->vals, 16));
     uint8_t *r = out->data;
     memset(r, 0, SPOOKY_HEADER_SIZE);
     store_u32(r, (uint32_t)kept);
     uint32_t off = SPOOKY_HEADER_SIZE + (uint32_t)kept * SPOOKY_INDEX_ENTRY_SIZE;
+    const uint8_t *vals = enc->vals.data;
     for (size_t i = 0; i < kept; i++) {
+        const field *f = &fs[s[i].idx];
         uint8_t *e = ENTRY(r, i);
-        store_u64(e, fs[i].hash);
+        store_u64(e, f->hash);
         store_u32(e + 8, off);
-        store_u32(e + 12, (uint32_t)fs[i].val_len);
-        e[16] = fs[i].tag;
-        e[17] = e[18] = e[19] = 0;
-        memcpy(r + off, enc->vals.data + fs[i].val_off, fs[i].val_len);
-        off += (uint32_t)fs[i].val_len;
+        store_u32(e + 12, (uint32_t)f->val_len);
+        store_u32(e + 16, f->tag); /* the tag and 3 zero bytes */
+        copy_bytes(r + off, vals + f->val_off, f->val_len, 1);
+        off += (uint32_t)f->val_len;
     }
     out->len = (size_t)total;
     return SPOOKY_OK;
 }
 
 int encode_object(spooky_encoder *enc, spooky_buf *out) {
+    const uint8_t *p = enc->p, *end = enc->end;
     enc->nfields = 0;
     enc->nmembers = 0;
     enc->vals.len = 0;
     enc->keys.len = 0;
-    if (enc->p >= enc->end || *enc->p != '{') {
-        if (enc->p < enc->end && (*enc->p == '[' || *enc->p == '"' || *enc->p == '-' ||
-                                  (*enc->p >= '0' && *enc->p <= '9') || *enc->p == 't' ||
-                                  *enc->p == 'f' || *enc->p == 'n'))
+    if (p >= end || *p != '{') {
+        if (p < end && (*p == '[' || *p == '"' || *p == '-' || (*p >= '0' && *p <= '9') ||
+                        *p == 't' || *p == 'f' || *p == 'n'))
             FAIL(enc, SPOOKY_E_JSON_NOT_OBJECT, "a record must be a JSON object");
         FAIL(enc, SPOOKY_E_JSON_SYNTAX, "'{' expected");
     }
-    enc->p++;
-    skip_ws(enc);
-    if (enc->p < enc->end && *enc->p == '}') {
-        enc->p++;
-        return write_record(enc, out);
+    p = skip_ws(p + 1, end);
+    if (p < end && *p == '}') {
+        enc->p = p + 1;
+        return write_record(enc, out, enc->nckeys == 0);
     }
-    uint32_t order = 0;
+    size_t hits = 0; /* keys found in the cache at their place */
     for (;;) {
-        if (enc->p >= enc->end || *enc->p != '"') FAIL(enc, SPOOKY_E_JSON_SYNTAX, "object key expected");
-        field f;
-        f.src_pos = (size_t)(enc->p - enc->start);
-        f.order = order++;
-        f.key_off = enc->keys.len;
-        TRY(parse_string(enc, &enc->keys));
-        f.key_len = enc->keys.len - f.key_off;
-        f.hash = spooky_xxh64(enc->keys.data + f.key_off, f.key_len, 0);
-        skip_ws(enc);
-        if (enc->p >= enc->end || *enc->p != ':') FAIL(enc, SPOOKY_E_JSON_SYNTAX, "':' expected");
-        enc->p++;
-        skip_ws(enc);
-        f.val_off = enc->vals.len;
-        TRY(field_value(enc, &enc->vals, &f.tag, 1));
-        f.val_len = enc->vals.len - f.val_off;
-        TRY(push_field(enc, f));
-        skip_ws(enc);
-        if (enc->p >= enc->end) FAIL(enc, SPOOKY_E_JSON_SYNTAX, "unterminated object");
-        if (*enc->p == ',') { enc->p++; skip_ws(enc); continue; }
-        if (*enc->p == '}') { enc->p++; break; }
-        FAIL(enc, SPOOKY_E_JSON_SYNTAX, "',' or '}' expected");
+        if (p >= end || *p != '"') {
+            p = skip_ws(p, end);
+            if (p >= end || *p != '"') return fail_code(enc, p, SPOOKY_E_JSON_SYNTAX, "object key expected");
+        }
+        if (reserve_field(enc)) return fail_code(enc, p, SPOOKY_E_NOMEM, spooky_strerror(SPOOKY_E_NOMEM));
+        size_t i = enc->nfields;
+        field *f = &enc->fields[i];
+        f->src_pos = (size_t)(p - enc->start);
+        f->key_off = enc->keys.len;
+        const cached_key *ck = i < enc->nckeys ? &enc->ckey[i] : NULL;
+        if (ck && ck->len < (size_t)(end - p) - 1 && p[1 + ck->len] == '"' &&
+            (ck->len == 0 || bytes_eq(p + 1, enc->ckeys.data + ck->off, ck->len))) {
+            /* the same key as the cached record's: no escapes, hash known */
+            if (grow(&enc->keys, ck->len + 16))
+                return fail_code(enc, p, SPOOKY_E_NOMEM, spooky_strerror(SPOOKY_E_NOMEM));
+            copy_bytes(enc->keys.data + enc->keys.len, p + 1, ck->len, end - p > 16);
+            enc->keys.len += ck->len;
+            f->key_len = ck->len;
+            f->hash = ck->hash;
+            p += 2 + ck->len;
+            hits++;
+        } else {
+            if (!(p = parse_string(enc, &enc->keys, p))) return enc->err_code;
+            f->key_len = enc->keys.len - f->key_off;
+            f->hash = spooky_name_hash(enc->keys.data + f->key_off, f->key_len);
+        }
+        if (p >= end || *p != ':') {
+            p = skip_ws(p, end);
+            if (p >= end || *p != ':') return fail_code(enc, p, SPOOKY_E_JSON_SYNTAX, "':' expected");
+        }
+        f->val_off = enc->vals.len;
+        /* field_value skips whitespace before the value */
+        if (!(p = field_value(enc, &enc->vals, p + 1, &f->tag, 1))) return enc->err_code;
+        f->val_len = enc->vals.len - f->val_off;
+        enc->nfields++;
+        if (p >= end || (*p != ',' && *p != '}')) {
+            p = skip_ws(p, end);
+            if (p >= end) return fail_code(enc, p, SPOOKY_E_JSON_SYNTAX, "unterminated object");
+        }
+        if (*p == ',') { p++; continue; }
+        if (*p == '}') { p++; break; }
+        return fail_code(enc, p, SPOOKY_E_JSON_SYNTAX, "',' or '}' expected");
     }
-    return write_record(enc, out);
+    enc->p = p;
+    return write_record(enc, out, hits == enc->nfields && hits == enc->nckeys);
 }
 
 static void begin(spooky_encoder *enc, const uint8_t *json, size_t len) {
@@ -607,7 +1134,7 @@ static void begin(spooky_encoder *enc, const uint8_t *json, size_t len) {
 
 static int finish(spooky_encoder *enc, int rc, spooky_error *err) {
     if (rc == SPOOKY_OK) {
-        skip_ws(enc);
+        enc->p = skip_ws(enc->p, enc->end);
         if (enc->p != enc->end) {
             enc->err_code = rc = SPOOKY_E_JSON_SYNTAX;
             enc->err_pos = enc->p;
@@ -626,7 +1153,7 @@ int spooky_encode_record(spooky_encoder *enc, const uint8_t *json, size_t len,
                          spooky_buf *out, spooky_error *err) {
     if (!enc || !out || (!json && len)) return SPOOKY_E_ARG;
     begin(enc, json, len);
-    skip_ws(enc);
+    enc->p = skip_ws(enc->p, enc->end);
     return finish(enc, encode_object(enc, out), err);
 }
 
@@ -636,6 +1163,7 @@ int spooky_encode_value(spooky_encoder *enc, const uint8_t *json, size_t len,
     begin(enc, json, len);
     enc->nmembers = 0;
     out->len = 0;
-    skip_ws(enc);
-    return finish(enc, field_value(enc, out, tag, 0), err);
+    const uint8_t *p = field_value(enc, out, skip_ws(enc->p, enc->end), tag, 0);
+    if (p) enc->p = p;
+    return finish(enc, p ? SPOOKY_OK : enc->err_code, err);
 }
