@@ -20,28 +20,8 @@ static inline uint64_t merge(uint64_t acc, uint64_t val) {
     return acc * P1 + P4;
 }
 
-uint64_t spooky_xxh64(const uint8_t *p, size_t len, uint64_t seed) {
-    const uint8_t *end = p + len;
-    uint64_t h;
-    if (len >= 32) {
-        uint64_t v1 = seed + P1 + P2, v2 = seed + P2, v3 = seed, v4 = seed - P1;
-        const uint8_t *limit = end - 32;
-        do {
-            v1 = round1(v1, load_u64(p));
-            v2 = round1(v2, load_u64(p + 8));
-            v3 = round1(v3, load_u64(p + 16));
-            v4 = round1(v4, load_u64(p + 24));
-            p += 32;
-        } while (p <= limit);
-        h = rotl(v1, 1) + rotl(v2, 7) + rotl(v3, 12) + rotl(v4, 18);
-        h = merge(h, v1);
-        h = merge(h, v2);
-        h = merge(h, v3);
-        h = merge(h, v4);
-    } else {
-        h = seed + P5;
-    }
-    h += (uint64_t)len;
+/* The last < 32 bytes and the avalanche. */
+static inline uint64_t finish(uint64_t h, const uint8_t *p, const uint8_t *end) {
     while (p + 8 <= end) {
         h ^= round1(0, load_u64(p));
         h = rotl(h, 27) * P1 + P4;
@@ -63,6 +43,30 @@ uint64_t spooky_xxh64(const uint8_t *p, size_t len, uint64_t seed) {
     h *= P3;
     h ^= h >> 32;
     return h;
+}
+
+uint64_t spooky_xxh64(const uint8_t *p, size_t len, uint64_t seed) {
+    const uint8_t *end = p + len;
+    uint64_t h;
+    if (len >= 32) {
+        uint64_t v1 = seed + P1 + P2, v2 = seed + P2, v3 = seed, v4 = seed - P1;
+        const uint8_t *limit = end - 32;
+        do {
+            v1 = round1(v1, load_u64(p));
+            v2 = round1(v2, load_u64(p + 8));
+            v3 = round1(v3, load_u64(p + 16));
+            v4 = round1(v4, load_u64(p + 24));
+            p += 32;
+        } while (p <= limit);
+        h = rotl(v1, 1) + rotl(v2, 7) + rotl(v3, 12) + rotl(v4, 18);
+        h = merge(h, v1);
+        h = merge(h, v2);
+        h = merge(h, v3);
+        h = merge(h, v4);
+    } else {
+        h = seed + P5;
+    }
+    return finish(h + (uint64_t)len, p, end);
 }
 
 /* Streaming form, for data written in pieces (the record-file footer). */
@@ -106,29 +110,7 @@ uint64_t xxh64_digest(const xxh64_state *s) {
     } else {
         h = s->seed + P5;
     }
-    h += s->total;
-    const uint8_t *p = s->mem, *end = s->mem + s->fill;
-    while (p + 8 <= end) {
-        h ^= round1(0, load_u64(p));
-        h = rotl(h, 27) * P1 + P4;
-        p += 8;
-    }
-    if (p + 4 <= end) {
-        h ^= (uint64_t)load_u32(p) * P1;
-        h = rotl(h, 23) * P2 + P3;
-        p += 4;
-    }
-    while (p < end) {
-        h ^= (*p) * P5;
-        h = rotl(h, 11) * P1;
-        p++;
-    }
-    h ^= h >> 33;
-    h *= P2;
-    h ^= h >> 29;
-    h *= P3;
-    h ^= h >> 32;
-    return h;
+    return finish(h + s->total, s->mem, s->mem + s->fill);
 }
 
 static uint64_t name_hash_mask = ~(uint64_t)0;
