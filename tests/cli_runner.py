@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 
-from click.testing import CliRunner
+from typer.testing import CliRunner
 
 from spooky_cli.app import main
 
