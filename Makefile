@@ -20,7 +20,7 @@ sanitize:
 	cp -r spooky_cli/bench spooky_cli/commands $(ASAN_DIR)/spooky_cli/
 	LD_PRELOAD="$$($(CC) -print-file-name=libasan.so)" \
 	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-	PYTHONMALLOC=malloc PYTHONPATH=$(ASAN_DIR) SPOOKY_EXPECT_SANITIZED=1 \
+	PYTHONMALLOC=malloc PYTHONPATH=$(CURDIR)/$(ASAN_DIR) \
 	pytest -q -x -m "not slow" -p no:randomly $(SANITIZE_ARGS)
 
 bench:

@@ -114,25 +114,33 @@ def run_child(argv: list[str], reported: bool = False) -> dict[str, float]:
     """Runs argv; returns wall seconds (or, if reported, the seconds the child
     prints as its last line) and its peak RSS in MB (the wrapper's RSS, ~10 MB,
     is a floor)."""
-    with tempfile.TemporaryFile() as errf, \
-            tempfile.NamedTemporaryFile("r", suffix=".wrap") as res:
-        p = subprocess.run([sys.executable, "-c", WRAPPER, res.name, *argv],
-                           stdout=subprocess.PIPE if reported else subprocess.DEVNULL,
-                           stderr=errf, check=False)
+    with tempfile.TemporaryFile() as errf, tempfile.NamedTemporaryFile("r", suffix=".wrap") as res:
+        p = subprocess.run(
+            [sys.executable, "-c", WRAPPER, res.name, *argv],
+            stdout=subprocess.PIPE if reported else subprocess.DEVNULL,
+            stderr=errf,
+            check=False,
+        )
         errf.seek(0)
         err = errf.read()
         fields = res.read().split()
     if p.returncode != 0 or len(fields) != 3 or fields[2] != "0":
-        raise RuntimeError(f"{' '.join(argv[:3])}... failed: "
-                           f"{err.decode(errors='replace')[-500:]}")
+        raise RuntimeError(f"{' '.join(argv[:3])}... failed: {err.decode(errors='replace')[-500:]}")
     wall, maxrss_kb = float(fields[0]), int(fields[1])
     seconds = float(p.stdout.decode().strip().splitlines()[-1]) if reported else wall
     return {"seconds": seconds, "rss_mb": maxrss_kb / 1024.0}
 
 
 class Contender:
-    def __init__(self, name: str, label: str, argv: list[str] | None, note: str = "",
-                 reported: bool = False, cleanup: list[str] | None = None):
+    def __init__(
+        self,
+        name: str,
+        label: str,
+        argv: list[str] | None,
+        note: str = "",
+        reported: bool = False,
+        cleanup: list[str] | None = None,
+    ):
         self.name, self.label, self.argv, self.note = name, label, argv, note
         self.reported = reported
         self.cleanup = cleanup or []
@@ -156,11 +164,13 @@ def interleave(contenders: list[Contender], repeats: int, group: str) -> None:
     live = [c for c in contenders if c.argv is not None]
     for r in range(repeats):
         for c in live:
-            print(f"  {group} {r + 1}/{repeats}: {c.name} ...", end="", file=sys.stderr,
-                  flush=True)
+            print(f"  {group} {r + 1}/{repeats}: {c.name} ...", end="", file=sys.stderr, flush=True)
             c.run()
-            print(f" {c.runs[-1]['seconds']:.2f} s, {c.runs[-1]['rss_mb']:.0f} MB",
-                  file=sys.stderr, flush=True)
+            print(
+                f" {c.runs[-1]['seconds']:.2f} s, {c.runs[-1]['rss_mb']:.0f} MB",
+                file=sys.stderr,
+                flush=True,
+            )
 
 
 def have(module: str) -> bool:
@@ -175,22 +185,37 @@ def convert_group(src: str, workdir: str) -> list[Contender]:
     parquet = os.path.join(workdir, "peer.parquet")
     py = sys.executable
     group = [
-        Contender("spooky", "spooky convert -q (subprocess, wall)",
-                  spooky_cmd() + ["convert", src, "-o", spky, "-q"], cleanup=[spky]),
-        Contender("orjson", "for line in f: orjson.loads(line)  (parse only, 1 thread)",
-                  [py, "-c", ORJSON_LOADS, src]),
+        Contender(
+            "spooky",
+            "spooky convert -q (subprocess, wall)",
+            spooky_cmd() + ["convert", src, "-o", spky, "-q"],
+            cleanup=[spky],
+        ),
+        Contender(
+            "orjson",
+            "for line in f: orjson.loads(line)  (parse only, 1 thread)",
+            [py, "-c", ORJSON_LOADS, src],
+        ),
     ]
     if have("pyarrow"):
-        group.append(Contender("pyarrow", "pyarrow.json.read_json (table in memory)",
-                               [py, "-c", PYARROW_READ, src]))
+        group.append(
+            Contender(
+                "pyarrow", "pyarrow.json.read_json (table in memory)", [py, "-c", PYARROW_READ, src]
+            )
+        )
     else:
         group.append(Contender("pyarrow", "pyarrow.json.read_json", None, "not installed"))
     q = f"COPY (SELECT * FROM read_json({sql_str(src)})) TO {sql_str(parquet)} (FORMAT parquet)"
     if have("duckdb"):
-        group.append(Contender("duckdb", "DuckDB read_json -> Parquet",
-                               [py, "-c", DUCKDB_COPY, q],
-                               "schema inferred: content_hash becomes DOUBLE",
-                               cleanup=[parquet]))
+        group.append(
+            Contender(
+                "duckdb",
+                "DuckDB read_json -> Parquet",
+                [py, "-c", DUCKDB_COPY, q],
+                "schema inferred: content_hash becomes DOUBLE",
+                cleanup=[parquet],
+            )
+        )
     else:
         group.append(Contender("duckdb", "DuckDB read_json -> Parquet", None, "not installed"))
     return group
@@ -203,18 +228,32 @@ def export_group(src: str, workdir: str) -> list[Contender]:
     peer_out = os.path.join(workdir, "peer-export.ndjson")
     py = sys.executable
     group = [
-        Contender("spooky", "spooky export -o FILE -q (subprocess, wall)",
-                  spooky_cmd() + ["export", spky, "-o", out, "-q"], cleanup=[out]),
-        Contender("orjson", "orjson.dumps + write over parsed dicts (timed part only)",
-                  [py, "-c", ORJSON_DUMPS, src, peer_out],
-                  "parsing untimed, interpreter start-up excluded", reported=True,
-                  cleanup=[peer_out]),
+        Contender(
+            "spooky",
+            "spooky export -o FILE -q (subprocess, wall)",
+            spooky_cmd() + ["export", spky, "-o", out, "-q"],
+            cleanup=[out],
+        ),
+        Contender(
+            "orjson",
+            "orjson.dumps + write over parsed dicts (timed part only)",
+            [py, "-c", ORJSON_DUMPS, src, peer_out],
+            "parsing untimed, interpreter start-up excluded",
+            reported=True,
+            cleanup=[peer_out],
+        ),
     ]
     if have("duckdb") and os.path.exists(parquet):
         q = f"COPY (SELECT * FROM {sql_str(parquet)}) TO {sql_str(peer_out)} (FORMAT json)"
-        group.append(Contender("duckdb", "DuckDB Parquet -> NDJSON",
-                               [py, "-c", DUCKDB_COPY, q], "content_hash as DOUBLE",
-                               cleanup=[peer_out]))
+        group.append(
+            Contender(
+                "duckdb",
+                "DuckDB Parquet -> NDJSON",
+                [py, "-c", DUCKDB_COPY, q],
+                "content_hash as DOUBLE",
+                cleanup=[peer_out],
+            )
+        )
     else:
         group.append(Contender("duckdb", "DuckDB Parquet -> NDJSON", None, "not installed"))
     return group
@@ -226,19 +265,24 @@ def rows_of(group_name: str, contenders: list[Contender], n: int, size: int) -> 
     rows = []
     for c in contenders[1:]:
         p = c.median()
-        rows.append({
-            "group": group_name, "name": c.name, "baseline_name": c.label,
-            "ours_seconds": o, "baseline_seconds": p,
-            "ours_records_s": n / o if o else None,
-            "baseline_records_s": n / p if p else None,
-            "ours_mb_s": size / o / 1e6 if o else None,
-            "baseline_mb_s": size / p / 1e6 if p else None,
-            "speedup": (p / o) if o and p else None,
-            "ours_runs": [r["seconds"] for r in ours.runs],
-            "baseline_runs": [r["seconds"] for r in c.runs],
-            "baseline_peak_rss_mb": c.peak_rss(),
-            "note": c.note,
-        })
+        rows.append(
+            {
+                "group": group_name,
+                "name": c.name,
+                "baseline_name": c.label,
+                "ours_seconds": o,
+                "baseline_seconds": p,
+                "ours_records_s": n / o if o else None,
+                "baseline_records_s": n / p if p else None,
+                "ours_mb_s": size / o / 1e6 if o else None,
+                "baseline_mb_s": size / p / 1e6 if p else None,
+                "speedup": (p / o) if o and p else None,
+                "ours_runs": [r["seconds"] for r in ours.runs],
+                "baseline_runs": [r["seconds"] for r in c.runs],
+                "baseline_peak_rss_mb": c.peak_rss(),
+                "note": c.note,
+            }
+        )
     return rows
 
 
@@ -247,26 +291,45 @@ def fmt(x: float | None, spec: str) -> str:
 
 
 def print_table(rows: list[dict], ours_rss: dict[str, float | None]) -> None:
-    head = ("group", "peer", "ours s", "peer s", "ours rec/s", "peer rec/s", "ours MB/s",
-            "peer MB/s", "speedup", "target")
+    head = (
+        "group",
+        "peer",
+        "ours s",
+        "peer s",
+        "ours rec/s",
+        "peer rec/s",
+        "ours MB/s",
+        "peer MB/s",
+        "speedup",
+        "target",
+    )
     body = []
     for r in rows:
         target = {"convert": CONVERT_TARGET, "export": EXPORT_TARGET}.get(r["group"])
         mark = ""
         if r["name"] == "orjson" and target and r["speedup"] is not None:
             mark = f">= {target:g}x " + ("ok" if r["speedup"] >= target else "MISSED")
-        body.append((r["group"], r["name"], fmt(r["ours_seconds"], ".2f"),
-                     fmt(r["baseline_seconds"], ".2f"), fmt(r["ours_records_s"], ",.0f"),
-                     fmt(r["baseline_records_s"], ",.0f"), fmt(r["ours_mb_s"], ".1f"),
-                     fmt(r["baseline_mb_s"], ".1f"),
-                     fmt(r["speedup"], ".2f") + ("x" if r["speedup"] is not None else ""),
-                     mark))
+        body.append(
+            (
+                r["group"],
+                r["name"],
+                fmt(r["ours_seconds"], ".2f"),
+                fmt(r["baseline_seconds"], ".2f"),
+                fmt(r["ours_records_s"], ",.0f"),
+                fmt(r["baseline_records_s"], ",.0f"),
+                fmt(r["ours_mb_s"], ".1f"),
+                fmt(r["baseline_mb_s"], ".1f"),
+                fmt(r["speedup"], ".2f") + ("x" if r["speedup"] is not None else ""),
+                mark,
+            )
+        )
     widths = [max(len(h), *(len(b[i]) for b in body)) for i, h in enumerate(head)]
     left = {0, 1, 9}
 
     def line(cells: Any) -> str:
-        return "  ".join(c.ljust(widths[i]) if i in left else c.rjust(widths[i])
-                         for i, c in enumerate(cells)).rstrip()
+        return "  ".join(
+            c.ljust(widths[i]) if i in left else c.rjust(widths[i]) for i, c in enumerate(cells)
+        ).rstrip()
 
     print(line(head))
     print("  ".join("-" * w for w in widths))
@@ -274,25 +337,42 @@ def print_table(rows: list[dict], ours_rss: dict[str, float | None]) -> None:
         print(line(b))
     print()
     for r in rows:
-        print(f"  {r['group']} {r['name']}: {r['baseline_name']}"
-              + (f"; {r['note']}" if r["note"] else ""))
+        print(
+            f"  {r['group']} {r['name']}: {r['baseline_name']}"
+            + (f"; {r['note']}" if r["note"] else "")
+        )
     print("  ours: " + ", ".join(f"{k} peak RSS {fmt(v, '.0f')} MB" for k, v in ours_rss.items()))
 
 
-def rss_check(n: int, m: int, at_n: dict[str, float | None], at_m: dict[str, float | None]) -> list[dict]:
+def rss_check(
+    n: int, m: int, at_n: dict[str, float | None], at_m: dict[str, float | None]
+) -> list[dict]:
     out = []
     print()
-    print(f"peak RSS of ours, {n:,} vs {m:,} records (target: within "
-          f"{RSS_GROWTH_MAX:.0%}, under {RSS_MAX_MB:.0f} MB)")
+    print(
+        f"peak RSS of ours, {n:,} vs {m:,} records (target: within "
+        f"{RSS_GROWTH_MAX:.0%}, under {RSS_MAX_MB:.0f} MB)"
+    )
     for cmd in ("convert", "export"):
         a, b = at_n.get(cmd), at_m.get(cmd)
         growth = (b / a - 1.0) if a and b else None
         ok = growth is not None and abs(growth) <= RSS_GROWTH_MAX and max(a, b) < RSS_MAX_MB
-        out.append({"command": cmd, "records_a": n, "rss_mb_a": a, "records_b": m, "rss_mb_b": b,
-                    "growth": growth, "ok": ok})
-        print(f"  {cmd:8s} {fmt(a, '.1f')} MB -> {fmt(b, '.1f')} MB "
-              f"({fmt(None if growth is None else growth * 100, '+.1f')}%)  "
-              + ("ok" if ok else "MISSED"))
+        out.append(
+            {
+                "command": cmd,
+                "records_a": n,
+                "rss_mb_a": a,
+                "records_b": m,
+                "rss_mb_b": b,
+                "growth": growth,
+                "ok": ok,
+            }
+        )
+        print(
+            f"  {cmd:8s} {fmt(a, '.1f')} MB -> {fmt(b, '.1f')} MB "
+            f"({fmt(None if growth is None else growth * 100, '+.1f')}%)  "
+            + ("ok" if ok else "MISSED")
+        )
     return out
 
 
@@ -309,17 +389,34 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         description="spooky convert/export end to end against orjson, pyarrow and DuckDB.",
         epilog="example: python benchmarks/convert_export.py --records 1000000 "
-               "--rss-records 5000000")
-    ap.add_argument("--records", type=int, default=1_000_000,
-                    help="records in the generated file (default 1,000,000)")
-    ap.add_argument("--rss-records", type=int, default=None, metavar="M",
-                    help="also run ours once on M records (e.g. 5000000) and compare peak RSS")
+        "--rss-records 5000000",
+    )
+    ap.add_argument(
+        "--records",
+        type=int,
+        default=1_000_000,
+        help="records in the generated file (default 1,000,000)",
+    )
+    ap.add_argument(
+        "--rss-records",
+        type=int,
+        default=None,
+        metavar="M",
+        help="also run ours once on M records (e.g. 5000000) and compare peak RSS",
+    )
     ap.add_argument("--repeats", type=int, default=3, help="runs per contender (default 3)")
-    ap.add_argument("--workdir", default=None,
-                    help="where the data and outputs go (default: a temp dir, removed); "
-                         "a given dir is kept, and its generated data reused")
-    ap.add_argument("--json", default="convert_export.json", metavar="FILE",
-                    help="results as JSON (default convert_export.json; - for stdout)")
+    ap.add_argument(
+        "--workdir",
+        default=None,
+        help="where the data and outputs go (default: a temp dir, removed); "
+        "a given dir is kept, and its generated data reused",
+    )
+    ap.add_argument(
+        "--json",
+        default="convert_export.json",
+        metavar="FILE",
+        help="results as JSON (default convert_export.json; - for stdout)",
+    )
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args(argv)
     if args.records < 1 or args.repeats < 1:
@@ -328,8 +425,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from spooky_cli.bench import data
     except ImportError as exc:
-        print(f"convert_export.py: cannot import spooky_cli ({exc}); run `pip install -e .`",
-              file=sys.stderr)
+        print(
+            f"convert_export.py: cannot import spooky_cli ({exc}); run `pip install -e .`",
+            file=sys.stderr,
+        )
         return 2
 
     own_dir = args.workdir is None
@@ -339,23 +438,31 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         src = data.ndjson(workdir, args.records, args.seed)
         size = os.path.getsize(src)
-        print(f"data: {args.records:,} records, {size / 1e6:,.1f} MB "
-              f"({size / args.records:.0f} bytes/record), {src} "
-              f"[{time.perf_counter() - t0:.1f} s]", file=sys.stderr)
+        print(
+            f"data: {args.records:,} records, {size / 1e6:,.1f} MB "
+            f"({size / args.records:.0f} bytes/record), {src} "
+            f"[{time.perf_counter() - t0:.1f} s]",
+            file=sys.stderr,
+        )
 
         conv = convert_group(src, workdir)
         interleave(conv, args.repeats, "convert")
         exp = export_group(src, workdir)
         interleave(exp, args.repeats, "export")
-        rows = rows_of("convert", conv, args.records, size) + rows_of("export", exp,
-                                                                       args.records, size)
+        rows = rows_of("convert", conv, args.records, size) + rows_of(
+            "export", exp, args.records, size
+        )
         ours_rss = {"convert": conv[0].peak_rss(), "export": exp[0].peak_rss()}
 
         info = machine()
-        print(f"cpu: {info.get('cpu')}, {info.get('cores')} cores; {info.get('python')}; "
-              f"core: {info.get('core_opt')}")
-        print(f"{args.records:,} records, {size / 1e6:,.1f} MB of NDJSON; medians of "
-              f"{args.repeats} interleaved subprocess runs; speedup = peer time / ours\n")
+        print(
+            f"cpu: {info.get('cpu')}, {info.get('cores')} cores; {info.get('python')}; "
+            f"core: {info.get('core_opt')}"
+        )
+        print(
+            f"{args.records:,} records, {size / 1e6:,.1f} MB of NDJSON; medians of "
+            f"{args.repeats} interleaved subprocess runs; speedup = peer time / ours\n"
+        )
         print_table(rows, ours_rss)
 
         rss = None
@@ -363,26 +470,45 @@ def main(argv: list[str] | None = None) -> int:
             m = args.rss_records
             t0 = time.perf_counter()
             big = data.ndjson(workdir, m, args.seed)
-            print(f"data: {m:,} records, {os.path.getsize(big) / 1e6:,.1f} MB "
-                  f"[{time.perf_counter() - t0:.1f} s]", file=sys.stderr)
+            print(
+                f"data: {m:,} records, {os.path.getsize(big) / 1e6:,.1f} MB "
+                f"[{time.perf_counter() - t0:.1f} s]",
+                file=sys.stderr,
+            )
             big_spky = os.path.join(workdir, "big.spky")
             big_out = os.path.join(workdir, "big-export.ndjson")
-            c = Contender("spooky", "convert", spooky_cmd() + ["convert", big, "-o", big_spky, "-q"],
-                          cleanup=[big_spky])
-            e = Contender("spooky", "export", spooky_cmd() + ["export", big_spky, "-o", big_out, "-q"],
-                          cleanup=[big_out])
+            c = Contender(
+                "spooky",
+                "convert",
+                spooky_cmd() + ["convert", big, "-o", big_spky, "-q"],
+                cleanup=[big_spky],
+            )
+            e = Contender(
+                "spooky",
+                "export",
+                spooky_cmd() + ["export", big_spky, "-o", big_out, "-q"],
+                cleanup=[big_out],
+            )
             interleave([c], 1, f"convert {m:,}")
             interleave([e], 1, f"export {m:,}")
             for path in (big_out, big_spky):
                 if os.path.exists(path):
                     os.unlink(path)
             at_m = {"convert": c.peak_rss(), "export": e.peak_rss()}
-            rss = {"checks": rss_check(args.records, m, ours_rss, at_m),
-                   "big_seconds": {"convert": c.median(), "export": e.median()}}
+            rss = {
+                "checks": rss_check(args.records, m, ours_rss, at_m),
+                "big_seconds": {"convert": c.median(), "export": e.median()},
+            }
 
-        result = {"machine": info, "records": args.records, "bytes": size,
-                  "repeats": args.repeats, "rows": rows, "ours_peak_rss_mb": ours_rss,
-                  "rss": rss}
+        result = {
+            "machine": info,
+            "records": args.records,
+            "bytes": size,
+            "repeats": args.repeats,
+            "rows": rows,
+            "ours_peak_rss_mb": ours_rss,
+            "rss": rss,
+        }
         text = json.dumps(result, indent=2) + "\n"
         if args.json == "-":
             sys.stdout.write(text)

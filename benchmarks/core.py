@@ -16,10 +16,10 @@ import json
 import os
 import platform
 import sys
-from typing import Any, Dict, List
+from typing import Any
 
 
-def machine_info() -> Dict[str, Any]:
+def machine_info() -> dict[str, Any]:
     cpu = None
     try:
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
@@ -33,7 +33,7 @@ def machine_info() -> Dict[str, Any]:
         usable = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         usable = os.cpu_count()
-    info: Dict[str, Any] = {
+    info: dict[str, Any] = {
         "cpu": cpu or platform.processor() or platform.machine() or "unknown",
         "cores": os.cpu_count(),
         "usable_cores": usable,
@@ -58,20 +58,29 @@ def _fmt(x: float) -> str:
     return f"{x:.2f}"
 
 
-def format_table(rows: List[Dict[str, Any]], targets: Dict[Any, float]) -> str:
-    header = ("group", "name", "unit", "ours", "baseline", "speedup", "baseline is",
-              "target")
+def format_table(rows: list[dict[str, Any]], targets: dict[Any, float]) -> str:
+    header = ("group", "name", "unit", "ours", "baseline", "speedup", "baseline is", "target")
     body = []
     for r in rows:
         t = targets.get((r["group"], r["name"]))
         mark = ""
         if t is not None:
             mark = f">= {t:g}x " + ("ok" if r["speedup"] >= t else "MISSED")
-        body.append((r["group"], r["name"], r["unit"], _fmt(r["ours"]),
-                     _fmt(r["baseline"]), f"{r['speedup']:.2f}x", r["baseline_name"],
-                     mark))
-    widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h)
-              for i, h in enumerate(header)]
+        body.append(
+            (
+                r["group"],
+                r["name"],
+                r["unit"],
+                _fmt(r["ours"]),
+                _fmt(r["baseline"]),
+                f"{r['speedup']:.2f}x",
+                r["baseline_name"],
+                mark,
+            )
+        )
+    widths = [
+        max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(header)
+    ]
     right = {3, 4, 5}
 
     def line(cells: Any) -> str:
@@ -84,7 +93,7 @@ def format_table(rows: List[Dict[str, Any]], targets: Dict[Any, float]) -> str:
     return "\n".join([line(header), sep] + [line(b) for b in body])
 
 
-def format_machine(info: Dict[str, Any]) -> str:
+def format_machine(info: dict[str, Any]) -> str:
     lines = [
         f"cpu:     {info['cpu']}",
         f"cores:   {info['cores']} (usable by this process: {info['usable_cores']})",
@@ -95,50 +104,60 @@ def format_machine(info: Dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: List[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description="Benchmark the spooky core: slot vs by-name field access, "
         "buffer reuse, change detection (C loops and Python API).",
         epilog="example: python benchmarks/core.py --quick",
     )
-    parser.add_argument("--quick", action="store_true",
-                        help="fewer and shorter repeats (seconds, noisier)")
-    parser.add_argument("--json", action="store_true",
-                        help="print the rows as JSON on stdout (table goes to stderr)")
+    parser.add_argument(
+        "--quick", action="store_true", help="fewer and shorter repeats (seconds, noisier)"
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print the rows as JSON on stdout (table goes to stderr)",
+    )
     args = parser.parse_args(argv)
 
     try:
-        from spooky_cli.bench import micro
         import spooky_cli._native  # noqa: F401  (fail early if the core is not built)
+        from spooky_cli.bench import micro
     except ImportError as exc:
-        print(f"core.py: cannot import spooky_cli ({exc}); run `pip install -e .` "
-              "first", file=sys.stderr)
+        print(
+            f"core.py: cannot import spooky_cli ({exc}); run `pip install -e .` first",
+            file=sys.stderr,
+        )
         return 2
 
     info = machine_info()
     table_out = sys.stderr if args.json else sys.stdout
     show_progress = sys.stderr.isatty()
 
-    def progress(row: Dict[str, Any]) -> None:
+    def progress(row: dict[str, Any]) -> None:
         if show_progress:
-            print(f"  {row['group']:<18} {row['name']:<16} {row['speedup']:.2f}x",
-                  file=sys.stderr, flush=True)
+            print(
+                f"  {row['group']:<18} {row['name']:<16} {row['speedup']:.2f}x",
+                file=sys.stderr,
+                flush=True,
+            )
 
     if show_progress:
-        print("running" + (" (quick)" if args.quick else "") + " ...",
-              file=sys.stderr, flush=True)
+        print("running" + (" (quick)" if args.quick else "") + " ...", file=sys.stderr, flush=True)
     rows = micro.run_all(args.quick, progress)
 
     print(format_machine(info), file=table_out)
     print(file=table_out)
     print(format_table(rows, micro.TARGETS), file=table_out)
     print(file=table_out)
-    print("speedup = baseline / ours (times faster); medians of "
-          f"{micro._repeats(args.quick)} alternated repeats. The machine may be "
-          "shared and noisy: compare ratios within one run only.", file=table_out)
+    print(
+        "speedup = baseline / ours (times faster); medians of "
+        f"{micro._repeats(args.quick)} alternated repeats. The machine may be "
+        "shared and noisy: compare ratios within one run only.",
+        file=table_out,
+    )
     if args.json:
-        json.dump({"machine": info, "quick": args.quick, "rows": rows}, sys.stdout,
-                  indent=2)
+        json.dump({"machine": info, "quick": args.quick, "rows": rows}, sys.stdout, indent=2)
         sys.stdout.write("\n")
     return 0
 

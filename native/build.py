@@ -38,8 +38,12 @@ def flags() -> tuple[list[str], list[str]]:
     else:
         compile_args += ["-O2"]
     if os.environ.get("SPOOKY_SANITIZE") == "1":
-        san = ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined",
-               "-fno-omit-frame-pointer", "-g"]
+        san = [
+            "-fsanitize=address,undefined",
+            "-fno-sanitize-recover=undefined",
+            "-fno-omit-frame-pointer",
+            "-g",
+        ]
         compile_args += san
         link_args += san
     if os.environ.get("SPOOKY_WERROR") == "1":

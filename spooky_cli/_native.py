@@ -11,7 +11,7 @@ except ImportError as exc:  # pragma: no cover - shown to people, not tested
     ) from exc
 
 BUILT_VERSION = ffi.string(lib.spooky_version()).decode()
-if BUILT_VERSION != __version__:
+if __version__ != BUILT_VERSION:
     raise ImportError(
         f"spooky_cli {__version__} found a C core built as {BUILT_VERSION}: "
         "rebuild it with `pip install .`"

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import sys
 from enum import Enum
-from pathlib import Path
-from typing import List, Optional
 
 import typer
 
@@ -50,8 +48,9 @@ def _version(value: bool) -> None:
 def main_options(
     color: Color = typer.Option(Color.auto, "--color", help="Colour on stderr/stdout."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors."),
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
-                                 help="Print the version and exit."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
 ) -> None:
     """Convert JSON to SpookyRecord files, read them back, look records up.
 
@@ -65,14 +64,17 @@ def main_options(
 
 @app.command()
 def convert(
-    inputs: List[str] = typer.Argument(..., metavar="INPUT...",
-                                       help="NDJSON/JSONL or JSON-array files, .gz ok; - for stdin."),
+    inputs: list[str] = typer.Argument(
+        ..., metavar="INPUT...", help="NDJSON/JSONL or JSON-array files, .gz ok; - for stdin."
+    ),
     output: str = typer.Option(..., "-o", "--output", help="Record file to write (- for stdout)."),
     key: str = typer.Option("id", "--key", help="Field whose value keys each record."),
-    on_duplicate: OnDuplicate = typer.Option(OnDuplicate.error, "--on-duplicate",
-                                             help="A repeated key: fail, or keep the last record."),
-    on_error: OnError = typer.Option(OnError.fail, "--on-error",
-                                     help="A bad line: fail, or list it on stderr and go on."),
+    on_duplicate: OnDuplicate = typer.Option(
+        OnDuplicate.error, "--on-duplicate", help="A repeated key: fail, or keep the last record."
+    ),
+    on_error: OnError = typer.Option(
+        OnError.fail, "--on-error", help="A bad line: fail, or list it on stderr and go on."
+    ),
     quiet: bool = typer.Option(False, "-q", "--quiet", help="No progress and no summary."),
 ) -> None:
     """Convert JSON lines into a record file.
@@ -81,15 +83,21 @@ def convert(
     """
     from spooky_cli.commands import convert as cmd
 
-    cmd.run(inputs, output, key=key, keep_last=on_duplicate is OnDuplicate.last,
-            skip_errors=on_error is OnError.skip, quiet=quiet)
+    cmd.run(
+        inputs,
+        output,
+        key=key,
+        keep_last=on_duplicate is OnDuplicate.last,
+        skip_errors=on_error is OnError.skip,
+        quiet=quiet,
+    )
 
 
 @app.command()
 def export(
     file: str = typer.Argument(..., metavar="FILE.spky", help="Record file to read."),
     output: str = typer.Option("-", "-o", "--output", help="NDJSON to write (- for stdout)."),
-    fields: Optional[str] = typer.Option(None, "--fields", help="Comma-separated fields to keep."),
+    fields: str | None = typer.Option(None, "--fields", help="Comma-separated fields to keep."),
     quiet: bool = typer.Option(False, "-q", "--quiet", help="No progress and no summary."),
 ) -> None:
     """Write a record file's records as NDJSON, in file order.
@@ -119,7 +127,9 @@ def info(
 @app.command(context_settings={"ignore_unknown_options": True})
 def get(
     file: str = typer.Argument(..., metavar="FILE.spky", help="Record file to read."),
-    key: str = typer.Argument(..., help="Key of the record (an integer key may be given as digits)."),
+    key: str = typer.Argument(
+        ..., help="Key of the record (an integer key may be given as digits)."
+    ),
     compact: bool = typer.Option(False, "--compact", help="One line of JSON instead of pretty."),
 ) -> None:
     """Print one record by key as JSON (via the key index). Exit 1 if absent.
@@ -134,14 +144,20 @@ def get(
 @app.command()
 def bench(
     quick: bool = typer.Option(False, "--quick", help="Small data, fewer repeats (~15 s)."),
-    records: Optional[int] = typer.Option(None, "--records", min=1000,
-                                          help="Records for the macro benchmarks (default 200k, quick 20k)."),
+    records: int | None = typer.Option(
+        None,
+        "--records",
+        min=1000,
+        help="Records for the macro benchmarks (default 200k, quick 20k).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable JSON on stdout."),
-    save: Optional[str] = typer.Option(None, "--save", help="Write the results (JSON) to this file."),
-    compare: Optional[str] = typer.Option(None, "--compare",
-                                          help="Compare with a saved run; exit 1 if a row got slower."),
-    threshold: float = typer.Option(10.0, "--threshold",
-                                    help="Percent slower that counts as a regression with --compare."),
+    save: str | None = typer.Option(None, "--save", help="Write the results (JSON) to this file."),
+    compare: str | None = typer.Option(
+        None, "--compare", help="Compare with a saved run; exit 1 if a row got slower."
+    ),
+    threshold: float = typer.Option(
+        10.0, "--threshold", help="Percent slower that counts as a regression with --compare."
+    ),
 ) -> None:
     """Measure FieldSlot access, buffer reuse and the commands against peers, side by side.
 
@@ -149,11 +165,17 @@ def bench(
     """
     from spooky_cli.commands import bench as cmd
 
-    cmd.run(quick=quick, records=records, as_json=as_json, save=save, compare=compare,
-            threshold=threshold)
+    cmd.run(
+        quick=quick,
+        records=records,
+        as_json=as_json,
+        save=save,
+        compare=compare,
+        threshold=threshold,
+    )
 
 
-def main(argv: Optional[List[str]] = None) -> None:
+def main(argv: list[str] | None = None) -> None:
     """Entry point: runs the app, turning errors into one line and exit code 2."""
     try:
         # without standalone mode click returns a typer.Exit's code instead of raising

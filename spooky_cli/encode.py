@@ -55,8 +55,14 @@ def position(src: bytes, offset: int) -> tuple[int, int]:
     return line, column
 
 
-def json_error(code: int, err: Any, src: bytes, source: str | None = None,
-               line_base: int = 0, offset_base: int = 0) -> JsonError:
+def json_error(
+    code: int,
+    err: Any,
+    src: bytes,
+    source: str | None = None,
+    line_base: int = 0,
+    offset_base: int = 0,
+) -> JsonError:
     """A JsonError for a failed transcode of src, positioned in the input."""
     reason = ffi.string(err.message).decode()
     line, column = position(src, err.offset)
@@ -64,8 +70,9 @@ def json_error(code: int, err: Any, src: bytes, source: str | None = None,
     exc = error_for(code, reason)
     if not isinstance(exc, JsonError):  # out of memory, too large
         raise exc
-    return cls(reason, line=line + line_base, column=column,
-               offset=err.offset + offset_base, source=source)
+    return cls(
+        reason, line=line + line_base, column=column, offset=err.offset + offset_base, source=source
+    )
 
 
 def _utf8(data: bytes | bytearray | memoryview | str) -> bytes | bytearray | memoryview:
@@ -73,10 +80,14 @@ def _utf8(data: bytes | bytearray | memoryview | str) -> bytes | bytearray | mem
         try:
             return data.encode("utf-8")
         except UnicodeEncodeError as exc:
-            prefix = data[:exc.start].encode("utf-8", "surrogatepass")
+            prefix = data[: exc.start].encode("utf-8", "surrogatepass")
             line, column = position(prefix, len(prefix))
-            raise JsonError(f"string is not valid Unicode: {exc.reason}", line=line,
-                            column=column, offset=len(prefix)) from None
+            raise JsonError(
+                f"string is not valid Unicode: {exc.reason}",
+                line=line,
+                column=column,
+                offset=len(prefix),
+            ) from None
     return data
 
 

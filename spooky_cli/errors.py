@@ -10,8 +10,15 @@ class SpookyError(Exception):
 class JsonError(SpookyError, ValueError):
     """Input is not valid JSON (or not a JSON object where a record is wanted)."""
 
-    def __init__(self, message: str, *, line: int = 1, column: int = 1, offset: int = 0,
-                 source: str | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        line: int = 1,
+        column: int = 1,
+        offset: int = 0,
+        source: str | None = None,
+    ):
         self.reason = message
         self.line, self.column, self.offset, self.source = line, column, offset, source
         where = f"{source}:" if source else ""

@@ -7,8 +7,9 @@ import gzip
 import io
 import os
 import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import BinaryIO, Callable, Iterator
+from typing import BinaryIO
 
 from spooky_cli._native import ffi, lib
 from spooky_cli.encode import position
@@ -51,8 +52,9 @@ def _open(path: str) -> tuple[BinaryIO, BinaryIO]:
     return buffered, buffered  # type: ignore[return-value]
 
 
-def read_pieces(path: str, advance: Callable[[int], None] = lambda n: None,
-                chunk_bytes: int | None = None) -> Iterator[Piece]:
+def read_pieces(
+    path: str, advance: Callable[[int], None] = lambda n: None, chunk_bytes: int | None = None
+) -> Iterator[Piece]:
     """Pieces of about chunk_bytes (default CHUNK_BYTES), each ending at a
     newline (the last may not)."""
     chunk_bytes = chunk_bytes or CHUNK_BYTES
@@ -62,14 +64,17 @@ def read_pieces(path: str, advance: Callable[[int], None] = lambda n: None,
     except (EOFError, gzip.BadGzipFile, OSError) as exc:
         if isinstance(exc, OSError) and not isinstance(exc, gzip.BadGzipFile) and exc.errno:
             raise
-        raise JsonError(f"could not read compressed input: {exc}", source=display_name(path)) from None
+        raise JsonError(
+            f"could not read compressed input: {exc}", source=display_name(path)
+        ) from None
     finally:
         if path != "-":
             raw.close()
 
 
-def _pieces(path: str, stream: BinaryIO, raw: BinaryIO, advance: Callable[[int], None],
-            chunk_bytes: int) -> Iterator[Piece]:
+def _pieces(
+    path: str, stream: BinaryIO, raw: BinaryIO, advance: Callable[[int], None], chunk_bytes: int
+) -> Iterator[Piece]:
     carry_data: bytes | bytearray = b""
     carry_orig = b""
     base = 0
@@ -100,8 +105,11 @@ def _pieces(path: str, stream: BinaryIO, raw: BinaryIO, advance: Callable[[int],
             if array_state is not None:
                 err = ffi.new("size_t *")
                 if lib.spooky_array_to_lines(array_state, ffi.NULL, 0, err):
-                    raise JsonError("unterminated JSON array", source=display_name(path),
-                                    offset=base + len(carry_orig))
+                    raise JsonError(
+                        "unterminated JSON array",
+                        source=display_name(path),
+                        offset=base + len(carry_orig),
+                    )
             if carry_data:
                 yield Piece(carry_data, carry_orig, base, array_state is not None)
             return
@@ -122,5 +130,10 @@ def _pieces(path: str, stream: BinaryIO, raw: BinaryIO, advance: Callable[[int],
 
 def _array_error(path: str, data: bytes, offset: int, base: int) -> None:
     line, column = position(data, offset)
-    raise JsonError("expected a JSON array of objects or JSON lines, found more text",
-                    source=display_name(path), line=line, column=column, offset=base + offset)
+    raise JsonError(
+        "expected a JSON array of objects or JSON lines, found more text",
+        source=display_name(path),
+        line=line,
+        column=column,
+        offset=base + offset,
+    )

@@ -6,8 +6,9 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
 
 
 @contextmanager
@@ -17,7 +18,7 @@ def atomic_output(path: str, binary_to_terminal_ok: bool = True) -> Iterator[Bin
     existing target is untouched."""
     if path == "-":
         if not binary_to_terminal_ok and sys.stdout.isatty():
-            raise OSError(f"refusing to write binary output to a terminal (use -o FILE)")
+            raise OSError("refusing to write binary output to a terminal (use -o FILE)")
         sys.stdout.flush()
         yield sys.stdout.buffer
         sys.stdout.buffer.flush()

@@ -43,7 +43,7 @@ class FieldInfo(NamedTuple):
 
 class BlockInfo(NamedTuple):
     index: int
-    offset: int          # file offset of the block's sync
+    offset: int  # file offset of the block's sync
     payload_offset: int
     payload_len: int
     record_count: int
@@ -52,7 +52,7 @@ class BlockInfo(NamedTuple):
 class IndexEntry(NamedTuple):
     key: int | str
     digest: int
-    offset: int          # file offset of the record
+    offset: int  # file offset of the record
     length: int
 
 
@@ -153,8 +153,11 @@ class RecordFileReader:
         for i in range(lib.spooky_file_name_count(f)):
             lib.spooky_file_name_at(f, i, info)
             counts = {TYPE_NAMES[t]: info.type_counts[t] for t in range(7) if info.type_counts[t]}
-            names.append(FieldInfo(ffi.buffer(info.name, info.name_len)[:].decode("utf-8"),
-                                   info.hash, counts))
+            names.append(
+                FieldInfo(
+                    ffi.buffer(info.name, info.name_len)[:].decode("utf-8"), info.hash, counts
+                )
+            )
         self.names: list[FieldInfo] = names
         self._by_hash = {fi.hash: fi.name for fi in names}
         self._by_name = {fi.name: fi.hash for fi in names}
@@ -222,10 +225,10 @@ class RecordFileReader:
             if klen + rlen > end - k:
                 raise RecordFileError(f"{where}: record entry runs past its block at offset {at}")
             try:
-                key = key_from_sort_form(view[k:k + klen])
+                key = key_from_sort_form(view[k : k + klen])
             except (ValueError, UnicodeDecodeError):
                 raise RecordFileError(f"{where}: bad stored key at offset {k}") from None
-            yield key, SpookyRecord(view[k + klen:k + klen + rlen])
+            yield key, SpookyRecord(view[k + klen : k + klen + rlen])
             at = k + klen + rlen
             seen += 1
         if seen != count:
@@ -276,8 +279,9 @@ class RecordFileReader:
         off, n = e.record_offset, e.record_len
         if lib.spooky_xxh64(self._ptr + off, n, 0) != e.digest:
             raise ChecksumMismatch(
-                f"{self.path}: record at offset {off} does not match its digest in the key index")
-        return SpookyRecord(self._view[off:off + n])
+                f"{self.path}: record at offset {off} does not match its digest in the key index"
+            )
+        return SpookyRecord(self._view[off : off + n])
 
     def get(self, key: int | str) -> SpookyRecord | None:
         """The record with this key (binary search of the key index), or None."""
@@ -317,8 +321,12 @@ class RecordFileReader:
                 raise self._error(rc, err, f"block {b.index} of")
         return self.block_count, self.record_count
 
-    def export_ndjson(self, write: Callable[[bytes], Any], fields: list[str] | None = None,
-                      progress: Callable[[int], Any] | None = None) -> int:
+    def export_ndjson(
+        self,
+        write: Callable[[bytes], Any],
+        fields: list[str] | None = None,
+        progress: Callable[[int], Any] | None = None,
+    ) -> int:
         """Writes every record as one JSON object per line, in file order: all
         fields (in the record's order) or the named ones, in that order (names
         the file lacks raise SpookyError). write gets one bytes per block;

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import struct
 import weakref
-from typing import Any, Iterator, NamedTuple
+from collections.abc import Iterator
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -86,14 +87,16 @@ class SpookyRecord:
         s = self._find(name)
         if s is None:
             return None
-        return FieldSlot(name, s.name_hash, s.index, s.offset, s.length, FieldType(s.tag),
-                         self._generation)
+        return FieldSlot(
+            name, s.name_hash, s.index, s.offset, s.length, FieldType(s.tag), self._generation
+        )
 
     def _check_slot(self, slot: FieldSlot) -> None:
         if slot.generation != self._generation:
             raise StaleSlotError(
                 f"slot for {slot.name!r} is from generation {slot.generation}, the record is "
-                f"at {self._generation}: resolve it again after a layout change")
+                f"at {self._generation}: resolve it again after a layout change"
+            )
 
     # -- reads by name ----------------------------------------------------------
 
@@ -137,7 +140,7 @@ class SpookyRecord:
         s = self._find(name)
         if s is None or s.tag != _NESTED_T:
             return None
-        return bytes(self._data[s.offset:s.offset + s.length])
+        return bytes(self._data[s.offset : s.offset + s.length])
 
     def get(self, name: str) -> Any:
         """Any field as a Python value (nested values decoded); None if absent."""
@@ -158,7 +161,9 @@ class SpookyRecord:
         if __debug__:
             self._check_slot(slot)
         if slot.type != tag:
-            raise TypeMismatch(f"field {slot.name!r} is {slot.type.name}, not {FieldType(tag).name}")
+            raise TypeMismatch(
+                f"field {slot.name!r} is {slot.type.name}, not {FieldType(tag).name}"
+            )
         return slot.offset
 
     def get_i64_at(self, slot: FieldSlot) -> int:
@@ -185,7 +190,7 @@ class SpookyRecord:
 
     def _text(self, offset: int, length: int) -> str:
         try:
-            return str(self._data[offset:offset + length], "utf-8")
+            return str(self._data[offset : offset + length], "utf-8")
         except UnicodeDecodeError as exc:
             raise InvalidRecord(f"string field is not valid UTF-8: {exc.reason}") from None
 
@@ -203,13 +208,15 @@ class SpookyRecord:
         if tag == _NESTED_T:
             s = scratch()
             s.out.len = 0
-            check(lib.spooky_cbor_to_json(self._ptr + offset, length, s.out),
-                  "could not decode nested field")
+            check(
+                lib.spooky_cbor_to_json(self._ptr + offset, length, s.out),
+                "could not decode nested field",
+            )
             return orjson.loads(memoryview(ffi.buffer(s.out.data, s.out.len)))
         return None
 
     def to_bytes(self) -> bytes:
-        return bytes(self._data[:self._len])
+        return bytes(self._data[: self._len])
 
     def __len__(self) -> int:
         return self._len
@@ -229,7 +236,9 @@ class SpookyRecord:
 
 
 # The record each caller's buffer currently backs (from_spooky_value_into).
-_records_on_buffer: weakref.WeakValueDictionary[int, SpookyRecordMut] = weakref.WeakValueDictionary()
+_records_on_buffer: weakref.WeakValueDictionary[int, SpookyRecordMut] = (
+    weakref.WeakValueDictionary()
+)
 
 
 class SpookyRecordMut(SpookyRecord):
@@ -253,7 +262,12 @@ class SpookyRecordMut(SpookyRecord):
             previous._detach()  # its bytes are about to be overwritten
         serialize_into(obj, buf)
         rec = cls.__new__(cls)
-        rec._data, rec._ptr, rec._len, rec._generation = buf, ffi.from_buffer("uint8_t[]", buf), len(buf), 0
+        rec._data, rec._ptr, rec._len, rec._generation = (
+            buf,
+            ffi.from_buffer("uint8_t[]", buf),
+            len(buf),
+            0,
+        )
         _records_on_buffer[id(buf)] = rec
         return rec
 
@@ -274,7 +288,7 @@ class SpookyRecordMut(SpookyRecord):
             raw = st.pack(value)
         except struct.error:
             raise TypeMismatch(f"{value!r} does not fit a {what}") from None
-        self._data[offset:offset + 8] = raw
+        self._data[offset : offset + 8] = raw
 
     def _typed_by_name(self, name: str, tag: int) -> int:
         return self._field_of_type(name, tag)[0]
@@ -283,7 +297,9 @@ class SpookyRecordMut(SpookyRecord):
         """(offset, length) of a field that must exist with this type."""
         s = self._require(name)
         if s.tag != tag:
-            raise TypeMismatch(f"field {name!r} is {FieldType(s.tag).name}, not {FieldType(tag).name}")
+            raise TypeMismatch(
+                f"field {name!r} is {FieldType(s.tag).name}, not {FieldType(tag).name}"
+            )
         return s.offset, s.length
 
     def set_i64(self, name: str, value: int) -> None:
@@ -319,8 +335,9 @@ class SpookyRecordMut(SpookyRecord):
         if len(raw) != slot.length:
             raise LengthMismatch(
                 f"field {slot.name!r} holds {slot.length} bytes, the new value {len(raw)}: "
-                "use set_str to change the length")
-        self._data[offset:offset + len(raw)] = raw
+                "use set_str to change the length"
+            )
+        self._data[offset : offset + len(raw)] = raw
 
     def set_str_exact(self, name: str, value: str) -> None:
         """Same byte length only, in place."""
@@ -328,7 +345,7 @@ class SpookyRecordMut(SpookyRecord):
         raw = _str_bytes(value)
         if len(raw) != length:
             raise LengthMismatch(f"field {name!r} holds {length} bytes, the new value {len(raw)}")
-        self._data[offset:offset + len(raw)] = raw
+        self._data[offset : offset + len(raw)] = raw
 
     # -- in place when the length allows, else a splice -------------------------------
 
@@ -348,7 +365,7 @@ class SpookyRecordMut(SpookyRecord):
     def _put(self, name: str, tag: int, raw: bytes) -> None:
         s = self._require(name)
         if s.tag == tag and s.length == len(raw):
-            self._data[s.offset:s.offset + len(raw)] = raw
+            self._data[s.offset : s.offset + len(raw)] = raw
         else:
             self._edit(s.name_hash, lib.SPOOKY_EDIT_REPLACE, tag, raw, name)
 
@@ -367,8 +384,12 @@ class SpookyRecordMut(SpookyRecord):
 
     def _edit(self, name_hash: int, mode: int, tag: int, raw: bytes, name: str) -> None:
         s = scratch()
-        check(lib.spooky_record_edit(self._ptr, self._len, name_hash, mode, tag, raw, len(raw),
-                                     s.out), f"could not change field {name!r}")
+        check(
+            lib.spooky_record_edit(
+                self._ptr, self._len, name_hash, mode, tag, raw, len(raw), s.out
+            ),
+            f"could not change field {name!r}",
+        )
         ffi.release(self._ptr)
         self._data[:] = ffi.buffer(s.out.data, s.out.len)
         self._ptr = ffi.from_buffer("uint8_t[]", self._data)

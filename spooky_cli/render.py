@@ -5,9 +5,9 @@ stdout elsewhere, never through here."""
 from __future__ import annotations
 
 import os
-import sys
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 from rich.console import Console
 from rich.progress import (
@@ -33,12 +33,18 @@ def set_color(mode: str) -> None:
 def _console(stderr: bool) -> Console:
     """A console on sys.stderr/sys.stdout as they are at each write (so test
     runners that swap them capture it)."""
-    no_color = _color == "never" or (_color == "auto" and (
-        "NO_COLOR" in os.environ or os.environ.get("TERM") == "dumb"))
+    no_color = _color == "never" or (
+        _color == "auto" and ("NO_COLOR" in os.environ or os.environ.get("TERM") == "dumb")
+    )
     force = True if _color == "always" else None
-    return Console(stderr=stderr, no_color=no_color, force_terminal=force,
-                   color_system=None if no_color else "auto", highlight=False,
-                   soft_wrap=True)
+    return Console(
+        stderr=stderr,
+        no_color=no_color,
+        force_terminal=force,
+        color_system=None if no_color else "auto",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 _stderr = _console(stderr=True)
@@ -97,8 +103,13 @@ def progress(description: str, total_bytes: int | None, quiet: bool = False) -> 
     if quiet or not _stderr.is_terminal:
         yield _NoProgress()
         return
-    columns = [TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
-               TransferSpeedColumn(), TimeRemainingColumn()]
+    columns = [
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+    ]
     with Progress(*columns, console=_stderr, transient=True) as bar:
         yield _Bar(bar, bar.add_task(description, total=total_bytes))
 
@@ -117,7 +128,9 @@ def summary(parts: list[str], quiet: bool = False) -> None:
         _stderr.print(_escape(", ".join(parts)))
 
 
-def table(title: str, columns: list[str], rows: list[list[Any]], out: Console | None = None) -> None:
+def table(
+    title: str, columns: list[str], rows: list[list[Any]], out: Console | None = None
+) -> None:
     t = Table(title=title, title_justify="left", show_edge=False)
     for i, c in enumerate(columns):
         t.add_column(c, justify="left" if i == 0 else "right")
@@ -160,8 +173,12 @@ def bench_progress(total_steps: int, quiet: bool = False) -> Iterator[Any]:
         return
     from rich.progress import MofNCompleteColumn, TimeElapsedColumn
 
-    columns = [TextColumn("{task.description:<40}"), BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn()]
+    columns = [
+        TextColumn("{task.description:<40}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    ]
     with Progress(*columns, console=_stderr, transient=True) as bar:
         yield _Steps(bar, bar.add_task("bench", total=total_steps))
 
@@ -206,15 +223,25 @@ def _speedup(s: float | None) -> str:
 def _grid(title: str, columns: list[tuple[str, str]]) -> Table:
     from rich import box
 
-    t = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False,
-              pad_edge=False, padding=(0, 1))
+    t = Table(
+        title=title,
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        padding=(0, 1),
+    )
     for c, j in columns:
         t.add_column(c, justify=j, no_wrap=True)  # type: ignore[arg-type]
     return t
 
 
-def bench_results(machine: list[tuple[str, str]], rows: list[dict[str, Any]],
-                  footnotes: list[str], out: Console | None = None) -> None:
+def bench_results(
+    machine: list[tuple[str, str]],
+    rows: list[dict[str, Any]],
+    footnotes: list[str],
+    out: Console | None = None,
+) -> None:
     """The machine, one table for the per-operation rows (ns, lower is better)
     and one for the command rows (records/s, higher is better), each row with
     its speedup and a bar, then what every baseline is."""
@@ -223,15 +250,29 @@ def bench_results(machine: list[tuple[str, str]], rows: list[dict[str, Any]],
     timed = [r for r in rows if not r["unit"].endswith("/s")]
     rates = [r for r in rows if r["unit"].endswith("/s")]
     if timed:
-        t = _grid("\nper operation: ns, lower is better; speedup = baseline / ours",
-                  [("group", "left"), ("name", "left"), ("ours", "right"),
-                   ("baseline", "right"), ("speedup", "right"), ("", "left")])
+        t = _grid(
+            "\nper operation: ns, lower is better; speedup = baseline / ours",
+            [
+                ("group", "left"),
+                ("name", "left"),
+                ("ours", "right"),
+                ("baseline", "right"),
+                ("speedup", "right"),
+                ("", "left"),
+            ],
+        )
         previous = None
         for r in timed:
             group = r["group"] if r["group"] != previous else ""
             previous = r["group"]
-            t.add_row(_escape(group), _escape(r["name"]), _num(r["ours"]), _num(r["baseline"]),
-                      _speedup(r["speedup"]), speed_bar(r["speedup"], width=12))
+            t.add_row(
+                _escape(group),
+                _escape(r["name"]),
+                _num(r["ours"]),
+                _num(r["baseline"]),
+                _speedup(r["speedup"]),
+                speed_bar(r["speedup"], width=12),
+            )
         console.print(t)
         seen: dict[str, str] = {}
         for r in timed:
@@ -239,45 +280,80 @@ def bench_results(machine: list[tuple[str, str]], rows: list[dict[str, Any]],
         for g, text in seen.items():
             console.print(f"  [dim]{_escape(g)}: {_escape(text)}[/]")
     if rates:
-        t = _grid("\ncommands: records/s, higher is better; speedup = ours / peer",
-                  [("group", "left"), ("peer", "left"), ("ours", "right"), ("MB/s", "right"),
-                   ("peer", "right"), ("MB/s", "right"), ("speedup", "right"),
-                   ("", "left")])
+        t = _grid(
+            "\ncommands: records/s, higher is better; speedup = ours / peer",
+            [
+                ("group", "left"),
+                ("peer", "left"),
+                ("ours", "right"),
+                ("MB/s", "right"),
+                ("peer", "right"),
+                ("MB/s", "right"),
+                ("speedup", "right"),
+                ("", "left"),
+            ],
+        )
         previous = None
         for r in rates:
             group = r["group"] if r["group"] != previous else ""
             previous = r["group"]
-            t.add_row(_escape(group), _escape(r["name"]), _num(r["ours"], 0),
-                      _num(r.get("ours_mb_s"), 1), _num(r["baseline"], 0),
-                      _num(r.get("baseline_mb_s"), 1), _speedup(r["speedup"]),
-                      speed_bar(r["speedup"], width=10))
+            t.add_row(
+                _escape(group),
+                _escape(r["name"]),
+                _num(r["ours"], 0),
+                _num(r.get("ours_mb_s"), 1),
+                _num(r["baseline"], 0),
+                _num(r.get("baseline_mb_s"), 1),
+                _speedup(r["speedup"]),
+                speed_bar(r["speedup"], width=10),
+            )
         console.print(t)
         for r in rates:
             text = r["baseline_name"] + (f"; {r['note']}" if r.get("note") else "")
-            console.print(f"  [dim]{_escape(r['group'])} {_escape(r['name'])}: "
-                          f"{_escape(text)}[/]")
+            console.print(f"  [dim]{_escape(r['group'])} {_escape(r['name'])}: {_escape(text)}[/]")
     for line in footnotes:
         console.print(_escape(line))
 
 
-_STATUS = {"ok": "ok", "faster": "[green]faster[/]", "slower": "[bold red]SLOWER[/]",
-           "missing-old": "[yellow]new row[/]", "missing-new": "[yellow]missing now[/]",
-           "unit-changed": "[yellow]unit changed[/]", "no-data": "no data"}
+_STATUS = {
+    "ok": "ok",
+    "faster": "[green]faster[/]",
+    "slower": "[bold red]SLOWER[/]",
+    "missing-old": "[yellow]new row[/]",
+    "missing-new": "[yellow]missing now[/]",
+    "unit-changed": "[yellow]unit changed[/]",
+    "no-data": "no data",
+}
 
 
-def bench_comparison(entries: list[dict[str, Any]], saved: str, threshold: float,
-                     out: Console | None = None) -> None:
+def bench_comparison(
+    entries: list[dict[str, Any]], saved: str, threshold: float, out: Console | None = None
+) -> None:
     """One line per row of either run: ours then and now, the change as time
     (+ slower, - faster) and the verdict against the threshold."""
-    t = _grid(f"\nagainst {saved}: change in time taken, a regression above +{threshold:g}%",
-              [("group", "left"), ("name", "left"), ("saved", "right"), ("now", "right"),
-               ("change", "right"), ("", "left")])
+    t = _grid(
+        f"\nagainst {saved}: change in time taken, a regression above +{threshold:g}%",
+        [
+            ("group", "left"),
+            ("name", "left"),
+            ("saved", "right"),
+            ("now", "right"),
+            ("change", "right"),
+            ("", "left"),
+        ],
+    )
     previous = None
     for e in entries:
         group = e["group"] if e["group"] != previous else ""
         previous = e["group"]
         pct = e.get("slower_pct")
         change = "—" if pct is None else f"{pct:+.1f}%"
-        t.add_row(_escape(group), _escape(e["name"]), _num(e["old"]), _num(e["new"]), change,
-                  _STATUS.get(e["status"], _escape(e["status"])))
+        t.add_row(
+            _escape(group),
+            _escape(e["name"]),
+            _num(e["old"]),
+            _num(e["new"]),
+            change,
+            _STATUS.get(e["status"], _escape(e["status"])),
+        )
     (out or _stdout).print(t)

@@ -10,9 +10,9 @@ from __future__ import annotations
 import os
 import tempfile
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from spooky_cli._native import ffi, lib
 from spooky_cli.encode import position, to_json
@@ -58,13 +58,21 @@ class _Encoders(threading.local):
 _encoders = _Encoders()
 
 
-def transcode_chunk(data: bytes | bytearray, key: bytes, skip_errors: bool,
-                    into: Transcoded | None = None) -> Transcoded:
+def transcode_chunk(
+    data: bytes | bytearray, key: bytes, skip_errors: bool, into: Transcoded | None = None
+) -> Transcoded:
     """Transcodes every line of data in C (the GIL is released meanwhile, so
     several threads can each run one chunk)."""
     t = into or Transcoded()
-    rc = lib.spooky_chunk_transcode(_encoders.enc, t.chunk, ffi.from_buffer(data), len(data),
-                                    key, len(key), 1 if skip_errors else 0)
+    rc = lib.spooky_chunk_transcode(
+        _encoders.enc,
+        t.chunk,
+        ffi.from_buffer(data),
+        len(data),
+        key,
+        len(key),
+        1 if skip_errors else 0,
+    )
     t.lines = lib.spooky_chunk_lines(t.chunk)
     t.records = lib.spooky_chunk_records(t.chunk)
     t.errors = []
@@ -79,8 +87,16 @@ def transcode_chunk(data: bytes | bytearray, key: bytes, skip_errors: bool,
     return t
 
 
-def line_error(source: str, data: bytes | bytearray, first_line: int, base_offset: int,
-               line: int, offset: int, message: str, array_mode: bool) -> LineError:
+def line_error(
+    source: str,
+    data: bytes | bytearray,
+    first_line: int,
+    base_offset: int,
+    line: int,
+    offset: int,
+    message: str,
+    array_mode: bool,
+) -> LineError:
     """A LineError from a chunk-relative error; data are the chunk's original bytes."""
     if array_mode:  # lines of the rewritten text are not the file's lines
         line_in_chunk, column = position(bytes(data), offset)
@@ -91,9 +107,9 @@ def line_error(source: str, data: bytes | bytearray, first_line: int, base_offse
         line_no = first_line + line + 1
     start = data.rfind(b"\n", 0, offset) + 1
     end = data.find(b"\n", offset)
-    text = bytes(data[start:end if end >= 0 else len(data)]).decode("utf-8", "replace")
+    text = bytes(data[start : end if end >= 0 else len(data)]).decode("utf-8", "replace")
     col0 = len(bytes(data[start:offset]).decode("utf-8", "replace"))
-    snippet = text[max(0, col0 - 30):col0 + 30]
+    snippet = text[max(0, col0 - 30) : col0 + 30]
     return LineError(source, line_no, column, base_offset + offset, message, snippet)
 
 
@@ -175,8 +191,9 @@ class RecordFileWriter:
         fd2, tmp2 = self._temp()
         rewritten = ffi.new("int *")
         try:
-            rc = lib.spooky_writer_finish(self._w, 1 if self.keep_last else 0, fd2, rewritten,
-                                          self._err)
+            rc = lib.spooky_writer_finish(
+                self._w, 1 if self.keep_last else 0, fd2, rewritten, self._err
+            )
             if rc == lib.SPOOKY_E_DUPLICATE_KEY:
                 raise self._duplicate()
             if rc:
@@ -238,7 +255,8 @@ class RecordFileWriter:
         value = key_from_sort_form(ffi.buffer(key[0], klen[0])[:])
         return DuplicateKey(
             f"key {value!r} ({self.key}) repeats: at {self._where(s1[0], l1[0])} and at "
-            f"{self._where(s2[0], l2[0])} (use --on-duplicate last to keep the last)")
+            f"{self._where(s2[0], l2[0])} (use --on-duplicate last to keep the last)"
+        )
 
     def _where(self, source: int, line: int) -> str:
         return f"{self.source_name(source)}:{line + 1}"
@@ -249,8 +267,9 @@ class RecordFileWriter:
         lib.spooky_writer_collision(self._w, a, alen, b, blen)
         na = ffi.buffer(a[0], alen[0])[:].decode("utf-8", "replace")
         nb = ffi.buffer(b[0], blen[0])[:].decode("utf-8", "replace")
-        return HashCollision(f"field names {na!r} and {nb!r} share one xxh64 hash; "
-                             "a record file cannot hold both")
+        return HashCollision(
+            f"field names {na!r} and {nb!r} share one xxh64 hash; a record file cannot hold both"
+        )
 
 
 def exception_for_line(code: int, err: LineError) -> JsonError:

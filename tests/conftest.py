@@ -23,10 +23,17 @@ JSON_TEST_SUITE = CONFORMANCE_DIR / "JSONTestSuite"
 _SLOW_OK = [HealthCheck.too_slow, HealthCheck.data_too_large]
 
 settings.register_profile("default", deadline=None)
-settings.register_profile("ci", max_examples=50, deadline=None, derandomize=True,
-                          print_blob=True, suppress_health_check=_SLOW_OK)
-settings.register_profile("expensive", max_examples=1000, deadline=None,
-                          suppress_health_check=_SLOW_OK)
+settings.register_profile(
+    "ci",
+    max_examples=50,
+    deadline=None,
+    derandomize=True,
+    print_blob=True,
+    suppress_health_check=_SLOW_OK,
+)
+settings.register_profile(
+    "expensive", max_examples=1000, deadline=None, suppress_health_check=_SLOW_OK
+)
 
 
 def _profile() -> str:

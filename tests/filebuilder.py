@@ -55,8 +55,9 @@ def record_fields(rec: bytes) -> list[tuple[int, int]]:
     return out
 
 
-def block_header(sync: bytes, kind: int, count: int, payload: bytes,
-                 checksum: int | None = None) -> bytes:
+def block_header(
+    sync: bytes, kind: int, count: int, payload: bytes, checksum: int | None = None
+) -> bytes:
     if checksum is None:
         checksum = xxh64(payload)
     return sync + struct.pack("<B3xIQQ", kind, count, len(payload), checksum)
@@ -68,23 +69,24 @@ class Built:
 
     data: bytes
     sync: bytes
-    block_offsets: list[int]          # file offset of each records block's sync
+    block_offsets: list[int]  # file offset of each records block's sync
     block_counts: list[int]
-    footer_offset: int                # file offset of the footer block's sync
+    footer_offset: int  # file offset of the footer block's sync
     footer_payload_offset: int
-    record_offsets: list[int]         # file offset of each record, in file order
-    keys: list[Any]                   # key values in file order
-    objects: list[dict]               # source objects in file order
+    record_offsets: list[int]  # file offset of each record, in file order
+    keys: list[Any]  # key values in file order
+    objects: list[dict]  # source objects in file order
     names: dict[str, dict[str, int]] = field(default_factory=dict)  # name -> type counts
-    sections: dict[str, int] = field(default_factory=dict)          # footer section offsets
+    sections: dict[str, int] = field(default_factory=dict)  # footer section offsets
 
     @property
     def footer_payload(self) -> bytes:
-        return self.data[self.footer_payload_offset:len(self.data) - TAIL_SIZE]
+        return self.data[self.footer_payload_offset : len(self.data) - TAIL_SIZE]
 
 
-def build(objects: Iterable[dict], key: str = "id", block_target: int = BLOCK_TARGET,
-          version: int = 1) -> Built:
+def build(
+    objects: Iterable[dict], key: str = "id", block_target: int = BLOCK_TARGET, version: int = 1
+) -> Built:
     """A record file of these JSON-able objects, keyed by their `key` field, in
     input order. Keys must be unique."""
     objects = list(objects)
@@ -146,33 +148,55 @@ def build(objects: Iterable[dict], key: str = "id", block_target: int = BLOCK_TA
     blocks_off = names_off + len(names)
     index_off = blocks_off + len(table)
     heap_off = index_off + len(index)
-    fixed = struct.pack("<8QI4x", len(entries), len(payloads), len(hash_to_name), names_off,
-                        blocks_off, index_off, heap_off, len(heap), len(kf))
+    fixed = struct.pack(
+        "<8QI4x",
+        len(entries),
+        len(payloads),
+        len(hash_to_name),
+        names_off,
+        blocks_off,
+        index_off,
+        heap_off,
+        len(heap),
+        len(kf),
+    )
     footer = fixed + kf + names + table + index + heap
     footer_offset = len(out)
     out += block_header(sync, KIND_FOOTER, 0, footer) + footer
     out += struct.pack("<Q16x", footer_offset) + END_MAGIC
     return Built(
-        data=bytes(out), sync=sync, block_offsets=block_offsets, block_counts=block_counts,
-        footer_offset=footer_offset, footer_payload_offset=footer_offset + BLOCK_HEADER_SIZE,
-        record_offsets=record_offsets, keys=[e[0] for e in entries], objects=objects,
-        names={hash_to_name[h]: {TYPE_NAMES[t]: c for t, c in enumerate(counts[h]) if c}
-               for h in hash_to_name},
-        sections={"names": names_off, "blocks": blocks_off, "index": index_off,
-                  "heap": heap_off},
+        data=bytes(out),
+        sync=sync,
+        block_offsets=block_offsets,
+        block_counts=block_counts,
+        footer_offset=footer_offset,
+        footer_payload_offset=footer_offset + BLOCK_HEADER_SIZE,
+        record_offsets=record_offsets,
+        keys=[e[0] for e in entries],
+        objects=objects,
+        names={
+            hash_to_name[h]: {TYPE_NAMES[t]: c for t, c in enumerate(counts[h]) if c}
+            for h in hash_to_name
+        },
+        sections={"names": names_off, "blocks": blocks_off, "index": index_off, "heap": heap_off},
     )
 
 
 def with_footer(built: Built, payload: bytes) -> bytes:
     """The file with another footer payload (checksum made to match), so tests
     can reach the footer's structural checks."""
-    head = built.data[:built.footer_offset]
-    return (head + block_header(built.sync, KIND_FOOTER, 0, payload) + payload
-            + struct.pack("<Q16x", built.footer_offset) + END_MAGIC)
+    head = built.data[: built.footer_offset]
+    return (
+        head
+        + block_header(built.sync, KIND_FOOTER, 0, payload)
+        + payload
+        + struct.pack("<Q16x", built.footer_offset)
+        + END_MAGIC
+    )
 
 
 def patch(data: bytes, offset: int, new: bytes) -> bytes:
-    return data[:offset] + new + data[offset + len(new):]
+    return data[:offset] + new + data[offset + len(new) :]
 
 
 def patch_footer(built: Built, offset: int, new: bytes) -> bytes:
@@ -185,7 +209,7 @@ def rechecksum_block(data: bytes, block_offset: int) -> bytes:
     """Recomputes a block's payload checksum after its payload was edited."""
     (plen,) = struct.unpack_from("<Q", data, block_offset + 24)
     start = block_offset + BLOCK_HEADER_SIZE
-    return patch(data, block_offset + 32, struct.pack("<Q", xxh64(data[start:start + plen])))
+    return patch(data, block_offset + 32, struct.pack("<Q", xxh64(data[start : start + plen])))
 
 
 def sample_objects(n: int, seed: int = 0, key: str = "id") -> list[dict]:
@@ -206,8 +230,8 @@ def sample_objects(n: int, seed: int = 0, key: str = "id") -> list[dict]:
             obj["nothing"] = None
             obj["neg0"] = -0.0
         if i % 13 == 0:
-            obj["nested"] = {"x": {"y": [1.5, -0.0, None, True]}, "s": "é\n\"q\""}
+            obj["nested"] = {"x": {"y": [1.5, -0.0, None, True]}, "s": 'é\n"q"'}
         if i % 17 == 0:
-            obj["uni\u00e9\"\\name\n"] = "v\u2028\U0001F600"
+            obj['uni\u00e9"\\name\n'] = "v\u2028\U0001f600"
         out.append(obj)
     return out

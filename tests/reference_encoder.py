@@ -43,6 +43,7 @@ def name_hash(name: str) -> int:
 
 # -- field values ----------------------------------------------------------------
 
+
 def field_value(value: Any) -> tuple[int, bytes]:
     """(type tag, value bytes) of one top-level field."""
     if value is None:
@@ -93,6 +94,7 @@ def encode_record(obj: dict[str, Any]) -> bytes:
 
 
 # -- CBOR (RFC 8949), the canonical subset the format uses -----------------------------
+
 
 def _head(major: int, n: int) -> bytes:
     """A CBOR initial byte plus the shortest argument for n."""
@@ -145,6 +147,7 @@ def encode_cbor(value: Any) -> bytes:
 
 # -- JSON text with the format's number typing -----------------------------------------
 
+
 def _parse_int(text: str) -> int | float:
     value = int(text)
     if value == 0 and text.startswith("-"):
@@ -169,8 +172,13 @@ def json_to_python(text: str | bytes) -> Any:
     """JSON text -> Python values; a repeated key keeps its last value."""
     if isinstance(text, (bytes, bytearray)):
         text = bytes(text).decode("utf-8")
-    return json.loads(text, parse_int=_parse_int, parse_float=_parse_float,
-                      parse_constant=_parse_constant, object_pairs_hook=dict)
+    return json.loads(
+        text,
+        parse_int=_parse_int,
+        parse_float=_parse_float,
+        parse_constant=_parse_constant,
+        object_pairs_hook=dict,
+    )
 
 
 def record_of_json(text: str | bytes) -> bytes:
@@ -184,4 +192,3 @@ def record_of_json(text: str | bytes) -> bytes:
 def value_of_json(text: str | bytes) -> tuple[int, bytes]:
     """(tag, bytes) the reference gives one JSON value, as encode_value does."""
     return field_value(json_to_python(text))
-

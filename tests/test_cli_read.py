@@ -101,8 +101,7 @@ def test_export_fields(spky):
 
 def test_export_unknown_field_one_line_exit_2(spky, tmp_path):
     out = tmp_path / "never.ndjson"
-    code, stdout, stderr = run_main("export", spky, "--fields", "id,nope",
-                                    "-o", out)
+    code, stdout, stderr = run_main("export", spky, "--fields", "id,nope", "-o", out)
     assert code == 2
     assert stdout == ""
     lines = stderr.strip().splitlines()
@@ -211,13 +210,12 @@ def test_get_int_key(spky):
 
 
 def test_get_str_key_and_digits_fallback(tmp_path):
-    objs = [{"id": "007", "v": 1}, {"id": "abc", "v": 2}, {"id": 7, "v": 3},
-            {"id": "12", "v": 4}]
+    objs = [{"id": "007", "v": 1}, {"id": "abc", "v": 2}, {"id": 7, "v": 3}, {"id": "12", "v": 4}]
     p = tmp_path / "s.spky"
     p.write_bytes(fb.build(objs).data)
     assert orjson.loads(invoke("get", p, "abc").stdout)["v"] == 2
     assert orjson.loads(invoke("get", p, "007").stdout)["v"] == 3  # integer first
-    assert orjson.loads(invoke("get", p, "12").stdout)["v"] == 4   # then the string
+    assert orjson.loads(invoke("get", p, "12").stdout)["v"] == 4  # then the string
 
 
 def test_get_missing_exit_1(spky):
@@ -245,8 +243,9 @@ def test_entry_point_export(spky):
     exe = shutil.which("spooky")
     if exe is None:
         pytest.skip("the spooky entry point is not installed")
-    proc = subprocess.run([exe, "export", str(spky), "--fields", "id"], capture_output=True,
-                          timeout=60, check=False)
+    proc = subprocess.run(
+        [exe, "export", str(spky), "--fields", "id"], capture_output=True, timeout=60, check=False
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == [orjson.dumps({"id": o["id"]}) for o in OBJECTS]
     assert b"Traceback" not in proc.stderr

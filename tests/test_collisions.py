@@ -61,8 +61,9 @@ def test_repeated_name_is_not_a_collision(narrow_hashes) -> None:
 
 
 @pytest.mark.parametrize("chunk_bytes", [1 << 20, 40])  # same piece, and across pieces
-def test_convert_across_records(narrow_hashes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                chunk_bytes: int) -> None:
+def test_convert_across_records(
+    narrow_hashes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk_bytes: int
+) -> None:
     monkeypatch.setattr(inputs, "CHUNK_BYTES", chunk_bytes)
     a, b = colliding()
     src = tmp_path / "in.ndjson"

@@ -24,7 +24,9 @@ pytestmark = pytest.mark.skipif(not PARSING.is_dir(), reason=f"JSONTestSuite not
 def _files(directory: Path, prefix: str = "") -> list[Path]:
     if not directory.is_dir():
         return []
-    return sorted(p for p in directory.iterdir() if p.name.startswith(prefix) and p.suffix == ".json")
+    return sorted(
+        p for p in directory.iterdir() if p.name.startswith(prefix) and p.suffix == ".json"
+    )
 
 
 def _ids(paths: list[Path]) -> list[str]:
@@ -49,7 +51,7 @@ def check_against_reference(data: bytes) -> None:
     rec = SpookyRecord(record_from_json(wrap(data)))
     slot = rec.resolve("v")
     assert slot is not None and slot.type == tag
-    assert rec.to_bytes()[slot.offset:slot.offset + slot.length] == raw
+    assert rec.to_bytes()[slot.offset : slot.offset + slot.length] == raw
     expected = reference_value(data)
     if expected is None:
         return
@@ -93,20 +95,23 @@ def test_i_no_crash(path):
 
 
 # the project's documented choices for the implementation-defined cases
-@pytest.mark.parametrize("name, accepted", [
-    ("i_number_huge_exp", False),            # overflows a double: error
-    ("i_number_real_pos_overflow", False),
-    ("i_number_real_neg_overflow", False),
-    ("i_number_real_underflow", True),       # underflows to 0.0
-    ("i_number_too_big_pos_int", True),      # integer beyond u64: nearest double
-    ("i_number_too_big_neg_int", True),
-    ("i_string_invalid_utf-8", False),       # input must be UTF-8
-    ("i_string_UTF-16LE_with_BOM", False),
-    ("i_string_1st_surrogate_but_2nd_missing", False),  # lone surrogates have no UTF-8
-    ("i_string_lone_second_surrogate", False),
-    ("i_structure_500_nested_arrays", True),  # under the 1024 nesting limit
-    ("i_structure_UTF-8_BOM_empty_object", False),
-])
+@pytest.mark.parametrize(
+    "name, accepted",
+    [
+        ("i_number_huge_exp", False),  # overflows a double: error
+        ("i_number_real_pos_overflow", False),
+        ("i_number_real_neg_overflow", False),
+        ("i_number_real_underflow", True),  # underflows to 0.0
+        ("i_number_too_big_pos_int", True),  # integer beyond u64: nearest double
+        ("i_number_too_big_neg_int", True),
+        ("i_string_invalid_utf-8", False),  # input must be UTF-8
+        ("i_string_UTF-16LE_with_BOM", False),
+        ("i_string_1st_surrogate_but_2nd_missing", False),  # lone surrogates have no UTF-8
+        ("i_string_lone_second_surrogate", False),
+        ("i_structure_500_nested_arrays", True),  # under the 1024 nesting limit
+        ("i_structure_UTF-8_BOM_empty_object", False),
+    ],
+)
 def test_i_documented_choices(name, accepted):
     path = PARSING / f"{name}.json"
     if not path.exists():
@@ -135,14 +140,17 @@ def test_transform_agrees_with_reference(path):
     check_against_reference(data)
 
 
-@pytest.mark.parametrize("name, tag, value_hex", [
-    ("number_-9223372036854775808", 2, "0000000000000080"),
-    ("number_9223372036854775807", 2, "ffffffffffffff7f"),
-    ("number_9223372036854775808", 6, "0000000000000080"),
-    ("number_1.0", 3, "000000000000f03f"),
-    ("number_1e6", 3, "0000000080842e41"),
-    ("number_1000000000000000", 2, "0080c6a47e8d0300"),
-])
+@pytest.mark.parametrize(
+    "name, tag, value_hex",
+    [
+        ("number_-9223372036854775808", 2, "0000000000000080"),
+        ("number_9223372036854775807", 2, "ffffffffffffff7f"),
+        ("number_9223372036854775808", 6, "0000000000000080"),
+        ("number_1.0", 3, "000000000000f03f"),
+        ("number_1e6", 3, "0000000080842e41"),
+        ("number_1000000000000000", 2, "0080c6a47e8d0300"),
+    ],
+)
 def test_transform_number_types(name, tag, value_hex):
     path = TRANSFORM / f"{name}.json"
     if not path.exists():

@@ -54,8 +54,9 @@ def test_forms_give_the_same_file(tmp_path: Path) -> None:
         "crlf.jsonl": ndjson.replace(b"\n", b"\r\n"),
         "blank.ndjson": b"\n   \n" + ndjson.replace(b"\n", b"\n\n") + b"  \n",
         "noeol.ndjson": ndjson.rstrip(b"\n"),
-        "array.json": b"[\n" + b",\n".join(orjson.dumps(o, option=orjson.OPT_INDENT_2)
-                                           for o in objs) + b"\n]\n",
+        "array.json": b"[\n"
+        + b",\n".join(orjson.dumps(o, option=orjson.OPT_INDENT_2) for o in objs)
+        + b"\n]\n",
         "gz.ndjson.gz": gzip.compress(ndjson),
     }
     for name, data in variants.items():
@@ -147,8 +148,9 @@ def test_duplicate_key_is_an_error(tmp_path: Path) -> None:
 
 
 def test_duplicate_key_last_wins(tmp_path: Path) -> None:
-    res, out = convert(tmp_path, lines({"id": 7, "v": 1}, {"id": 8}, {"id": 7, "v": 2}),
-                       "--on-duplicate", "last")
+    res, out = convert(
+        tmp_path, lines({"id": 7, "v": 1}, {"id": 8}, {"id": 7, "v": 2}), "--on-duplicate", "last"
+    )
     assert res.code == 0, res.stderr
     got = records_of(out)
     assert [k for k, _ in got] == [8, 7]  # file order, superseded record gone
@@ -158,12 +160,15 @@ def test_duplicate_key_last_wins(tmp_path: Path) -> None:
     assert out2.read_bytes() == out.read_bytes()
 
 
-@pytest.mark.parametrize("line,needle", [
-    (b'{"name": "x"}', "no key field"),
-    (b'{"id": 1.5}', "not a string or an integer"),
-    (b'{"id": null}', "not a string or an integer"),
-    (b'[1, 2]', "JSON object"),
-])
+@pytest.mark.parametrize(
+    "line,needle",
+    [
+        (b'{"name": "x"}', "no key field"),
+        (b'{"id": 1.5}', "not a string or an integer"),
+        (b'{"id": null}', "not a string or an integer"),
+        (b"[1, 2]", "JSON object"),
+    ],
+)
 def test_key_problems(tmp_path: Path, line: bytes, needle: str) -> None:
     res, out = convert(tmp_path, lines({"id": 0}) + line + b"\n")
     assert res.code == 2
@@ -181,7 +186,9 @@ def test_keys_sort_by_value(tmp_path: Path) -> None:
 
 
 def test_string_keys_and_key_option(tmp_path: Path) -> None:
-    res, out = convert(tmp_path, lines({"sku": "b", "id": 1}, {"sku": "a", "id": 1}), "--key", "sku")
+    res, out = convert(
+        tmp_path, lines({"sku": "b", "id": 1}, {"sku": "a", "id": 1}), "--key", "sku"
+    )
     assert res.code == 0, res.stderr
     with RecordFileReader(str(out)) as r:
         assert list(r.keys()) == ["a", "b"]
@@ -220,9 +227,8 @@ def test_writer_api(tmp_path: Path) -> None:
 def test_writer_failure_leaves_target(tmp_path: Path) -> None:
     path = tmp_path / "w.spky"
     path.write_bytes(b"old")
-    with pytest.raises(spooky_cli.JsonError):
-        with RecordFileWriter(path) as w:
-            w.write_ndjson(b'{"id": 1}\n{"id": \n')
+    with pytest.raises(spooky_cli.JsonError), RecordFileWriter(path) as w:
+        w.write_ndjson(b'{"id": 1}\n{"id": \n')
     assert path.read_bytes() == b"old"
     assert os.listdir(tmp_path) == ["w.spky"]
 

@@ -34,15 +34,48 @@ I64_MIN, I64_MAX, U64_MAX = ref.I64_MIN, ref.I64_MAX, ref.U64_MAX
 # -- JSON text strategies ---------------------------------------------------------------
 
 EDGE_NUMBERS = [
-    "-0", "-0.0", "0", "0.0", "1", "-1", "1.0",
-    str(I64_MIN), str(I64_MAX), str(U64_MAX),
-    str(I64_MIN - 1), str(I64_MAX + 1), str(U64_MAX + 1), str(U64_MAX - 1), str(I64_MIN + 1),
-    "1e5", "1E-5", "1e+300", "-1e+300", "5e-324", "-5e-324", "2.2250738585072014e-308",
-    "2.2250738585072011e-308", "1.7976931348623157e308", "4.9e-324", "2.4703282292062328e-324",
-    "0.48785665652414756", "123456789.123456789e-3", "1234567890123456789012345",
-    "-1234567890123456789012345", "0.1", "0.30000000000000004", "9007199254740993",
-    "1e-400", "1E400", "-1e400", "100000000000000000000000000000000000000000000e-30",
-    "0e0", "0E+0", "-0e-0", "1.000000000000000005", "10000000000000000999",
+    "-0",
+    "-0.0",
+    "0",
+    "0.0",
+    "1",
+    "-1",
+    "1.0",
+    str(I64_MIN),
+    str(I64_MAX),
+    str(U64_MAX),
+    str(I64_MIN - 1),
+    str(I64_MAX + 1),
+    str(U64_MAX + 1),
+    str(U64_MAX - 1),
+    str(I64_MIN + 1),
+    "1e5",
+    "1E-5",
+    "1e+300",
+    "-1e+300",
+    "5e-324",
+    "-5e-324",
+    "2.2250738585072014e-308",
+    "2.2250738585072011e-308",
+    "1.7976931348623157e308",
+    "4.9e-324",
+    "2.4703282292062328e-324",
+    "0.48785665652414756",
+    "123456789.123456789e-3",
+    "1234567890123456789012345",
+    "-1234567890123456789012345",
+    "0.1",
+    "0.30000000000000004",
+    "9007199254740993",
+    "1e-400",
+    "1E400",
+    "-1e400",
+    "100000000000000000000000000000000000000000000e-30",
+    "0e0",
+    "0E+0",
+    "-0e-0",
+    "1.000000000000000005",
+    "10000000000000000999",
     "0.000000000000000000000000000000000000000001",
 ]
 
@@ -64,16 +97,27 @@ def number_texts(draw) -> str:
         frac = "." + draw(st.text("0123456789", min_size=1, max_size=20))
     exp = ""
     if draw(st.integers(0, 2)) == 0:
-        exp = (draw(st.sampled_from("eE")) + draw(st.sampled_from(["", "+", "-"]))
-               + str(draw(st.integers(0, 330))))
+        exp = (
+            draw(st.sampled_from("eE"))
+            + draw(st.sampled_from(["", "+", "-"]))
+            + str(draw(st.integers(0, 330)))
+        )
     return sign + int_part + frac + exp
 
 
-SHORT_ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r",
-                 "\b": "\\b", "\f": "\\f"}
+SHORT_ESCAPES = {
+    '"': '\\"',
+    "\\": "\\\\",
+    "\n": "\\n",
+    "\t": "\\t",
+    "\r": "\\r",
+    "\b": "\\b",
+    "\f": "\\f",
+}
 
 string_chars = st.characters(exclude_categories=("Cs",)) | st.sampled_from(
-    list('"\\/\n\t\r\b\f\x00\x1f\x7f') + ["é", "日", "😀", "\U0010ffff", "\u2028"])
+    list('"\\/\n\t\r\b\f\x00\x1f\x7f') + ["é", "日", "😀", "\U0010ffff", "\u2028"]
+)
 
 
 @st.composite
@@ -128,7 +172,8 @@ def _join_object(draw, children, min_size=0, max_size=5) -> str:
 
 
 scalar_texts = st.one_of(
-    st.just("null"), st.just("true"), st.just("false"), number_texts(), string_texts())
+    st.just("null"), st.just("true"), st.just("false"), number_texts(), string_texts()
+)
 
 value_texts = st.recursive(
     scalar_texts,
@@ -167,6 +212,7 @@ def _reference(text: str) -> bytes | None:
 
 # -- JSON text ------------------------------------------------------------------------------
 
+
 @given(object_texts, WS, WS)
 @example('{"a":-0}', "", "")
 @example('{"a":[-0, 0, -0.0]}', "", "")
@@ -186,11 +232,14 @@ def test_record_from_json_matches_reference(text, lead, trail):
     assert bytes(buf) == expected
 
 
-@pytest.mark.parametrize("text, cbor_hex", [
-    ('{"n":{"a":1,"a":2}}', "a1616102"),
-    ('{"n":{"b":1,"b":2,"c":3}}', "a2616202616303"),
-    ('{"n":[{"a":1,"a":2}]}', "81a1616102"),
-])
+@pytest.mark.parametrize(
+    "text, cbor_hex",
+    [
+        ('{"n":{"a":1,"a":2}}', "a1616102"),
+        ('{"n":{"b":1,"b":2,"c":3}}', "a2616202616303"),
+        ('{"n":[{"a":1,"a":2}]}', "81a1616102"),
+    ],
+)
 def test_sorted_nested_duplicate_keys_keep_last(text, cbor_hex):
     # regression: the C parser once skipped the last-wins dedup for an object
     # whose keys already came in sorted order (two "a" members in the CBOR)
@@ -199,8 +248,11 @@ def test_sorted_nested_duplicate_keys_keep_last(text, cbor_hex):
 
 
 def test_unsorted_nested_duplicate_keys_keep_last():
-    for text in ('{"n":{"c":1,"b":1,"b":2}}', '{"n":{"b":1,"a":0,"b":2}}',
-                 '{"n":{"k":1,"k":[2],"b":0}}'):
+    for text in (
+        '{"n":{"c":1,"b":1,"b":2}}',
+        '{"n":{"b":1,"a":0,"b":2}}',
+        '{"n":{"k":1,"k":[2],"b":0}}',
+    ):
         assert record_from_json(text) == ref.record_of_json(text)
 
 
@@ -217,8 +269,13 @@ def test_edge_numbers_at_top_level_and_nested(number):
 
 @given(st.lists(number_texts(), min_size=1, max_size=10))
 def test_numbers_match_reference(numbers):
-    text = '{"v":[' + ",".join(numbers) + '],' + ",".join(
-        f'"n{i}":{n}' for i, n in enumerate(numbers)) + "}"
+    text = (
+        '{"v":['
+        + ",".join(numbers)
+        + "],"
+        + ",".join(f'"n{i}":{n}' for i, n in enumerate(numbers))
+        + "}"
+    )
     expected = _reference(text)
     if expected is None:
         with pytest.raises(JsonError):
@@ -233,19 +290,37 @@ py_scalars = (
     st.none()
     | st.booleans()
     | st.integers(I64_MIN, U64_MAX)
-    | st.sampled_from([0, -1, I64_MIN, I64_MAX, I64_MAX + 1, U64_MAX, 23, 24, 255, 256, 65536,
-                       2**32, -(2**32) - 1])
+    | st.sampled_from(
+        [
+            0,
+            -1,
+            I64_MIN,
+            I64_MAX,
+            I64_MAX + 1,
+            U64_MAX,
+            23,
+            24,
+            255,
+            256,
+            65536,
+            2**32,
+            -(2**32) - 1,
+        ]
+    )
     | st.floats(allow_nan=False, allow_infinity=False)
     | st.sampled_from([-0.0, 0.0, 5e-324, 1e300, 2.2250738585072014e-308, 0.1])
     | st.text(max_size=20)
 )
 py_values = st.recursive(
     py_scalars,
-    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=6), inner, max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=6), inner, max_size=5)
+    ),
     max_leaves=25,
 )
 py_objects = st.dictionaries(st.text(max_size=12), py_values, max_size=12) | st.dictionaries(
-    st.text(max_size=12), py_scalars, min_size=40, max_size=50)
+    st.text(max_size=12), py_scalars, min_size=40, max_size=50
+)
 
 
 @given(py_objects)
@@ -257,10 +332,23 @@ def test_serialize_matches_reference(obj):
     assert bytes(buf) == expected
 
 
-@pytest.mark.parametrize("bad", [
-    float("nan"), float("inf"), float("-inf"), U64_MAX + 1, I64_MIN - 1, 10**30,
-    [float("nan")], {"k": float("inf")}, [U64_MAX + 1], b"bytes", object(), {1, 2},
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        float("nan"),
+        float("inf"),
+        float("-inf"),
+        U64_MAX + 1,
+        I64_MIN - 1,
+        10**30,
+        [float("nan")],
+        {"k": float("inf")},
+        [U64_MAX + 1],
+        b"bytes",
+        object(),
+        {1, 2},
+    ],
+)
 def test_serialize_refuses_non_json_values(bad):
     with pytest.raises(TypeMismatch):
         serialize({"x": bad})
@@ -292,8 +380,10 @@ def test_serialize_int_boundaries():
 GOLDEN = sorted(GOLDEN_DIR.glob("*.json"))
 
 
-@pytest.mark.skipif(not os.environ.get("SPOOKY_REGEN_GOLDEN"),
-                    reason="set SPOOKY_REGEN_GOLDEN=1 to rewrite fixtures/golden/*.record")
+@pytest.mark.skipif(
+    not os.environ.get("SPOOKY_REGEN_GOLDEN"),
+    reason="set SPOOKY_REGEN_GOLDEN=1 to rewrite fixtures/golden/*.record",
+)
 def test_regenerate_golden():
     for path in GOLDEN:
         path.with_suffix(".record").write_bytes(ref.record_of_json(path.read_bytes()))

@@ -31,8 +31,16 @@ H = ref.name_hash
 
 SAMPLES = [
     {"a": 1},
-    {"id": 7, "name": "Ada", "ok": True, "none": None, "f": -0.5, "u": 2**64 - 1,
-     "tags": ["x", 1, 2.5, None], "meta": {"k": {"deep": [True, False]}, "é": "日本"}},
+    {
+        "id": 7,
+        "name": "Ada",
+        "ok": True,
+        "none": None,
+        "f": -0.5,
+        "u": 2**64 - 1,
+        "tags": ["x", 1, 2.5, None],
+        "meta": {"k": {"deep": [True, False]}, "é": "日本"},
+    },
     {f"f{i}": (i if i % 2 else "v" * i) for i in range(25)},
 ]
 RECORDS = [serialize(o) for o in SAMPLES]
@@ -59,15 +67,25 @@ def read_everything(rec: SpookyRecord) -> None:
     except (InvalidRecord, NotJsonValue):
         pass
     for name in ("a", "id", "name", "ok", "none", "f", "u", "tags", "meta", "f3", "f4"):
-        for getter in ("get", "get_i64", "get_u64", "get_f64", "get_bool", "get_str", "get_cbor",
-                       "field_type", "has_field"):
+        for getter in (
+            "get",
+            "get_i64",
+            "get_u64",
+            "get_f64",
+            "get_bool",
+            "get_str",
+            "get_cbor",
+            "field_type",
+            "has_field",
+        ):
             try:
                 getattr(rec, getter)(name)
             except (InvalidRecord, NotJsonValue):
                 pass
 
 
-# -- damaged records ----------------------------------------------------------------------------
+# -- damaged records ----------
+
 
 def test_sane_builder():
     entries = sorted([(H("a"), 2, struct.pack("<q", 1)), (H("b"), 4, b"xy")])
@@ -84,8 +102,10 @@ def test_every_prefix_is_invalid(data):
             SpookyRecordMut(data[:n])
 
 
-@given(st.sampled_from(RECORDS), st.lists(st.tuples(st.integers(0, 10**6), st.integers(1, 255)),
-                                          min_size=1, max_size=4))
+@given(
+    st.sampled_from(RECORDS),
+    st.lists(st.tuples(st.integers(0, 10**6), st.integers(1, 255)), min_size=1, max_size=4),
+)
 def test_byte_flips_are_valid_or_invalid_record(data, flips):
     damaged = bytearray(data)
     for pos, mask in flips:
@@ -232,24 +252,28 @@ def test_flips_inside_nested_values(data, pos, mask):
         pass
 
 
-# -- bad JSON -----------------------------------------------------------------------------------------
+# -- bad JSON ----------
+
 
 def position(src: bytes, offset: int) -> tuple[int, int]:
     """1-based line and column (in characters) of a byte offset, computed here."""
     before = src[:offset]
     line = before.count(b"\n") + 1
-    column = len(before[before.rfind(b"\n") + 1:].decode("utf-8", "replace")) + 1
+    column = len(before[before.rfind(b"\n") + 1 :].decode("utf-8", "replace")) + 1
     return line, column
 
 
-@pytest.mark.parametrize("text, line, column, offset", [
-    (b'{\n  "a": 1,\n  "b": @\n}', 3, 8, 19),
-    ('{\n "é": "日本", "x": @}'.encode(), 2, 18, 24),
-    (b'{\n  "a": 1,\n  "b": [1, 2,, 3]\n}', 3, 14, 25),
-    (b'{"a":1}\n{"b":2}', 2, 1, 8),
-    (b'{\n\t"a": "\xff"\n}', 2, 8, 9),
-    (b'{\r\n  "a" 1}', 2, 7, 9),
-])
+@pytest.mark.parametrize(
+    "text, line, column, offset",
+    [
+        (b'{\n  "a": 1,\n  "b": @\n}', 3, 8, 19),
+        ('{\n "é": "日本", "x": @}'.encode(), 2, 18, 24),
+        (b'{\n  "a": 1,\n  "b": [1, 2,, 3]\n}', 3, 14, 25),
+        (b'{"a":1}\n{"b":2}', 2, 1, 8),
+        (b'{\n\t"a": "\xff"\n}', 2, 8, 9),
+        (b'{\r\n  "a" 1}', 2, 7, 9),
+    ],
+)
 def test_json_error_position(text, line, column, offset):
     with pytest.raises(JsonError) as info:
         record_from_json(text)
@@ -271,7 +295,7 @@ MULTILINE_BAD = [
     b'{\n  "id": tru\n}',
     b'{\n  "id": nul\n}',
     b'{\n  "id": 1e999\n}',
-    b'{\n  id: 1\n}',
+    b"{\n  id: 1\n}",
     b"{\n  'id': 1\n}",
     b'{\n  "id": [1,]\n}',
     b'{\n  "a": {"b": {"c": [1, 2, 3, {"d": }]}}\n}',
@@ -288,10 +312,14 @@ def test_json_error_position_is_consistent(text):
     assert err.line > 1  # every error here is past the first line
 
 
-@pytest.mark.parametrize("text", [
-    b'{"a": 1}', b'{"name": "Ada", "tags": [1, 2.5, {"k": null}], "ok": true}',
-    '{"é": "日本", "n": -0.0e1}'.encode(),
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        b'{"a": 1}',
+        b'{"name": "Ada", "tags": [1, 2.5, {"k": null}], "ok": true}',
+        '{"é": "日本", "n": -0.0e1}'.encode(),
+    ],
+)
 def test_every_truncation_is_a_json_error(text):
     record_from_json(text)
     for n in range(len(text)):
@@ -300,11 +328,25 @@ def test_every_truncation_is_a_json_error(text):
         assert 0 <= info.value.offset <= n
 
 
-@pytest.mark.parametrize("raw", [
-    b"\xff", b"\xfe", b"\xc3", b"\xc0\x80", b"\xc1\xbf", b"\xe0\x80\x80", b"\xed\xa0\x80",
-    b"\xed\xbf\xbf", b"\xf4\x90\x80\x80", b"\xf5\x80\x80\x80", b"\xf0\x9f\x98", b"\x80",
-    b"\xe6\x97", b"a\xffb",
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"\xff",
+        b"\xfe",
+        b"\xc3",
+        b"\xc0\x80",
+        b"\xc1\xbf",
+        b"\xe0\x80\x80",
+        b"\xed\xa0\x80",
+        b"\xed\xbf\xbf",
+        b"\xf4\x90\x80\x80",
+        b"\xf5\x80\x80\x80",
+        b"\xf0\x9f\x98",
+        b"\x80",
+        b"\xe6\x97",
+        b"a\xffb",
+    ],
+)
 @pytest.mark.parametrize("where", ["value", "key", "nested-value", "nested-key"])
 def test_invalid_utf8_is_a_json_error(raw, where):
     text = {
@@ -318,9 +360,15 @@ def test_invalid_utf8_is_a_json_error(raw, where):
     assert text.find(raw) <= info.value.offset <= text.find(raw) + len(raw)
 
 
-@pytest.mark.parametrize("text", [
-    b"\xff{}", b'{"a": 1}\xff', b"{\xff}", b'{"a"\xff: 1}',
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        b"\xff{}",
+        b'{"a": 1}\xff',
+        b"{\xff}",
+        b'{"a"\xff: 1}',
+    ],
+)
 def test_invalid_utf8_outside_strings(text):
     with pytest.raises(JsonError):
         record_from_json(text)
@@ -342,19 +390,51 @@ def test_lone_surrogate_in_str_input_position():
     assert (err.line, err.column, err.offset) == (1, 8, 8)
 
 
-@pytest.mark.parametrize("text", [
-    b"", b" ", b"[]", b"1", b'"a"', b"null", b"{", b"}", b'{"a"}', b'{"a":}', b'{"a":1,}', b'{,}',
-    b'{"a":1 "b":2}', b"{}{}", b"{} x", b'{"a":NaN}', b'{"a":Infinity}', b'{"a":-Infinity}',
-    b'{"a":1e400}', b'{"a":-1e400}', b'{"a":0x10}', b'{"a":+1}', b'{"a":.5}', b'{"a":1.}',
-    b'{"a":"\t"}', b'{"a":"\x00"}', b'{"a":"\\u12"}', b'{"a":"\\uZZZZ"}', b'{"a":"\\a"}',
-    b"\xef\xbb\xbf{}", b'{"a":[1,2}', b'{"a":{"b":1]}', b"{\"a\":'x'}",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        b"",
+        b" ",
+        b"[]",
+        b"1",
+        b'"a"',
+        b"null",
+        b"{",
+        b"}",
+        b'{"a"}',
+        b'{"a":}',
+        b'{"a":1,}',
+        b"{,}",
+        b'{"a":1 "b":2}',
+        b"{}{}",
+        b"{} x",
+        b'{"a":NaN}',
+        b'{"a":Infinity}',
+        b'{"a":-Infinity}',
+        b'{"a":1e400}',
+        b'{"a":-1e400}',
+        b'{"a":0x10}',
+        b'{"a":+1}',
+        b'{"a":.5}',
+        b'{"a":1.}',
+        b'{"a":"\t"}',
+        b'{"a":"\x00"}',
+        b'{"a":"\\u12"}',
+        b'{"a":"\\uZZZZ"}',
+        b'{"a":"\\a"}',
+        b"\xef\xbb\xbf{}",
+        b'{"a":[1,2}',
+        b'{"a":{"b":1]}',
+        b"{\"a\":'x'}",
+    ],
+)
 def test_not_a_record(text):
     with pytest.raises(JsonError):
         record_from_json(text)
 
 
-# -- nesting limit -------------------------------------------------------------------------------------
+# -- nesting limit ----------
+
 
 def test_nesting_limit_1024():
     ok = b"[" * 1024 + b"]" * 1024
@@ -369,10 +449,16 @@ def test_nesting_limit_1024():
         record_from_json(b'{"v":' + b'{"k":' * 1024 + b"1" + b"}" * 1025)
 
 
-@pytest.mark.parametrize("text", [
-    b"[" * 100_000, b'{"v":' + b"[" * 100_000, b'{"v":' + b'{"a":' * 100_000,
-    b"[" * 100_000 + b"]" * 100_000, b'{"v":' + b"[{" * 50_000,
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        b"[" * 100_000,
+        b'{"v":' + b"[" * 100_000,
+        b'{"v":' + b'{"a":' * 100_000,
+        b"[" * 100_000 + b"]" * 100_000,
+        b'{"v":' + b"[{" * 50_000,
+    ],
+)
 def test_very_deep_input_is_an_error_not_a_crash(text):
     with pytest.raises(JsonError):
         record_from_json(text)
@@ -380,7 +466,7 @@ def test_very_deep_input_is_an_error_not_a_crash(text):
         encode_value(text)
 
 
-# -- random JSON damage ------------------------------------------------------------------------------
+# -- random JSON damage ----------
 
 GOOD_JSON = [
     b'{"id": 1, "name": "Ada", "tags": ["x", 2.5, null], "ok": true, "m": {"k": [1, {"z": -0}]}}',
@@ -388,8 +474,10 @@ GOOD_JSON = [
 ]
 
 
-@given(st.sampled_from(GOOD_JSON), st.lists(st.tuples(st.integers(0, 10**6), st.integers(1, 255)),
-                                            min_size=1, max_size=3))
+@given(
+    st.sampled_from(GOOD_JSON),
+    st.lists(st.tuples(st.integers(0, 10**6), st.integers(1, 255)), min_size=1, max_size=3),
+)
 def test_damaged_json_is_error_or_matches_reference(text, flips):
     damaged = bytearray(text)
     for pos, mask in flips:

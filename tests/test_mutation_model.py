@@ -37,8 +37,10 @@ f64s = st.floats(allow_nan=False, allow_infinity=False)
 short_text = st.text(alphabet=st.sampled_from("ab é日😀"), max_size=4)
 scalars = st.none() | st.booleans() | i64s | u64s | f64s | short_text
 values = st.recursive(
-    scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(short_text, inner, max_size=3),
-    max_leaves=6)
+    scalars,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(short_text, inner, max_size=3),
+    max_leaves=6,
+)
 
 
 def tag_and_len(value) -> tuple[int, int]:
@@ -178,7 +180,7 @@ class RecordModel(RuleBasedStateMachine):
         tag, length = tag_and_len(self.model[name])
         assert slot.name == name and slot.name_hash == ref.name_hash(name)
         assert (int(slot.type), slot.length, slot.generation) == (tag, length, self.gen)
-        raw = self.rec.to_bytes()[slot.offset:slot.offset + slot.length]
+        raw = self.rec.to_bytes()[slot.offset : slot.offset + slot.length]
         assert raw == ref.field_value(self.model[name])[1]
         self.slots[name] = slot
 
@@ -269,6 +271,7 @@ TestRecordModel = RecordModel.TestCase
 
 # -- a few fixed sequences, readable on their own -------------------------------------------------
 
+
 def test_fixed_width_writes_keep_generation():
     rec = SpookyRecordMut(serialize({"i": 1, "u": U64_MAX, "f": 1.5, "b": True, "s": "abc"}))
     rec.set_i64("i", -5)
@@ -279,13 +282,25 @@ def test_fixed_width_writes_keep_generation():
     rec.set_str_exact("s", "é1")
     rec.set_field("i", 99)
     assert rec.generation == 0
-    assert rec.to_bytes() == serialize({"i": 99, "u": I64_MAX + 7, "f": -0.0, "b": False, "s": "é1"})
+    assert rec.to_bytes() == serialize(
+        {"i": 99, "u": I64_MAX + 7, "f": -0.0, "b": False, "s": "é1"}
+    )
 
 
-@pytest.mark.parametrize("old, new", [
-    ("abc", "abcd"), (1, 1.0), (1, "1"), (None, 0), (True, 1), ([1], [1, 2]), ({"a": 1}, [1]),
-    (1, I64_MAX + 1), ("", None),
-])
+@pytest.mark.parametrize(
+    "old, new",
+    [
+        ("abc", "abcd"),
+        (1, 1.0),
+        (1, "1"),
+        (None, 0),
+        (True, 1),
+        ([1], [1, 2]),
+        ({"a": 1}, [1]),
+        (1, I64_MAX + 1),
+        ("", None),
+    ],
+)
 def test_layout_changes_bump_generation(old, new):
     rec = SpookyRecordMut(serialize({"x": old, "y": "tail"}))
     rec.set_field("x", new)

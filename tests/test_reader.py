@@ -136,8 +136,17 @@ def test_export_equals_source(tmp_path, sample):
 
 def test_export_keeps_floats_and_big_ints(tmp_path):
     objs = [
-        {"id": 1, "z": -0.0, "u": 2**64 - 1, "i": -(2**63), "f": 1e300, "g": 5e-324,
-         "h": 0.1, "t": 1e16, "n": {"a": [-0.0, 2**64 - 1, -(2**63), 2.5]}},
+        {
+            "id": 1,
+            "z": -0.0,
+            "u": 2**64 - 1,
+            "i": -(2**63),
+            "f": 1e300,
+            "g": 5e-324,
+            "h": 0.1,
+            "t": 1e16,
+            "n": {"a": [-0.0, 2**64 - 1, -(2**63), 2.5]},
+        },
         {"id": 2, "z": 0.0, "u": 2**63, "i": 2**63 - 1, "f": -1.5, "e": "", "o": {}, "l": []},
     ]
     built = fb.build(objs)
@@ -215,8 +224,11 @@ def test_find_block_skips_false_matches(tmp_path):
     lo, hi = struct.unpack("<qq", sync)
     names = sorted((f"f{i}" for i in range(50)), key=lambda n: fb.xxh64(n.encode()))
     id_hash = fb.xxh64(b"id")
-    a, b = next((x, y) for x, y in zip(names, names[1:])
-                if not fb.xxh64(x.encode()) < id_hash < fb.xxh64(y.encode()))
+    a, b = next(
+        (x, y)
+        for x, y in zip(names, names[1:])
+        if not fb.xxh64(x.encode()) < id_hash < fb.xxh64(y.encode())
+    )
     objs = [obj0, {"id": 1, a: lo, b: hi}, {"id": 2}]
     built = fb.build(objs, block_target=1)
     assert built.sync == sync and built.data.count(sync) == 6  # header, 3 blocks, footer, record
@@ -302,8 +314,11 @@ def test_flipped_block_byte_fails_verify_export_and_iteration(tmp_path, sample):
     for _ in range(20):
         b = rnd.randrange(len(sample.block_offsets))
         start = sample.block_offsets[b] + 40
-        end = sample.block_offsets[b + 1] if b + 1 < len(sample.block_offsets) \
+        end = (
+            sample.block_offsets[b + 1]
+            if b + 1 < len(sample.block_offsets)
             else sample.footer_offset
+        )
         at = rnd.randrange(start, end)
         bad = bytearray(sample.data)
         bad[at] ^= 1 << rnd.randrange(8)
@@ -329,10 +344,10 @@ def test_flipped_footer_byte_fails_open(tmp_path, sample):
 def test_block_header_must_match_table(tmp_path, sample):
     off = sample.block_offsets[3]
     cases = {
-        off + 16: b"\x02",                       # kind
-        off + 17: b"\x01",                       # reserved
-        off + 20: struct.pack("<I", 999),         # record count
-        off: b"\x00" * 16,                       # sync
+        off + 16: b"\x02",  # kind
+        off + 17: b"\x01",  # reserved
+        off + 20: struct.pack("<I", 999),  # record count
+        off: b"\x00" * 16,  # sync
     }
     for at, new in cases.items():
         with RecordFileReader(write(tmp_path, fb.patch(sample.data, at, new))) as r:
@@ -342,17 +357,20 @@ def test_block_header_must_match_table(tmp_path, sample):
                 exported(r)
 
 
-@pytest.mark.parametrize("field,value,message", [
-    (0, 10**12, "key index outside"),             # record_count
-    (8, 2**62, "block table outside"),            # block_count
-    (16, 2**40, "name table outside"),            # name_count
-    (24, 2**64 - 8, "name table outside"),        # names_off
-    (32, 2**63, "block table outside"),           # blocks_off
-    (40, 2**64 - 1, "key index outside"),         # index_off
-    (48, 2**64 - 1, "key heap outside"),          # heap_off
-    (56, 2**64 - 1, "key heap outside"),          # heap_len
-    (0, 0, "add up"),                             # record_count vs blocks
-])
+@pytest.mark.parametrize(
+    "field,value,message",
+    [
+        (0, 10**12, "key index outside"),  # record_count
+        (8, 2**62, "block table outside"),  # block_count
+        (16, 2**40, "name table outside"),  # name_count
+        (24, 2**64 - 8, "name table outside"),  # names_off
+        (32, 2**63, "block table outside"),  # blocks_off
+        (40, 2**64 - 1, "key index outside"),  # index_off
+        (48, 2**64 - 1, "key heap outside"),  # heap_off
+        (56, 2**64 - 1, "key heap outside"),  # heap_len
+        (0, 0, "add up"),  # record_count vs blocks
+    ],
+)
 def test_footer_sections_checked(tmp_path, sample, field, value, message):
     bad = fb.patch_footer(sample, field, struct.pack("<Q", value))
     with pytest.raises(RecordFileError, match=message):
@@ -406,8 +424,13 @@ def test_footer_byte_fuzz_never_crashes(tmp_path):
             except RecordFileError:
                 continue
             with r:
-                for call in (r.verify, lambda r=r: exported(r), lambda r=r: list(r),
-                             lambda r=r: list(r.index_entries()), lambda r=r: r.get(0)):
+                for call in (
+                    r.verify,
+                    lambda r=r: exported(r),
+                    lambda r=r: list(r),
+                    lambda r=r: list(r.index_entries()),
+                    lambda r=r: r.get(0),
+                ):
                     try:
                         call()
                     except (SpookyError, ValueError):
@@ -426,9 +449,13 @@ def test_block_byte_fuzz_never_crashes(tmp_path):
                 bad[at] ^= flip
                 p.write_bytes(fb.rechecksum_block(bytes(bad), off))
                 with RecordFileReader(p) as r:
-                    for call in (r.verify, lambda r=r: exported(r),
-                                 lambda r=r: exported(r, ["id", "tags"]), lambda r=r: list(r),
-                                 lambda r=r: list(r.iter_range(0, 10**6))):
+                    for call in (
+                        r.verify,
+                        lambda r=r: exported(r),
+                        lambda r=r: exported(r, ["id", "tags"]),
+                        lambda r=r: list(r),
+                        lambda r=r: list(r.iter_range(0, 10**6)),
+                    ):
                         try:
                             call()
                         except (SpookyError, ValueError):
@@ -445,22 +472,20 @@ def test_bad_records_with_good_checksums(tmp_path):
     n_at = rec.index(b"\x82\x01\x02")
     key_at = rec_off - 9
     cases = [
-        (rec_off + s_at, b"\xff", "not UTF-8"),                 # bad string
-        (rec_off + n_at, b"\x9f", "CBOR"),                      # bad nested value
-        (rec_off + 4, b"\x01", "not valid"),                    # reserved header byte
-        (key_at + 8, b"\x63", "differs from the key field"),    # key != record's id
-        (key_at, b"\x07", "not well formed"),                   # unknown key kind
-        (off + 40, struct.pack("<I", 2**31), "runs past"),      # key_len
+        (rec_off + s_at, b"\xff", "not UTF-8"),  # bad string
+        (rec_off + n_at, b"\x9f", "CBOR"),  # bad nested value
+        (rec_off + 4, b"\x01", "not valid"),  # reserved header byte
+        (key_at + 8, b"\x63", "differs from the key field"),  # key != record's id
+        (key_at, b"\x07", "not well formed"),  # unknown key kind
+        (off + 40, struct.pack("<I", 2**31), "runs past"),  # key_len
     ]
     for at, new, message in cases:
         bad = fb.rechecksum_block(fb.patch(built.data, at, new), off)
-        with RecordFileReader(write(tmp_path, bad)) as r, \
-                pytest.raises(SpookyError, match=message):
+        with RecordFileReader(write(tmp_path, bad)) as r, pytest.raises(SpookyError, match=message):
             r.verify()
     # exporting needs only valid records and JSON-able values
     bad = fb.rechecksum_block(fb.patch(built.data, rec_off + s_at, b"\xff"), off)
-    with RecordFileReader(write(tmp_path, bad)) as r, \
-            pytest.raises(SpookyError, match="not UTF-8"):
+    with RecordFileReader(write(tmp_path, bad)) as r, pytest.raises(SpookyError, match="not UTF-8"):
         exported(r)
 
 
@@ -486,9 +511,11 @@ def test_index_pointing_at_another_record(tmp_path):
     e0 = s["index"] + 8
     e1 = s["index"] + 32 + 8
     p = built.footer_payload
-    swapped = fb.patch(fb.patch(p, e0, p[e1:e1 + 8]), e1, p[e0:e0 + 8])
-    with RecordFileReader(write(tmp_path, fb.with_footer(built, swapped))) as r, \
-            pytest.raises(RecordFileError, match="points elsewhere"):
+    swapped = fb.patch(fb.patch(p, e0, p[e1 : e1 + 8]), e1, p[e0 : e0 + 8])
+    with (
+        RecordFileReader(write(tmp_path, fb.with_footer(built, swapped))) as r,
+        pytest.raises(RecordFileError, match="points elsewhere"),
+    ):
         r.verify()
 
 

@@ -31,21 +31,36 @@ from spooky_cli import (
 I64_MAX, U64_MAX = ref.I64_MAX, ref.U64_MAX
 
 SAMPLE = {
-    "id": 42, "big": U64_MAX, "score": 9.5, "ok": True, "name": "Ada", "none": None,
-    "tags": ["x", 1], "meta": {"k": [1.5, None]},
+    "id": 42,
+    "big": U64_MAX,
+    "score": 9.5,
+    "ok": True,
+    "name": "Ada",
+    "none": None,
+    "tags": ["x", 1],
+    "meta": {"k": [1.5, None]},
 }
 TYPES = {
-    "id": FieldType.I64, "big": FieldType.U64, "score": FieldType.F64, "ok": FieldType.BOOL,
-    "name": FieldType.STR, "none": FieldType.NULL, "tags": FieldType.NESTED,
+    "id": FieldType.I64,
+    "big": FieldType.U64,
+    "score": FieldType.F64,
+    "ok": FieldType.BOOL,
+    "name": FieldType.STR,
+    "none": FieldType.NULL,
+    "tags": FieldType.NESTED,
     "meta": FieldType.NESTED,
 }
 GETTERS = {
-    FieldType.I64: "get_i64", FieldType.U64: "get_u64", FieldType.F64: "get_f64",
-    FieldType.BOOL: "get_bool", FieldType.STR: "get_str",
+    FieldType.I64: "get_i64",
+    FieldType.U64: "get_u64",
+    FieldType.F64: "get_f64",
+    FieldType.BOOL: "get_bool",
+    FieldType.STR: "get_str",
 }
 
 
-# -- construction and reads ---------------------------------------------------------------------
+# -- construction and reads ----------
+
 
 @pytest.mark.parametrize("wrap", [bytes, bytearray, memoryview])
 def test_reads_from_any_buffer(wrap):
@@ -91,7 +106,9 @@ def test_bool_and_int_are_distinct():
 
 
 def test_negative_zero_and_u64_boundaries():
-    rec = SpookyRecord(record_from_json(b'{"z":-0,"i":9223372036854775807,"u":9223372036854775808}'))
+    rec = SpookyRecord(
+        record_from_json(b'{"z":-0,"i":9223372036854775807,"u":9223372036854775808}')
+    )
     assert rec.field_type("z") == FieldType.F64 and str(rec.get_f64("z")) == "-0.0"
     assert rec.get_i64("i") == I64_MAX and rec.get_u64("i") is None
     assert rec.get_u64("u") == I64_MAX + 1 and rec.get_i64("u") is None
@@ -122,10 +139,18 @@ def test_equality_and_repr():
     assert "1 fields" in repr(a)
 
 
-@given(st.dictionaries(st.text(max_size=8), st.none() | st.booleans() | st.integers(-(2**63), U64_MAX)
-                       | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=8)
-                       | st.lists(st.integers(0, 9) | st.text(max_size=3), max_size=4),
-                       max_size=10))
+@given(
+    st.dictionaries(
+        st.text(max_size=8),
+        st.none()
+        | st.booleans()
+        | st.integers(-(2**63), U64_MAX)
+        | st.floats(allow_nan=False, allow_infinity=False)
+        | st.text(max_size=8)
+        | st.lists(st.integers(0, 9) | st.text(max_size=3), max_size=4),
+        max_size=10,
+    )
+)
 def test_get_round_trips(obj):
     rec = SpookyRecord(serialize(obj))
     for name, value in obj.items():
@@ -135,7 +160,8 @@ def test_get_round_trips(obj):
         assert ref.encode_cbor(rec.get_at(slot)) == ref.encode_cbor(value)
 
 
-# -- slots ------------------------------------------------------------------------------------------
+# -- slots ----------
+
 
 def test_resolve_returns_field_slot():
     data = serialize(SAMPLE)
@@ -144,8 +170,8 @@ def test_resolve_returns_field_slot():
     assert isinstance(slot, FieldSlot)
     assert slot.name == "name" and slot.name_hash == ref.name_hash("name")
     assert slot.type == FieldType.STR and slot.length == 3 and slot.generation == 0
-    assert data[slot.offset:slot.offset + slot.length] == b"Ada"
-    entry = data[20 + 20 * slot.index:20 + 20 * slot.index + 8]
+    assert data[slot.offset : slot.offset + slot.length] == b"Ada"
+    entry = data[20 + 20 * slot.index : 20 + 20 * slot.index + 8]
     assert int.from_bytes(entry, "little") == slot.name_hash
     assert rec.resolve("nope") is None
 
@@ -158,8 +184,8 @@ def test_slot_stays_valid_across_fixed_width_writes():
     rec.set_u64("big", I64_MAX + 1)
     rec.set_f64("score", 0.25)
     rec.set_bool("ok", False)
-    rec.set_str("name", "Bob")           # same length: in place
-    rec.set_field("tags", ["y", 2])      # same type and length: in place
+    rec.set_str("name", "Bob")  # same length: in place
+    rec.set_field("tags", ["y", 2])  # same type and length: in place
     assert rec.generation == 0
     assert rec.get_i64_at(slots["id"]) == -7
     assert rec.get_u64_at(slots["big"]) == I64_MAX + 1
@@ -174,8 +200,17 @@ def test_slot_stays_valid_across_fixed_width_writes():
     rec.set_str_at(slots["name"], "Zoe")
     assert rec.get("id") == 1 and rec.get("big") == U64_MAX and rec.get("score") == -1.5
     assert rec.get("ok") is True and rec.get("name") == "Zoe"
-    assert rec.to_bytes() == serialize({**SAMPLE, "id": 1, "big": U64_MAX, "score": -1.5,
-                                        "ok": True, "name": "Zoe", "tags": ["y", 2]})
+    assert rec.to_bytes() == serialize(
+        {
+            **SAMPLE,
+            "id": 1,
+            "big": U64_MAX,
+            "score": -1.5,
+            "ok": True,
+            "name": "Zoe",
+            "tags": ["y", 2],
+        }
+    )
 
 
 def test_slot_type_checked():
@@ -191,23 +226,31 @@ def test_slot_type_checked():
 
 
 @pytest.mark.skipif(not __debug__, reason="stale slots are only caught when __debug__")
-@pytest.mark.parametrize("change", [
-    lambda r: r.set_str("name", "Adalbert"),
-    lambda r: r.set_field("id", "now a string"),
-    lambda r: r.set_field("id", 1.0),
-    lambda r: r.set_null("id"),
-    lambda r: r.add_field("new", 1),
-    lambda r: r.remove_field("none"),
-    lambda r: r.set_field("tags", []),
-], ids=["longer-str", "type-change", "int-to-float", "null", "add", "remove", "nested-shorter"])
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda r: r.set_str("name", "Adalbert"),
+        lambda r: r.set_field("id", "now a string"),
+        lambda r: r.set_field("id", 1.0),
+        lambda r: r.set_null("id"),
+        lambda r: r.add_field("new", 1),
+        lambda r: r.remove_field("none"),
+        lambda r: r.set_field("tags", []),
+    ],
+    ids=["longer-str", "type-change", "int-to-float", "null", "add", "remove", "nested-shorter"],
+)
 def test_structural_change_makes_slots_stale(change):
     rec = SpookyRecordMut(serialize(SAMPLE))
     slot = rec.resolve("score")
     str_slot = rec.resolve("name")
     change(rec)
     assert rec.generation == 1
-    for call in (lambda: rec.get_f64_at(slot), lambda: rec.get_at(slot),
-                 lambda: rec.set_f64_at(slot, 1.0), lambda: rec.set_str_at(str_slot, "Ada")):
+    for call in (
+        lambda: rec.get_f64_at(slot),
+        lambda: rec.get_at(slot),
+        lambda: rec.set_f64_at(slot, 1.0),
+        lambda: rec.set_str_at(str_slot, "Ada"),
+    ):
         with pytest.raises(StaleSlotError):
             call()
     fresh = rec.resolve("score")
@@ -227,9 +270,14 @@ def test_fields_after_a_splice_move():
 
 def test_mutations_on_missing_fields():
     rec = SpookyRecordMut(serialize({"a": 1}))
-    for call in (lambda: rec.set_i64("b", 1), lambda: rec.set_str("b", ""),
-                 lambda: rec.set_field("b", 1), lambda: rec.set_null("b"),
-                 lambda: rec.remove_field("b"), lambda: rec.set_str_exact("b", "")):
+    for call in (
+        lambda: rec.set_i64("b", 1),
+        lambda: rec.set_str("b", ""),
+        lambda: rec.set_field("b", 1),
+        lambda: rec.set_null("b"),
+        lambda: rec.remove_field("b"),
+        lambda: rec.set_str_exact("b", ""),
+    ):
         with pytest.raises(FieldNotFound):
             call()
     assert rec.to_bytes() == serialize({"a": 1})
@@ -243,7 +291,8 @@ def test_mut_copies_its_input():
     assert rec.get("a") == 2
 
 
-# -- buffers reused across records ------------------------------------------------------------------
+# -- buffers reused across records ----------
+
 
 def test_two_records_through_one_bytearray():
     buf = bytearray()
@@ -251,9 +300,9 @@ def test_two_records_through_one_bytearray():
     assert serialize_into(first, buf) == len(buf)
     assert bytes(buf) == ref.encode_record(first)
     assert SpookyRecord(bytes(buf)).get("s") == first["s"]
-    assert serialize_into(second, buf) == len(buf)    # shorter: buf shrinks
+    assert serialize_into(second, buf) == len(buf)  # shorter: buf shrinks
     assert bytes(buf) == ref.encode_record(second)
-    assert serialize_into(first, buf) == len(buf)     # longer again
+    assert serialize_into(first, buf) == len(buf)  # longer again
     assert bytes(buf) == ref.encode_record(first)
 
 
@@ -261,9 +310,7 @@ def test_many_records_through_one_bytearray():
     buf = bytearray()
     for i in range(300):
         obj = {"i": i, "s": "x" * (i % 37), "f": i / 7, "n": [i] * (i % 5)}
-        n = serialize_into(obj, buf) if i % 2 else record_from_json_into(
-            json.dumps(obj),
-            buf)
+        n = serialize_into(obj, buf) if i % 2 else record_from_json_into(json.dumps(obj), buf)
         assert n == len(buf)
         assert bytes(buf) == ref.encode_record(obj)
 
@@ -274,9 +321,9 @@ def test_from_spooky_value_into_uses_the_buffer():
     assert isinstance(rec, SpookyRecordMut)
     assert bytes(buf) == serialize(SAMPLE) == rec.to_bytes()
     assert rec.generation == 0
-    rec.set_i64("id", 5)                   # in place: visible in buf
+    rec.set_i64("id", 5)  # in place: visible in buf
     assert SpookyRecord(bytes(buf)).get("id") == 5
-    rec.add_field("extra", "x")            # rebuilt into buf
+    rec.add_field("extra", "x")  # rebuilt into buf
     assert bytes(buf) == rec.to_bytes() == serialize({**SAMPLE, "id": 5, "extra": "x"})
 
 
@@ -300,7 +347,7 @@ def test_from_spooky_value_into_reuse_loop():
     assert rec is not None
 
 
-# -- stale slots are a debug-only check -------------------------------------------------------------
+# -- stale slots are a debug-only check ----------
 
 _STALE_SCRIPT = textwrap.dedent("""
     from spooky_cli import SpookyRecordMut, StaleSlotError, serialize
@@ -318,9 +365,17 @@ _STALE_SCRIPT = textwrap.dedent("""
 
 
 @pytest.mark.parametrize("flags, expected", [([], "raised True"), (["-O"], "silent False")])
-def test_stale_slot_check_only_under_debug(flags, expected):
-    out = subprocess.run([sys.executable, *flags, "-c", _STALE_SCRIPT], capture_output=True,
-                         text=True, timeout=60, check=True)
+def test_stale_slot_check_only_under_debug(flags, expected, tmp_path):
+    # run away from the checkout: `-c` puts the cwd first on sys.path, and the
+    # source tree has no compiled core unless installed in editable mode
+    out = subprocess.run(
+        [sys.executable, *flags, "-c", _STALE_SCRIPT],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     assert out.stdout.strip() == expected
 
 

@@ -15,8 +15,13 @@ from hypothesis import strategies as st
 I64_MIN, I64_MAX, U64_MAX = ref.I64_MIN, ref.I64_MAX, ref.U64_MAX
 
 WORKED_EXAMPLE = bytes.fromhex(
-    "01000000" + "00" * 16
-    + "5b6e8ca9f1c44ed2" + "28000000" + "08000000" + "02" + "000000"
+    "01000000"
+    + "00" * 16
+    + "5b6e8ca9f1c44ed2"
+    + "28000000"
+    + "08000000"
+    + "02"
+    + "000000"
     + "0100000000000000"
 )
 
@@ -43,7 +48,9 @@ json_scalars = (
 )
 json_values = st.recursive(
     json_scalars,
-    lambda inner: st.lists(inner, max_size=6) | st.dictionaries(st.text(max_size=8), inner, max_size=6),
+    lambda inner: (
+        st.lists(inner, max_size=6) | st.dictionaries(st.text(max_size=8), inner, max_size=6)
+    ),
     max_leaves=30,
 )
 
@@ -74,30 +81,62 @@ def test_index_is_sorted_and_offsets_are_absolute():
     assert expect == len(rec)
 
 
-@pytest.mark.parametrize("value, cbor_hex", [
-    (None, "f6"), (True, "f5"), (False, "f4"),
-    (0, "00"), (23, "17"), (24, "1818"), (255, "18ff"), (256, "190100"),
-    (65535, "19ffff"), (65536, "1a00010000"), (2**32 - 1, "1affffffff"),
-    (2**32, "1b0000000100000000"), (U64_MAX, "1bffffffffffffffff"),
-    (-1, "20"), (-24, "37"), (-25, "3818"), (-256, "38ff"), (-257, "390100"),
-    (I64_MIN, "3b7fffffffffffffff"),
-    (1.5, "fb3ff8000000000000"), (0.0, "fb0000000000000000"), (-0.0, "fb8000000000000000"),
-    (1.0, "fb3ff0000000000000"),
-    ("", "60"), ("a", "6161"), ("é", "62c3a9"),
-    ([], "80"), ({}, "a0"), ([1, [2]], "82018102"),
-    # keys sorted by UTF-8 bytes, not length-first: "aa" < "b"
-    ({"b": 1, "aa": 2}, "a262616102616201"),
-])
+@pytest.mark.parametrize(
+    "value, cbor_hex",
+    [
+        (None, "f6"),
+        (True, "f5"),
+        (False, "f4"),
+        (0, "00"),
+        (23, "17"),
+        (24, "1818"),
+        (255, "18ff"),
+        (256, "190100"),
+        (65535, "19ffff"),
+        (65536, "1a00010000"),
+        (2**32 - 1, "1affffffff"),
+        (2**32, "1b0000000100000000"),
+        (U64_MAX, "1bffffffffffffffff"),
+        (-1, "20"),
+        (-24, "37"),
+        (-25, "3818"),
+        (-256, "38ff"),
+        (-257, "390100"),
+        (I64_MIN, "3b7fffffffffffffff"),
+        (1.5, "fb3ff8000000000000"),
+        (0.0, "fb0000000000000000"),
+        (-0.0, "fb8000000000000000"),
+        (1.0, "fb3ff0000000000000"),
+        ("", "60"),
+        ("a", "6161"),
+        ("é", "62c3a9"),
+        ([], "80"),
+        ({}, "a0"),
+        ([1, [2]], "82018102"),
+        # keys sorted by UTF-8 bytes, not length-first: "aa" < "b"
+        ({"b": 1, "aa": 2}, "a262616102616201"),
+    ],
+)
 def test_cbor_examples(value, cbor_hex):
     assert ref.encode_cbor(value).hex() == cbor_hex
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("0", 0), ("-0", -0.0), ("-0.0", -0.0), ("1.0", 1.0), ("1e3", 1000.0),
-    (str(I64_MAX), I64_MAX), (str(I64_MIN), I64_MIN), (str(U64_MAX), U64_MAX),
-    (str(U64_MAX + 1), float(U64_MAX + 1)), (str(I64_MIN - 1), float(I64_MIN - 1)),
-    ('{"a":1,"a":2}', {"a": 2}),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("0", 0),
+        ("-0", -0.0),
+        ("-0.0", -0.0),
+        ("1.0", 1.0),
+        ("1e3", 1000.0),
+        (str(I64_MAX), I64_MAX),
+        (str(I64_MIN), I64_MIN),
+        (str(U64_MAX), U64_MAX),
+        (str(U64_MAX + 1), float(U64_MAX + 1)),
+        (str(I64_MIN - 1), float(I64_MIN - 1)),
+        ('{"a":1,"a":2}', {"a": 2}),
+    ],
+)
 def test_json_number_typing(text, expected):
     assert same(ref.json_to_python(text), expected)
 
@@ -122,7 +161,7 @@ def test_record_fields_decode(obj):
     by_hash = {ref.name_hash(k): v for k, v in obj.items()}
     for i in range(count):
         h, off, length, tag = struct.unpack_from("<QIIB3x", rec, 20 + 20 * i)
-        raw = rec[off:off + length]
+        raw = rec[off : off + length]
         value = by_hash[h]
         if tag == ref.TAG_NESTED:
             assert same(cbor2.loads(raw), value)

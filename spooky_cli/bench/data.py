@@ -32,25 +32,96 @@ import orjson
 POOL = 20_000  # records built from scratch; later lines reuse their bodies
 FIRST_ID = 1_000_000_000
 
-_FIRST = ("Ada", "Alan", "Grace", "José", "Barbara", "Donald", "Françoise", "Ken",
-          "Margaret", "Zoë", "Radia", "Linus", "Søren", "Tim", "Katherine", "Jürgen",
-          "Hedy", "Niklaus", "Łukasz", "Leslie", "Amélie", "Björn", "Chloé", "Ñico")
-_LAST = ("Lovelace", "Turing", "Hopper", "Müller", "Liskov", "Knuth", "Allen",
-         "Thompson", "Hamilton", "Ritchie", "Perlman", "Torvalds", "Wilson", "Nøkleby",
-         "Johnson", "Backus", "Lamarr", "Wirth", "Goldwasser", "Lamport", "Dvořák",
-         "Öztürk", "García", "Kowalski")
-_CITIES = (("London", "GB", 51.5074, -0.1278), ("Paris", "FR", 48.8566, 2.3522),
-           ("Berlin", "DE", 52.52, 13.405), ("Zürich", "CH", 47.3769, 8.5417),
-           ("New York", "US", 40.7128, -74.006), ("São Paulo", "BR", -23.5505, -46.6333),
-           ("Tokyo", "JP", 35.6762, 139.6503), ("Toronto", "CA", 43.6532, -79.3832),
-           ("Kraków", "PL", 50.0647, 19.945), ("Lagos", "NG", 6.5244, 3.3792),
-           ("Malmö", "SE", 55.605, 13.0038), ("Reykjavík", "IS", 64.1466, -21.9426))
-_TAGS = ("analytics", "premium", "beta-tester", "eu-west", "us-east", "newsletter",
-         "trial", "enterprise", "mobile", "legacy", "vip", "churn-risk", "partner",
-         "internal")
+_FIRST = (
+    "Ada",
+    "Alan",
+    "Grace",
+    "José",
+    "Barbara",
+    "Donald",
+    "Françoise",
+    "Ken",
+    "Margaret",
+    "Zoë",
+    "Radia",
+    "Linus",
+    "Søren",
+    "Tim",
+    "Katherine",
+    "Jürgen",
+    "Hedy",
+    "Niklaus",
+    "Łukasz",
+    "Leslie",
+    "Amélie",
+    "Björn",
+    "Chloé",
+    "Ñico",
+)
+_LAST = (
+    "Lovelace",
+    "Turing",
+    "Hopper",
+    "Müller",
+    "Liskov",
+    "Knuth",
+    "Allen",
+    "Thompson",
+    "Hamilton",
+    "Ritchie",
+    "Perlman",
+    "Torvalds",
+    "Wilson",
+    "Nøkleby",
+    "Johnson",
+    "Backus",
+    "Lamarr",
+    "Wirth",
+    "Goldwasser",
+    "Lamport",
+    "Dvořák",
+    "Öztürk",
+    "García",
+    "Kowalski",
+)
+_CITIES = (
+    ("London", "GB", 51.5074, -0.1278),
+    ("Paris", "FR", 48.8566, 2.3522),
+    ("Berlin", "DE", 52.52, 13.405),
+    ("Zürich", "CH", 47.3769, 8.5417),
+    ("New York", "US", 40.7128, -74.006),
+    ("São Paulo", "BR", -23.5505, -46.6333),
+    ("Tokyo", "JP", 35.6762, 139.6503),
+    ("Toronto", "CA", 43.6532, -79.3832),
+    ("Kraków", "PL", 50.0647, 19.945),
+    ("Lagos", "NG", 6.5244, 3.3792),
+    ("Malmö", "SE", 55.605, 13.0038),
+    ("Reykjavík", "IS", 64.1466, -21.9426),
+)
+_TAGS = (
+    "analytics",
+    "premium",
+    "beta-tester",
+    "eu-west",
+    "us-east",
+    "newsletter",
+    "trial",
+    "enterprise",
+    "mobile",
+    "legacy",
+    "vip",
+    "churn-risk",
+    "partner",
+    "internal",
+)
 _EVENTS = ("click", "view", "purchase", "login", "logout", "share", "search")
-_NOTES = ("migrated from legacy CRM", "manual review requested", "ok",
-          "clé invalide corrigée", "überprüft")
+_NOTES = (
+    "migrated from legacy CRM",
+    "manual review requested",
+    "ok",
+    "clé invalide corrigée",
+    "überprüft",
+)
 
 
 def record(i: int, rng: random.Random) -> dict[str, Any]:
@@ -63,8 +134,9 @@ def record(i: int, rng: random.Random) -> dict[str, Any]:
     events = []
     for _ in range(int(r() * 3)):
         at += 1 + int(r() * 86_400)
-        events.append({"type": _EVENTS[int(r() * len(_EVENTS))], "at": at,
-                       "value": round(r() * 100, 2)})
+        events.append(
+            {"type": _EVENTS[int(r() * len(_EVENTS))], "at": at, "value": round(r() * 100, 2)}
+        )
     t = int(r() * len(_TAGS))
     note = _NOTES[int(r() * len(_NOTES))] if r() < 0.25 else None
     return {
@@ -81,10 +153,14 @@ def record(i: int, rng: random.Random) -> dict[str, Any]:
             "verified": r() < 0.7,
             "score": round(r(), 3),
         },
-        "tags": list(_TAGS[t:t + int(r() * 4)]),
+        "tags": list(_TAGS[t : t + int(r() * 4)]),
         "events": events,
-        "location": {"city": city, "country": country,
-                     "lat": round(lat + r() - 0.5, 4), "lon": round(lon + r() - 0.5, 4)},
+        "location": {
+            "city": city,
+            "country": country,
+            "lat": round(lat + r() - 0.5, 4),
+            "lon": round(lon + r() - 0.5, 4),
+        },
         "note": note,
     }
 
@@ -106,15 +182,17 @@ def lines(n: int, seed: int = 1, batch: int = 10_000) -> Iterator[bytes]:
         line = orjson.dumps(record(i, rng))
         out.append(line)
         # '{"id":N,"content_hash":H,"version":V,' + rest: keep the rest.
-        pool.append(line[line.index(b',"created_at"'):])
+        pool.append(line[line.index(b',"created_at"') :])
         if len(out) >= batch:
             yield b"\n".join(out) + b"\n"
             out = []
     rest = random.Random(seed + 7_919)
     bits = rest.getrandbits
     for i in range(len(pool), n):
-        out.append(b'{"id":%d,"content_hash":%d,"version":%d%s' % (
-            FIRST_ID + i, bits(63) | (1 << 63), bits(10) + 1, pool[i % POOL]))
+        out.append(
+            b'{"id":%d,"content_hash":%d,"version":%d%s'
+            % (FIRST_ID + i, bits(63) | (1 << 63), bits(10) + 1, pool[i % POOL])
+        )
         if len(out) >= batch:
             yield b"\n".join(out) + b"\n"
             out = []

@@ -116,8 +116,9 @@ def _row(group: str, ours: Contender, peer: Contender) -> Row:
     }
 
 
-def _interleave(ours: Contender, peers: list[Contender], repeats: int,
-                progress: Progress, group: str) -> None:
+def _interleave(
+    ours: Contender, peers: list[Contender], repeats: int, progress: Progress, group: str
+) -> None:
     sides = [c for c in [ours, *peers] if c.run is not None]
     for r in range(repeats):
         for c in sides:
@@ -128,13 +129,18 @@ def _interleave(ours: Contender, peers: list[Contender], repeats: int,
 
 # ---- convert ------------------------------------------------------------------------
 
+
 def _ours_convert(src: str, out: str) -> Callable[[], float]:
     from spooky_cli.commands import convert
 
     def run() -> float:
         _remove(out)
-        return _timed(lambda: convert.run([src], out, key="id", keep_last=False,
-                                          skip_errors=False, quiet=True))
+        return _timed(
+            lambda: convert.run(
+                [src], out, key="id", keep_last=False, skip_errors=False, quiet=True
+            )
+        )
+
     return run
 
 
@@ -146,6 +152,7 @@ def _orjson_loads(src: str) -> Callable[[], float]:
         with open(src, "rb") as f:
             for line in f:
                 loads(line)
+
     return lambda: _timed(work)
 
 
@@ -155,6 +162,7 @@ def _pyarrow_read(src: str) -> Callable[[], float]:
     def work() -> None:
         table = pj.read_json(src)
         del table
+
     return lambda: _timed(work)
 
 
@@ -170,6 +178,7 @@ def _duckdb_copy(query: str, out: str, keep: bool = False) -> Callable[[], float
             con.close()
             if not keep:
                 _remove(out)
+
     return run
 
 
@@ -177,16 +186,20 @@ PARQUET = "convert-peer.parquet"  # DuckDB's convert output, the export group's 
 
 
 def _parquet_query(src: str, parquet: str) -> str:
-    return (f"COPY (SELECT * FROM read_json('{_sql_path(src)}')) "
-            f"TO '{_sql_path(parquet)}' (FORMAT parquet)")
+    return (
+        f"COPY (SELECT * FROM read_json('{_sql_path(src)}')) "
+        f"TO '{_sql_path(parquet)}' (FORMAT parquet)"
+    )
 
 
 def _jq(src: str) -> Callable[[], float]:
     jq = shutil.which("jq") or "jq"
 
     def work() -> None:
-        subprocess.run([jq, "-c", ".", src], stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL, check=True)
+        subprocess.run(
+            [jq, "-c", ".", src], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True
+        )
+
     return lambda: _timed(work)
 
 
@@ -194,8 +207,9 @@ def _sql_path(path: str) -> str:
     return path.replace("'", "''")
 
 
-def _jq_contender(src: str, workdir: str, n: int, label: str, note: str,
-                  quick: bool = False) -> Contender:
+def _jq_contender(
+    src: str, workdir: str, n: int, label: str, note: str, quick: bool = False
+) -> Contender:
     if shutil.which("jq") is None:
         return Contender("jq", label, None, n, 0, "jq not installed")
     m = min(n, JQ_MAX_RECORDS_QUICK if quick else JQ_MAX_RECORDS)
@@ -205,35 +219,50 @@ def _jq_contender(src: str, workdir: str, n: int, label: str, note: str,
     return Contender("jq", label, _jq(src), m, os.path.getsize(src), note)
 
 
-def convert_contenders(src: str, n: int, workdir: str,
-                       quick: bool = False) -> tuple[Contender, list[Contender]]:
+def convert_contenders(
+    src: str, n: int, workdir: str, quick: bool = False
+) -> tuple[Contender, list[Contender]]:
     size = os.path.getsize(src)
     out = os.path.join(workdir, "convert.spky")
-    ours = Contender("spooky", "spooky convert", _ours_convert(src, out), n, size,
-                     None)
-    peers = [Contender("orjson", "orjson.loads loop (parse only, 1 thread)",
-                       _orjson_loads(src), n, size)]
+    ours = Contender("spooky", "spooky convert", _ours_convert(src, out), n, size, None)
+    peers = [
+        Contender("orjson", "orjson.loads loop (parse only, 1 thread)", _orjson_loads(src), n, size)
+    ]
     if available("pyarrow.json"):
-        peers.append(Contender("pyarrow", "pyarrow.json.read_json (to a table in memory)",
-                               _pyarrow_read(src), n, size))
+        peers.append(
+            Contender(
+                "pyarrow",
+                "pyarrow.json.read_json (to a table in memory)",
+                _pyarrow_read(src),
+                n,
+                size,
+            )
+        )
     else:
-        peers.append(Contender("pyarrow", "pyarrow.json.read_json", None, n, size,
-                               PEERS_HINT))
+        peers.append(Contender("pyarrow", "pyarrow.json.read_json", None, n, size, PEERS_HINT))
     parquet = os.path.join(workdir, PARQUET)
     label = "DuckDB read_json -> Parquet"
     if available("duckdb"):
-        peers.append(Contender("duckdb", label,
-                               _duckdb_copy(_parquet_query(src, parquet), parquet, keep=True),
-                               n, size,
-                               "schema inferred: content_hash (u64) becomes DOUBLE"))
+        peers.append(
+            Contender(
+                "duckdb",
+                label,
+                _duckdb_copy(_parquet_query(src, parquet), parquet, keep=True),
+                n,
+                size,
+                "schema inferred: content_hash (u64) becomes DOUBLE",
+            )
+        )
     else:
         peers.append(Contender("duckdb", label, None, n, size, PEERS_HINT))
-    peers.append(_jq_contender(src, workdir, n, "jq -c . (parse + print, to /dev/null)",
-                               "subprocess", quick))
+    peers.append(
+        _jq_contender(src, workdir, n, "jq -c . (parse + print, to /dev/null)", "subprocess", quick)
+    )
     return ours, peers
 
 
 # ---- export -------------------------------------------------------------------------
+
 
 def _ours_export(spky: str, out: str) -> Callable[[], float]:
     from spooky_cli.commands import export
@@ -244,6 +273,7 @@ def _ours_export(spky: str, out: str) -> Callable[[], float]:
             return _timed(lambda: export.run(spky, out, quiet=True))
         finally:
             _remove(out)
+
     return run
 
 
@@ -288,20 +318,33 @@ def _orjson_dumps(src: str, out: str, n: int, batch: int = 50_000) -> Callable[[
         finally:
             _remove(out)
         return spent
+
     return run
 
 
-def export_contenders(src: str, spky: str, n: int, workdir: str,
-                      jq: Contender | None = None) -> tuple[Contender, list[Contender]]:
+def export_contenders(
+    src: str, spky: str, n: int, workdir: str, jq: Contender | None = None
+) -> tuple[Contender, list[Contender]]:
     """The export group; jq, if given, is the convert group's jq contender
     (already measured: its runs are shown again, not repeated)."""
     size = os.path.getsize(src)
-    ours = Contender("spooky", "spooky export",
-                     _ours_export(spky, os.path.join(workdir, "export.ndjson")), n, size,
-                     None)
-    peers = [Contender("orjson", "orjson.dumps loop over parsed dicts, to a file",
-                       _orjson_dumps(src, os.path.join(workdir, "export-peer.ndjson"), n),
-                       n, size)]
+    ours = Contender(
+        "spooky",
+        "spooky export",
+        _ours_export(spky, os.path.join(workdir, "export.ndjson")),
+        n,
+        size,
+        None,
+    )
+    peers = [
+        Contender(
+            "orjson",
+            "orjson.dumps loop over parsed dicts, to a file",
+            _orjson_dumps(src, os.path.join(workdir, "export-peer.ndjson"), n),
+            n,
+            size,
+        )
+    ]
     label = "DuckDB Parquet -> NDJSON"
     parquet = os.path.join(workdir, PARQUET)
     if available("duckdb"):
@@ -309,33 +352,58 @@ def export_contenders(src: str, spky: str, n: int, workdir: str,
             _duckdb_copy(_parquet_query(src, parquet), parquet)()
         out = os.path.join(workdir, "export-peer-duckdb.ndjson")
         q = f"COPY (SELECT * FROM '{_sql_path(parquet)}') TO '{_sql_path(out)}' (FORMAT json)"
-        peers.append(Contender("duckdb", label, _duckdb_copy(q, out), n, size,
-                               "content_hash written as a DOUBLE"))
+        peers.append(
+            Contender(
+                "duckdb", label, _duckdb_copy(q, out), n, size, "content_hash written as a DOUBLE"
+            )
+        )
     else:
         peers.append(Contender("duckdb", label, None, n, size, PEERS_HINT))
     if jq is not None:
-        note = jq.note if jq.run is None else (
-            "the convert group's jq runs" + (f"; {jq.note}" if jq.note else ""))
-        peers.append(Contender("jq", jq.label, None, jq.records, jq.json_bytes, note,
-                               list(jq.seconds)))
+        note = (
+            jq.note
+            if jq.run is None
+            else ("the convert group's jq runs" + (f"; {jq.note}" if jq.note else ""))
+        )
+        peers.append(
+            Contender("jq", jq.label, None, jq.records, jq.json_bytes, note, list(jq.seconds))
+        )
     return ours, peers
 
 
 # ---- all ----------------------------------------------------------------------------
+
 
 def repeats_for(quick: bool) -> int:
     return 3
 
 
 def placeholder_rows(group: str, peers: list[tuple[str, str]], note: str) -> list[Row]:
-    return [{"group": group, "name": name, "unit": UNIT, "ours": None,
-             "baseline_name": label, "baseline": None, "speedup": None,
-             "ours_mb_s": None, "baseline_mb_s": None, "note": note}
-            for name, label in peers]
+    return [
+        {
+            "group": group,
+            "name": name,
+            "unit": UNIT,
+            "ours": None,
+            "baseline_name": label,
+            "baseline": None,
+            "speedup": None,
+            "ours_mb_s": None,
+            "baseline_mb_s": None,
+            "note": note,
+        }
+        for name, label in peers
+    ]
 
 
-def run_macro(n: int, workdir: str, quick: bool = False, progress: Progress = None,
-              repeats: int | None = None, seed: int = SEED) -> list[Row]:
+def run_macro(
+    n: int,
+    workdir: str,
+    quick: bool = False,
+    progress: Progress = None,
+    repeats: int | None = None,
+    seed: int = SEED,
+) -> list[Row]:
     """Generates n records in workdir, then runs the convert and export groups;
     diff and filter get placeholder rows."""
     if n < 1:
@@ -358,8 +426,12 @@ def run_macro(n: int, workdir: str, quick: bool = False, progress: Progress = No
     _interleave(ours, peers, reps, progress, "export")
     rows += [_row("export", ours, p) for p in peers]
 
-    rows += placeholder_rows("diff", [("orjson", "orjson.loads of both files + dict compare")],
-                             NOT_IMPLEMENTED)
-    rows += placeholder_rows("filter", [("orjson", "orjson.loads loop + predicate"),
-                                        ("jq", "jq -c 'select(...)'")], NOT_IMPLEMENTED)
+    rows += placeholder_rows(
+        "diff", [("orjson", "orjson.loads of both files + dict compare")], NOT_IMPLEMENTED
+    )
+    rows += placeholder_rows(
+        "filter",
+        [("orjson", "orjson.loads loop + predicate"), ("jq", "jq -c 'select(...)'")],
+        NOT_IMPLEMENTED,
+    )
     return rows

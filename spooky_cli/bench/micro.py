@@ -25,9 +25,10 @@ import json
 import random
 import statistics
 import time
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from collections.abc import Callable, Sequence
+from typing import Any, Optional
 
-Row = Dict[str, Any]
+Row = dict[str, Any]
 Progress = Optional[Callable[[Row], None]]
 
 # Operation names, in the order of the spooky_bench_op enum.
@@ -50,7 +51,7 @@ FIELD_FOR_OP = {
 
 # Speedups the project aims at (same-run ratios, see benchmarks/README.md):
 # slot access of fixed-width fields in the C loop, and buffer reuse.
-TARGETS: Dict[Tuple[str, str], float] = {
+TARGETS: dict[tuple[str, str], float] = {
     ("fieldslot", "get_i64"): 4.0,
     ("fieldslot", "get_bool"): 4.0,
     ("fieldslot", "get_f64"): 4.0,
@@ -60,7 +61,7 @@ TARGETS: Dict[Tuple[str, str], float] = {
 
 # A realistic 12-field record: scalars of every type, a u64 above 2**63, a
 # list and nested objects (stored as CBOR).
-SAMPLE_RECORD: Dict[str, Any] = {
+SAMPLE_RECORD: dict[str, Any] = {
     "id": 1_000_042_917,
     "user_id": 4_815_162_342,
     "version": 17,
@@ -88,26 +89,92 @@ SAMPLE_RECORD: Dict[str, Any] = {
     "created_at": "2024-03-14T09:26:53Z",
 }
 
-_FIRST = ("Ada", "Alan", "Grace", "Edsger", "Barbara", "Donald", "Frances",
-          "Ken", "Margaret", "Dennis", "Radia", "Linus", "Sophie", "Tim",
-          "Katherine", "John", "Hedy", "Niklaus", "Shafi", "Leslie")
-_LAST = ("Lovelace", "Turing", "Hopper", "Dijkstra", "Liskov", "Knuth",
-         "Allen", "Thompson", "Hamilton", "Ritchie", "Perlman", "Torvalds",
-         "Wilson", "Berners-Lee", "Johnson", "Backus", "Lamarr", "Wirth",
-         "Goldwasser", "Lamport")
-_CITIES = (("London", "GB"), ("Paris", "FR"), ("Berlin", "DE"),
-           ("Zürich", "CH"), ("New York", "US"), ("São Paulo", "BR"),
-           ("Tokyo", "JP"), ("Toronto", "CA"), ("Kraków", "PL"),
-           ("Lagos", "NG"))
-_STREETS = ("High Street", "Main St", "Rue de Rivoli", "Unter den Linden",
-            "Bahnhofstrasse", "Broadway", "Avenida Paulista", "Queen St W")
-_TAGS = ("analytics", "premium", "beta-tester", "eu-west", "us-east",
-         "newsletter", "trial", "enterprise", "mobile", "legacy", "vip",
-         "churn-risk", "partner", "internal")
+_FIRST = (
+    "Ada",
+    "Alan",
+    "Grace",
+    "Edsger",
+    "Barbara",
+    "Donald",
+    "Frances",
+    "Ken",
+    "Margaret",
+    "Dennis",
+    "Radia",
+    "Linus",
+    "Sophie",
+    "Tim",
+    "Katherine",
+    "John",
+    "Hedy",
+    "Niklaus",
+    "Shafi",
+    "Leslie",
+)
+_LAST = (
+    "Lovelace",
+    "Turing",
+    "Hopper",
+    "Dijkstra",
+    "Liskov",
+    "Knuth",
+    "Allen",
+    "Thompson",
+    "Hamilton",
+    "Ritchie",
+    "Perlman",
+    "Torvalds",
+    "Wilson",
+    "Berners-Lee",
+    "Johnson",
+    "Backus",
+    "Lamarr",
+    "Wirth",
+    "Goldwasser",
+    "Lamport",
+)
+_CITIES = (
+    ("London", "GB"),
+    ("Paris", "FR"),
+    ("Berlin", "DE"),
+    ("Zürich", "CH"),
+    ("New York", "US"),
+    ("São Paulo", "BR"),
+    ("Tokyo", "JP"),
+    ("Toronto", "CA"),
+    ("Kraków", "PL"),
+    ("Lagos", "NG"),
+)
+_STREETS = (
+    "High Street",
+    "Main St",
+    "Rue de Rivoli",
+    "Unter den Linden",
+    "Bahnhofstrasse",
+    "Broadway",
+    "Avenida Paulista",
+    "Queen St W",
+)
+_TAGS = (
+    "analytics",
+    "premium",
+    "beta-tester",
+    "eu-west",
+    "us-east",
+    "newsletter",
+    "trial",
+    "enterprise",
+    "mobile",
+    "legacy",
+    "vip",
+    "churn-risk",
+    "partner",
+    "internal",
+)
 _SOURCES = ("import-v1", "import-v2", "api", "web-form", "sync", "backfill")
 
 
-def _native() -> Tuple[Any, Any]:
+def _native() -> tuple[Any, Any]:
     from spooky_cli._native import ffi, lib
 
     return ffi, lib
@@ -126,12 +193,11 @@ def _check(rc: int, what: str) -> None:
         raise RuntimeError(f"{what} failed: {reason} (status {rc})")
 
 
-def _dumps(doc: Dict[str, Any]) -> bytes:
+def _dumps(doc: dict[str, Any]) -> bytes:
     return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
-def _row(group: str, name: str, unit: str, ours: float, baseline_name: str,
-         baseline: float) -> Row:
+def _row(group: str, name: str, unit: str, ours: float, baseline_name: str, baseline: float) -> Row:
     return {
         "group": group,
         "name": name,
@@ -143,13 +209,14 @@ def _row(group: str, name: str, unit: str, ours: float, baseline_name: str,
     }
 
 
-def _emit(rows: List[Row], row: Row, progress: Progress) -> None:
+def _emit(rows: list[Row], row: Row, progress: Progress) -> None:
     rows.append(row)
     if progress is not None:
         progress(row)
 
 
 # ---- timing -----------------------------------------------------------------
+
 
 def _target_ns(quick: bool) -> int:
     """Wall time aimed at for one repeat of one side of a pair."""
@@ -172,14 +239,15 @@ def _size(run: Callable[[int], int], target_ns: int, start: int = 1) -> int:
     return max(1, round(n * target_ns / max(ns, 1)))
 
 
-def _pair(run_ours: Callable[[int], int], run_base: Callable[[int], int],
-          quick: bool, start: int = 1) -> Tuple[float, float]:
+def _pair(
+    run_ours: Callable[[int], int], run_base: Callable[[int], int], quick: bool, start: int = 1
+) -> tuple[float, float]:
     """Median ns per unit of ours and of the baseline, run alternately."""
     target = _target_ns(quick)
     n_base = _size(run_base, target, start)
     n_ours = _size(run_ours, target, start)
-    ours: List[float] = []
-    base: List[float] = []
+    ours: list[float] = []
+    base: list[float] = []
     for _ in range(_repeats(quick)):
         base.append(run_base(n_base) / n_base)
         ours.append(run_ours(n_ours) / n_ours)
@@ -188,12 +256,13 @@ def _pair(run_ours: Callable[[int], int], run_base: Callable[[int], int],
 
 # ---- test data ---------------------------------------------------------------
 
+
 def sample_record_bytes() -> bytes:
     """SAMPLE_RECORD as record bytes (through the Python API)."""
     return _api().record_from_json(_dumps(SAMPLE_RECORD))
 
 
-def generate_records(n: int, seed: int = 1) -> List[Dict[str, Any]]:
+def generate_records(n: int, seed: int = 1) -> list[dict[str, Any]]:
     """n realistic, varied records with the field set of SAMPLE_RECORD.
 
     Values, string lengths, list lengths and nested objects vary; the top-level
@@ -204,49 +273,55 @@ def generate_records(n: int, seed: int = 1) -> List[Dict[str, Any]]:
     for i in range(n):
         first, last = rng.choice(_FIRST), rng.choice(_LAST)
         city, country = rng.choice(_CITIES)
-        meta: Dict[str, Any] = {
+        meta: dict[str, Any] = {
             "source": rng.choice(_SOURCES),
             "created_by": f"sync-worker-{rng.randrange(1, 17)}",
             "revision": rng.randrange(1, 10_000),
-            "flags": {"archived": rng.random() < 0.1,
-                      "featured": rng.random() < 0.2},
+            "flags": {"archived": rng.random() < 0.1, "featured": rng.random() < 0.2},
             "score": round(rng.random(), 4),
         }
         if rng.random() < 0.3:
-            meta["note"] = rng.choice([None, "migrated from legacy CRM",
-                                       "manual review requested", "ok"])
+            meta["note"] = rng.choice(
+                [None, "migrated from legacy CRM", "manual review requested", "ok"]
+            )
         if rng.random() < 0.2:
             meta["history"] = [
                 {"rev": r, "at": 1_700_000_000 + rng.randrange(10**7)}
                 for r in range(rng.randrange(1, 5))
             ]
-        out.append({
-            "id": 1_000_000_000 + i,
-            "user_id": rng.randrange(1, 10**10),
-            "version": rng.randrange(1, 1000),
-            "content_hash": rng.randrange(2**63, 2**64),
-            "price": round(rng.uniform(0.5, 5000.0), 2),
-            "verified": rng.random() < 0.7,
-            "name": f"{first} {last}",
-            "email": f"{first.lower()}.{last.lower()}{rng.randrange(1000)}@example.com",
-            "tags": rng.sample(_TAGS, rng.randrange(0, 7)),
-            "address": {
-                "street": f"{rng.randrange(1, 9999)} {rng.choice(_STREETS)}",
-                "city": city,
-                "zip": f"{rng.randrange(100000):05d}",
-                "country": country,
-                "geo": {"lat": round(rng.uniform(-90, 90), 6),
-                        "lon": round(rng.uniform(-180, 180), 6)},
-            },
-            "metadata": meta,
-            "created_at": (f"20{rng.randrange(18, 26)}-{rng.randrange(1, 13):02d}-"
-                           f"{rng.randrange(1, 29):02d}T{rng.randrange(24):02d}:"
-                           f"{rng.randrange(60):02d}:{rng.randrange(60):02d}Z"),
-        })
+        out.append(
+            {
+                "id": 1_000_000_000 + i,
+                "user_id": rng.randrange(1, 10**10),
+                "version": rng.randrange(1, 1000),
+                "content_hash": rng.randrange(2**63, 2**64),
+                "price": round(rng.uniform(0.5, 5000.0), 2),
+                "verified": rng.random() < 0.7,
+                "name": f"{first} {last}",
+                "email": f"{first.lower()}.{last.lower()}{rng.randrange(1000)}@example.com",
+                "tags": rng.sample(_TAGS, rng.randrange(0, 7)),
+                "address": {
+                    "street": f"{rng.randrange(1, 9999)} {rng.choice(_STREETS)}",
+                    "city": city,
+                    "zip": f"{rng.randrange(100000):05d}",
+                    "country": country,
+                    "geo": {
+                        "lat": round(rng.uniform(-90, 90), 6),
+                        "lon": round(rng.uniform(-180, 180), 6),
+                    },
+                },
+                "metadata": meta,
+                "created_at": (
+                    f"20{rng.randrange(18, 26)}-{rng.randrange(1, 13):02d}-"
+                    f"{rng.randrange(1, 29):02d}T{rng.randrange(24):02d}:"
+                    f"{rng.randrange(60):02d}:{rng.randrange(60):02d}Z"
+                ),
+            }
+        )
     return out
 
 
-def _concat(chunks: Sequence[bytes]) -> Tuple[Any, Any, bytes]:
+def _concat(chunks: Sequence[bytes]) -> tuple[Any, Any, bytes]:
     """(uint8_t[] over the joined bytes, size_t[n+1] offsets, the joined bytes)."""
     ffi, _ = _native()
     blob = b"".join(chunks)
@@ -259,36 +334,33 @@ def _concat(chunks: Sequence[bytes]) -> Tuple[Any, Any, bytes]:
 
 # ---- C kernels ------------------------------------------------------------------
 
-def _c_field(rec: Any, name: Any, name_len: int, op: int, use_slot: int,
-             iters: int) -> int:
+
+def _c_field(rec: Any, name: Any, name_len: int, op: int, use_slot: int, iters: int) -> int:
     ffi, lib = _native()
     elapsed = ffi.new("uint64_t *")
     sink = ffi.new("uint64_t *")
-    rc = lib.spooky_bench_field(rec, len(rec), name, name_len, op, use_slot,
-                                iters, elapsed, sink)
+    rc = lib.spooky_bench_field(rec, len(rec), name, name_len, op, use_slot, iters, elapsed, sink)
     _check(rc, "spooky_bench_field")
     return int(elapsed[0])
 
 
-def run_fieldslot(quick: bool = False, progress: Progress = None) -> List[Row]:
+def run_fieldslot(quick: bool = False, progress: Progress = None) -> list[Row]:
     """C loop: typed access through a resolved slot vs by name (hash + search)."""
     ffi, lib = _native()
     data = sample_record_bytes()
     # A writable copy (ffi.new with a bytes initializer would add a NUL).
     rec = ffi.new("uint8_t[]", len(data))
     ffi.memmove(rec, data, len(data))
-    rows: List[Row] = []
+    rows: list[Row] = []
     for op_name in OPS:
         field = FIELD_FOR_OP[op_name].encode()
         name = ffi.from_buffer("uint8_t[]", field)
         op = getattr(lib, "SPOOKY_BENCH_" + op_name.upper())
         run = functools.partial(_c_field, rec, name, len(field), op)
-        ours, base = _pair(functools.partial(run, 1), functools.partial(run, 0),
-                           quick, start=1000)
+        ours, base = _pair(functools.partial(run, 1), functools.partial(run, 0), quick, start=1000)
         if bytes(ffi.buffer(rec)) != data:
             raise RuntimeError(f"bench {op_name} left the record changed")
-        _emit(rows, _row("fieldslot", op_name, "ns/op", ours, "by name", base),
-              progress)
+        _emit(rows, _row("fieldslot", op_name, "ns/op", ours, "by name", base), progress)
     return rows
 
 
@@ -304,8 +376,9 @@ def _c_serialize(json_c: Any, offs: Any, n: int, reuse: int, passes: int) -> int
     return total
 
 
-def run_serialize(quick: bool = False, n_records: Optional[int] = None,
-                  progress: Progress = None, seed: int = 1) -> List[Row]:
+def run_serialize(
+    quick: bool = False, n_records: int | None = None, progress: Progress = None, seed: int = 1
+) -> list[Row]:
     """C loop: JSON -> record into one reused buffer vs a fresh buffer each."""
     ffi, lib = _native()
     n = n_records if n_records is not None else (500 if quick else 2000)
@@ -318,22 +391,35 @@ def run_serialize(quick: bool = False, n_records: Optional[int] = None,
     for reuse in (0, 1):
         elapsed = ffi.new("uint64_t *")
         sink = ffi.new("uint64_t *")
-        _check(lib.spooky_bench_serialize(json_c, offs, n, reuse, elapsed, sink),
-               "spooky_bench_serialize")
+        _check(
+            lib.spooky_bench_serialize(json_c, offs, n, reuse, elapsed, sink),
+            "spooky_bench_serialize",
+        )
         sinks.append(int(sink[0]))
     if sinks[0] != sinks[1]:
         raise RuntimeError(f"serialize modes disagree: {sinks[0]} != {sinks[1]} bytes")
 
     run = functools.partial(_c_serialize, json_c, offs, n)
     ours, base = _pair(functools.partial(run, 1), functools.partial(run, 0), quick)
-    rows: List[Row] = []
-    _emit(rows, _row("serialize", "serialize_into", "ns/record", ours / n,
-                     "serialize (fresh buffer)", base / n), progress)
+    rows: list[Row] = []
+    _emit(
+        rows,
+        _row(
+            "serialize",
+            "serialize_into",
+            "ns/record",
+            ours / n,
+            "serialize (fresh buffer)",
+            base / n,
+        ),
+        progress,
+    )
     return rows
 
 
-def make_change_sets(n: int, seed: int = 2,
-                     change_rate: float = 0.10) -> Tuple[List[bytes], List[bytes], int]:
+def make_change_sets(
+    n: int, seed: int = 2, change_rate: float = 0.10
+) -> tuple[list[bytes], list[bytes], int]:
     """Old and new record bytes; about change_rate of the pairs differ in
     version, content_hash or both. Returns (old, new, number of changed pairs)."""
     api = _api()
@@ -359,22 +445,25 @@ def make_change_sets(n: int, seed: int = 2,
     return old, new, expected
 
 
-def _c_change(old_c: Any, old_offs: Any, new_c: Any, new_offs: Any, n: int,
-              use_slot: int, passes: int) -> int:
+def _c_change(
+    old_c: Any, old_offs: Any, new_c: Any, new_offs: Any, n: int, use_slot: int, passes: int
+) -> int:
     ffi, lib = _native()
     elapsed = ffi.new("uint64_t *")
     changed = ffi.new("uint64_t *")
     total = 0
     for _ in range(passes):
-        rc = lib.spooky_bench_change_detection(old_c, old_offs, new_c, new_offs,
-                                               n, use_slot, elapsed, changed)
+        rc = lib.spooky_bench_change_detection(
+            old_c, old_offs, new_c, new_offs, n, use_slot, elapsed, changed
+        )
         _check(rc, "spooky_bench_change_detection")
         total += int(elapsed[0])
     return total
 
 
-def run_change_detection(quick: bool = False, n_records: Optional[int] = None,
-                         progress: Progress = None, seed: int = 2) -> List[Row]:
+def run_change_detection(
+    quick: bool = False, n_records: int | None = None, progress: Progress = None, seed: int = 2
+) -> list[Row]:
     """C loop: compare version + content_hash of record pairs, slots vs by name."""
     ffi, lib = _native()
     n = n_records if n_records is not None else (1000 if quick else 5000)
@@ -388,24 +477,32 @@ def run_change_detection(quick: bool = False, n_records: Optional[int] = None,
     for use_slot in (0, 1):
         elapsed = ffi.new("uint64_t *")
         changed = ffi.new("uint64_t *")
-        _check(lib.spooky_bench_change_detection(old_c, old_offs, new_c, new_offs,
-                                                 n, use_slot, elapsed, changed),
-               "spooky_bench_change_detection")
+        _check(
+            lib.spooky_bench_change_detection(
+                old_c, old_offs, new_c, new_offs, n, use_slot, elapsed, changed
+            ),
+            "spooky_bench_change_detection",
+        )
         counts.append(int(changed[0]))
     if counts != [expected, expected]:
         raise RuntimeError(
             f"change detection counts disagree: by name {counts[0]}, "
-            f"slots {counts[1]}, expected {expected}")
+            f"slots {counts[1]}, expected {expected}"
+        )
 
     run = functools.partial(_c_change, old_c, old_offs, new_c, new_offs, n)
     ours, base = _pair(functools.partial(run, 1), functools.partial(run, 0), quick)
-    rows: List[Row] = []
-    _emit(rows, _row("change-detection", "detect_changes",
-                     "ns/record", ours / n, "by name", base / n), progress)
+    rows: list[Row] = []
+    _emit(
+        rows,
+        _row("change-detection", "detect_changes", "ns/record", ours / n, "by name", base / n),
+        progress,
+    )
     return rows
 
 
 # ---- Python API -------------------------------------------------------------------
+
 
 def _loop1(f: Callable[[Any], Any], a: Any, n: int) -> int:
     it = itertools.repeat(None, n)
@@ -423,7 +520,7 @@ def _loop2(f: Callable[[Any, Any], Any], a: Any, b: Any, n: int) -> int:
     return time.perf_counter_ns() - t0
 
 
-def _py_serialize_fresh(docs: Sequence[Dict[str, Any]], passes: int) -> int:
+def _py_serialize_fresh(docs: Sequence[dict[str, Any]], passes: int) -> int:
     ser = _api().serialize
     t0 = time.perf_counter_ns()
     for _ in range(passes):
@@ -432,7 +529,7 @@ def _py_serialize_fresh(docs: Sequence[Dict[str, Any]], passes: int) -> int:
     return time.perf_counter_ns() - t0
 
 
-def _py_serialize_into(docs: Sequence[Dict[str, Any]], passes: int) -> int:
+def _py_serialize_into(docs: Sequence[dict[str, Any]], passes: int) -> int:
     into = _api().serialize_into
     buf = bytearray()
     t0 = time.perf_counter_ns()
@@ -442,12 +539,13 @@ def _py_serialize_into(docs: Sequence[Dict[str, Any]], passes: int) -> int:
     return time.perf_counter_ns() - t0
 
 
-def run_python_api(quick: bool = False, progress: Progress = None,
-                   n_records: Optional[int] = None, seed: int = 1) -> List[Row]:
+def run_python_api(
+    quick: bool = False, progress: Progress = None, n_records: int | None = None, seed: int = 1
+) -> list[Row]:
     """The fieldslot and serialize pairs through the Python API."""
     api = _api()
     data = sample_record_bytes()
-    rows: List[Row] = []
+    rows: list[Row] = []
 
     r = api.SpookyRecord(data)
     m = api.SpookyRecordMut(data)
@@ -456,18 +554,16 @@ def run_python_api(quick: bool = False, progress: Progress = None,
         if op_name.startswith("get_"):
             typ = op_name[4:]
             by_name = functools.partial(_loop1, getattr(r, "get_" + typ), field)
-            by_slot = functools.partial(_loop1, getattr(r, f"get_{typ}_at"),
-                                        r.resolve(field))
+            by_slot = functools.partial(_loop1, getattr(r, f"get_{typ}_at"), r.resolve(field))
         else:
             typ = op_name[4:]
             value = getattr(r, "get_" + typ)(field)  # write back what is there
-            by_name = functools.partial(_loop2, getattr(m, "set_" + typ), field,
-                                        value)
-            by_slot = functools.partial(_loop2, getattr(m, f"set_{typ}_at"),
-                                        m.resolve(field), value)
+            by_name = functools.partial(_loop2, getattr(m, "set_" + typ), field, value)
+            by_slot = functools.partial(
+                _loop2, getattr(m, f"set_{typ}_at"), m.resolve(field), value
+            )
         ours, base = _pair(by_slot, by_name, quick, start=1000)
-        _emit(rows, _row("python-fieldslot", op_name, "ns/op", ours, "by name",
-                         base), progress)
+        _emit(rows, _row("python-fieldslot", op_name, "ns/op", ours, "by name", base), progress)
     if m.to_bytes() != data:
         raise RuntimeError("python set benchmarks left the record changed")
 
@@ -478,17 +574,29 @@ def run_python_api(quick: bool = False, progress: Progress = None,
         k = api.serialize_into(d, buf)
         if bytes(buf[:k]) != api.serialize(d):
             raise RuntimeError("serialize_into and serialize disagree")
-    ours, base = _pair(functools.partial(_py_serialize_into, docs),
-                       functools.partial(_py_serialize_fresh, docs), quick)
-    _emit(rows, _row("python-serialize", "serialize_into", "ns/record", ours / n,
-                     "serialize (fresh buffer)", base / n), progress)
+    ours, base = _pair(
+        functools.partial(_py_serialize_into, docs),
+        functools.partial(_py_serialize_fresh, docs),
+        quick,
+    )
+    _emit(
+        rows,
+        _row(
+            "python-serialize",
+            "serialize_into",
+            "ns/record",
+            ours / n,
+            "serialize (fresh buffer)",
+            base / n,
+        ),
+        progress,
+    )
     return rows
 
 
-def run_all(quick: bool = False, progress: Progress = None,
-            python_api: bool = True) -> List[Row]:
+def run_all(quick: bool = False, progress: Progress = None, python_api: bool = True) -> list[Row]:
     """Every group, in the order the README describes them."""
-    rows: List[Row] = []
+    rows: list[Row] = []
     rows += run_fieldslot(quick, progress)
     rows += run_serialize(quick, progress=progress)
     rows += run_change_detection(quick, progress=progress)

@@ -32,6 +32,7 @@ FORMAT = "spooky-bench/1"
 
 # ---- machine -----------------------------------------------------------------------
 
+
 def _cpu_model() -> str | None:
     try:
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
@@ -79,8 +80,9 @@ def _jq_version() -> str | None:
     if jq is None:
         return None
     try:
-        out = subprocess.run([jq, "--version"], capture_output=True, text=True, timeout=5,
-                             check=False)
+        out = subprocess.run(
+            [jq, "--version"], capture_output=True, text=True, timeout=5, check=False
+        )
     except (OSError, subprocess.SubprocessError):
         return "?"
     return out.stdout.strip() or "?"
@@ -115,21 +117,27 @@ def machine_info() -> dict[str, Any]:
         info["core_compiler"] = None
         info["core_opt"] = "-O2 (native/build.py default; not recorded in the .so)"
         info["python_cflags"] = sysconfig.get_config_var("CFLAGS")
-    info["peers"] = {"orjson": _version_of("orjson"), "pyarrow": _version_of("pyarrow"),
-                     "duckdb": _version_of("duckdb"), "jq": _jq_version()}
+    info["peers"] = {
+        "orjson": _version_of("orjson"),
+        "pyarrow": _version_of("pyarrow"),
+        "duckdb": _version_of("duckdb"),
+        "jq": _jq_version(),
+    }
     return info
 
 
 def machine_lines(info: dict[str, Any]) -> list[tuple[str, str]]:
     """(label, text) pairs describing the machine, for people."""
     peers = info.get("peers") or {}
-    peer_text = ", ".join(f"{k} {v}" if v else f"{k} not installed"
-                          for k, v in peers.items())
+    peer_text = ", ".join(f"{k} {v}" if v else f"{k} not installed" for k, v in peers.items())
     core = info.get("spooky_core") or "?"
     compiler = info.get("core_compiler") or "unknown compiler"
     opt = info.get("core_opt")
     lines = [
-        ("cpu", f"{info.get('cpu')}, {info.get('cores')} cores ({info.get('usable_cores')} usable)"),
+        (
+            "cpu",
+            f"{info.get('cpu')}, {info.get('cores')} cores ({info.get('usable_cores')} usable)",
+        ),
         ("python", f"{info.get('python')} on {info.get('platform')}"),
         ("core", f"spooky {core}, {compiler}" + (f" (effective {opt})" if opt else "")),
     ]
@@ -139,6 +147,7 @@ def machine_lines(info: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 # ---- runs ---------------------------------------------------------------------------
+
 
 def make_run(machine: dict[str, Any], rows: list[Row], settings: dict[str, Any]) -> dict[str, Any]:
     return {"format": FORMAT, "machine": machine, "settings": settings, "rows": rows}
@@ -168,16 +177,20 @@ def load(path: str) -> dict[str, Any]:
         raise SpookyError(f"could not read saved run {path}: not JSON ({exc})") from None
     rows = doc.get("rows") if isinstance(doc, dict) else None
     if not isinstance(rows, list):
-        raise SpookyError(f"could not read saved run {path}: no \"rows\" list "
-                          "(write one with spooky bench --save FILE)")
+        raise SpookyError(
+            f'could not read saved run {path}: no "rows" list '
+            "(write one with spooky bench --save FILE)"
+        )
     for i, r in enumerate(rows):
         if not isinstance(r, dict) or not all(k in r for k in ("group", "name", "unit", "ours")):
-            raise SpookyError(f"could not read saved run {path}: row {i} lacks "
-                              "group, name, unit or ours")
+            raise SpookyError(
+                f"could not read saved run {path}: row {i} lacks group, name, unit or ours"
+            )
     return doc
 
 
 # ---- comparison ---------------------------------------------------------------------
+
 
 def higher_is_better(unit: str) -> bool:
     """records/s, MB/s: a rate; ns/op, ns/record, s: a time."""
@@ -213,10 +226,14 @@ def compare(old_rows: list[Row], new_rows: list[Row], threshold: float) -> tuple
     for key in keys:
         o, n = old.get(key), new.get(key)
         ref = n or o
-        entry: Row = {"group": key[0], "name": key[1], "unit": ref["unit"],
-                      "old": o.get("ours") if o else None,
-                      "new": n.get("ours") if n else None,
-                      "slower_pct": None}
+        entry: Row = {
+            "group": key[0],
+            "name": key[1],
+            "unit": ref["unit"],
+            "old": o.get("ours") if o else None,
+            "new": n.get("ours") if n else None,
+            "slower_pct": None,
+        }
         if o is None:
             entry["status"] = "missing-old"
         elif n is None:

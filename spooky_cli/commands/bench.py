@@ -46,8 +46,14 @@ def _macro_steps(repeats: int) -> int:
     return 1 + repeats * (convert + export + jq)
 
 
-def run(quick: bool, records: int | None, as_json: bool, save: str | None,
-        compare: str | None, threshold: float) -> None:
+def run(
+    quick: bool,
+    records: int | None,
+    as_json: bool,
+    save: str | None,
+    compare: str | None,
+    threshold: float,
+) -> None:
     if threshold < 0:
         raise SpookyError(f"--threshold must be a percentage >= 0, got {threshold:g}")
     if records is not None and records < 1:
@@ -61,10 +67,16 @@ def run(quick: bool, records: int | None, as_json: bool, save: str | None,
     machine = report.machine_info()
 
     rows: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory(prefix="spooky-bench-") as workdir, \
-            render.bench_progress(MICRO_ROWS + _macro_steps(repeats)) as bar:
-        labels = iter(["fieldslot"] * len(micro.OPS) + ["serialize", "change-detection"]
-                      + ["python-fieldslot"] * len(micro.OPS) + ["python-serialize"])
+    with (
+        tempfile.TemporaryDirectory(prefix="spooky-bench-") as workdir,
+        render.bench_progress(MICRO_ROWS + _macro_steps(repeats)) as bar,
+    ):
+        labels = iter(
+            ["fieldslot"] * len(micro.OPS)
+            + ["serialize", "change-detection"]
+            + ["python-fieldslot"] * len(micro.OPS)
+            + ["python-serialize"]
+        )
         bar.step(f"micro: {next(labels)}")
 
         def micro_done(row: dict[str, Any]) -> None:
@@ -76,8 +88,14 @@ def run(quick: bool, records: int | None, as_json: bool, save: str | None,
         rows += macro.run_macro(n, workdir, quick=quick, progress=bar.step, repeats=repeats)
     seconds = time.perf_counter() - started
 
-    settings = {"quick": quick, "tiny": tiny, "records": n, "macro_repeats": repeats,
-                "micro_repeats": micro._repeats(quick or tiny), "seconds": round(seconds, 1)}
+    settings = {
+        "quick": quick,
+        "tiny": tiny,
+        "records": n,
+        "macro_repeats": repeats,
+        "micro_repeats": micro._repeats(quick or tiny),
+        "seconds": round(seconds, 1),
+    }
     result = report.make_run(machine, rows, settings)
     if save:
         report.save(save, result)
@@ -96,9 +114,11 @@ def run(quick: bool, records: int | None, as_json: bool, save: str | None,
         was = saved.get("settings") or {}
         differs = [k for k in ("records", "quick", "tiny") if k in was and was[k] != settings[k]]
         if differs:
-            render.warning(f"{compare} was run with other settings ("
-                           + ", ".join(f"{k} {was[k]} -> {settings[k]}" for k in differs)
-                           + "): the rows may not be comparable")
+            render.warning(
+                f"{compare} was run with other settings ("
+                + ", ".join(f"{k} {was[k]} -> {settings[k]}" for k in differs)
+                + "): the rows may not be comparable"
+            )
         if regressed:
             slower = sum(1 for e in entries if e["status"] == "slower")
             render.note(f"{slower} row(s) more than {threshold:g}% slower than {compare}")
@@ -106,13 +126,17 @@ def run(quick: bool, records: int | None, as_json: bool, save: str | None,
 
 
 def _footnotes(settings: dict[str, Any]) -> list[str]:
-    generated = (f"{settings['records']:,} generated records (~420 bytes of nested JSON "
-                 f"each); medians of {settings['micro_repeats']} (micro) and "
-                 f"{settings['macro_repeats']} (commands) interleaved runs; "
-                 f"{settings['seconds']:.0f} s in all.")
-    fairness = ("Ours runs in-process (the command's own function, fsync included); so do "
-                "the Python peers. Only ratios within one run mean anything on a shared "
-                "machine.")
+    generated = (
+        f"{settings['records']:,} generated records (~420 bytes of nested JSON "
+        f"each); medians of {settings['micro_repeats']} (micro) and "
+        f"{settings['macro_repeats']} (commands) interleaved runs; "
+        f"{settings['seconds']:.0f} s in all."
+    )
+    fairness = (
+        "Ours runs in-process (the command's own function, fsync included); so do "
+        "the Python peers. Only ratios within one run mean anything on a shared "
+        "machine."
+    )
     lines = ["", generated, fairness]
     if settings["tiny"]:
         lines.append(f"{TINY_ENV} is set: tiny sizes, the numbers mean nothing.")

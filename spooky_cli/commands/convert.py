@@ -34,8 +34,9 @@ class Stats:
         self.bytes_in = 0
 
 
-def run(inputs: list[str], output: str, *, key: str, keep_last: bool, skip_errors: bool,
-        quiet: bool) -> None:
+def run(
+    inputs: list[str], output: str, *, key: str, keep_last: bool, skip_errors: bool, quiet: bool
+) -> None:
     if output == "-" and sys.stdout.isatty():
         raise SpookyError("refusing to write a binary record file to a terminal: use -o FILE")
     if inputs.count("-") > 1:
@@ -68,16 +69,26 @@ def run(inputs: list[str], output: str, *, key: str, keep_last: bool, skip_error
             shutil.rmtree(tmpdir, ignore_errors=True)
 
     seconds = max(time.perf_counter() - start, 1e-9)
-    parts = [f"{writer.records:,} records", f"{render.mb(stats.bytes_in)} in",
-             f"{render.mb(writer.bytes_written)} out", f"{seconds:.2f} s",
-             f"{writer.records / seconds:,.0f} records/s"]
+    parts = [
+        f"{writer.records:,} records",
+        f"{render.mb(stats.bytes_in)} in",
+        f"{render.mb(writer.bytes_written)} out",
+        f"{seconds:.2f} s",
+        f"{writer.records / seconds:,.0f} records/s",
+    ]
     if skip_errors:
         parts.append(f"{stats.bad_lines:,} bad lines skipped")
     render.summary(parts, quiet)
 
 
-def _convert(inputs: list[str], writer: RecordFileWriter, key: bytes, skip_errors: bool,
-             bar: object, stats: Stats) -> None:
+def _convert(
+    inputs: list[str],
+    writer: RecordFileWriter,
+    key: bytes,
+    skip_errors: bool,
+    bar: object,
+    stats: Stats,
+) -> None:
     """This thread reads; two threads transcode; one thread adds the results to
     the writer in input order. At most IN_FLIGHT pieces are held at once."""
     first_lines: dict[int, int] = {}
@@ -91,8 +102,11 @@ def _convert(inputs: list[str], writer: RecordFileWriter, key: bytes, skip_error
             for piece in read_pieces(path, bar.advance):  # type: ignore[attr-defined]
                 stats.bytes_in += len(piece.data)
                 done = parse.submit(transcode_chunk, piece.data, key, skip_errors)
-                added.append(write.submit(_take, (piece, source, done), writer, first_lines,
-                                          skip_errors, stats))
+                added.append(
+                    write.submit(
+                        _take, (piece, source, done), writer, first_lines, skip_errors, stats
+                    )
+                )
                 while len(added) >= IN_FLIGHT:
                     added.popleft().result()
         while added:
@@ -103,8 +117,13 @@ def _convert(inputs: list[str], writer: RecordFileWriter, key: bytes, skip_error
         parse.shutdown(wait=True, cancel_futures=True)
 
 
-def _take(item: tuple[Piece, int, Future[Transcoded]], writer: RecordFileWriter,
-          first_lines: dict[int, int], skip_errors: bool, stats: Stats) -> None:
+def _take(
+    item: tuple[Piece, int, Future[Transcoded]],
+    writer: RecordFileWriter,
+    first_lines: dict[int, int],
+    skip_errors: bool,
+    stats: Stats,
+) -> None:
     piece, source, fut = item
     t = fut.result()
     first_line = first_lines[source]
@@ -112,8 +131,16 @@ def _take(item: tuple[Piece, int, Future[Transcoded]], writer: RecordFileWriter,
     if t.errors and isinstance(original, memoryview):
         original = original.tobytes()  # error path only: messages need a searchable copy
     for line, offset, code, message in t.errors:
-        err = line_error(writer.source_name(source), original, first_line, piece.base_offset, line, offset, message,
-                         piece.array_mode)
+        err = line_error(
+            writer.source_name(source),
+            original,
+            first_line,
+            piece.base_offset,
+            line,
+            offset,
+            message,
+            piece.array_mode,
+        )
         if not skip_errors:
             raise exception_for_line(code, err)
         stats.bad_lines += 1

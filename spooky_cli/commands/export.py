@@ -36,8 +36,10 @@ def run(file: str, output: str, fields: list[str] | None = None, quiet: bool = F
             written += len(data)
 
         try:
-            with atomic_output(output) as out, \
-                    render.progress("export", reader.records_bytes, quiet=quiet) as bar:
+            with (
+                atomic_output(output) as out,
+                render.progress("export", reader.records_bytes, quiet=quiet) as bar,
+            ):
                 records = reader.export_ndjson(write_block, fields, progress=bar.advance)
         except BrokenPipeError:
             if output != "-":
@@ -46,8 +48,15 @@ def run(file: str, output: str, fields: list[str] | None = None, quiet: bool = F
             raise typer.Exit(0) from None
     seconds = time.perf_counter() - started
     rate = records / seconds if seconds > 0 else 0.0
-    render.summary([f"exported {records:,} records", render.mb(written), f"{seconds:.2f} s",
-                    f"{rate:,.0f} records/s"], quiet=quiet)
+    render.summary(
+        [
+            f"exported {records:,} records",
+            render.mb(written),
+            f"{seconds:.2f} s",
+            f"{rate:,.0f} records/s",
+        ],
+        quiet=quiet,
+    )
 
 
 def _quiet_stdout() -> None:

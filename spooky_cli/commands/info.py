@@ -22,8 +22,10 @@ def describe(reader: RecordFileReader) -> dict[str, Any]:
         "records_bytes": reader.records_bytes,
         "footer_bytes": reader.footer_bytes,
         "key_field": reader.key_field,
-        "fields": [{"name": f.name, "hash": f.hash, "types": f.type_counts}
-                   for f in sorted(reader.names, key=lambda f: f.name)],
+        "fields": [
+            {"name": f.name, "hash": f.hash, "types": f.type_counts}
+            for f in sorted(reader.names, key=lambda f: f.name)
+        ],
     }
 
 
@@ -49,17 +51,19 @@ def run(file: str, verify: bool = False, as_json: bool = False) -> None:
         sys.stdout.buffer.write(orjson.dumps(facts) + b"\n")
         sys.stdout.buffer.flush()
         return
-    render.key_values([
-        ("file", facts["file"]),
-        ("format version", facts["format_version"]),
-        ("records", f"{facts['record_count']:,}"),
-        ("blocks", f"{facts['block_count']:,}"),
-        ("file size", _size(facts["file_size"])),
-        ("records bytes", _size(facts["records_bytes"])),
-        ("footer bytes", _size(facts["footer_bytes"])),
-        ("key field", facts["key_field"]),
-        ("fields", len(facts["fields"])),
-    ])
+    render.key_values(
+        [
+            ("file", facts["file"]),
+            ("format version", facts["format_version"]),
+            ("records", f"{facts['record_count']:,}"),
+            ("blocks", f"{facts['block_count']:,}"),
+            ("file size", _size(facts["file_size"])),
+            ("records bytes", _size(facts["records_bytes"])),
+            ("footer bytes", _size(facts["footer_bytes"])),
+            ("key field", facts["key_field"]),
+            ("fields", len(facts["fields"])),
+        ]
+    )
     if facts["fields"]:
         rows = []
         for f in facts["fields"]:
@@ -67,8 +71,9 @@ def run(file: str, verify: bool = False, as_json: bool = False) -> None:
             rows.append([field_label(f["name"]), types, f"{sum(f['types'].values()):,}"])
         render.table("fields", ["name", "types", "records"], rows)
     if verified is not None:
-        render.stdout().print(f"verified: {verified[0]:,} blocks, {verified[1]:,} records",
-                              markup=False)
+        render.stdout().print(
+            f"verified: {verified[0]:,} blocks, {verified[1]:,} records", markup=False
+        )
 
 
 def _size(n: int) -> str:
