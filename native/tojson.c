@@ -1,6 +1,9 @@
 /* tojson.c: field values and canonical CBOR back to compact JSON text. */
 #include <math.h>
 #include <stdlib.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 #include "internal.h"
 
 #define TRY(expr)                  \
@@ -9,10 +12,25 @@
         if (rc_) return rc_;       \
     } while (0)
 
+static const char DIGIT_PAIRS[] =
+    "00010203040506070809101112131415161718192021222324252627282930313233343536373839404142434445464748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899";
+
+/* Two digits per division. */
 static int put_u64(spooky_buf *out, uint64_t v) {
     char b[24];
     int i = 24;
-    do { b[--i] = (char)('0' + v % 10); v /= 10; } while (v);
+    while (v >= 100) {
+        unsigned r = (unsigned)(v % 100);
+        v /= 100;
+        i -= 2;
+        memcpy(b + i, DIGIT_PAIRS + 2 * r, 2);
+    }
+    if (v >= 10) {
+        i -= 2;
+        memcpy(b + i, DIGIT_PAIRS + 2 * v, 2);
+    } else {
+        b[--i] = (char)('0' + v);
+    }
     return buf_append(out, b + i, (size_t)(24 - i));
 }
 
@@ -36,10 +54,38 @@ static int put_f64(spooky_buf *out, double d) {
 
 static const char HEX[] = "0123456789abcdef";
 
+/* Length of the prefix of s that JSON takes as it is (no quote, backslash,
+ * control or non-ASCII byte), 16 bytes at a time where SSE2 is there. */
+static size_t plain_prefix(const uint8_t *s, size_t n) {
+    size_t i = 0;
+#ifdef __SSE2__
+    const __m128i space = _mm_set1_epi8(0x20), quote = _mm_set1_epi8('"'),
+                  backslash = _mm_set1_epi8('\\');
+    for (; i + 16 <= n; i += 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+        /* signed compare: flags bytes < 0x20 and every byte >= 0x80 */
+        __m128i bad = _mm_or_si128(_mm_cmplt_epi8(x, space),
+                                   _mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, backslash)));
+        int mask = _mm_movemask_epi8(bad);
+        if (mask) return i + (size_t)__builtin_ctz((unsigned)mask);
+    }
+#endif
+    while (i < n && s[i] >= 0x20 && s[i] != '"' && s[i] != '\\' && s[i] < 0x80) i++;
+    return i;
+}
+
 /* JSON string of n bytes of UTF-8 (validated). */
 static int put_string(spooky_buf *out, const uint8_t *s, size_t n) {
-    const uint8_t *p = s, *end = s + n;
-    TRY(buf_push(out, '"'));
+    size_t plain = plain_prefix(s, n);
+    TRY(buf_grow(out, plain + 2));
+    out->data[out->len++] = '"';
+    memcpy(out->data + out->len, s, plain);
+    out->len += plain;
+    if (plain == n) {
+        out->data[out->len++] = '"';
+        return SPOOKY_OK;
+    }
+    const uint8_t *p = s + plain, *end = s + n;
     while (p < end) {
         const uint8_t *run = p;
         while (p < end && *p >= 0x20 && *p != '"' && *p != '\\' && *p < 0x80) p++;

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from spooky_cli._native import ffi, lib
-from spooky_cli.errors import HashCollision, JsonError, TypeMismatch, error_for
+from spooky_cli.errors import JsonError, TypeMismatch, error_for
 from spooky_cli.types import FieldType
 
 _I64_MIN, _I64_MAX, _U64_MAX = -(2**63), 2**63 - 1, 2**64 - 1
@@ -55,24 +55,14 @@ def position(src: bytes, offset: int) -> tuple[int, int]:
     return line, column
 
 
-def json_error(
-    code: int,
-    err: Any,
-    src: bytes,
-    source: str | None = None,
-    line_base: int = 0,
-    offset_base: int = 0,
-) -> JsonError:
-    """A JsonError for a failed transcode of src, positioned in the input."""
+def json_error(code: int, err: Any, src: bytes) -> Exception:
+    """The exception for a failed transcode of src, positioned in it."""
     reason = ffi.string(err.message).decode()
-    line, column = position(src, err.offset)
-    cls = HashCollision if code == lib.SPOOKY_E_HASH_COLLISION else JsonError
     exc = error_for(code, reason)
-    if not isinstance(exc, JsonError):  # out of memory, too large
-        raise exc
-    return cls(
-        reason, line=line + line_base, column=column, offset=err.offset + offset_base, source=source
-    )
+    if not isinstance(exc, JsonError):  # out of memory, record too large
+        return exc
+    line, column = position(src, err.offset)
+    return type(exc)(reason, line=line, column=column, offset=err.offset)
 
 
 def _utf8(data: bytes | bytearray | memoryview | str) -> bytes | bytearray | memoryview:

@@ -15,7 +15,10 @@ from __future__ import annotations
 import mmap
 import os
 import struct
+import threading
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, NamedTuple
 
 from spooky_cli._native import ffi, lib
@@ -339,18 +342,36 @@ class RecordFileReader:
             fields = list(dict.fromkeys(fields))  # a name asked twice is written once
             hashes = ffi.new("uint64_t[]", self.field_hashes(fields) or [0])
             n = len(fields)
-        buf = ffi.gc(ffi.new("spooky_buf *"), lib.spooky_buf_free)
-        err = ffi.new("spooky_error *")
-        released = 0
-        for b in self._blocks:
+        per_thread = threading.local()
+
+        def export_block(index: int) -> bytes:
+            if not hasattr(per_thread, "buf"):
+                per_thread.buf = ffi.gc(ffi.new("spooky_buf *"), lib.spooky_buf_free)
+                per_thread.err = ffi.new("spooky_error *")
+            buf, err = per_thread.buf, per_thread.err
             buf.len = 0
-            rc = lib.spooky_file_export_block(f, b.index, hashes, n, buf, err)
+            rc = lib.spooky_file_export_block(f, index, hashes, n, buf, err)
             if rc:
-                raise self._error(rc, err, f"could not export block {b.index} of")
-            write(ffi.buffer(buf.data, buf.len)[:])
-            released = self._release(released, b.payload_offset + b.payload_len)
-            if progress is not None:
-                progress(b.payload_len + _BLOCK_HEADER_SIZE)
+                raise self._error(rc, err, f"could not export block {index} of")
+            return ffi.buffer(buf.data, buf.len)[:]
+
+        # two blocks are turned into JSON at once (the core releases the GIL);
+        # they are written in file order
+        pending: deque[tuple[BlockInfo, Future[bytes]]] = deque()
+        released = 0
+        pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="spooky-export")
+        try:
+            for b in [*self._blocks, None]:
+                if b is not None:
+                    pending.append((b, pool.submit(export_block, b.index)))
+                while pending and (b is None or len(pending) >= 4):
+                    done, text = pending.popleft()
+                    write(text.result())
+                    released = self._release(released, done.payload_offset + done.payload_len)
+                    if progress is not None:
+                        progress(done.payload_len + _BLOCK_HEADER_SIZE)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
         return self.record_count
 
     def _release(self, start: int, end: int) -> int:
