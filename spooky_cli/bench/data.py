@@ -32,7 +32,7 @@ import orjson
 POOL = 20_000  # records built from scratch; later lines reuse their bodies
 FIRST_ID = 1_000_000_000
 
-_FIRST = (
+FIRST_NAMES = (
     "Ada",
     "Alan",
     "Grace",
@@ -58,7 +58,7 @@ _FIRST = (
     "Chloé",
     "Ñico",
 )
-_LAST = (
+LAST_NAMES = (
     "Lovelace",
     "Turing",
     "Hopper",
@@ -84,7 +84,7 @@ _LAST = (
     "García",
     "Kowalski",
 )
-_CITIES = (
+CITIES = (
     ("London", "GB", 51.5074, -0.1278),
     ("Paris", "FR", 48.8566, 2.3522),
     ("Berlin", "DE", 52.52, 13.405),
@@ -98,7 +98,7 @@ _CITIES = (
     ("Malmö", "SE", 55.605, 13.0038),
     ("Reykjavík", "IS", 64.1466, -21.9426),
 )
-_TAGS = (
+TAGS = (
     "analytics",
     "premium",
     "beta-tester",
@@ -127,8 +127,8 @@ _NOTES = (
 def record(i: int, rng: random.Random) -> dict[str, Any]:
     """Record number i (its id is FIRST_ID + i), values drawn from rng."""
     r = rng.random
-    first, last = _FIRST[int(r() * len(_FIRST))], _LAST[int(r() * len(_LAST))]
-    city, country, lat, lon = _CITIES[int(r() * len(_CITIES))]
+    first, last = FIRST_NAMES[int(r() * len(FIRST_NAMES))], LAST_NAMES[int(r() * len(LAST_NAMES))]
+    city, country, lat, lon = CITIES[int(r() * len(CITIES))]
     created = 1_514_764_800 + int(r() * 252_000_000)  # 2018 .. 2025
     at = created + int(r() * 1_000_000)
     events = []
@@ -137,7 +137,7 @@ def record(i: int, rng: random.Random) -> dict[str, Any]:
         events.append(
             {"type": _EVENTS[int(r() * len(_EVENTS))], "at": at, "value": round(r() * 100, 2)}
         )
-    t = int(r() * len(_TAGS))
+    t = int(r() * len(TAGS))
     note = _NOTES[int(r() * len(_NOTES))] if r() < 0.25 else None
     return {
         "id": FIRST_ID + i,
@@ -153,7 +153,7 @@ def record(i: int, rng: random.Random) -> dict[str, Any]:
             "verified": r() < 0.7,
             "score": round(r(), 3),
         },
-        "tags": list(_TAGS[t : t + int(r() * 4)]),
+        "tags": list(TAGS[t : t + int(r() * 4)]),
         "events": events,
         "location": {
             "city": city,

@@ -28,6 +28,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, Optional
 
+from spooky_cli.bench.data import CITIES, FIRST_NAMES, LAST_NAMES, TAGS
+
 Row = dict[str, Any]
 Progress = Optional[Callable[[Row], None]]
 
@@ -89,62 +91,6 @@ SAMPLE_RECORD: dict[str, Any] = {
     "created_at": "2024-03-14T09:26:53Z",
 }
 
-_FIRST = (
-    "Ada",
-    "Alan",
-    "Grace",
-    "Edsger",
-    "Barbara",
-    "Donald",
-    "Frances",
-    "Ken",
-    "Margaret",
-    "Dennis",
-    "Radia",
-    "Linus",
-    "Sophie",
-    "Tim",
-    "Katherine",
-    "John",
-    "Hedy",
-    "Niklaus",
-    "Shafi",
-    "Leslie",
-)
-_LAST = (
-    "Lovelace",
-    "Turing",
-    "Hopper",
-    "Dijkstra",
-    "Liskov",
-    "Knuth",
-    "Allen",
-    "Thompson",
-    "Hamilton",
-    "Ritchie",
-    "Perlman",
-    "Torvalds",
-    "Wilson",
-    "Berners-Lee",
-    "Johnson",
-    "Backus",
-    "Lamarr",
-    "Wirth",
-    "Goldwasser",
-    "Lamport",
-)
-_CITIES = (
-    ("London", "GB"),
-    ("Paris", "FR"),
-    ("Berlin", "DE"),
-    ("Zürich", "CH"),
-    ("New York", "US"),
-    ("São Paulo", "BR"),
-    ("Tokyo", "JP"),
-    ("Toronto", "CA"),
-    ("Kraków", "PL"),
-    ("Lagos", "NG"),
-)
 _STREETS = (
     "High Street",
     "Main St",
@@ -154,22 +100,6 @@ _STREETS = (
     "Broadway",
     "Avenida Paulista",
     "Queen St W",
-)
-_TAGS = (
-    "analytics",
-    "premium",
-    "beta-tester",
-    "eu-west",
-    "us-east",
-    "newsletter",
-    "trial",
-    "enterprise",
-    "mobile",
-    "legacy",
-    "vip",
-    "churn-risk",
-    "partner",
-    "internal",
 )
 _SOURCES = ("import-v1", "import-v2", "api", "web-form", "sync", "backfill")
 
@@ -271,8 +201,8 @@ def generate_records(n: int, seed: int = 1) -> list[dict[str, Any]]:
     rng = random.Random(seed)
     out = []
     for i in range(n):
-        first, last = rng.choice(_FIRST), rng.choice(_LAST)
-        city, country = rng.choice(_CITIES)
+        first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
+        city, country = rng.choice(CITIES)[:2]
         meta: dict[str, Any] = {
             "source": rng.choice(_SOURCES),
             "created_by": f"sync-worker-{rng.randrange(1, 17)}",
@@ -299,7 +229,7 @@ def generate_records(n: int, seed: int = 1) -> list[dict[str, Any]]:
                 "verified": rng.random() < 0.7,
                 "name": f"{first} {last}",
                 "email": f"{first.lower()}.{last.lower()}{rng.randrange(1000)}@example.com",
-                "tags": rng.sample(_TAGS, rng.randrange(0, 7)),
+                "tags": rng.sample(TAGS, rng.randrange(0, 7)),
                 "address": {
                     "street": f"{rng.randrange(1, 9999)} {rng.choice(_STREETS)}",
                     "city": city,
