@@ -9,6 +9,17 @@
 #error "spooky's core assumes a little-endian host"
 #endif
 
+/* Record-file magic bytes at the start and the end (docs/FORMAT.md). */
+static const uint8_t FILE_MAGIC[8] = {'S', 'P', 'K', 'Y', 'F', 'I', 'L', 'E'};
+static const uint8_t END_MAGIC[8] = {'S', 'P', 'K', 'Y', 'F', 'E', 'N', 'D'};
+
+/* Returns a failing status at once. */
+#define TRY(expr)                \
+    do {                         \
+        int rc_ = (expr);        \
+        if (rc_) return rc_;     \
+    } while (0)
+
 static inline uint32_t load_u32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
 static inline uint64_t load_u64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
 static inline void store_u32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }

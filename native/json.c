@@ -29,12 +29,6 @@
         return (code_);                                        \
     } while (0)
 
-#define TRY(expr)                                              \
-    do {                                                       \
-        int rc_ = (expr);                                      \
-        if (rc_) return rc_;                                   \
-    } while (0)
-
 /* The parsers take the input position p and return the position after what
  * they parsed, or NULL once fail() has recorded the error in enc. */
 COLD static const uint8_t *fail(spooky_encoder *enc, const uint8_t *at, int code, const char *msg) {

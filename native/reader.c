@@ -15,14 +15,6 @@
 #include <unistd.h>
 #include "internal.h"
 
-#define TRY(expr)                  \
-    do {                           \
-        int rc_ = (expr);          \
-        if (rc_) return rc_;       \
-    } while (0)
-
-static const uint8_t FILE_MAGIC[8] = {'S', 'P', 'K', 'Y', 'F', 'I', 'L', 'E'};
-static const uint8_t END_MAGIC[8] = {'S', 'P', 'K', 'Y', 'F', 'E', 'N', 'D'};
 
 #define KIND_RECORDS 1
 #define KIND_FOOTER 2

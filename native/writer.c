@@ -13,16 +13,8 @@
 #include "internal.h"
 #include "encoder.h"
 
-#define TRY(expr)                  \
-    do {                           \
-        int rc_ = (expr);          \
-        if (rc_) return rc_;       \
-    } while (0)
-
 #define RUN_LIMIT ((size_t)32 << 20) /* bytes of index entries held before a spill */
 
-static const uint8_t FILE_MAGIC[8] = {'S', 'P', 'K', 'Y', 'F', 'I', 'L', 'E'};
-static const uint8_t END_MAGIC[8] = {'S', 'P', 'K', 'Y', 'F', 'E', 'N', 'D'};
 
 /* ---- a small open-addressing table: name hash -> name and type counts ---------- */
 
