@@ -90,6 +90,8 @@ def _pieces(
         advance(max(0, pos - raw_pos))
         raw_pos = pos
         if not decided and block:
+            if block.startswith(b"\xef\xbb\xbf"):  # a UTF-8 BOM: blank it, offsets stay
+                block = b"   " + block[3:]
             first = block.lstrip()[:1]
             if first:
                 decided = True

@@ -25,7 +25,7 @@ def atomic_output(path: str, binary_to_terminal_ok: bool = True) -> Iterator[Bin
         return
     target = os.path.abspath(path)
     directory = os.path.dirname(target)
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".tmp", dir=directory)
+    fd, tmp = temp_beside(target)
     os.fchmod(fd, 0o666 & ~current_umask())  # mkstemp makes 0600; a plain file gets 0666 - umask
     try:
         with os.fdopen(fd, "wb") as f:
@@ -40,6 +40,19 @@ def atomic_output(path: str, binary_to_terminal_ok: bool = True) -> Iterator[Bin
             pass
         raise
     fsync_dir(directory)
+
+
+def temp_beside(target: str) -> tuple[int, str]:
+    """A new hidden temp file in target's folder (so a rename replaces target
+    atomically); errors name the target, not the temp file."""
+    directory = os.path.dirname(target)
+    prefix = f".{os.path.basename(target)}."
+    try:
+        return tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=directory)
+    except FileNotFoundError:
+        raise FileNotFoundError(2, "no such directory", directory) from None
+    except PermissionError:
+        raise PermissionError(13, "cannot write in this directory", directory) from None
 
 
 def current_umask() -> int:

@@ -137,9 +137,10 @@ class RecordFileReader:
 
     def _error(self, code: int, err: Any, what: str) -> Exception:
         detail = ffi.string(err.message).decode() if err.message != ffi.NULL else ""
-        where = f" at offset {err.offset}" if err.message != ffi.NULL else ""
-        context = f"{what} {self.path}: {detail}{where}" if detail else f"{what} {self.path}"
-        return error_for(code, context)
+        exc = error_for(code, f"{what} {self.path}")
+        if detail and isinstance(exc, SpookyError):  # the core's detail says more
+            return type(exc)(f"{what} {self.path}: {detail} (at byte {err.offset})")
+        return exc
 
     # -- footer -----------------------------------------------------------------------
 

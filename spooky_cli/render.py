@@ -122,6 +122,11 @@ def mb(n: int) -> str:
     return f"{n} B"
 
 
+def count(n: int, noun: str) -> str:
+    """'1 record', '2,000 records'."""
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
+
+
 def summary(parts: list[str], quiet: bool = False) -> None:
     """The one-line summary at the end of a command."""
     if not quiet:

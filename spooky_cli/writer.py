@@ -8,7 +8,6 @@ key index. Python loops per chunk, never per record."""
 from __future__ import annotations
 
 import os
-import tempfile
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ from spooky_cli._native import ffi, lib
 from spooky_cli.encode import position, to_json
 from spooky_cli.errors import DuplicateKey, HashCollision, JsonError, error_for
 from spooky_cli.keys import key_from_sort_form
-from spooky_cli.output import current_umask, fsync_dir
+from spooky_cli.output import current_umask, fsync_dir, temp_beside
 
 
 @dataclass(frozen=True)
@@ -143,7 +142,7 @@ class RecordFileWriter:
         self.bytes_written = 0
 
     def _temp(self) -> tuple[int, str]:
-        fd, tmp = tempfile.mkstemp(prefix=f".{self._base}.", suffix=".tmp", dir=self._dir)
+        fd, tmp = temp_beside(os.path.join(self._dir, self._base))
         os.fchmod(fd, 0o666 & ~current_umask())
         return fd, tmp
 

@@ -260,3 +260,20 @@ def test_binary_never_to_a_terminal(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 
     with pytest.raises(spooky_cli.SpookyError, match="terminal"):
         cmd.run([str(src)], "-", key="id", keep_last=False, skip_errors=False, quiet=True)
+
+
+def test_utf8_bom_is_ignored(tmp_path: Path) -> None:
+    plain = lines({"id": 1}, {"id": 2})
+    res_a, out = convert(tmp_path, plain, name="plain.ndjson")
+    a = out.read_bytes()
+    res_b, out = convert(tmp_path, b"\xef\xbb\xbf" + plain, name="bom.ndjson")
+    assert res_b.code == 0, res_b.stderr
+    assert out.read_bytes() == a
+
+
+def test_missing_output_directory_names_it(tmp_path: Path) -> None:
+    src = tmp_path / "in.ndjson"
+    src.write_bytes(lines({"id": 1}))
+    res = run_cli("convert", str(src), "-o", str(tmp_path / "nope" / "o.spky"))
+    assert res.code == 2
+    assert f"{tmp_path / 'nope'}: no such directory" in res.stderr and ".tmp" not in res.stderr

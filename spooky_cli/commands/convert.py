@@ -70,14 +70,14 @@ def run(
 
     seconds = max(time.perf_counter() - start, 1e-9)
     parts = [
-        f"{writer.records:,} records",
+        render.count(writer.records, "record"),
         f"{render.mb(stats.bytes_in)} in",
         f"{render.mb(writer.bytes_written)} out",
         f"{seconds:.2f} s",
         f"{writer.records / seconds:,.0f} records/s",
     ]
     if skip_errors:
-        parts.append(f"{stats.bad_lines:,} bad lines skipped")
+        parts.append(f"{render.count(stats.bad_lines, 'bad line')} skipped")
     render.summary(parts, quiet)
 
 

@@ -50,7 +50,7 @@ def run(file: str, output: str, fields: list[str] | None = None, quiet: bool = F
     rate = records / seconds if seconds > 0 else 0.0
     render.summary(
         [
-            f"exported {records:,} records",
+            f"exported {render.count(records, 'record')}",
             render.mb(written),
             f"{seconds:.2f} s",
             f"{rate:,.0f} records/s",

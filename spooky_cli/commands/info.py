@@ -71,9 +71,8 @@ def run(file: str, verify: bool = False, as_json: bool = False) -> None:
             rows.append([field_label(f["name"]), types, f"{sum(f['types'].values()):,}"])
         render.table("fields", ["name", "types", "records"], rows)
     if verified is not None:
-        render.stdout().print(
-            f"verified: {verified[0]:,} blocks, {verified[1]:,} records", markup=False
-        )
+        blocks, records = render.count(verified[0], "block"), render.count(verified[1], "record")
+        render.stdout().print(f"verified: {blocks}, {records}", markup=False)
 
 
 def _size(n: int) -> str:
