@@ -135,6 +135,13 @@ class SpookyRecord:
         s = self._find(name)
         return None if s is None or s.tag != _STR_T else self._text(s.offset, s.length)
 
+    def get_raw(self, name: str) -> tuple[FieldType, bytes] | None:
+        """A field's type and its value bytes exactly as stored (no decoding)."""
+        s = self._find(name)
+        if s is None:
+            return None
+        return FieldType(s.tag), bytes(self._data[s.offset : s.offset + s.length])
+
     def get_cbor(self, name: str) -> bytes | None:
         """The raw CBOR bytes of a nested field."""
         s = self._find(name)

@@ -389,3 +389,12 @@ def test_reused_buffer_detaches_the_previous_record():
     if __debug__:
         with pytest.raises(StaleSlotError):
             first.get_i64_at(slot)
+
+
+def test_get_raw_returns_stored_bytes():
+    rec = SpookyRecord(serialize({"i": -2, "s": "é", "n": None, "v": [1]}))
+    assert rec.get_raw("i") == (FieldType.I64, (-2).to_bytes(8, "little", signed=True))
+    assert rec.get_raw("s") == (FieldType.STR, "é".encode())
+    assert rec.get_raw("n") == (FieldType.NULL, b"")
+    assert rec.get_raw("v") == (FieldType.NESTED, b"\x81\x01")
+    assert rec.get_raw("missing") is None
