@@ -14,11 +14,13 @@ from rich.progress import (
     BarColumn,
     DownloadColumn,
     Progress,
+    ProgressColumn,
     TextColumn,
     TimeRemainingColumn,
     TransferSpeedColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 _color = "auto"
 
@@ -82,6 +84,9 @@ class _NoProgress:
     def advance(self, n: int) -> None:
         pass
 
+    def add_records(self, n: int) -> None:
+        pass
+
     def set_total(self, total: int | None) -> None:
         pass
 
@@ -89,17 +94,34 @@ class _NoProgress:
 class _Bar:
     def __init__(self, progress: Progress, task: Any):
         self._progress, self._task = progress, task
+        self._records = 0
 
     def advance(self, n: int) -> None:
         self._progress.advance(self._task, n)
+
+    def add_records(self, n: int) -> None:
+        self._records += n
+        self._progress.update(self._task, records=self._records)
 
     def set_total(self, total: int | None) -> None:
         self._progress.update(self._task, total=total)
 
 
+class _RecordsColumn(ProgressColumn):
+    """Records done and records per second, for tasks that count them."""
+
+    def render(self, task: Any) -> Text:
+        records = task.fields.get("records")
+        if records is None:
+            return Text("")
+        rate = records / task.elapsed if task.elapsed else 0
+        return Text(f"{records:,} records, {rate:,.0f}/s")
+
+
 @contextmanager
 def progress(description: str, total_bytes: int | None, quiet: bool = False) -> Iterator[Any]:
-    """A byte-progress bar on stderr, only when stderr is a terminal."""
+    """A progress bar on stderr (bytes read, speed, records/s once counted),
+    only when stderr is a terminal."""
     if quiet or not _stderr.is_terminal:
         yield _NoProgress()
         return
@@ -108,6 +130,7 @@ def progress(description: str, total_bytes: int | None, quiet: bool = False) -> 
         BarColumn(),
         DownloadColumn(),
         TransferSpeedColumn(),
+        _RecordsColumn(),
         TimeRemainingColumn(),
     ]
     with Progress(*columns, console=_stderr, transient=True) as bar:

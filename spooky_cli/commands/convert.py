@@ -12,6 +12,7 @@ import tempfile
 import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
 
 from spooky_cli import render
 from spooky_cli.errors import SpookyError
@@ -102,10 +103,9 @@ def _convert(
             for piece in read_pieces(path, bar.advance):  # type: ignore[attr-defined]
                 stats.bytes_in += len(piece.data)
                 done = parse.submit(transcode_chunk, piece.data, key, skip_errors)
+                item = (piece, source, done)
                 added.append(
-                    write.submit(
-                        _take, (piece, source, done), writer, first_lines, skip_errors, stats
-                    )
+                    write.submit(_take, item, writer, first_lines, skip_errors, stats, bar)
                 )
                 while len(added) >= IN_FLIGHT:
                     added.popleft().result()
@@ -123,6 +123,7 @@ def _take(
     first_lines: dict[int, int],
     skip_errors: bool,
     stats: Stats,
+    bar: Any,
 ) -> None:
     piece, source, fut = item
     t = fut.result()
@@ -147,4 +148,5 @@ def _take(
         render.warning(f"{err} near {err.snippet!r} (skipped)")
     writer.add(t, source, first_line)
     stats.records += t.records
+    bar.add_records(t.records)
     first_lines[source] = first_line + (original.count(b"\n") if piece.array_mode else t.lines)
