@@ -133,7 +133,10 @@ def to_json(value: Any) -> bytes:
         raise
     except (orjson.JSONEncodeError, TypeError) as exc:
         raise TypeMismatch(f"cannot store this value in a record: {exc}") from None
-    if b"null" in text:  # orjson writes NaN and infinities as null
+    # orjson writes NaN and infinities as null. Comparing a re-parse (in C) is
+    # cheaper than walking the value in Python; only a mismatch (a NaN, or a
+    # tuple that came back a list) needs the walk.
+    if b"null" in text and orjson.loads(text) != value:
         _check_finite(value)
     return text
 
