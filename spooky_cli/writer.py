@@ -13,6 +13,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from spooky_cli._native import ffi, lib
 from spooky_cli.encode import position, to_json
 from spooky_cli.errors import DuplicateKey, HashCollision, JsonError, error_for
@@ -112,6 +114,31 @@ def line_error(
     return LineError(source, line_no, column, base_offset + offset, message, snippet)
 
 
+def explain(code: int, message: str, data: bytes | bytearray | memoryview, offset: int) -> str:
+    """A bad line's message, naming the two field names when their hashes
+    collide (an error path: it parses the lines up to the bad one again)."""
+    if code != lib.SPOOKY_E_HASH_COLLISION:
+        return message
+    text = bytes(data)
+    end = text.find(b"\n", offset)
+    seen: dict[int, str] = {}
+    for line in text[: end if end >= 0 else len(text)].splitlines():
+        try:
+            obj = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            continue
+        for name in obj if isinstance(obj, dict) else ():
+            raw = name.encode("utf-8", "surrogatepass")
+            other = seen.setdefault(lib.spooky_name_hash(raw, len(raw)), name)
+            if other != name:
+                return collision_message(other, name)
+    return message
+
+
+def collision_message(a: str, b: str) -> str:
+    return f"field names {a!r} and {b!r} share one xxh64 hash; a record file cannot hold both"
+
+
 class RecordFileWriter:
     """Writes a record file atomically: records go to a temporary file beside
     the target, which replaces the target only on a clean close().
@@ -170,6 +197,7 @@ class RecordFileWriter:
         t = transcode_chunk(data, self._key_bytes, skip_errors=False)
         if t.errors:
             line, offset, code, message = t.errors[0]
+            message = explain(code, message, data, offset)
             err = line_error(source, data, 0, 0, line, offset, message, False)
             raise exception_for_line(code, err)
         self.add(t, sid, 0)
@@ -266,9 +294,7 @@ class RecordFileWriter:
         lib.spooky_writer_collision(self._w, a, alen, b, blen)
         na = ffi.buffer(a[0], alen[0])[:].decode("utf-8", "replace")
         nb = ffi.buffer(b[0], blen[0])[:].decode("utf-8", "replace")
-        return HashCollision(
-            f"field names {na!r} and {nb!r} share one xxh64 hash; a record file cannot hold both"
-        )
+        return HashCollision(collision_message(na, nb))
 
 
 def exception_for_line(code: int, err: LineError) -> JsonError:

@@ -71,9 +71,18 @@ def test_convert_across_records(
     out = tmp_path / "out.spky"
     res = run_cli("convert", str(src), "-o", str(out))
     assert res.code == 2, res.stderr
-    assert "hash" in res.stderr
-    assert "in.ndjson:3" in res.stderr or (a in res.stderr and b in res.stderr)
+    assert "share one xxh64 hash" in res.stderr
+    assert repr(a) in res.stderr and repr(b) in res.stderr
     assert not out.exists()
+
+
+def test_convert_one_record_names_both(narrow_hashes, tmp_path: Path) -> None:
+    a, b = colliding()
+    src = tmp_path / "in.ndjson"
+    src.write_text(f'{{"id": 1}}\n{{"id": 2, "{a}": 1, "{b}": 2}}\n')
+    res = run_cli("convert", str(src), "-o", str(tmp_path / "o.spky"))
+    assert res.code == 2 and "in.ndjson:2:" in res.stderr
+    assert repr(a) in res.stderr and repr(b) in res.stderr
 
 
 def test_add_field_collision(narrow_hashes) -> None:

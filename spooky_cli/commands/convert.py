@@ -21,6 +21,7 @@ from spooky_cli.writer import (
     RecordFileWriter,
     Transcoded,
     exception_for_line,
+    explain,
     line_error,
     transcode_chunk,
 )
@@ -132,6 +133,7 @@ def _take(
     if t.errors and isinstance(original, memoryview):
         original = original.tobytes()  # error path only: messages need a searchable copy
     for line, offset, code, message in t.errors:
+        message = explain(code, message, piece.data, offset)
         err = line_error(
             writer.source_name(source),
             original,
