@@ -420,8 +420,8 @@ typedef struct {
     uint64_t seen, count;   /* records read, records the block holds */
 } block_walk;
 
-/* The next entry: 1 with key/record set, 0 at the end, or a status < 0 on
- * error (negated). */
+/* The next entry, its record validated: 1 with key/record set, 0 at the
+ * end, or a status < 0 on error (negated). */
 static int next_entry(block_walk *w, const uint8_t **key, uint32_t *klen, const uint8_t **rec,
                       uint32_t *rlen, uint64_t *rec_off, spooky_error *err) {
     if (w->at == w->len) {
@@ -445,6 +445,8 @@ static int next_entry(block_walk *w, const uint8_t **key, uint32_t *klen, const 
     *rec_off = w->base + k + *klen;
     w->at = k + *klen + *rlen;
     w->seen++;
+    if (spooky_record_validate(*rec, *rlen) != SPOOKY_OK)
+        return -fail(err, SPOOKY_E_RECORD_INVALID, *rec_off, "record is not valid");
     return 1;
 }
 
@@ -531,10 +533,6 @@ int spooky_file_verify_block(const spooky_file *f, uint64_t i, spooky_error *err
             rc = -got;
             break;
         }
-        if (spooky_record_validate(rec, rlen) != SPOOKY_OK) {
-            rc = fail(err, SPOOKY_E_RECORD_INVALID, rec_off, "record is not valid");
-            break;
-        }
         if ((rc = check_key(f, key, klen, rec, rlen, rec_off - klen, err))) break;
         if ((rc = check_fields(f, rec, rlen, rec_off, &scratch, err))) break;
         if ((rc = check_indexed(f, key, klen, rec, rlen, rec_off, err))) break;
@@ -569,10 +567,6 @@ static int export_all(const spooky_file *f, block_walk *w, spooky_buf *out, spoo
         int got = next_entry(w, &key, &klen, &rec, &rlen, &rec_off, err);
         if (got <= 0) {
             rc = -got;
-            break;
-        }
-        if (spooky_record_validate(rec, rlen) != SPOOKY_OK) {
-            rc = fail(err, SPOOKY_E_RECORD_INVALID, rec_off, "record is not valid");
             break;
         }
         uint32_t n = load_u32(rec);
@@ -638,10 +632,6 @@ static int export_fields(const spooky_file *f, block_walk *w, const uint64_t *fi
         int got = next_entry(w, &key, &klen, &rec, &rlen, &rec_off, err);
         if (got <= 0) {
             rc = -got;
-            break;
-        }
-        if (spooky_record_validate(rec, rlen) != SPOOKY_OK) {
-            rc = fail(err, SPOOKY_E_RECORD_INVALID, rec_off, "record is not valid");
             break;
         }
         if ((rc = buf_push(out, '{'))) break;
