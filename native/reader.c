@@ -14,50 +14,17 @@
 #include <sys/mman.h>
 #include <unistd.h>
 #include "internal.h"
+#include "file.h"
 
 
-#define KIND_RECORDS 1
-#define KIND_FOOTER 2
-#define NAME_FIXED (8 + 7 * 8 + 4) /* hash, type counts, name_len */
-#define BLOCK_ENTRY 24
-#define INDEX_ENTRY 32
-#define SYNC_SIZE 16
 
-typedef struct {
-    uint64_t hash;
-    const uint8_t *name;     /* into the footer */
-    const uint8_t *counts;   /* 7 x u64 in the footer */
-    uint32_t name_len;
-    size_t esc_off, esc_len; /* the name's `"name":` text in spooky_file.esc */
-} name_entry;
-
-struct spooky_file {
-    const uint8_t *data;
-    size_t len;
-    const uint8_t *sync;
-    uint64_t footer_offset;      /* file offset of the footer block's sync */
-    uint64_t record_count, block_count, name_count;
-    const uint8_t *key_field;
-    uint32_t key_field_len;
-    uint64_t key_hash;
-    const uint8_t *blocks, *index, *heap;
-    uint64_t heap_len;
-    name_entry *names;
-    spooky_buf esc;              /* `"name":` of every name, back to back */
-};
-
-static int fail(spooky_error *err, int code, uint64_t offset, const char *message) {
+int file_fail(spooky_error *err, int code, uint64_t offset, const char *message) {
     if (err) {
         err->code = code;
         err->offset = (size_t)offset;
         err->message = message;
     }
     return code;
-}
-
-/* [off, off + n) lies inside [0, size) */
-static inline int fits(uint64_t off, uint64_t n, uint64_t size) {
-    return off <= size && n <= size - off;
 }
 
 static int all_zero(const uint8_t *p, size_t n) {
@@ -78,7 +45,7 @@ static int valid_utf8(const uint8_t *p, size_t n) {
 }
 
 /* Sort-form key order: memcmp, then the shorter first. */
-static int key_cmp(const uint8_t *a, size_t an, const uint8_t *b, size_t bn) {
+int file_key_cmp(const uint8_t *a, size_t an, const uint8_t *b, size_t bn) {
     int c = memcmp(a, b, an < bn ? an : bn);
     if (c) return c;
     return an < bn ? -1 : an > bn ? 1 : 0;
@@ -130,7 +97,7 @@ static uint64_t checksum(const uint8_t *p, uint64_t n, int release) {
 static int open_footer(spooky_file *f, const uint8_t *p, uint64_t n, uint64_t base,
                        int release, spooky_error *err) {
     if (n < SPOOKY_FOOTER_FIXED_SIZE)
-        return fail(err, SPOOKY_E_FILE_INVALID, base, "footer shorter than its fixed part");
+        return file_fail(err, SPOOKY_E_FILE_INVALID, base, "footer shorter than its fixed part");
     f->record_count = load_u64(p);
     f->block_count = load_u64(p + 8);
     f->name_count = load_u64(p + 16);
@@ -139,52 +106,52 @@ static int open_footer(spooky_file *f, const uint8_t *p, uint64_t n, uint64_t ba
     f->heap_len = load_u64(p + 56);
     f->key_field_len = load_u32(p + 64);
     if (!all_zero(p + 68, 4))
-        return fail(err, SPOOKY_E_FILE_INVALID, base + 68, "reserved footer bytes are not zero");
+        return file_fail(err, SPOOKY_E_FILE_INVALID, base + 68, "reserved footer bytes are not zero");
     if (!fits(SPOOKY_FOOTER_FIXED_SIZE, f->key_field_len, n))
-        return fail(err, SPOOKY_E_FILE_INVALID, base + 64, "key field name outside the footer");
+        return file_fail(err, SPOOKY_E_FILE_INVALID, base + 64, "key field name outside the footer");
     f->key_field = p + SPOOKY_FOOTER_FIXED_SIZE;
     if (!valid_utf8(f->key_field, f->key_field_len))
-        return fail(err, SPOOKY_E_FILE_INVALID, base + 72, "key field name is not UTF-8");
+        return file_fail(err, SPOOKY_E_FILE_INVALID, base + 72, "key field name is not UTF-8");
     f->key_hash = spooky_name_hash(f->key_field, f->key_field_len);
 
     if (names_off > n || f->name_count > (n - names_off) / NAME_FIXED)
-        return fail(err, SPOOKY_E_FILE_INVALID, base + 24, "name table outside the footer");
+        return file_fail(err, SPOOKY_E_FILE_INVALID, base + 24, "name table outside the footer");
     if (blocks_off > n || f->block_count > (n - blocks_off) / BLOCK_ENTRY)
-        return fail(err, SPOOKY_E_FILE_INVALID, base + 32, "block table outside the footer");
+        return file_fail(err, SPOOKY_E_FILE_INVALID, base + 32, "block table outside the footer");
     if (index_off > n || f->record_count > (n - index_off) / INDEX_ENTRY)
-        return fail(err, SPOOKY_E_FILE_INVALID, base + 40, "key index outside the footer");
+        return file_fail(err, SPOOKY_E_FILE_INVALID, base + 40, "key index outside the footer");
     if (!fits(heap_off, f->heap_len, n))
-        return fail(err, SPOOKY_E_FILE_INVALID, base + 48, "key heap outside the footer");
+        return file_fail(err, SPOOKY_E_FILE_INVALID, base + 48, "key heap outside the footer");
     f->blocks = p + blocks_off;
     f->index = p + index_off;
     f->heap = p + heap_off;
 
     /* names: parse fully, strictly ascending hashes, UTF-8, `"name":` text */
     f->names = calloc(f->name_count ? (size_t)f->name_count : 1, sizeof(name_entry));
-    if (!f->names) return fail(err, SPOOKY_E_NOMEM, 0, "no memory for the name table");
+    if (!f->names) return file_fail(err, SPOOKY_E_NOMEM, 0, "no memory for the name table");
     uint64_t at = names_off;
     for (uint64_t i = 0; i < f->name_count; i++) {
         if (!fits(at, NAME_FIXED, n))
-            return fail(err, SPOOKY_E_FILE_INVALID, base + at, "name table entry outside the footer");
+            return file_fail(err, SPOOKY_E_FILE_INVALID, base + at, "name table entry outside the footer");
         name_entry *e = &f->names[i];
         e->hash = load_u64(p + at);
         e->counts = p + at + 8;
         e->name_len = load_u32(p + at + 64);
         at += NAME_FIXED;
         if (!fits(at, e->name_len, n))
-            return fail(err, SPOOKY_E_FILE_INVALID, base + at, "field name outside the footer");
+            return file_fail(err, SPOOKY_E_FILE_INVALID, base + at, "field name outside the footer");
         e->name = p + at;
         if (i > 0 && f->names[i - 1].hash >= e->hash)
-            return fail(err, SPOOKY_E_FILE_INVALID, base + at - NAME_FIXED,
+            return file_fail(err, SPOOKY_E_FILE_INVALID, base + at - NAME_FIXED,
                         "name table is not sorted by hash");
         if (spooky_name_hash(e->name, e->name_len) != e->hash)
-            return fail(err, SPOOKY_E_FILE_INVALID, base + at - NAME_FIXED,
+            return file_fail(err, SPOOKY_E_FILE_INVALID, base + at - NAME_FIXED,
                         "field name does not match its hash");
         e->esc_off = f->esc.len;
         int rc = spooky_value_to_json(SPOOKY_STR, e->name, e->name_len, &f->esc);
-        if (rc == SPOOKY_E_NOMEM) return fail(err, rc, 0, "no memory for the name table");
-        if (rc) return fail(err, SPOOKY_E_FILE_INVALID, base + at, "field name is not UTF-8");
-        if (buf_push(&f->esc, ':')) return fail(err, SPOOKY_E_NOMEM, 0, "no memory for the name table");
+        if (rc == SPOOKY_E_NOMEM) return file_fail(err, rc, 0, "no memory for the name table");
+        if (rc) return file_fail(err, SPOOKY_E_FILE_INVALID, base + at, "field name is not UTF-8");
+        if (buf_push(&f->esc, ':')) return file_fail(err, SPOOKY_E_NOMEM, 0, "no memory for the name table");
         e->esc_len = f->esc.len - e->esc_off;
         at += e->name_len;
     }
@@ -197,20 +164,20 @@ static int open_footer(spooky_file *f, const uint8_t *p, uint64_t n, uint64_t ba
         uint64_t off = load_u64(b), plen = load_u64(b + 16);
         uint32_t count = load_u32(b + 8);
         if (!all_zero(b + 12, 4))
-            return fail(err, SPOOKY_E_FILE_INVALID, where + 12, "reserved block table bytes are not zero");
+            return file_fail(err, SPOOKY_E_FILE_INVALID, where + 12, "reserved block table bytes are not zero");
         if (off != expect)
-            return fail(err, SPOOKY_E_FILE_INVALID, where, "blocks are not back to back");
+            return file_fail(err, SPOOKY_E_FILE_INVALID, where, "blocks are not back to back");
         if (!fits(off, SPOOKY_BLOCK_HEADER_SIZE, f->footer_offset) ||
             !fits(off + SPOOKY_BLOCK_HEADER_SIZE, plen, f->footer_offset))
-            return fail(err, SPOOKY_E_FILE_INVALID, where, "block runs into the footer");
+            return file_fail(err, SPOOKY_E_FILE_INVALID, where, "block runs into the footer");
         expect = off + SPOOKY_BLOCK_HEADER_SIZE + plen;
         records += count;
     }
     if (expect != f->footer_offset)
-        return fail(err, SPOOKY_E_FILE_INVALID, base + blocks_off,
+        return file_fail(err, SPOOKY_E_FILE_INVALID, base + blocks_off,
                     "blocks do not end where the footer begins");
     if (records != f->record_count)
-        return fail(err, SPOOKY_E_FILE_INVALID, base,
+        return file_fail(err, SPOOKY_E_FILE_INVALID, base,
                     "block record counts do not add up to the index");
 
     /* key index: key slices in the heap, records inside the blocks, sorted keys */
@@ -223,13 +190,13 @@ static int open_footer(spooky_file *f, const uint8_t *p, uint64_t n, uint64_t ba
         uint64_t roff = load_u64(e + 8), koff = load_u64(e + 24);
         uint32_t rlen = load_u32(e + 16), klen = load_u32(e + 20);
         if (!fits(koff, klen, f->heap_len))
-            return fail(err, SPOOKY_E_FILE_INVALID, where, "index key outside the heap");
+            return file_fail(err, SPOOKY_E_FILE_INVALID, where, "index key outside the heap");
         if (roff < SPOOKY_FILE_HEADER_SIZE + SPOOKY_BLOCK_HEADER_SIZE ||
             !fits(roff, rlen, f->footer_offset))
-            return fail(err, SPOOKY_E_FILE_INVALID, where, "index record outside the blocks");
+            return file_fail(err, SPOOKY_E_FILE_INVALID, where, "index record outside the blocks");
         const uint8_t *k = f->heap + koff;
-        if (prev && key_cmp(prev, prev_len, k, klen) >= 0)
-            return fail(err, SPOOKY_E_FILE_INVALID, where, "key index is not sorted by key");
+        if (prev && file_key_cmp(prev, prev_len, k, klen) >= 0)
+            return file_fail(err, SPOOKY_E_FILE_INVALID, where, "key index is not sorted by key");
         if (release && i % (RELEASE_WINDOW / INDEX_ENTRY) == RELEASE_WINDOW / INDEX_ENTRY - 1) {
             uint64_t from = i + 1 - RELEASE_WINDOW / INDEX_ENTRY;
             release_pages(f->index + from * INDEX_ENTRY, RELEASE_WINDOW);
@@ -252,46 +219,46 @@ static int open_footer(spooky_file *f, const uint8_t *p, uint64_t n, uint64_t ba
 
 int spooky_file_open(const uint8_t *data, size_t len, int flags, spooky_file **out,
                      spooky_error *err) {
-    if (!out || (!data && len)) return fail(err, SPOOKY_E_ARG, 0, "no data or no output");
+    if (!out || (!data && len)) return file_fail(err, SPOOKY_E_ARG, 0, "no data or no output");
     *out = NULL;
     size_t head = len < 8 ? len : 8;
     if (head && memcmp(data, FILE_MAGIC, head) != 0)
-        return fail(err, SPOOKY_E_FILE_INVALID, 0, "not a record file (bad magic)");
+        return file_fail(err, SPOOKY_E_FILE_INVALID, 0, "not a record file (bad magic)");
     if (len < SPOOKY_FILE_HEADER_SIZE + SPOOKY_FILE_TAIL_SIZE)
-        return fail(err, SPOOKY_E_FILE_TRUNCATED, len, "file shorter than header and tail");
+        return file_fail(err, SPOOKY_E_FILE_TRUNCATED, len, "file shorter than header and tail");
     if (load_u32(data + 8) != 1)
-        return fail(err, SPOOKY_E_FILE_INVALID, 8, "unsupported format version");
+        return file_fail(err, SPOOKY_E_FILE_INVALID, 8, "unsupported format version");
     if (load_u32(data + 12) != 0)
-        return fail(err, SPOOKY_E_FILE_INVALID, 12, "unknown header flags");
+        return file_fail(err, SPOOKY_E_FILE_INVALID, 12, "unknown header flags");
     const uint8_t *tail = data + len - SPOOKY_FILE_TAIL_SIZE;
     if (memcmp(tail + 24, END_MAGIC, 8) != 0)
-        return fail(err, SPOOKY_E_FILE_TRUNCATED, len, "no end magic");
+        return file_fail(err, SPOOKY_E_FILE_TRUNCATED, len, "no end magic");
     if (!all_zero(tail + 8, 16))
-        return fail(err, SPOOKY_E_FILE_INVALID, len - SPOOKY_FILE_TAIL_SIZE + 8,
+        return file_fail(err, SPOOKY_E_FILE_INVALID, len - SPOOKY_FILE_TAIL_SIZE + 8,
                     "reserved tail bytes are not zero");
 
     uint64_t body_end = len - SPOOKY_FILE_TAIL_SIZE;
     uint64_t foff = load_u64(tail);
     if (foff < SPOOKY_FILE_HEADER_SIZE || !fits(foff, SPOOKY_BLOCK_HEADER_SIZE, body_end))
-        return fail(err, SPOOKY_E_FILE_INVALID, body_end, "footer offset outside the file");
+        return file_fail(err, SPOOKY_E_FILE_INVALID, body_end, "footer offset outside the file");
     const uint8_t *fb = data + foff;
     if (memcmp(fb, data + 16, SYNC_SIZE) != 0)
-        return fail(err, SPOOKY_E_FILE_INVALID, foff, "footer block does not start with the sync");
+        return file_fail(err, SPOOKY_E_FILE_INVALID, foff, "footer block does not start with the sync");
     if (fb[16] != KIND_FOOTER)
-        return fail(err, SPOOKY_E_FILE_INVALID, foff + 16, "footer block is not of kind 2");
+        return file_fail(err, SPOOKY_E_FILE_INVALID, foff + 16, "footer block is not of kind 2");
     if (!all_zero(fb + 17, 3) || load_u32(fb + 20) != 0)
-        return fail(err, SPOOKY_E_FILE_INVALID, foff + 17, "footer block header is not clean");
+        return file_fail(err, SPOOKY_E_FILE_INVALID, foff + 17, "footer block header is not clean");
     uint64_t plen = load_u64(fb + 24);
     uint64_t poff = foff + SPOOKY_BLOCK_HEADER_SIZE;
     if (plen != body_end - poff)
-        return fail(err, SPOOKY_E_FILE_INVALID, foff + 24,
+        return file_fail(err, SPOOKY_E_FILE_INVALID, foff + 24,
                     "footer payload does not end at the tail");
     int release = (flags & SPOOKY_OPEN_RELEASE_PAGES) != 0;
     if (checksum(data + poff, plen, release) != load_u64(fb + 32))
-        return fail(err, SPOOKY_E_CHECKSUM, foff + 32, "footer checksum mismatch");
+        return file_fail(err, SPOOKY_E_CHECKSUM, foff + 32, "footer checksum mismatch");
 
     spooky_file *f = calloc(1, sizeof *f);
-    if (!f) return fail(err, SPOOKY_E_NOMEM, 0, "no memory for the file");
+    if (!f) return file_fail(err, SPOOKY_E_NOMEM, 0, "no memory for the file");
     f->data = data;
     f->len = len;
     f->sync = data + 16;
@@ -364,7 +331,7 @@ int spooky_file_find_key(const spooky_file *f, const uint8_t *key, size_t key_le
         uint64_t mid = lo + (hi - lo) / 2;
         uint32_t klen;
         const uint8_t *k = index_key(f, mid, &klen);
-        int c = key_cmp(k, klen, key, key_len);
+        int c = file_key_cmp(k, klen, key, key_len);
         if (c < 0) lo = mid + 1;
         else if (c > 0) hi = mid;
         else {
@@ -376,7 +343,7 @@ int spooky_file_find_key(const spooky_file *f, const uint8_t *key, size_t key_le
 }
 
 /* Index of the name with this hash, or -1. */
-static int64_t name_index(const spooky_file *f, uint64_t hash) {
+int64_t file_name_index(const spooky_file *f, uint64_t hash) {
     uint64_t lo = 0, hi = f->name_count;
     while (lo < hi) {
         uint64_t mid = lo + (hi - lo) / 2;
@@ -391,62 +358,54 @@ static int64_t name_index(const spooky_file *f, uint64_t hash) {
 /* ---- blocks --------------------------------------------------------------------- */
 
 /* Block i's header against the block table and its checksum: the payload. */
-static int open_block(const spooky_file *f, uint64_t i, spooky_block_info *b, spooky_error *err) {
-    if (!f || i >= f->block_count) return fail(err, SPOOKY_E_ARG, 0, "no such block");
+int file_open_block(const spooky_file *f, uint64_t i, spooky_block_info *b, spooky_error *err) {
+    if (!f || i >= f->block_count) return file_fail(err, SPOOKY_E_ARG, 0, "no such block");
     spooky_file_block_at(f, i, b);
     const uint8_t *h = f->data + b->offset; /* in bounds: checked at open */
     if (memcmp(h, f->sync, SYNC_SIZE) != 0)
-        return fail(err, SPOOKY_E_FILE_INVALID, b->offset, "block does not start with the sync");
+        return file_fail(err, SPOOKY_E_FILE_INVALID, b->offset, "block does not start with the sync");
     if (h[16] != KIND_RECORDS)
-        return fail(err, SPOOKY_E_FILE_INVALID, b->offset + 16, "block is not of kind 1");
+        return file_fail(err, SPOOKY_E_FILE_INVALID, b->offset + 16, "block is not of kind 1");
     if (!all_zero(h + 17, 3))
-        return fail(err, SPOOKY_E_FILE_INVALID, b->offset + 17, "reserved block bytes are not zero");
+        return file_fail(err, SPOOKY_E_FILE_INVALID, b->offset + 17, "reserved block bytes are not zero");
     if (load_u32(h + 20) != b->record_count)
-        return fail(err, SPOOKY_E_FILE_INVALID, b->offset + 20,
+        return file_fail(err, SPOOKY_E_FILE_INVALID, b->offset + 20,
                     "block record count differs from the block table");
     if (load_u64(h + 24) != b->payload_len)
-        return fail(err, SPOOKY_E_FILE_INVALID, b->offset + 24,
+        return file_fail(err, SPOOKY_E_FILE_INVALID, b->offset + 24,
                     "block payload length differs from the block table");
     if (spooky_xxh64(f->data + b->payload_offset, (size_t)b->payload_len, 0) != load_u64(h + 32))
-        return fail(err, SPOOKY_E_CHECKSUM, b->offset + 32, "block payload checksum mismatch");
+        return file_fail(err, SPOOKY_E_CHECKSUM, b->offset + 32, "block payload checksum mismatch");
     return SPOOKY_OK;
 }
 
-/* Walks a checked payload entry by entry. */
-typedef struct {
-    const uint8_t *p;       /* payload */
-    uint64_t len, at;       /* payload length, position */
-    uint64_t base;          /* file offset of the payload */
-    uint64_t seen, count;   /* records read, records the block holds */
-} block_walk;
-
 /* The next entry, its record validated: 1 with key/record set, 0 at the
  * end, or a status < 0 on error (negated). */
-static int next_entry(block_walk *w, const uint8_t **key, uint32_t *klen, const uint8_t **rec,
+int file_next_entry(block_walk *w, const uint8_t **key, uint32_t *klen, const uint8_t **rec,
                       uint32_t *rlen, uint64_t *rec_off, spooky_error *err) {
     if (w->at == w->len) {
         if (w->seen != w->count)
-            return -fail(err, SPOOKY_E_FILE_INVALID, w->base + w->at,
+            return -file_fail(err, SPOOKY_E_FILE_INVALID, w->base + w->at,
                          "block holds fewer records than its header says");
         return 0;
     }
     if (w->seen == w->count)
-        return -fail(err, SPOOKY_E_FILE_INVALID, w->base + w->at,
+        return -file_fail(err, SPOOKY_E_FILE_INVALID, w->base + w->at,
                      "block holds more records than its header says");
     if (!fits(w->at, 8, w->len))
-        return -fail(err, SPOOKY_E_FILE_INVALID, w->base + w->at, "record entry cut short");
+        return -file_fail(err, SPOOKY_E_FILE_INVALID, w->base + w->at, "record entry cut short");
     *klen = load_u32(w->p + w->at);
     *rlen = load_u32(w->p + w->at + 4);
     uint64_t k = w->at + 8;
     if (!fits(k, *klen, w->len) || !fits(k + *klen, *rlen, w->len))
-        return -fail(err, SPOOKY_E_FILE_INVALID, w->base + w->at, "record entry runs past its block");
+        return -file_fail(err, SPOOKY_E_FILE_INVALID, w->base + w->at, "record entry runs past its block");
     *key = w->p + k;
     *rec = w->p + k + *klen;
     *rec_off = w->base + k + *klen;
     w->at = k + *klen + *rlen;
     w->seen++;
     if (spooky_record_validate(*rec, *rlen) != SPOOKY_OK)
-        return -fail(err, SPOOKY_E_RECORD_INVALID, *rec_off, "record is not valid");
+        return -file_fail(err, SPOOKY_E_RECORD_INVALID, *rec_off, "record is not valid");
     return 1;
 }
 
@@ -458,15 +417,15 @@ static int check_fields(const spooky_file *f, const uint8_t *rec, uint32_t rlen,
     for (uint32_t j = 0; j < n; j++) {
         spooky_slot s = {0};
         spooky_record_slot_at(rec, rlen, j, &s);
-        if (name_index(f, s.name_hash) < 0)
-            return fail(err, SPOOKY_E_FILE_INVALID, rec_off, "record field missing from the name table");
+        if (file_name_index(f, s.name_hash) < 0)
+            return file_fail(err, SPOOKY_E_FILE_INVALID, rec_off, "record field missing from the name table");
         if (s.tag == SPOOKY_STR && !valid_utf8(rec + s.offset, s.length))
-            return fail(err, SPOOKY_E_RECORD_INVALID, rec_off + s.offset, "string field is not UTF-8");
+            return file_fail(err, SPOOKY_E_RECORD_INVALID, rec_off + s.offset, "string field is not UTF-8");
         if (s.tag == SPOOKY_NESTED) {
             scratch->len = 0;
             int rc = spooky_cbor_to_json(rec + s.offset, s.length, scratch);
-            if (rc == SPOOKY_E_NOMEM) return fail(err, rc, rec_off, "no memory");
-            if (rc) return fail(err, SPOOKY_E_RECORD_INVALID, rec_off + s.offset,
+            if (rc == SPOOKY_E_NOMEM) return file_fail(err, rc, rec_off, "no memory");
+            if (rc) return file_fail(err, SPOOKY_E_RECORD_INVALID, rec_off + s.offset,
                                 "nested field is not valid CBOR");
         }
     }
@@ -477,10 +436,10 @@ static int check_fields(const spooky_file *f, const uint8_t *rec, uint32_t rlen,
 static int check_key(const spooky_file *f, const uint8_t *key, uint32_t klen, const uint8_t *rec,
                      uint32_t rlen, uint64_t key_off, spooky_error *err) {
     if (!key_well_formed(key, klen))
-        return fail(err, SPOOKY_E_RECORD_INVALID, key_off, "stored key is not well formed");
+        return file_fail(err, SPOOKY_E_RECORD_INVALID, key_off, "stored key is not well formed");
     spooky_slot s;
     if (spooky_record_find(rec, rlen, f->key_hash, &s) != SPOOKY_OK)
-        return fail(err, SPOOKY_E_RECORD_INVALID, key_off, "record has no key field");
+        return file_fail(err, SPOOKY_E_RECORD_INVALID, key_off, "record has no key field");
     uint8_t form[9];
     const uint8_t *want = form;
     size_t want_len = 9;
@@ -492,13 +451,13 @@ static int check_key(const spooky_file *f, const uint8_t *key, uint32_t klen, co
     } else if (s.tag == SPOOKY_STR) {
         if (klen != (uint64_t)s.length + 1 || key[0] != 3 ||
             memcmp(key + 1, rec + s.offset, s.length) != 0)
-            return fail(err, SPOOKY_E_RECORD_INVALID, key_off, "stored key differs from the key field");
+            return file_fail(err, SPOOKY_E_RECORD_INVALID, key_off, "stored key differs from the key field");
         return SPOOKY_OK;
     } else {
-        return fail(err, SPOOKY_E_RECORD_INVALID, key_off, "key field is not a string or an integer");
+        return file_fail(err, SPOOKY_E_RECORD_INVALID, key_off, "key field is not a string or an integer");
     }
     if (klen != want_len || memcmp(key, want, want_len) != 0)
-        return fail(err, SPOOKY_E_RECORD_INVALID, key_off, "stored key differs from the key field");
+        return file_fail(err, SPOOKY_E_RECORD_INVALID, key_off, "stored key differs from the key field");
     return SPOOKY_OK;
 }
 
@@ -507,19 +466,19 @@ static int check_indexed(const spooky_file *f, const uint8_t *key, uint32_t klen
                          const uint8_t *rec, uint32_t rlen, uint64_t rec_off, spooky_error *err) {
     uint64_t pos;
     if (spooky_file_find_key(f, key, klen, &pos) != SPOOKY_OK)
-        return fail(err, SPOOKY_E_FILE_INVALID, rec_off, "record missing from the key index");
+        return file_fail(err, SPOOKY_E_FILE_INVALID, rec_off, "record missing from the key index");
     spooky_index_entry e = {0};
     spooky_file_index_at(f, pos, &e);
     if (e.record_offset != rec_off || e.record_len != rlen)
-        return fail(err, SPOOKY_E_FILE_INVALID, rec_off, "key index points elsewhere for this key");
+        return file_fail(err, SPOOKY_E_FILE_INVALID, rec_off, "key index points elsewhere for this key");
     if (e.digest != spooky_xxh64(rec, rlen, 0))
-        return fail(err, SPOOKY_E_CHECKSUM, rec_off, "record digest differs from the key index");
+        return file_fail(err, SPOOKY_E_CHECKSUM, rec_off, "record digest differs from the key index");
     return SPOOKY_OK;
 }
 
 int spooky_file_verify_block(const spooky_file *f, uint64_t i, spooky_error *err) {
     spooky_block_info b;
-    TRY(open_block(f, i, &b, err));
+    TRY(file_open_block(f, i, &b, err));
     block_walk w = {f->data + b.payload_offset, b.payload_len, 0, b.payload_offset, 0,
                     b.record_count};
     spooky_buf scratch = {0};
@@ -528,7 +487,7 @@ int spooky_file_verify_block(const spooky_file *f, uint64_t i, spooky_error *err
         const uint8_t *key, *rec;
         uint32_t klen, rlen;
         uint64_t rec_off;
-        int got = next_entry(&w, &key, &klen, &rec, &rlen, &rec_off, err);
+        int got = file_next_entry(&w, &key, &klen, &rec, &rlen, &rec_off, err);
         if (got <= 0) {
             rc = -got;
             break;
@@ -543,134 +502,140 @@ int spooky_file_verify_block(const spooky_file *f, uint64_t i, spooky_error *err
 
 /* ---- export -------------------------------------------------------------------- */
 
-static int put_value(const uint8_t *rec, const spooky_slot *s, uint64_t rec_off, spooky_buf *out,
+int file_put_value(const uint8_t *rec, const spooky_slot *s, uint64_t rec_off, spooky_buf *out,
                      spooky_error *err) {
     int rc = spooky_value_to_json(s->tag, rec + s->offset, s->length, out);
     if (rc == SPOOKY_OK) return rc;
-    if (rc == SPOOKY_E_NOMEM) return fail(err, rc, rec_off, "no memory for the output");
+    if (rc == SPOOKY_E_NOMEM) return file_fail(err, rc, rec_off, "no memory for the output");
     if (rc == SPOOKY_E_NOT_JSON && s->tag == SPOOKY_F64)
-        return fail(err, rc, rec_off + s->offset, "float field is NaN or infinite");
-    return fail(err, SPOOKY_E_RECORD_INVALID, rec_off + s->offset,
+        return file_fail(err, rc, rec_off + s->offset, "float field is NaN or infinite");
+    return file_fail(err, SPOOKY_E_RECORD_INVALID, rec_off + s->offset,
                 s->tag == SPOOKY_STR ? "string field is not UTF-8" : "nested field is not valid CBOR");
 }
 
-/* Every field, in index order. cache[j] remembers the name of field j of the
- * last record, so records of one schema need no name search. */
-static int export_all(const spooky_file *f, block_walk *w, spooky_buf *out, spooky_error *err) {
-    int64_t *cache = NULL;
-    uint32_t cache_cap = 0;
-    int rc = SPOOKY_OK;
-    for (;;) {
-        const uint8_t *key, *rec;
-        uint32_t klen, rlen;
-        uint64_t rec_off;
-        int got = next_entry(w, &key, &klen, &rec, &rlen, &rec_off, err);
-        if (got <= 0) {
-            rc = -got;
-            break;
-        }
-        uint32_t n = load_u32(rec);
-        if (n > cache_cap) {
-            uint32_t cap = cache_cap ? cache_cap : 16;
-            while (cap < n) cap = cap > UINT32_MAX / 2 ? n : cap * 2;
-            int64_t *c = realloc(cache, (size_t)cap * sizeof *c);
-            if (!c) {
-                rc = fail(err, SPOOKY_E_NOMEM, 0, "no memory");
-                break;
-            }
-            for (uint32_t j = cache_cap; j < cap; j++) c[j] = -1;
-            cache = c;
-            cache_cap = cap;
-        }
-        if ((rc = buf_push(out, '{'))) break;
-        for (uint32_t j = 0; j < n && !rc; j++) {
-            spooky_slot s = {0};
-            spooky_record_slot_at(rec, rlen, j, &s); /* valid record: in bounds */
-            int64_t ni = cache[j];
-            if (ni < 0 || f->names[ni].hash != s.name_hash) {
-                ni = name_index(f, s.name_hash);
-                if (ni < 0) {
-                    rc = fail(err, SPOOKY_E_FILE_INVALID, rec_off,
-                              "record field missing from the name table");
-                    break;
-                }
-                cache[j] = ni;
-            }
-            const name_entry *e = &f->names[ni];
-            if (j && (rc = buf_push(out, ','))) break;
-            if ((rc = buf_append(out, f->esc.data + e->esc_off, e->esc_len))) break;
-            rc = put_value(rec, &s, rec_off, out, err);
-        }
-        if (rc || (rc = buf_append(out, "}\n", 2))) break;
+/* Every field, in index order, as one JSON object (no newline). cache->ni[j]
+ * remembers the name of field j of the last record, so records of one schema
+ * need no name search. */
+int file_put_record(const spooky_file *f, const uint8_t *rec, uint32_t rlen, uint64_t rec_off,
+                    name_cache *cache, spooky_buf *out, spooky_error *err) {
+    uint32_t n = load_u32(rec);
+    if (n > cache->cap) {
+        uint32_t cap = cache->cap ? cache->cap : 16;
+        while (cap < n) cap = cap > UINT32_MAX / 2 ? n : cap * 2;
+        int64_t *c = realloc(cache->ni, (size_t)cap * sizeof *c);
+        if (!c) return file_fail(err, SPOOKY_E_NOMEM, 0, "no memory");
+        for (uint32_t j = cache->cap; j < cap; j++) c[j] = -1;
+        cache->ni = c;
+        cache->cap = cap;
     }
-    free(cache);
-    return rc;
+    TRY(buf_push(out, '{'));
+    for (uint32_t j = 0; j < n; j++) {
+        spooky_slot s = {0};
+        spooky_record_slot_at(rec, rlen, j, &s); /* valid record: in bounds */
+        int64_t ni = cache->ni[j];
+        if (ni < 0 || f->names[ni].hash != s.name_hash) {
+            ni = file_name_index(f, s.name_hash);
+            if (ni < 0)
+                return file_fail(err, SPOOKY_E_FILE_INVALID, rec_off,
+                                 "record field missing from the name table");
+            cache->ni[j] = ni;
+        }
+        const name_entry *e = &f->names[ni];
+        if (j) TRY(buf_push(out, ','));
+        TRY(buf_append(out, f->esc.data + e->esc_off, e->esc_len));
+        TRY(file_put_value(rec, &s, rec_off, out, err));
+    }
+    return buf_push(out, '}');
 }
 
-/* The given fields, in the given order: one slot per field, refreshed per
+void name_cache_free(name_cache *cache) {
+    free(cache->ni);
+    cache->ni = NULL;
+    cache->cap = 0;
+}
+
+int projection_init(projection *p, const spooky_file *f, const uint64_t *fields, size_t n) {
+    p->n = n;
+    p->slots = calloc(n ? n : 1, sizeof *p->slots);
+    p->names = calloc(n ? n : 1, sizeof *p->names);
+    if (!p->slots || !p->names) {
+        projection_free(p);
+        return SPOOKY_E_NOMEM;
+    }
+    for (size_t j = 0; j < n; j++) {
+        int64_t ni = file_name_index(f, fields[j]);
+        p->names[j] = ni < 0 ? NULL : &f->names[ni];
+        p->slots[j].name_hash = fields[j];
+    }
+    return SPOOKY_OK;
+}
+
+void projection_free(projection *p) {
+    free(p->slots);
+    free(p->names);
+    p->slots = NULL;
+    p->names = NULL;
+}
+
+/* The projection's fields, in its order: one slot per field, refreshed per
  * record (O(1) while records keep one schema). Hashes the name table lacks
- * name no field of a valid file, so they are left out. */
-static int export_fields(const spooky_file *f, block_walk *w, const uint64_t *fields,
-                         size_t nfields, spooky_buf *out, spooky_error *err) {
-    spooky_slot *slots = calloc(nfields ? nfields : 1, sizeof *slots);
-    const name_entry **names = calloc(nfields ? nfields : 1, sizeof *names);
+ * name no field of a valid file, so they are left out, as are fields the
+ * record lacks. */
+int file_put_projected(const spooky_file *f, projection *p, const uint8_t *rec, uint32_t rlen,
+                       uint64_t rec_off, spooky_buf *out, spooky_error *err) {
+    TRY(buf_push(out, '{'));
+    int first = 1;
+    for (size_t j = 0; j < p->n; j++) {
+        if (!p->names[j]) continue;
+        int r = spooky_slot_refresh(rec, rlen, &p->slots[j]);
+        if (r == SPOOKY_E_NOT_FOUND) continue;
+        if (r) return file_fail(err, SPOOKY_E_RECORD_INVALID, rec_off, "record is not valid");
+        if (!first) TRY(buf_push(out, ','));
+        first = 0;
+        TRY(buf_append(out, f->esc.data + p->names[j]->esc_off, p->names[j]->esc_len));
+        TRY(file_put_value(rec, &p->slots[j], rec_off, out, err));
+    }
+    return buf_push(out, '}');
+}
+
+static int export_walk(const spooky_file *f, block_walk *w, projection *p, spooky_buf *out,
+                       spooky_error *err) {
+    name_cache cache = {0};
     int rc = SPOOKY_OK;
-    if (!slots || !names) {
-        rc = fail(err, SPOOKY_E_NOMEM, 0, "no memory");
-        goto done;
-    }
-    for (size_t j = 0; j < nfields; j++) {
-        int64_t ni = name_index(f, fields[j]);
-        names[j] = ni < 0 ? NULL : &f->names[ni];
-        slots[j].name_hash = fields[j];
-        slots[j].index = 0;
-    }
     for (;;) {
         const uint8_t *key, *rec;
         uint32_t klen, rlen;
         uint64_t rec_off;
-        int got = next_entry(w, &key, &klen, &rec, &rlen, &rec_off, err);
+        int got = file_next_entry(w, &key, &klen, &rec, &rlen, &rec_off, err);
         if (got <= 0) {
             rc = -got;
             break;
         }
-        if ((rc = buf_push(out, '{'))) break;
-        int first = 1;
-        for (size_t j = 0; j < nfields && !rc; j++) {
-            if (!names[j]) continue;
-            int r = spooky_slot_refresh(rec, rlen, &slots[j]);
-            if (r == SPOOKY_E_NOT_FOUND) continue;
-            if (r) {
-                rc = fail(err, SPOOKY_E_RECORD_INVALID, rec_off, "record is not valid");
-                break;
-            }
-            if (!first && (rc = buf_push(out, ','))) break;
-            first = 0;
-            if ((rc = buf_append(out, f->esc.data + names[j]->esc_off, names[j]->esc_len))) break;
-            rc = put_value(rec, &slots[j], rec_off, out, err);
-        }
-        if (rc || (rc = buf_append(out, "}\n", 2))) break;
+        rc = p ? file_put_projected(f, p, rec, rlen, rec_off, out, err)
+               : file_put_record(f, rec, rlen, rec_off, &cache, out, err);
+        if (rc || (rc = buf_push(out, '\n'))) break;
     }
-done:
-    free(slots);
-    free(names);
+    name_cache_free(&cache);
     return rc;
 }
 
 int spooky_file_export_block(const spooky_file *f, uint64_t i, const uint64_t *fields,
                              size_t nfields, spooky_buf *out, spooky_error *err) {
-    if (!f || !out || (!fields && nfields)) return fail(err, SPOOKY_E_ARG, 0, "bad argument");
+    if (!f || !out || (!fields && nfields)) return file_fail(err, SPOOKY_E_ARG, 0, "bad argument");
     spooky_block_info b;
-    TRY(open_block(f, i, &b, err));
+    TRY(file_open_block(f, i, &b, err));
     block_walk w = {f->data + b.payload_offset, b.payload_len, 0, b.payload_offset, 0,
                     b.record_count};
     size_t mark = out->len;
     /* A block's JSON is usually about as long as its payload: grow once. */
     if (b.payload_len < SIZE_MAX / 4 && buf_grow(out, (size_t)b.payload_len + 64))
-        return fail(err, SPOOKY_E_NOMEM, 0, "no memory for the output");
-    int rc = fields ? export_fields(f, &w, fields, nfields, out, err)
-                    : export_all(f, &w, out, err);
-    if (rc == SPOOKY_E_NOMEM) fail(err, rc, 0, "no memory for the output");
+        return file_fail(err, SPOOKY_E_NOMEM, 0, "no memory for the output");
+    projection p = {0};
+    if (fields && projection_init(&p, f, fields, nfields))
+        return file_fail(err, SPOOKY_E_NOMEM, 0, "no memory");
+    int rc = export_walk(f, &w, fields ? &p : NULL, out, err);
+    projection_free(&p);
+    if (rc == SPOOKY_E_NOMEM) file_fail(err, rc, 0, "no memory for the output");
     if (rc) out->len = mark;
     return rc;
 }

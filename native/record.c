@@ -1,5 +1,6 @@
 /* record.c: validation, lookup, slot access and edits of SpookyRecords. */
 #include "internal.h"
+#include "file.h"
 
 typedef struct {
     uint64_t hash;
@@ -284,6 +285,21 @@ int spooky_record_edit(const uint8_t *rec, size_t len, uint64_t hash, int mode, 
         emit(&w, e.hash, e.tag, rec + e.offset, e.length);
     }
     if (!edited && mode != SPOOKY_EDIT_REMOVE) emit(&w, hash, tag, value, (uint32_t)value_len);
+    out->len = (size_t)total;
+    return SPOOKY_OK;
+}
+
+int record_pick(const uint8_t *rec, const spooky_slot *slots, size_t n, spooky_buf *out) {
+    uint64_t total = SPOOKY_HEADER_SIZE + (uint64_t)n * SPOOKY_INDEX_ENTRY_SIZE;
+    for (size_t i = 0; i < n; i++) total += slots[i].length;
+    if (total > UINT32_MAX) return SPOOKY_E_TOO_LARGE;
+    out->len = 0;
+    TRY(buf_grow(out, (size_t)total));
+    writer w = {out->data, 0, (uint32_t)(SPOOKY_HEADER_SIZE + n * SPOOKY_INDEX_ENTRY_SIZE)};
+    memset(w.rec, 0, SPOOKY_HEADER_SIZE);
+    store_u32(w.rec, (uint32_t)n);
+    for (size_t i = 0; i < n; i++)
+        emit(&w, slots[i].name_hash, slots[i].tag, rec + slots[i].offset, slots[i].length);
     out->len = (size_t)total;
     return SPOOKY_OK;
 }

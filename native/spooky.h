@@ -321,6 +321,90 @@ int spooky_file_export_block(const spooky_file *f, uint64_t i, const uint64_t *f
  * header and checksum hold, or -1: how a byte range of a file finds its blocks. */
 int64_t spooky_find_block(const uint8_t *data, size_t len, const uint8_t *sync, size_t from);
 
+/* Filtering (native/filter.c): predicates on top-level fields, each
+ * resolved to a slot once per schema. A literal is a field value as a record
+ * stores it (spooky_encode_value). Numbers compare by value across i64, u64
+ * and f64 (exactly, no rounding); strings bytewise (code point order); other
+ * values only by == and != (same type, same bytes). A field the record lacks
+ * matches only != and MISSING; a type that cannot be ordered matches no
+ * ordering. */
+typedef enum {
+    SPOOKY_OP_EQ = 0,
+    SPOOKY_OP_NE = 1,
+    SPOOKY_OP_LT = 2,
+    SPOOKY_OP_LE = 3,
+    SPOOKY_OP_GT = 4,
+    SPOOKY_OP_GE = 5,
+    SPOOKY_OP_EXISTS = 6,
+    SPOOKY_OP_MISSING = 7
+} spooky_op;
+
+typedef struct {
+    uint64_t field;          /* name hash */
+    int op;
+    uint8_t tag;             /* the literal's type (ignored by EXISTS/MISSING) */
+    const uint8_t *value;
+    size_t value_len;
+} spooky_predicate;
+
+typedef struct {
+    const spooky_predicate *preds;
+    size_t npreds;
+    int match_any;           /* 0: every predicate holds; 1: at least one */
+    const uint64_t *fields;  /* projection (hashes, in output order), or NULL */
+    size_t nfields;
+} spooky_filter_spec;
+
+/* Whether a valid record matches (*match 0/1). */
+int spooky_filter_match(const uint8_t *rec, size_t len, const spooky_filter_spec *spec,
+                        int *match);
+/* The matching records of block i. json_out: NDJSON appended (projected when
+ * spec->fields); chunk_out: records (projected; the caller keeps the key field
+ * in the projection) emptied first, then ready for spooky_writer_add; both
+ * NULL: count only. *matched = records that matched. */
+int spooky_filter_block(const spooky_file *f, uint64_t i, const spooky_filter_spec *spec,
+                        spooky_buf *json_out, spooky_chunk *chunk_out, uint64_t *matched,
+                        spooky_error *err);
+
+/* Diffing (native/diff.c): two record files with one key field, walked in
+ * key order through their key indexes. A record whose bytes differ from its
+ * digest in the index is SPOOKY_E_CHECKSUM. */
+typedef enum {
+    SPOOKY_DIFF_ALL_FIELDS = 0,   /* every field counts */
+    SPOOKY_DIFF_ONLY_FIELDS = 1,  /* only spec->fields count (slots per schema) */
+    SPOOKY_DIFF_IGNORE_FIELDS = 2 /* every field but spec->fields counts */
+} spooky_diff_fields;
+
+typedef enum {
+    SPOOKY_DIFF_COUNT = 0,        /* counts only, no output */
+    SPOOKY_DIFF_NDJSON = 1,       /* one JSON object per difference */
+    SPOOKY_DIFF_TEXT = 2          /* lines for people: "- KEY {..}", "+ KEY {..}", "~ KEY" */
+} spooky_diff_format;
+
+typedef struct {
+    const spooky_file *old_file;
+    const spooky_file *new_file;
+    const uint64_t *fields;
+    size_t nfields;
+    int fields_mode;
+    int format;
+    int color;                    /* TEXT with ANSI colours */
+} spooky_diff_spec;
+
+typedef struct {
+    uint64_t added, removed, changed, unchanged;
+} spooky_diff_counts;
+
+/* Index position of the first key >= key (sort form) in f. */
+uint64_t spooky_file_lower_bound(const spooky_file *f, const uint8_t *key, size_t key_len);
+/* Diffs old index positions [old_begin, old_end) against new [new_begin,
+ * new_end) (ranges that hold the same keys: cut them with lower_bound);
+ * output appended to out, counts added to *counts. On error *err_file says
+ * which file: 0 old, 1 new. */
+int spooky_diff_range(const spooky_diff_spec *spec, uint64_t old_begin, uint64_t old_end,
+                      uint64_t new_begin, uint64_t new_end, spooky_buf *out,
+                      spooky_diff_counts *counts, spooky_error *err, int *err_file);
+
 /* Benchmark kernels (native/bench.c), used by `spooky bench` and benchmarks/.
  * Each runs `iters` operations in a C loop and reports elapsed nanoseconds
  * from a monotonic clock; *sink receives a value derived from every result so

@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include "internal.h"
 #include "encoder.h"
+#include "file.h"
 
 #define RUN_LIMIT ((size_t)32 << 20) /* bytes of index entries held before a spill */
 
@@ -208,10 +209,7 @@ static int chunk_names(spooky_chunk *c, const spooky_encoder *enc, const char **
 int spooky_chunk_transcode(spooky_encoder *enc, spooky_chunk *c, const uint8_t *data, size_t len,
                            const uint8_t *key, size_t key_len, int skip_errors) {
     if (!enc || !c || (!data && len) || (!key && key_len)) return SPOOKY_E_ARG;
-    c->entries.len = 0;
-    c->lines = c->records = 0;
-    c->nerrors = 0;
-    names_free(&c->names);
+    chunk_reset(c);
     uint64_t key_hash = spooky_name_hash(key, key_len);
     const uint8_t *p = data, *end = data + len;
     while (p < end) {
@@ -260,6 +258,48 @@ int spooky_chunk_transcode(spooky_encoder *enc, spooky_chunk *c, const uint8_t *
         if (!nl) break;
         p = nl + 1;
     }
+    return SPOOKY_OK;
+}
+
+/* ---- records copied from a record file (spooky filter) ------------------------------ */
+
+void chunk_reset(spooky_chunk *c) {
+    c->entries.len = 0;
+    c->lines = c->records = 0;
+    c->nerrors = 0;
+    names_free(&c->names);
+}
+
+int chunk_append_from(spooky_chunk *c, const spooky_file *f, const uint8_t *key, uint32_t klen,
+                      const uint8_t *rec, uint32_t rlen) {
+    uint32_t n = load_u32(rec);
+    for (uint32_t i = 0; i < n; i++) {
+        uint64_t hash = load_u64(ENTRY(rec, i));
+        if (names_find(&c->names, hash)) continue;
+        int64_t ni = file_name_index(f, hash);
+        if (ni < 0) return SPOOKY_E_FILE_INVALID;
+        name_slot *clash;
+        TRY(names_add(&c->names, hash, f->names[ni].name, f->names[ni].name_len, &clash));
+    }
+    count_types(&c->names, rec);
+    uint8_t hdr[16];
+    store_u32(hdr, klen);
+    store_u32(hdr + 4, rlen);
+    store_u64(hdr + 8, spooky_xxh64(rec, rlen, 0));
+    TRY(buf_grow(&c->entries, 16 + (size_t)klen + rlen));
+    TRY(buf_append(&c->entries, hdr, 16));
+    TRY(buf_append(&c->entries, key, klen));
+    TRY(buf_append(&c->entries, rec, rlen));
+    if (c->records == c->cap_lines) {
+        size_t cap = c->cap_lines ? c->cap_lines * 2 : 1024;
+        uint64_t *l = realloc(c->rec_lines, cap * sizeof *l);
+        if (!l) return SPOOKY_E_NOMEM;
+        c->rec_lines = l;
+        c->cap_lines = cap;
+    }
+    c->rec_lines[c->records] = c->records;
+    c->records++;
+    c->lines++;
     return SPOOKY_OK;
 }
 

@@ -33,6 +33,16 @@ class OnError(str, Enum):
     skip = "skip"
 
 
+class DiffFormat(str, Enum):
+    text = "text"
+    json = "json"
+
+
+class FilterFormat(str, Enum):
+    json = "json"
+    spky = "spky"
+
+
 class OnDuplicate(str, Enum):
     error = "error"
     last = "last"
@@ -54,8 +64,8 @@ def main_options(
 ) -> None:
     """Convert JSON to SpookyRecord files, read them back, look records up.
 
-    Exit codes: 0 success, 1 not found (get) or a regression (bench --compare),
-    2 any error. Docs: docs/CLI.md.
+    Exit codes: 0 success, 1 differences (diff), no match (filter), not found
+    (get) or a regression (bench --compare), 2 any error. Docs: docs/CLI.md.
     """
     global _debug
     _debug = debug
@@ -139,6 +149,82 @@ def get(
     from spooky_cli.commands import get as cmd
 
     cmd.run(file, key, compact=compact)
+
+
+@app.command()
+def diff(
+    old: str = typer.Argument(..., metavar="OLD.spky", help="Record file before."),
+    new: str = typer.Argument(..., metavar="NEW.spky", help="Record file after."),
+    output: str = typer.Option("-", "-o", "--output", help="Where the differences go (- stdout)."),
+    fmt: DiffFormat = typer.Option(
+        DiffFormat.text, "--format", help="text for people, json for one object per line."
+    ),
+    summary: bool = typer.Option(False, "--summary", help="Only the counts, on stdout."),
+    fields: str | None = typer.Option(
+        None, "--fields", help="Comma-separated fields: only these count as changes."
+    ),
+    ignore: str | None = typer.Option(
+        None, "--ignore", help="Comma-separated fields whose changes do not count."
+    ),
+    quiet: bool = typer.Option(False, "-q", "--quiet", help="No output at all: the exit code."),
+) -> None:
+    """Show records added, removed and changed between two record files, by key.
+
+    Exit 0 when they hold the same records, 1 when they differ, 2 on error.
+
+    Example: spooky diff yesterday.spky today.spky --ignore updated_at --format json
+    """
+    from spooky_cli.commands import diff as cmd
+
+    cmd.run(
+        old,
+        new,
+        output,
+        fmt=fmt.value,
+        summary_only=summary,
+        fields=fields.split(",") if fields is not None else None,
+        ignore=ignore.split(",") if ignore is not None else None,
+        quiet=quiet,
+    )
+
+
+@app.command(name="filter")
+def filter_(
+    file: str = typer.Argument(..., metavar="FILE.spky", help="Record file to read."),
+    where: list[str] = typer.Option(
+        [],
+        "-w",
+        "--where",
+        help="FIELD OP JSON (OP: == != < <= > >=), or FIELD exists / FIELD missing. "
+        "Repeat to AND them.",
+    ),
+    any_: bool = typer.Option(False, "--any", help="Match records where any --where holds."),
+    output: str = typer.Option("-", "-o", "--output", help="Where matches go (- for stdout)."),
+    fmt: FilterFormat | None = typer.Option(
+        None, "--format", help="json (NDJSON) or spky (a record file); default: by -o's suffix."
+    ),
+    fields: str | None = typer.Option(None, "--fields", help="Comma-separated fields to keep."),
+    count: bool = typer.Option(False, "--count", help="Print only the number of matches."),
+    quiet: bool = typer.Option(False, "-q", "--quiet", help="No progress and no summary."),
+) -> None:
+    """Keep the records whose fields match predicates, as NDJSON or a record file.
+
+    Exit 0 when a record matched, 1 when none did, 2 on error.
+
+    Example: spooky filter people.spky -w 'age >= 30' -w 'city == "Oslo"' -o oslo.spky
+    """
+    from spooky_cli.commands import filter as cmd
+
+    cmd.run(
+        file,
+        where,
+        output,
+        fmt=fmt.value if fmt is not None else None,
+        any_=any_,
+        fields=fields.split(",") if fields is not None else None,
+        count_only=count,
+        quiet=quiet,
+    )
 
 
 @app.command()

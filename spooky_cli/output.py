@@ -4,11 +4,14 @@ fsync, rename. `-` is stdout."""
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import BinaryIO
+
+from spooky_cli.errors import SpookyError
 
 
 @contextmanager
@@ -40,6 +43,27 @@ def atomic_output(path: str, binary_to_terminal_ok: bool = True) -> Iterator[Bin
             pass
         raise
     fsync_dir(directory)
+
+
+@contextmanager
+def record_file_target(output: str) -> Iterator[str]:
+    """A path to write a record file to: output itself, or for - a temp file
+    whose bytes go to stdout when the block exits cleanly."""
+    if output != "-":
+        yield output
+        return
+    if sys.stdout.isatty():
+        raise SpookyError("refusing to write a binary record file to a terminal: use -o FILE")
+    tmpdir = tempfile.mkdtemp(prefix="spooky-")
+    try:
+        target = os.path.join(tmpdir, "out.spky")
+        yield target
+        sys.stdout.flush()
+        with open(target, "rb") as f:
+            shutil.copyfileobj(f, sys.stdout.buffer, 1 << 20)
+        sys.stdout.buffer.flush()
+    finally:
+        shutil.rmtree(tmpdir, ignore_errors=True)
 
 
 def temp_beside(target: str) -> tuple[int, str]:

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import (
     BarColumn,
     DownloadColumn,
+    MofNCompleteColumn,
     Progress,
     ProgressColumn,
     TextColumn,
@@ -59,6 +60,11 @@ def stderr() -> Console:
 
 def stdout() -> Console:
     return _stdout
+
+
+def stdout_color() -> bool:
+    """Whether data written to stdout may carry ANSI colours (a terminal, colour on)."""
+    return _stdout.is_terminal and not _stdout.no_color
 
 
 def error(message: str) -> None:
@@ -119,22 +125,33 @@ class _RecordsColumn(ProgressColumn):
 
 
 @contextmanager
-def progress(description: str, total_bytes: int | None, quiet: bool = False) -> Iterator[Any]:
-    """A progress bar on stderr (bytes read, speed, records/s once counted),
-    only when stderr is a terminal."""
+def progress(
+    description: str, total: int | None, quiet: bool = False, unit: str = "bytes"
+) -> Iterator[Any]:
+    """A progress bar on stderr, only when stderr is a terminal: bytes read and
+    speed (records/s once counted), or with unit="records" records done."""
     if quiet or not _stderr.is_terminal:
         yield _NoProgress()
         return
-    columns = [
-        TextColumn("{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        _RecordsColumn(),
-        TimeRemainingColumn(),
-    ]
+    if unit == "records":
+        columns: list[Any] = [
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("records"),
+            TimeRemainingColumn(),
+        ]
+    else:
+        columns = [
+            TextColumn("{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            _RecordsColumn(),
+            TimeRemainingColumn(),
+        ]
     with Progress(*columns, console=_stderr, transient=True) as bar:
-        yield _Bar(bar, bar.add_task(description, total=total_bytes))
+        yield _Bar(bar, bar.add_task(description, total=total))
 
 
 def mb(n: int) -> str:

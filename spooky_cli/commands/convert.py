@@ -6,9 +6,6 @@ releases the GIL); the writer takes them in order on this thread."""
 from __future__ import annotations
 
 import os
-import shutil
-import sys
-import tempfile
 import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -17,6 +14,7 @@ from typing import Any
 from spooky_cli import render
 from spooky_cli.errors import SpookyError
 from spooky_cli.inputs import Piece, display_name, input_size, read_pieces
+from spooky_cli.output import record_file_target
 from spooky_cli.writer import (
     RecordFileWriter,
     Transcoded,
@@ -39,8 +37,6 @@ class Stats:
 def run(
     inputs: list[str], output: str, *, key: str, keep_last: bool, skip_errors: bool, quiet: bool
 ) -> None:
-    if output == "-" and sys.stdout.isatty():
-        raise SpookyError("refusing to write a binary record file to a terminal: use -o FILE")
     if inputs.count("-") > 1:
         raise SpookyError("stdin (-) can be read only once")
     for path in inputs:
@@ -52,23 +48,11 @@ def run(
     start = time.perf_counter()
     sizes = [input_size(p) for p in inputs]
     total = None if any(s is None for s in sizes) else sum(s for s in sizes if s)
-    if output == "-":
-        tmpdir = tempfile.mkdtemp(prefix="spooky-")
-        target = os.path.join(tmpdir, "out.spky")
-    else:
-        tmpdir, target = None, output
     stats = Stats()
-    try:
+    with record_file_target(output) as target:
         writer = RecordFileWriter(target, key=key, keep_last=keep_last)
         with writer, render.progress("converting", total, quiet) as bar:
             _convert(inputs, writer, key.encode("utf-8"), skip_errors, bar, stats)
-        if output == "-":
-            with open(target, "rb") as f:
-                shutil.copyfileobj(f, sys.stdout.buffer, 1 << 20)
-            sys.stdout.buffer.flush()
-    finally:
-        if tmpdir:
-            shutil.rmtree(tmpdir, ignore_errors=True)
 
     seconds = max(time.perf_counter() - start, 1e-9)
     parts = [

@@ -44,7 +44,7 @@ def run(file: str, output: str, fields: list[str] | None = None, quiet: bool = F
         except BrokenPipeError:
             if output != "-":
                 raise
-            _quiet_stdout()  # the reader went away (`| head`): stop quietly
+            quiet_stdout()  # the reader went away (`| head`): stop quietly
             raise typer.Exit(0) from None
     seconds = time.perf_counter() - started
     rate = records / seconds if seconds > 0 else 0.0
@@ -59,7 +59,7 @@ def run(file: str, output: str, fields: list[str] | None = None, quiet: bool = F
     )
 
 
-def _quiet_stdout() -> None:
+def quiet_stdout() -> None:
     """Points stdout at /dev/null so the interpreter's final flush does not fail."""
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)

@@ -1,0 +1,368 @@
+/* diff.c: two record files compared record by record in key order.
+ *
+ * Both key indexes are sorted by key, so a diff is one merge walk over them.
+ * Every record read is checked against its digest in the index; identical
+ * bytes mean an unchanged record, so most records are never parsed. Changed
+ * records are compared field by field: all fields (a merge of the two
+ * hash-sorted indexes), all but some, or only some (slots resolved once per
+ * schema and refreshed per record). */
+#include <stdlib.h>
+#include "internal.h"
+#include "file.h"
+
+#define RED "\x1b[31m"
+#define GREEN "\x1b[32m"
+#define YELLOW "\x1b[33m"
+#define RESET "\x1b[0m"
+
+typedef struct {
+    const uint8_t *rec;
+    uint32_t len;
+    uint64_t off;     /* file offset */
+    uint64_t digest;
+    const uint8_t *key;
+    uint32_t key_len;
+    int side;         /* 0 old, 1 new */
+    int valid;        /* checked with spooky_record_validate */
+} rec_ref;
+
+typedef struct {
+    int has_old, has_new;
+    spooky_slot o, n;
+} field_change;
+
+typedef struct {
+    const spooky_diff_spec *spec;
+    const spooky_file *files[2];
+    spooky_buf *out;
+    spooky_error *err;
+    int *err_file;
+    spooky_slot *slots[2];     /* ONLY mode: slots[side][k] for spec->fields[k] */
+    name_cache caches[2];
+    field_change *changes;
+    size_t nchanges, cap;
+} differ;
+
+static int fail_on(differ *d, int side, int code, uint64_t offset, const char *message) {
+    if (d->err_file) *d->err_file = side;
+    return file_fail(d->err, code, offset, message);
+}
+
+uint64_t spooky_file_lower_bound(const spooky_file *f, const uint8_t *key, size_t key_len) {
+    if (!f || (!key && key_len)) return 0;
+    uint64_t lo = 0, hi = f->record_count;
+    while (lo < hi) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        const uint8_t *e = f->index + mid * INDEX_ENTRY;
+        if (file_key_cmp(f->heap + load_u64(e + 24), load_u32(e + 20), key, key_len) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* Index entry pos of one side, its record checked against the digest. */
+static int load(differ *d, int side, uint64_t pos, rec_ref *r) {
+    const spooky_file *f = d->files[side];
+    const uint8_t *e = f->index + pos * INDEX_ENTRY; /* bounds checked at open */
+    r->digest = load_u64(e);
+    r->off = load_u64(e + 8);
+    r->len = load_u32(e + 16);
+    r->key_len = load_u32(e + 20);
+    r->key = f->heap + load_u64(e + 24);
+    r->rec = f->data + r->off;
+    r->side = side;
+    r->valid = 0;
+    if (spooky_xxh64(r->rec, r->len, 0) != r->digest)
+        return fail_on(d, side, SPOOKY_E_CHECKSUM, r->off,
+                       "record differs from its digest in the key index");
+    return SPOOKY_OK;
+}
+
+static int validate(differ *d, rec_ref *r) {
+    if (r->valid) return SPOOKY_OK;
+    if (spooky_record_validate(r->rec, r->len))
+        return fail_on(d, r->side, SPOOKY_E_RECORD_INVALID, r->off, "record is not valid");
+    r->valid = 1;
+    return SPOOKY_OK;
+}
+
+/* The key (sort form) as JSON: an integer or a string. */
+static int put_key(differ *d, const rec_ref *r) {
+    const uint8_t *k = r->key;
+    if (r->key_len == 9 && (k[0] == 1 || k[0] == 2)) {
+        uint64_t v = 0;
+        for (int i = 0; i < 8; i++) v = v << 8 | k[1 + i];
+        if (k[0] == 1) v ^= 0x8000000000000000ULL;
+        uint8_t raw[8];
+        store_u64(raw, v);
+        return spooky_value_to_json(k[0] == 1 ? SPOOKY_I64 : SPOOKY_U64, raw, 8, d->out);
+    }
+    if (r->key_len >= 1 && k[0] == 3) {
+        int rc = spooky_value_to_json(SPOOKY_STR, k + 1, r->key_len - 1, d->out);
+        if (rc != SPOOKY_E_NOT_JSON && rc != SPOOKY_E_RECORD_INVALID) return rc;
+    }
+    return fail_on(d, r->side, SPOOKY_E_FILE_INVALID, r->off, "stored key is not well formed");
+}
+
+static int put(differ *d, const char *text) { return buf_append(d->out, text, strlen(text)); }
+
+static int put_color(differ *d, const char *color) {
+    return d->spec->color ? put(d, color) : SPOOKY_OK;
+}
+
+/* "- KEY {record}" / "+ KEY {record}", or {"op":"removed"|"added",...}. */
+static int emit_whole(differ *d, rec_ref *r) {
+    const spooky_diff_spec *s = d->spec;
+    if (s->format == SPOOKY_DIFF_COUNT) return SPOOKY_OK;
+    TRY(validate(d, r));
+    int added = r->side == 1;
+    if (s->format == SPOOKY_DIFF_NDJSON) {
+        TRY(put(d, added ? "{\"op\":\"added\",\"key\":" : "{\"op\":\"removed\",\"key\":"));
+        TRY(put_key(d, r));
+        TRY(put(d, ",\"record\":"));
+        TRY(file_put_record(d->files[r->side], r->rec, r->len, r->off, &d->caches[r->side],
+                            d->out, d->err));
+        return put(d, "}\n");
+    }
+    TRY(put_color(d, added ? GREEN : RED));
+    TRY(put(d, added ? "+ " : "- "));
+    TRY(put_key(d, r));
+    TRY(put(d, " "));
+    int rc = file_put_record(d->files[r->side], r->rec, r->len, r->off, &d->caches[r->side],
+                             d->out, d->err);
+    if (rc) {
+        if (d->err_file) *d->err_file = r->side;
+        return rc;
+    }
+    TRY(put_color(d, RESET));
+    return put(d, "\n");
+}
+
+static int note_change(differ *d, const spooky_slot *o, const spooky_slot *n) {
+    if (d->nchanges == d->cap) {
+        size_t cap = d->cap ? d->cap * 2 : 16;
+        field_change *c = realloc(d->changes, cap * sizeof *c);
+        if (!c) return SPOOKY_E_NOMEM;
+        d->changes = c;
+        d->cap = cap;
+    }
+    field_change *c = &d->changes[d->nchanges++];
+    c->has_old = o != NULL;
+    c->has_new = n != NULL;
+    if (o) c->o = *o;
+    if (n) c->n = *n;
+    return SPOOKY_OK;
+}
+
+static int same_value(const rec_ref *a, const spooky_slot *sa, const rec_ref *b,
+                      const spooky_slot *sb) {
+    return sa->tag == sb->tag && sa->length == sb->length &&
+           (sa->length == 0 || memcmp(a->rec + sa->offset, b->rec + sb->offset, sa->length) == 0);
+}
+
+static int ignored(const spooky_diff_spec *s, uint64_t hash) {
+    for (size_t k = 0; k < s->nfields; k++)
+        if (s->fields[k] == hash) return 1;
+    return 0;
+}
+
+/* The fields that count and differ, into d->changes. */
+static int compare_fields(differ *d, rec_ref *o, rec_ref *n) {
+    const spooky_diff_spec *s = d->spec;
+    d->nchanges = 0;
+    TRY(validate(d, o));
+    TRY(validate(d, n));
+    if (s->fields_mode == SPOOKY_DIFF_ONLY_FIELDS) {
+        for (size_t k = 0; k < s->nfields; k++) {
+            spooky_slot *so = &d->slots[0][k], *sn = &d->slots[1][k];
+            int ro = spooky_slot_refresh(o->rec, o->len, so);
+            int rn = spooky_slot_refresh(n->rec, n->len, sn);
+            if (ro && ro != SPOOKY_E_NOT_FOUND)
+                return fail_on(d, 0, SPOOKY_E_RECORD_INVALID, o->off, "record is not valid");
+            if (rn && rn != SPOOKY_E_NOT_FOUND)
+                return fail_on(d, 1, SPOOKY_E_RECORD_INVALID, n->off, "record is not valid");
+            if (ro && rn) continue;
+            if (!ro && !rn && same_value(o, so, n, sn)) continue;
+            TRY(note_change(d, ro ? NULL : so, rn ? NULL : sn));
+        }
+        return SPOOKY_OK;
+    }
+    int skip = s->fields_mode == SPOOKY_DIFF_IGNORE_FIELDS;
+    uint32_t no = load_u32(o->rec), nn = load_u32(n->rec), i = 0, j = 0;
+    while (i < no || j < nn) {
+        spooky_slot so = {0}, sn = {0};
+        if (i < no) spooky_record_slot_at(o->rec, o->len, i, &so);
+        if (j < nn) spooky_record_slot_at(n->rec, n->len, j, &sn);
+        if (j == nn || (i < no && so.name_hash < sn.name_hash)) {
+            i++;
+            if (!(skip && ignored(s, so.name_hash))) TRY(note_change(d, &so, NULL));
+        } else if (i == no || sn.name_hash < so.name_hash) {
+            j++;
+            if (!(skip && ignored(s, sn.name_hash))) TRY(note_change(d, NULL, &sn));
+        } else {
+            i++;
+            j++;
+            if (skip && ignored(s, so.name_hash)) continue;
+            if (!same_value(o, &so, n, &sn)) TRY(note_change(d, &so, &sn));
+        }
+    }
+    return SPOOKY_OK;
+}
+
+/* A field's name as its JSON string ("name":), from the file that has it. */
+static int name_text(differ *d, const field_change *c, const uint8_t **text, size_t *len) {
+    int side = c->has_new ? 1 : 0;
+    const spooky_file *f = d->files[side];
+    uint64_t hash = c->has_new ? c->n.name_hash : c->o.name_hash;
+    int64_t ni = file_name_index(f, hash);
+    if (ni < 0)
+        return fail_on(d, side, SPOOKY_E_FILE_INVALID, 0, "record field missing from the name table");
+    *text = f->esc.data + f->names[ni].esc_off;
+    *len = f->names[ni].esc_len;
+    return SPOOKY_OK;
+}
+
+static int put_value(differ *d, const rec_ref *r, const spooky_slot *s) {
+    int rc = file_put_value(r->rec, s, r->off, d->out, d->err);
+    if (rc && d->err_file) *d->err_file = r->side;
+    return rc;
+}
+
+/* {"op":"changed","key":K,"fields":{"f":{"old":V,"new":V},...}}, or
+ * "~ KEY" and a line "    f: OLD -> NEW" per field ("(absent)" if none). */
+static int emit_changed(differ *d, rec_ref *o, rec_ref *n) {
+    int json = d->spec->format == SPOOKY_DIFF_NDJSON;
+    if (json) {
+        TRY(put(d, "{\"op\":\"changed\",\"key\":"));
+        TRY(put_key(d, n));
+        TRY(put(d, ",\"fields\":{"));
+    } else {
+        TRY(put_color(d, YELLOW));
+        TRY(put(d, "~ "));
+        TRY(put_key(d, n));
+        TRY(put_color(d, RESET));
+        TRY(put(d, "\n"));
+    }
+    for (size_t k = 0; k < d->nchanges; k++) {
+        const field_change *c = &d->changes[k];
+        const uint8_t *name = NULL;
+        size_t name_len = 0;
+        TRY(name_text(d, c, &name, &name_len));
+        if (json) {
+            if (k) TRY(put(d, ","));
+            TRY(buf_append(d->out, name, name_len));
+            TRY(put(d, "{"));
+            if (c->has_old) {
+                TRY(put(d, "\"old\":"));
+                TRY(put_value(d, o, &c->o));
+            }
+            if (c->has_new) {
+                TRY(put(d, c->has_old ? ",\"new\":" : "\"new\":"));
+                TRY(put_value(d, n, &c->n));
+            }
+            TRY(put(d, "}"));
+            continue;
+        }
+        /* the name's JSON text without its quotes: control characters stay escaped */
+        TRY(put(d, "    "));
+        TRY(buf_append(d->out, name + 1, name_len - 3));
+        TRY(put(d, ": "));
+        TRY(put_color(d, RED));
+        if (c->has_old) TRY(put_value(d, o, &c->o));
+        else TRY(put(d, "(absent)"));
+        TRY(put_color(d, RESET));
+        TRY(put(d, " -> "));
+        TRY(put_color(d, GREEN));
+        if (c->has_new) TRY(put_value(d, n, &c->n));
+        else TRY(put(d, "(absent)"));
+        TRY(put_color(d, RESET));
+        TRY(put(d, "\n"));
+    }
+    return json ? put(d, "}}\n") : SPOOKY_OK;
+}
+
+/* One key in both files. */
+static int diff_pair(differ *d, rec_ref *o, rec_ref *n, spooky_diff_counts *counts) {
+    const spooky_diff_spec *s = d->spec;
+    if (o->digest == n->digest && o->len == n->len && memcmp(o->rec, n->rec, o->len) == 0) {
+        counts->unchanged++;
+        return SPOOKY_OK;
+    }
+    if (s->fields_mode == SPOOKY_DIFF_ALL_FIELDS && s->format == SPOOKY_DIFF_COUNT) {
+        counts->changed++; /* canonical records: other bytes, other fields */
+        return SPOOKY_OK;
+    }
+    TRY(compare_fields(d, o, n));
+    if (d->nchanges == 0) {
+        counts->unchanged++;
+        return SPOOKY_OK;
+    }
+    counts->changed++;
+    return s->format == SPOOKY_DIFF_COUNT ? SPOOKY_OK : emit_changed(d, o, n);
+}
+
+static int walk(differ *d, uint64_t oi, uint64_t oend, uint64_t ni, uint64_t nend,
+                spooky_diff_counts *counts) {
+    rec_ref o, n;
+    while (oi < oend || ni < nend) {
+        int c;
+        if (ni == nend) c = -1;
+        else if (oi == oend) c = 1;
+        else {
+            const uint8_t *eo = d->files[0]->index + oi * INDEX_ENTRY;
+            const uint8_t *en = d->files[1]->index + ni * INDEX_ENTRY;
+            c = file_key_cmp(d->files[0]->heap + load_u64(eo + 24), load_u32(eo + 20),
+                             d->files[1]->heap + load_u64(en + 24), load_u32(en + 20));
+        }
+        if (c < 0) {
+            TRY(load(d, 0, oi++, &o));
+            counts->removed++;
+            TRY(emit_whole(d, &o));
+        } else if (c > 0) {
+            TRY(load(d, 1, ni++, &n));
+            counts->added++;
+            TRY(emit_whole(d, &n));
+        } else {
+            TRY(load(d, 0, oi++, &o));
+            TRY(load(d, 1, ni++, &n));
+            TRY(diff_pair(d, &o, &n, counts));
+        }
+    }
+    return SPOOKY_OK;
+}
+
+int spooky_diff_range(const spooky_diff_spec *spec, uint64_t old_begin, uint64_t old_end,
+                      uint64_t new_begin, uint64_t new_end, spooky_buf *out,
+                      spooky_diff_counts *counts, spooky_error *err, int *err_file) {
+    if (err_file) *err_file = 0;
+    if (!spec || !spec->old_file || !spec->new_file || !out || !counts ||
+        (!spec->fields && spec->nfields) || spec->fields_mode < SPOOKY_DIFF_ALL_FIELDS ||
+        spec->fields_mode > SPOOKY_DIFF_IGNORE_FIELDS || spec->format < SPOOKY_DIFF_COUNT ||
+        spec->format > SPOOKY_DIFF_TEXT || old_begin > old_end ||
+        old_end > spec->old_file->record_count || new_begin > new_end ||
+        new_end > spec->new_file->record_count)
+        return file_fail(err, SPOOKY_E_ARG, 0, "bad argument");
+    differ d = {spec, {spec->old_file, spec->new_file}, out, err, err_file, {NULL, NULL},
+                {{0}, {0}}, NULL, 0, 0};
+    int rc = SPOOKY_OK;
+    size_t mark = out->len;
+    if (spec->fields_mode == SPOOKY_DIFF_ONLY_FIELDS) {
+        for (int side = 0; side < 2; side++) {
+            d.slots[side] = calloc(spec->nfields ? spec->nfields : 1, sizeof(spooky_slot));
+            if (!d.slots[side]) rc = SPOOKY_E_NOMEM;
+            else
+                for (size_t k = 0; k < spec->nfields; k++) d.slots[side][k].name_hash = spec->fields[k];
+        }
+    }
+    if (!rc) rc = walk(&d, old_begin, old_end, new_begin, new_end, counts);
+    if (rc == SPOOKY_E_NOMEM) file_fail(err, rc, 0, "no memory for the output");
+    if (rc) out->len = mark;
+    free(d.slots[0]);
+    free(d.slots[1]);
+    name_cache_free(&d.caches[0]);
+    name_cache_free(&d.caches[1]);
+    free(d.changes);
+    return rc;
+}

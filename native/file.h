@@ -1,0 +1,100 @@
+/* file.h: an opened record file and block walking, shared by reader.c,
+ * diff.c and filter.c (internal, not the cdef). */
+#ifndef SPOOKY_FILE_H
+#define SPOOKY_FILE_H
+
+#include "internal.h"
+
+#define KIND_RECORDS 1
+#define KIND_FOOTER 2
+#define NAME_FIXED (8 + 7 * 8 + 4) /* hash, type counts, name_len */
+#define BLOCK_ENTRY 24
+#define INDEX_ENTRY 32
+#define SYNC_SIZE 16
+
+typedef struct {
+    uint64_t hash;
+    const uint8_t *name;     /* into the footer */
+    const uint8_t *counts;   /* 7 x u64 in the footer */
+    uint32_t name_len;
+    size_t esc_off, esc_len; /* the name's `"name":` text in spooky_file.esc */
+} name_entry;
+
+struct spooky_file {
+    const uint8_t *data;
+    size_t len;
+    const uint8_t *sync;
+    uint64_t footer_offset;      /* file offset of the footer block's sync */
+    uint64_t record_count, block_count, name_count;
+    const uint8_t *key_field;
+    uint32_t key_field_len;
+    uint64_t key_hash;
+    const uint8_t *blocks, *index, *heap;
+    uint64_t heap_len;
+    name_entry *names;
+    spooky_buf esc;              /* `"name":` of every name, back to back */
+};
+
+/* Walks a checked payload entry by entry. */
+typedef struct {
+    const uint8_t *p;       /* payload */
+    uint64_t len, at;       /* payload length, position */
+    uint64_t base;          /* file offset of the payload */
+    uint64_t seen, count;   /* records read, records the block holds */
+} block_walk;
+
+/* [off, off + n) lies inside [0, size) */
+static inline int fits(uint64_t off, uint64_t n, uint64_t size) {
+    return off <= size && n <= size - off;
+}
+
+/* Fills err (if given) and returns code. */
+int file_fail(spooky_error *err, int code, uint64_t offset, const char *message);
+/* Sort-form key order: memcmp, then the shorter first. */
+int file_key_cmp(const uint8_t *a, size_t an, const uint8_t *b, size_t bn);
+/* Index of the name with this hash in f->names, or -1. */
+int64_t file_name_index(const spooky_file *f, uint64_t hash);
+/* Block i's header against the block table and its checksum. */
+int file_open_block(const spooky_file *f, uint64_t i, spooky_block_info *b, spooky_error *err);
+/* The next entry of a block, its record validated: 1 with key/record set, 0
+ * at the end, or a negated status on error. */
+int file_next_entry(block_walk *w, const uint8_t **key, uint32_t *klen, const uint8_t **rec,
+                    uint32_t *rlen, uint64_t *rec_off, spooky_error *err);
+/* A field value of a valid record as JSON, appended to out. */
+int file_put_value(const uint8_t *rec, const spooky_slot *s, uint64_t rec_off, spooky_buf *out,
+                   spooky_error *err);
+
+
+/* Which name table entry field j of the last record had (see file_put_record). */
+typedef struct {
+    int64_t *ni;
+    uint32_t cap;
+} name_cache;
+void name_cache_free(name_cache *cache);
+/* A valid record's fields as one JSON object (no newline) appended to out. */
+int file_put_record(const spooky_file *f, const uint8_t *rec, uint32_t rlen, uint64_t rec_off,
+                    name_cache *cache, spooky_buf *out, spooky_error *err);
+
+/* Named fields of many records: a slot per field, resolved once per schema. */
+typedef struct {
+    spooky_slot *slots;
+    const name_entry **names; /* NULL where the file has no such name */
+    size_t n;
+} projection;
+int projection_init(projection *p, const spooky_file *f, const uint64_t *fields, size_t n);
+void projection_free(projection *p);
+/* The projection's fields of a valid record, in its order, as one JSON object. */
+int file_put_projected(const spooky_file *f, projection *p, const uint8_t *rec, uint32_t rlen,
+                       uint64_t rec_off, spooky_buf *out, spooky_error *err);
+
+/* writer.c: a chunk (emptied by chunk_reset) takes a valid record of f and its
+ * key in sort form, with the record's names from f's name table. */
+void chunk_reset(spooky_chunk *c);
+int chunk_append_from(spooky_chunk *c, const spooky_file *f, const uint8_t *key, uint32_t klen,
+                      const uint8_t *rec, uint32_t rlen);
+
+/* record.c: a record of the fields of rec at the given slots (valid for rec,
+ * strictly ascending name hashes) into out (cleared first). */
+int record_pick(const uint8_t *rec, const spooky_slot *slots, size_t n, spooky_buf *out);
+
+#endif

@@ -1,0 +1,240 @@
+/* filter.c: records of a record file that match predicates on their fields.
+ *
+ * Each predicate's field is a slot resolved on the first record and refreshed
+ * per record (O(1) while records keep one schema), so a scan does no hashing
+ * and no search per record and field. */
+#include <math.h>
+#include <stdlib.h>
+#include "internal.h"
+#include "file.h"
+
+#define UNORDERED 2 /* a comparison with NaN, or of types without an order */
+
+static inline int is_number(uint8_t tag) {
+    return tag == SPOOKY_I64 || tag == SPOOKY_U64 || tag == SPOOKY_F64;
+}
+
+static inline int sign(int64_t a, int64_t b) { return (a > b) - (a < b); }
+static inline int usign(uint64_t a, uint64_t b) { return (a > b) - (a < b); }
+
+/* An integer (i64 when !is_u, else u64) against a double, exactly. */
+static int cmp_int_f64(int64_t i, uint64_t u, int is_u, double d) {
+    if (isnan(d)) return UNORDERED;
+    if (is_u) {
+        if (d < 0) return 1;
+        if (d >= 18446744073709551616.0) return -1;
+        double fl = floor(d);
+        int c = usign(u, (uint64_t)fl);
+        if (c) return c;
+        return d > fl ? -1 : 0;
+    }
+    if (d >= 9223372036854775808.0) return -1;
+    if (d < -9223372036854775808.0) return 1;
+    double fl = floor(d);
+    int c = sign(i, (int64_t)fl);
+    if (c) return c;
+    return d > fl ? -1 : 0;
+}
+
+/* -1, 0, 1, or UNORDERED: two numbers by value. */
+static int cmp_numbers(uint8_t ta, const uint8_t *a, uint8_t tb, const uint8_t *b) {
+    if (ta == SPOOKY_F64 && tb == SPOOKY_F64) {
+        double x, y;
+        memcpy(&x, a, 8);
+        memcpy(&y, b, 8);
+        if (isnan(x) || isnan(y)) return UNORDERED;
+        return (x > y) - (x < y);
+    }
+    if (ta == SPOOKY_F64) {
+        int c = cmp_numbers(tb, b, ta, a);
+        return c == UNORDERED ? c : -c;
+    }
+    int64_t i = (int64_t)load_u64(a);
+    uint64_t u = load_u64(a);
+    if (tb == SPOOKY_F64) {
+        double y;
+        memcpy(&y, b, 8);
+        return cmp_int_f64(i, u, ta == SPOOKY_U64, y);
+    }
+    int64_t j = (int64_t)load_u64(b);
+    uint64_t v = load_u64(b);
+    if (ta == tb) return ta == SPOOKY_U64 ? usign(u, v) : sign(i, j);
+    if (ta == SPOOKY_I64) return i < 0 ? -1 : usign((uint64_t)i, v); /* i64 vs u64 */
+    return j < 0 ? 1 : usign(u, (uint64_t)j);                       /* u64 vs i64 */
+}
+
+/* The field value (tag, bytes) against the predicate's literal. */
+static int compare(const spooky_predicate *p, uint8_t tag, const uint8_t *v, uint32_t len) {
+    if (is_number(tag) && is_number(p->tag)) return cmp_numbers(tag, v, p->tag, p->value);
+    if (tag != p->tag) return UNORDERED;
+    if (tag == SPOOKY_STR) {
+        size_t n = len < p->value_len ? len : p->value_len;
+        int c = n ? memcmp(v, p->value, n) : 0;
+        if (c) return c < 0 ? -1 : 1;
+        return usign(len, p->value_len);
+    }
+    /* null, bool, nested: equal or not, no order */
+    if (len == p->value_len && (len == 0 || memcmp(v, p->value, len) == 0)) return 0;
+    return UNORDERED + 1; /* unequal and unordered */
+}
+
+/* A predicate on a field that is there (slot valid for rec) or not (NULL). */
+static int holds(const spooky_predicate *p, const uint8_t *rec, const spooky_slot *s) {
+    if (p->op == SPOOKY_OP_EXISTS) return s != NULL;
+    if (p->op == SPOOKY_OP_MISSING) return s == NULL;
+    if (!s) return p->op == SPOOKY_OP_NE;
+    int c = compare(p, s->tag, rec + s->offset, s->length);
+    switch (p->op) {
+    case SPOOKY_OP_EQ: return c == 0;
+    case SPOOKY_OP_NE: return c != 0;
+    case SPOOKY_OP_LT: return c == -1;
+    case SPOOKY_OP_LE: return c == -1 || c == 0;
+    case SPOOKY_OP_GT: return c == 1;
+    case SPOOKY_OP_GE: return c == 1 || c == 0;
+    default: return 0;
+    }
+}
+
+static int check_spec(const spooky_filter_spec *spec) {
+    if (!spec || (!spec->preds && spec->npreds) || (!spec->fields && spec->nfields))
+        return SPOOKY_E_ARG;
+    for (size_t i = 0; i < spec->npreds; i++) {
+        const spooky_predicate *p = &spec->preds[i];
+        if (p->op < SPOOKY_OP_EQ || p->op > SPOOKY_OP_MISSING) return SPOOKY_E_ARG;
+        if (p->op == SPOOKY_OP_EXISTS || p->op == SPOOKY_OP_MISSING) continue;
+        if (p->tag > SPOOKY_U64 || (!p->value && p->value_len)) return SPOOKY_E_ARG;
+        int w = fixed_width(p->tag);
+        if (w >= 0 && p->value_len != (size_t)w) return SPOOKY_E_ARG;
+    }
+    return SPOOKY_OK;
+}
+
+/* Whether rec matches; slots[i] caches predicate i's field across records. */
+static int matches(const spooky_filter_spec *spec, spooky_slot *slots, const uint8_t *rec,
+                   uint32_t rlen, int *match) {
+    int any = 0, all = 1;
+    for (size_t i = 0; i < spec->npreds; i++) {
+        int rc = spooky_slot_refresh(rec, rlen, &slots[i]);
+        if (rc && rc != SPOOKY_E_NOT_FOUND) return rc;
+        int h = holds(&spec->preds[i], rec, rc ? NULL : &slots[i]);
+        any |= h;
+        all &= h;
+        if (spec->match_any ? any : !all) break; /* decided */
+    }
+    *match = spec->match_any ? any : all;
+    return SPOOKY_OK;
+}
+
+static spooky_slot *new_slots(const spooky_filter_spec *spec) {
+    spooky_slot *slots = calloc(spec->npreds ? spec->npreds : 1, sizeof *slots);
+    if (slots)
+        for (size_t i = 0; i < spec->npreds; i++) slots[i].name_hash = spec->preds[i].field;
+    return slots;
+}
+
+int spooky_filter_match(const uint8_t *rec, size_t len, const spooky_filter_spec *spec,
+                        int *match) {
+    if (!match) return SPOOKY_E_ARG;
+    TRY(check_spec(spec));
+    TRY(spooky_record_validate(rec, len));
+    spooky_slot *slots = new_slots(spec);
+    if (!slots) return SPOOKY_E_NOMEM;
+    int rc = matches(spec, slots, rec, (uint32_t)len, match);
+    free(slots);
+    return rc;
+}
+
+/* The projected fields the record has, in name-hash order, as a record. */
+static int pick(projection *p, const uint32_t *order, const uint8_t *rec, uint32_t rlen,
+                spooky_slot *picked, spooky_buf *out) {
+    size_t n = 0;
+    for (size_t k = 0; k < p->n; k++) {
+        spooky_slot *s = &p->slots[order[k]];
+        int rc = spooky_slot_refresh(rec, rlen, s);
+        if (rc == SPOOKY_E_NOT_FOUND) continue;
+        if (rc) return rc;
+        if (n && picked[n - 1].name_hash == s->name_hash) continue; /* asked twice */
+        picked[n++] = *s;
+    }
+    return record_pick(rec, picked, n, out);
+}
+
+int spooky_filter_block(const spooky_file *f, uint64_t i, const spooky_filter_spec *spec,
+                        spooky_buf *json_out, spooky_chunk *chunk_out, uint64_t *matched,
+                        spooky_error *err) {
+    if (!f || !matched || (json_out && chunk_out) || check_spec(spec))
+        return file_fail(err, SPOOKY_E_ARG, 0, "bad argument");
+    *matched = 0;
+    if (chunk_out) chunk_reset(chunk_out);
+    spooky_block_info b;
+    TRY(file_open_block(f, i, &b, err));
+    block_walk w = {f->data + b.payload_offset, b.payload_len, 0, b.payload_offset, 0,
+                    b.record_count};
+    size_t mark = json_out ? json_out->len : 0;
+    int project = spec->fields != NULL;
+    spooky_slot *slots = new_slots(spec);
+    spooky_slot *picked = calloc(spec->nfields ? spec->nfields : 1, sizeof *picked);
+    uint32_t *order = calloc(spec->nfields ? spec->nfields : 1, sizeof *order);
+    projection p = {0};
+    name_cache cache = {0};
+    spooky_buf rec_out = {0};
+    int rc = SPOOKY_OK;
+    if (!slots || !picked || !order ||
+        (project && projection_init(&p, f, spec->fields, spec->nfields))) {
+        rc = file_fail(err, SPOOKY_E_NOMEM, 0, "no memory");
+        goto done;
+    }
+    /* projected records keep their fields in hash order (few: insertion sort) */
+    for (uint32_t k = 0; k < spec->nfields; k++) order[k] = k;
+    for (size_t a = 1; a < spec->nfields; a++)
+        for (size_t c = a; c > 0 && spec->fields[order[c - 1]] > spec->fields[order[c]]; c--) {
+            uint32_t t = order[c];
+            order[c] = order[c - 1];
+            order[c - 1] = t;
+        }
+    for (;;) {
+        const uint8_t *key, *rec;
+        uint32_t klen, rlen;
+        uint64_t rec_off;
+        int got = file_next_entry(&w, &key, &klen, &rec, &rlen, &rec_off, err);
+        if (got <= 0) {
+            rc = -got;
+            break;
+        }
+        int match = 0;
+        if ((rc = matches(spec, slots, rec, rlen, &match))) {
+            rc = file_fail(err, SPOOKY_E_RECORD_INVALID, rec_off, "record is not valid");
+            break;
+        }
+        if (!match) continue;
+        ++*matched;
+        if (json_out) {
+            rc = project ? file_put_projected(f, &p, rec, rlen, rec_off, json_out, err)
+                         : file_put_record(f, rec, rlen, rec_off, &cache, json_out, err);
+            if (rc || (rc = buf_push(json_out, '\n'))) break;
+        } else if (chunk_out) {
+            if (project) {
+                if ((rc = pick(&p, order, rec, rlen, picked, &rec_out))) break;
+                rc = chunk_append_from(chunk_out, f, key, klen, rec_out.data, (uint32_t)rec_out.len);
+            } else {
+                rc = chunk_append_from(chunk_out, f, key, klen, rec, rlen);
+            }
+            if (rc == SPOOKY_E_FILE_INVALID) {
+                rc = file_fail(err, rc, rec_off, "record field missing from the name table");
+                break;
+            }
+            if (rc) break;
+        }
+    }
+done:
+    if (rc == SPOOKY_E_NOMEM) file_fail(err, rc, 0, "no memory for the output");
+    if (rc && json_out) json_out->len = mark;
+    if (rc && chunk_out) chunk_reset(chunk_out);
+    free(slots);
+    free(picked);
+    free(order);
+    projection_free(&p);
+    name_cache_free(&cache);
+    spooky_buf_free(&rec_out);
+    return rc;
+}

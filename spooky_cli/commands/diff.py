@@ -1,0 +1,94 @@
+"""spooky diff: what changed between two record files, by key."""
+
+from __future__ import annotations
+
+import time
+
+import orjson
+import typer
+
+from spooky_cli import render
+from spooky_cli.commands.export import quiet_stdout
+from spooky_cli.diff import DiffCounts, diff_files
+from spooky_cli.errors import SpookyError
+from spooky_cli.output import atomic_output
+from spooky_cli.reader import RecordFileReader
+
+
+def run(
+    old: str,
+    new: str,
+    output: str = "-",
+    fmt: str = "text",
+    summary_only: bool = False,
+    fields: list[str] | None = None,
+    ignore: list[str] | None = None,
+    quiet: bool = False,
+) -> None:
+    """Writes the differences of NEW against OLD to OUTPUT in key order, then a
+    summary line to stderr. Exits 0 when the files hold the same records, 1
+    when they differ (like diff(1)); errors exit 2 from the caller.
+
+    fmt "text": "- KEY {record}" (removed), "+ KEY {record}" (added), and
+    "~ KEY" with a line "    field: OLD -> NEW" per changed field, coloured on
+    a terminal. fmt "json": one object per line, {"op": "removed"|"added",
+    "key": K, "record": {...}} or {"op": "changed", "key": K, "fields":
+    {name: {"old": V, "new": V}}} ("old" or "new" left out when the field is
+    absent on that side). summary_only: just the counts on stdout, a line of
+    text or one JSON object {"added", "removed", "changed", "unchanged"}."""
+    fields = _names(fields, "--fields")
+    ignore = _names(ignore, "--ignore")
+    started = time.perf_counter()
+    with RecordFileReader(old) as a, RecordFileReader(new) as b:
+        c_fmt = "count" if summary_only or quiet else ("ndjson" if fmt == "json" else "text")
+        try:
+            with (
+                atomic_output(output) as out,
+                render.progress(
+                    "diffing", a.record_count + b.record_count, quiet=quiet, unit="records"
+                ) as bar,
+            ):
+                counts = diff_files(
+                    a,
+                    b,
+                    out.write,
+                    fmt=c_fmt,
+                    fields=fields,
+                    ignore=ignore,
+                    color=c_fmt == "text" and output == "-" and render.stdout_color(),
+                    progress=bar.advance,
+                )
+                if summary_only and not quiet:
+                    out.write(_summary_text(counts, fmt) + b"\n")
+        except BrokenPipeError:
+            if output != "-":
+                raise
+            quiet_stdout()
+            raise typer.Exit(1) from None
+    seconds = time.perf_counter() - started
+    if not summary_only:
+        render.summary([_counts_line(counts), f"{seconds:.2f} s"], quiet=quiet)
+    if counts.differences:
+        raise typer.Exit(1)
+
+
+def _names(names: list[str] | None, option: str) -> list[str] | None:
+    if names is None:
+        return None
+    names = [n.strip() for n in names if n.strip()]
+    if not names:
+        raise SpookyError(f"{option} names no field (give names separated by commas)")
+    return names
+
+
+def _counts_line(c: DiffCounts) -> str:
+    return (
+        f"{c.changed:,} changed, {c.added:,} added, {c.removed:,} removed, "
+        f"{c.unchanged:,} unchanged"
+    )
+
+
+def _summary_text(c: DiffCounts, fmt: str) -> bytes:
+    if fmt == "json":
+        return orjson.dumps(c.as_dict())
+    return _counts_line(c).encode()

@@ -1,0 +1,87 @@
+"""spooky filter: the records of a record file that match predicates."""
+
+from __future__ import annotations
+
+import time
+
+import typer
+
+from spooky_cli import render
+from spooky_cli.commands.export import quiet_stdout
+from spooky_cli.errors import SpookyError
+from spooky_cli.filter import Filter, filter_file
+from spooky_cli.output import atomic_output, record_file_target
+from spooky_cli.reader import RecordFileReader, field_label
+from spooky_cli.writer import RecordFileWriter
+
+
+def output_format(output: str, fmt: str | None) -> str:
+    """ "spky" or "json": as given, else a record file for a path ending in .spky."""
+    if fmt is not None:
+        return fmt
+    return "spky" if output.endswith(".spky") else "json"
+
+
+def run(
+    file: str,
+    where: list[str],
+    output: str = "-",
+    fmt: str | None = None,
+    any_: bool = False,
+    fields: list[str] | None = None,
+    count_only: bool = False,
+    quiet: bool = False,
+) -> None:
+    """Writes FILE's records that match every predicate of where (any one with
+    any_) to OUTPUT, in file order: NDJSON, or a record file keyed like FILE.
+    count_only prints the number of matches instead. Exits 0 when a record
+    matched, 1 when none did (like grep); errors exit 2 from the caller."""
+    if not where:
+        raise SpookyError("give at least one --where predicate, e.g. --where 'age >= 30'")
+    if fields is not None:
+        fields = [f.strip() for f in fields if f.strip()]
+        if not fields:
+            raise SpookyError("--fields names no field (give names separated by commas)")
+    flt = Filter(where, any_=any_)
+    fmt = output_format(output, fmt)
+    started = time.perf_counter()
+    with RecordFileReader(file) as reader:
+        for name in flt.fields:
+            if reader.hash_for_name(name) is None:
+                known = ", ".join(field_label(n) for n in sorted(fi.name for fi in reader.names))
+                raise SpookyError(
+                    f"unknown field {name!r} in --where (the file has: {known or 'no fields'})"
+                )
+        if fields is not None:
+            reader.field_hashes(fields)  # unknown names fail before any output
+        with render.progress("filtering", reader.records_bytes, quiet=quiet) as bar:
+            if count_only:
+                matched = filter_file(reader, flt, progress=bar.advance)
+                print(matched, flush=True)
+            elif fmt == "spky":
+                with (
+                    record_file_target(output) as target,
+                    RecordFileWriter(target, key=reader.key_field) as writer,
+                ):
+                    matched = filter_file(
+                        reader, flt, fields=fields, writer=writer, progress=bar.advance
+                    )
+            else:
+                try:
+                    with atomic_output(output) as out:
+                        matched = filter_file(
+                            reader, flt, fields=fields, write=out.write, progress=bar.advance
+                        )
+                except BrokenPipeError:
+                    if output != "-":
+                        raise
+                    quiet_stdout()
+                    raise typer.Exit(0) from None
+        total = reader.record_count
+    seconds = time.perf_counter() - started
+    render.summary(
+        [f"{matched:,} of {render.count(total, 'record')} matched", f"{seconds:.2f} s"],
+        quiet=quiet,
+    )
+    if not matched:
+        raise typer.Exit(1)

@@ -1,0 +1,152 @@
+"""Diffing two record files in key order (the C core walks both key indexes).
+
+    with open_records("old.spky") as old, open_records("new.spky") as new:
+        counts = diff_files(old, new, sys.stdout.buffer.write, fmt="ndjson")
+
+The key space is cut into ranges of about RANGE records; two ranges are
+diffed at once on two threads (the core releases the GIL) and their output is
+written in key order."""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, NamedTuple
+
+from spooky_cli._native import ffi, lib
+from spooky_cli.errors import SpookyError
+from spooky_cli.reader import RecordFileReader, field_label, name_hash
+
+RANGE = 16384  # records of the larger file per range
+FORMATS = {
+    "count": lib.SPOOKY_DIFF_COUNT,
+    "ndjson": lib.SPOOKY_DIFF_NDJSON,
+    "text": lib.SPOOKY_DIFF_TEXT,
+}
+
+
+class DiffCounts(NamedTuple):
+    added: int
+    removed: int
+    changed: int
+    unchanged: int
+
+    @property
+    def differences(self) -> int:
+        return self.added + self.removed + self.changed
+
+    def as_dict(self) -> dict[str, int]:
+        return self._asdict()
+
+
+def _field_hashes(names: list[str], old: RecordFileReader, new: RecordFileReader) -> list[int]:
+    """Hashes of field names at least one of the files knows."""
+    out = []
+    for name in dict.fromkeys(names):
+        if old.hash_for_name(name) is None and new.hash_for_name(name) is None:
+            known = sorted({fi.name for fi in (*old.names, *new.names)})
+            listed = ", ".join(field_label(n) for n in known) or "no fields"
+            raise SpookyError(f"unknown field {name!r} (the files have: {listed})")
+        out.append(name_hash(name))
+    return out
+
+
+def _ranges(old: RecordFileReader, new: RecordFileReader) -> list[tuple[int, int, int, int]]:
+    """(old_begin, old_end, new_begin, new_end): cuts of the larger index every
+    RANGE records, and the same keys' positions in the other."""
+    big, small = (old, new) if old.record_count >= new.record_count else (new, old)
+    fb, fs = big._f(), small._f()
+    e = ffi.new("spooky_index_entry *")
+    cuts_big, cuts_small = [0], [0]
+    for pos in range(RANGE, big.record_count, RANGE):
+        lib.spooky_file_index_at(fb, pos, e)
+        cuts_big.append(pos)
+        cuts_small.append(lib.spooky_file_lower_bound(fs, e.key, e.key_len))
+    cuts_big.append(big.record_count)
+    cuts_small.append(small.record_count)
+    pairs = list(zip(cuts_big, cuts_small))
+    out = []
+    for (b0, s0), (b1, s1) in zip(pairs, pairs[1:]):
+        out.append((b0, b1, s0, s1) if big is old else (s0, s1, b0, b1))
+    return out
+
+
+def diff_files(
+    old: RecordFileReader,
+    new: RecordFileReader,
+    write: Callable[[bytes], Any] | None = None,
+    *,
+    fmt: str = "ndjson",
+    fields: list[str] | None = None,
+    ignore: list[str] | None = None,
+    color: bool = False,
+    progress: Callable[[int], Any] | None = None,
+) -> DiffCounts:
+    """Compares old and new by key. fmt: "ndjson" (one JSON object per
+    difference), "text" (lines for people) or "count" (no output). fields: only
+    these fields count; ignore: these do not. write gets the output in key
+    order; progress the records of each range done. Returns the counts."""
+    if old.key_field != new.key_field:
+        raise SpookyError(
+            f"{old.path} is keyed by {old.key_field!r} and {new.path} by {new.key_field!r}: "
+            "a diff needs one key field"
+        )
+    if fields is not None and ignore is not None:
+        raise SpookyError("give either fields to compare or fields to ignore, not both")
+    if fmt not in FORMATS:
+        raise SpookyError(f"unknown diff format {fmt!r} (one of: {', '.join(FORMATS)})")
+    names = fields if fields is not None else ignore
+    hashes = _field_hashes(names, old, new) if names is not None else []
+    mode = (
+        lib.SPOOKY_DIFF_ONLY_FIELDS
+        if fields is not None
+        else lib.SPOOKY_DIFF_IGNORE_FIELDS
+        if ignore is not None
+        else lib.SPOOKY_DIFF_ALL_FIELDS
+    )
+    keep = ffi.new("uint64_t[]", hashes or [0])
+    spec = ffi.new("spooky_diff_spec *")
+    spec.old_file, spec.new_file = old._f(), new._f()
+    spec.fields, spec.nfields = keep, len(hashes)
+    spec.fields_mode, spec.format, spec.color = mode, FORMATS[fmt], 1 if color else 0
+    readers = (old, new)
+    per_thread = threading.local()
+
+    def diff_range(r: tuple[int, int, int, int]) -> tuple[bytes, tuple[int, int, int, int]]:
+        if not hasattr(per_thread, "buf"):
+            per_thread.buf = ffi.gc(ffi.new("spooky_buf *"), lib.spooky_buf_free)
+            per_thread.err = ffi.new("spooky_error *")
+            per_thread.side = ffi.new("int *")
+        buf, err, side = per_thread.buf, per_thread.err, per_thread.side
+        buf.len = 0
+        counts = ffi.new("spooky_diff_counts *")
+        rc = lib.spooky_diff_range(spec, r[0], r[1], r[2], r[3], buf, counts, err, side)
+        if rc:
+            raise readers[side[0]]._error(rc, err, "could not diff")
+        text = ffi.buffer(buf.data, buf.len)[:] if buf.len else b""
+        return text, (counts.added, counts.removed, counts.changed, counts.unchanged)
+
+    totals = [0, 0, 0, 0]
+    pending: deque[tuple[tuple[int, int, int, int], Future[Any]]] = deque()
+    pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="spooky-diff")
+    try:
+        for r in [*_ranges(old, new), None]:
+            if r is not None:
+                pending.append((r, pool.submit(diff_range, r)))
+            while pending and (r is None or len(pending) >= 4):
+                done, fut = pending.popleft()
+                text, counts = fut.result()
+                if text and write is not None:
+                    write(text)
+                for i, c in enumerate(counts):
+                    totals[i] += c
+                if progress is not None:
+                    progress((done[1] - done[0]) + (done[3] - done[2]))
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    return DiffCounts(*totals)
+
+
+__all__ = ["DiffCounts", "diff_files"]

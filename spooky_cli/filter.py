@@ -1,0 +1,222 @@
+"""Filtering records by predicates on their top-level fields, in C.
+
+A predicate is text: FIELD OP VALUE, where OP is one of == (or =), !=, <, <=,
+>, >= and VALUE is JSON (strings quoted: 'city == "Oslo"'), or FIELD exists /
+FIELD missing. A field name with spaces or operator characters is written as
+a JSON string: '"first name" == "Ann"'.
+
+    f = Filter(["age >= 30", 'city == "Oslo"'])
+    f.matches(record)                     # one record
+    filter_file(reader, f, write=...)     # a whole file, two blocks at a time
+
+Numbers compare by value across integer and float types; strings by code
+point; null, booleans, arrays and objects only with == and !=. A missing field
+matches only != and `missing`; `x == null` matches an explicit null only."""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, NamedTuple
+
+import orjson
+
+from spooky_cli._native import ffi, lib
+from spooky_cli.encode import encode_value
+from spooky_cli.errors import JsonError, SpookyError, error_for
+from spooky_cli.reader import BlockInfo, RecordFileReader, name_hash
+from spooky_cli.record import SpookyRecord
+from spooky_cli.writer import RecordFileWriter, Transcoded
+
+OPERATORS = {
+    "==": lib.SPOOKY_OP_EQ,
+    "=": lib.SPOOKY_OP_EQ,
+    "!=": lib.SPOOKY_OP_NE,
+    "<": lib.SPOOKY_OP_LT,
+    "<=": lib.SPOOKY_OP_LE,
+    ">": lib.SPOOKY_OP_GT,
+    ">=": lib.SPOOKY_OP_GE,
+}
+WORDS = {"exists": lib.SPOOKY_OP_EXISTS, "missing": lib.SPOOKY_OP_MISSING}
+_BARE_FIELD = re.compile(r"[^\s=!<>\"]+")
+_OPERATOR = re.compile(r"\s*(==|!=|<=|>=|=|<|>)\s*")
+
+
+class Predicate(NamedTuple):
+    field: str
+    op: str  # a key of OPERATORS or WORDS
+    value: bytes  # the literal's JSON text (b"" for exists/missing)
+    text: str  # as the user wrote it
+
+
+class PredicateError(SpookyError):
+    """A predicate that does not parse."""
+
+
+def parse_predicate(text: str) -> Predicate:
+    """'age >= 30' -> Predicate('age', '>=', b'30', ...); errors say what is wrong."""
+    s = text.strip()
+    field, rest = _parse_field(s, text)
+    rest_stripped = rest.strip()
+    if rest_stripped in WORDS:
+        return Predicate(field, rest_stripped, b"", text)
+    m = _OPERATOR.match(rest)
+    if not m:
+        raise PredicateError(
+            f"predicate {text!r}: expected an operator (== != < <= > >=) or "
+            "'exists'/'missing' after the field"
+        )
+    literal = rest[m.end() :].strip()
+    if not literal:
+        raise PredicateError(f"predicate {text!r}: no value after {m.group(1)!r}")
+    try:
+        orjson.loads(literal)
+    except orjson.JSONDecodeError:
+        hint = f" (quote strings: {field} {m.group(1)} {orjson.dumps(literal).decode()})"
+        raise PredicateError(f"predicate {text!r}: the value is not JSON{hint}") from None
+    return Predicate(field, m.group(1), literal.encode("utf-8"), text)
+
+
+def _parse_field(s: str, text: str) -> tuple[str, str]:
+    if s.startswith('"'):
+        # the shortest prefix that is a JSON string
+        end = 1
+        while True:
+            end = s.find('"', end)
+            if end < 0:
+                raise PredicateError(f"predicate {text!r}: unterminated field name")
+            try:
+                field = orjson.loads(s[: end + 1])
+                return field, s[end + 1 :]
+            except orjson.JSONDecodeError:
+                end += 1
+    m = _BARE_FIELD.match(s)
+    if not m:
+        raise PredicateError(f"predicate {text!r}: expected a field name first")
+    return m.group(0), s[m.end() :]
+
+
+class Filter:
+    """Predicates combined with AND (or OR when any_=True), compiled once into
+    the C core's form (a name hash and an encoded literal each)."""
+
+    def __init__(self, where: Iterable[str | Predicate], any_: bool = False):
+        self.predicates = [p if isinstance(p, Predicate) else parse_predicate(p) for p in where]
+        self.any = any_
+        self._keep: list[Any] = []  # literal buffers the C structs point into
+        n = len(self.predicates)
+        self._preds = ffi.new("spooky_predicate[]", max(n, 1))
+        for i, p in enumerate(self.predicates):
+            c = self._preds[i]
+            c.field = name_hash(p.field)
+            if p.op in WORDS:
+                c.op, c.tag, c.value, c.value_len = WORDS[p.op], 0, ffi.NULL, 0
+                continue
+            try:
+                tag, raw = encode_value(p.value)
+            except JsonError as exc:
+                raise PredicateError(f"predicate {p.text!r}: {exc}") from None
+            buf = ffi.new("uint8_t[]", raw or b"\0")
+            self._keep.append(buf)
+            c.op, c.tag, c.value, c.value_len = OPERATORS[p.op], int(tag), buf, len(raw)
+        self._spec = self.spec()
+
+    @property
+    def fields(self) -> list[str]:
+        return list(dict.fromkeys(p.field for p in self.predicates))
+
+    def spec(self, projection: list[int] | None = None) -> Any:
+        """A spooky_filter_spec (kept alive with this Filter and the result)."""
+        s = ffi.new("spooky_filter_spec *")
+        s.preds, s.npreds, s.match_any = self._preds, len(self.predicates), 1 if self.any else 0
+        if projection is None:
+            s.fields, s.nfields = ffi.NULL, 0
+        else:
+            arr = ffi.new("uint64_t[]", projection or [0])
+            self._keep.append(arr)
+            s.fields, s.nfields = arr, len(projection)
+        return s
+
+    def matches(self, record: SpookyRecord | bytes | bytearray | memoryview) -> bool:
+        """Whether one record matches."""
+        if not isinstance(record, SpookyRecord):
+            record = SpookyRecord(record)
+        out = ffi.new("int *")
+        rc = lib.spooky_filter_match(record._ptr, record._len, self._spec, out)
+        if rc:
+            raise error_for(rc, "could not test the record")
+        return bool(out[0])
+
+
+def filter_file(
+    reader: RecordFileReader,
+    flt: Filter,
+    *,
+    fields: list[str] | None = None,
+    write: Callable[[bytes], Any] | None = None,
+    writer: RecordFileWriter | None = None,
+    progress: Callable[[int], Any] | None = None,
+) -> int:
+    """The matching records of a file, in file order: as NDJSON to write, or
+    into writer (a record file keyed like reader; the key field is kept in
+    any projection), or only counted when neither is given. fields: the
+    fields to keep, in that order. Returns the records that matched."""
+    if write is not None and writer is not None:
+        raise SpookyError("give write or writer, not both")
+    projection = None
+    if fields is not None:
+        names = list(dict.fromkeys(fields))
+        if writer is not None and reader.key_field not in names:
+            names.append(reader.key_field)  # a record file needs the key
+        projection = reader.field_hashes(names)
+    spec = flt.spec(projection)
+    f = reader._f()
+    per_thread = threading.local()
+
+    def run_block(index: int) -> tuple[Any, int]:
+        if not hasattr(per_thread, "err"):
+            per_thread.err = ffi.new("spooky_error *")
+            per_thread.buf = ffi.gc(ffi.new("spooky_buf *"), lib.spooky_buf_free)
+        err, matched = per_thread.err, ffi.new("uint64_t *")
+        if writer is not None:
+            t = Transcoded()
+            rc = lib.spooky_filter_block(f, index, spec, ffi.NULL, t.chunk, matched, err)
+            result: Any = t
+        elif write is not None:
+            buf = per_thread.buf
+            buf.len = 0
+            rc = lib.spooky_filter_block(f, index, spec, buf, ffi.NULL, matched, err)
+            result = ffi.buffer(buf.data, buf.len)[:] if not rc else b""
+        else:
+            rc = lib.spooky_filter_block(f, index, spec, ffi.NULL, ffi.NULL, matched, err)
+            result = None
+        if rc:
+            raise reader._error(rc, err, f"could not filter block {index} of")
+        return result, matched[0]
+
+    total = 0
+    pending: deque[tuple[BlockInfo, Future[tuple[Any, int]]]] = deque()
+    pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="spooky-filter")
+    try:
+        for b in [*reader.blocks(), None]:
+            if b is not None:
+                pending.append((b, pool.submit(run_block, b.index)))
+            while pending and (b is None or len(pending) >= 4):
+                done, fut = pending.popleft()
+                result, matched = fut.result()
+                total += matched
+                if writer is not None and matched:
+                    writer.add(result)
+                elif write is not None and result:
+                    write(result)
+                if progress is not None:
+                    progress(done.payload_len + lib.SPOOKY_BLOCK_HEADER_SIZE)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    return total
+
+
+__all__ = ["Filter", "Predicate", "PredicateError", "filter_file", "parse_predicate"]
