@@ -63,19 +63,27 @@ static int cmp_numbers(uint8_t ta, const uint8_t *a, uint8_t tb, const uint8_t *
     return j < 0 ? 1 : usign(u, (uint64_t)j);                       /* u64 vs i64 */
 }
 
-/* The field value (tag, bytes) against the predicate's literal. */
-static int compare(const spooky_predicate *p, uint8_t tag, const uint8_t *v, uint32_t len) {
-    if (is_number(tag) && is_number(p->tag)) return cmp_numbers(tag, v, p->tag, p->value);
+/* The field value (tag, bytes) against the predicate's literal: -1, 0, 1,
+ * or UNORDERED. *ordered says whether the two have an order at all (numbers,
+ * strings); other values are only equal (0) or not. */
+static int compare(const spooky_predicate *p, uint8_t tag, const uint8_t *v, uint32_t len,
+                   int *ordered) {
+    *ordered = 0;
+    if (is_number(tag) && is_number(p->tag)) {
+        *ordered = 1;
+        return cmp_numbers(tag, v, p->tag, p->value);
+    }
     if (tag != p->tag) return UNORDERED;
     if (tag == SPOOKY_STR) {
+        *ordered = 1;
         size_t n = len < p->value_len ? len : p->value_len;
         int c = n ? memcmp(v, p->value, n) : 0;
         if (c) return c < 0 ? -1 : 1;
         return usign(len, p->value_len);
     }
-    /* null, bool, nested: equal or not, no order */
+    /* null, bool, nested: canonical bytes, so equal values have equal bytes */
     if (len == p->value_len && (len == 0 || memcmp(v, p->value, len) == 0)) return 0;
-    return UNORDERED + 1; /* unequal and unordered */
+    return UNORDERED;
 }
 
 /* A predicate on a field that is there (slot valid for rec) or not (NULL). */
@@ -83,14 +91,15 @@ static int holds(const spooky_predicate *p, const uint8_t *rec, const spooky_slo
     if (p->op == SPOOKY_OP_EXISTS) return s != NULL;
     if (p->op == SPOOKY_OP_MISSING) return s == NULL;
     if (!s) return p->op == SPOOKY_OP_NE;
-    int c = compare(p, s->tag, rec + s->offset, s->length);
+    int ordered;
+    int c = compare(p, s->tag, rec + s->offset, s->length, &ordered);
     switch (p->op) {
     case SPOOKY_OP_EQ: return c == 0;
     case SPOOKY_OP_NE: return c != 0;
-    case SPOOKY_OP_LT: return c == -1;
-    case SPOOKY_OP_LE: return c == -1 || c == 0;
-    case SPOOKY_OP_GT: return c == 1;
-    case SPOOKY_OP_GE: return c == 1 || c == 0;
+    case SPOOKY_OP_LT: return ordered && c == -1;
+    case SPOOKY_OP_LE: return ordered && (c == -1 || c == 0);
+    case SPOOKY_OP_GT: return ordered && c == 1;
+    case SPOOKY_OP_GE: return ordered && (c == 1 || c == 0);
     default: return 0;
     }
 }

@@ -53,14 +53,16 @@ def _field_hashes(names: list[str], old: RecordFileReader, new: RecordFileReader
     return out
 
 
-def _ranges(old: RecordFileReader, new: RecordFileReader) -> list[tuple[int, int, int, int]]:
+def _ranges(
+    old: RecordFileReader, new: RecordFileReader, size: int
+) -> list[tuple[int, int, int, int]]:
     """(old_begin, old_end, new_begin, new_end): cuts of the larger index every
-    RANGE records, and the same keys' positions in the other."""
+    size records, and the same keys' positions in the other."""
     big, small = (old, new) if old.record_count >= new.record_count else (new, old)
     fb, fs = big._f(), small._f()
     e = ffi.new("spooky_index_entry *")
     cuts_big, cuts_small = [0], [0]
-    for pos in range(RANGE, big.record_count, RANGE):
+    for pos in range(size, big.record_count, size):
         lib.spooky_file_index_at(fb, pos, e)
         cuts_big.append(pos)
         cuts_small.append(lib.spooky_file_lower_bound(fs, e.key, e.key_len))
@@ -83,11 +85,13 @@ def diff_files(
     ignore: list[str] | None = None,
     color: bool = False,
     progress: Callable[[int], Any] | None = None,
+    range_size: int = RANGE,
 ) -> DiffCounts:
     """Compares old and new by key. fmt: "ndjson" (one JSON object per
     difference), "text" (lines for people) or "count" (no output). fields: only
     these fields count; ignore: these do not. write gets the output in key
-    order; progress the records of each range done. Returns the counts."""
+    order; progress the records of each range done (ranges of range_size
+    records of the larger file). Returns the counts."""
     if old.key_field != new.key_field:
         raise SpookyError(
             f"{old.path} is keyed by {old.key_field!r} and {new.path} by {new.key_field!r}: "
@@ -132,7 +136,7 @@ def diff_files(
     pending: deque[tuple[tuple[int, int, int, int], Future[Any]]] = deque()
     pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="spooky-diff")
     try:
-        for r in [*_ranges(old, new), None]:
+        for r in [*_ranges(old, new, max(1, range_size)), None]:
             if r is not None:
                 pending.append((r, pool.submit(diff_range, r)))
             while pending and (r is None or len(pending) >= 4):

@@ -1,0 +1,430 @@
+"""`spooky diff`: the C merge of two key indexes against a pure-Python oracle
+(every output form, all / only / ignored fields, ranges cut anywhere), exit
+codes, and bad input (other key fields, corrupt records, truncated files)."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from cli_runner import run_cli
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from spooky_cli.diff import DiffCounts, diff_files
+from spooky_cli.errors import ChecksumMismatch, SpookyError
+from spooky_cli.keys import key_to_sort_form
+from spooky_cli.reader import RecordFileReader
+from spooky_cli.writer import RecordFileWriter
+
+ABSENT = object()
+NAMES = ["a", "b", "name", "tags", "x y", "é", 'q"uote']
+
+
+# ---- the oracle ---------------------------------------------------------------------
+
+
+def same(a: Any, b: Any) -> bool:
+    """Equality as stored bytes see it: types matter (1 != 1.0, True != 1),
+    floats by bits (-0.0 != 0.0), object keys in any order."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, float):
+        return a == b and math.copysign(1, a) == math.copysign(1, b)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    return a == b
+
+
+def oracle(
+    old: dict[Any, dict],
+    new: dict[Any, dict],
+    fields: list[str] | None = None,
+    ignore: list[str] | None = None,
+) -> list[dict]:
+    """The differences in key order, as `--format json` writes them."""
+    out: list[dict] = []
+    for k in sorted(old.keys() | new.keys(), key=key_to_sort_form):
+        if k not in new:
+            out.append({"op": "removed", "key": k, "record": old[k]})
+        elif k not in old:
+            out.append({"op": "added", "key": k, "record": new[k]})
+        else:
+            a, b = old[k], new[k]
+            names = fields if fields is not None else [n for n in a.keys() | b.keys()]
+            changes = {}
+            for n in names:
+                if ignore is not None and n in ignore:
+                    continue
+                va, vb = a.get(n, ABSENT), b.get(n, ABSENT)
+                if va is ABSENT and vb is ABSENT:
+                    continue
+                if va is not ABSENT and vb is not ABSENT and same(va, vb):
+                    continue
+                change = {}
+                if va is not ABSENT:
+                    change["old"] = va
+                if vb is not ABSENT:
+                    change["new"] = vb
+                changes[n] = change
+            if changes:
+                out.append({"op": "changed", "key": k, "fields": changes})
+    return out
+
+
+def counts_of(diffs: list[dict], old: dict, new: dict) -> DiffCounts:
+    ops = [d["op"] for d in diffs]
+    both = len(old.keys() & new.keys())
+    return DiffCounts(
+        ops.count("added"), ops.count("removed"), ops.count("changed"), both - ops.count("changed")
+    )
+
+
+# ---- files -----------------------------------------------------------------------------
+
+
+def write_file(path: Path, records: dict[Any, dict], key: str = "id") -> Path:
+    with RecordFileWriter(path, key=key) as w:
+        if records:
+            w.write_many(records.values())
+    return path
+
+
+scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**63 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=6)
+)
+values = st.recursive(
+    scalars,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3)
+    ),
+    max_leaves=5,
+)
+
+
+def record(key: Any) -> st.SearchStrategy[dict]:
+    return st.dictionaries(st.sampled_from(NAMES), values, max_size=5).map(
+        lambda d: {**d, "id": key}
+    )
+
+
+@st.composite
+def edited(draw: st.DrawFn, rec: dict) -> dict:
+    out = dict(rec)
+    what = draw(st.sampled_from(["set", "add", "drop", "retype"]))
+    name = draw(st.sampled_from(NAMES))
+    if what in ("set", "add"):
+        out[name] = draw(values)
+    elif what == "drop":
+        out.pop(name, None)
+    elif name in out and isinstance(out[name], int) and not isinstance(out[name], bool):
+        out[name] = float(out[name]) if abs(out[name]) < 2**53 else str(out[name])
+    return out
+
+
+@st.composite
+def file_pairs(draw: st.DrawFn, keys: st.SearchStrategy[Any]) -> tuple[dict, dict]:
+    old_keys = draw(st.lists(keys, unique=True, max_size=25))
+    old = {k: draw(record(k)) for k in old_keys}
+    new: dict[Any, dict] = {}
+    for k, rec in old.items():
+        action = draw(st.sampled_from(["same", "same", "edit", "drop"]))
+        if action == "same":
+            new[k] = rec
+        elif action == "edit":
+            new[k] = draw(edited(rec))
+    for k in draw(st.lists(keys, unique=True, max_size=8)):
+        if k not in new and k not in old:
+            new[k] = draw(record(k))
+    return old, new
+
+
+def run_diff(tmp: Path, old: dict, new: dict, **kw: Any) -> tuple[bytes, DiffCounts]:
+    a = write_file(tmp / "old.spky", old)
+    b = write_file(tmp / "new.spky", new)
+    chunks: list[bytes] = []
+    with RecordFileReader(a) as ra, RecordFileReader(b) as rb:
+        counts = diff_files(ra, rb, chunks.append, **kw)
+    return b"".join(chunks), counts
+
+
+def parse_ndjson(out: bytes) -> list[dict]:
+    return [orjson.loads(line) for line in out.splitlines()]
+
+
+def assert_same_diffs(got: list[dict], want: list[dict]) -> None:
+    assert len(got) == len(want), (got, want)
+    for g, w in zip(got, want):
+        assert same(g, w), (g, w)
+
+
+# ---- against the oracle ---------------------------------------------------------------
+
+int_keys = st.integers(-50, 50) | st.sampled_from([-(2**63), 2**63 - 1, 2**63, 2**64 - 1])
+str_keys = st.text(max_size=4)
+
+
+@settings(max_examples=60)
+@given(pair=file_pairs(int_keys), range_size=st.sampled_from([1, 2, 3, 7, 16384]))
+def test_ndjson_matches_the_oracle(tmp_path_factory, pair, range_size) -> None:
+    old, new = pair
+    tmp = tmp_path_factory.mktemp("d")
+    out, counts = run_diff(tmp, old, new, fmt="ndjson", range_size=range_size)
+    want = oracle(old, new)
+    assert_same_diffs(parse_ndjson(out), want)
+    assert counts == counts_of(want, old, new)
+
+
+@given(pair=file_pairs(str_keys), range_size=st.sampled_from([1, 4, 16384]))
+def test_string_keys(tmp_path_factory, pair, range_size) -> None:
+    old, new = pair
+    out, counts = run_diff(tmp_path_factory.mktemp("d"), old, new, range_size=range_size)
+    want = oracle(old, new)
+    assert_same_diffs(parse_ndjson(out), want)
+    assert counts == counts_of(want, old, new)
+
+
+@given(
+    pair=file_pairs(st.integers(0, 40)),
+    chosen=st.lists(st.sampled_from(NAMES), min_size=1, max_size=3, unique=True),
+    only=st.booleans(),
+)
+def test_only_and_ignored_fields(tmp_path_factory, pair, chosen, only) -> None:
+    old, new = pair
+    assume(old or new)  # a name no file knows is an error (tested below)
+    first = next(iter((old or new).values()))  # every chosen name known to a file
+    for name in chosen:
+        first.setdefault(name, 1)
+    kw = {"fields": chosen} if only else {"ignore": chosen}
+    out, counts = run_diff(tmp_path_factory.mktemp("d"), old, new, **kw)
+    want = oracle(old, new, **kw)
+    assert_same_diffs(parse_ndjson(out), want)
+    assert counts == counts_of(want, old, new)
+
+
+@given(pair=file_pairs(st.integers(0, 40)))
+def test_count_format_counts_the_same(tmp_path_factory, pair) -> None:
+    old, new = pair
+    out, counts = run_diff(tmp_path_factory.mktemp("d"), old, new, fmt="count")
+    assert out == b""
+    assert counts == counts_of(oracle(old, new), old, new)
+
+
+def parse_text(out: bytes) -> list[dict]:
+    """The text format read back into the JSON format's structure."""
+    dec = json.JSONDecoder()
+    diffs: list[dict] = []
+    for line in out.decode().split("\n")[:-1]:
+        if line[:2] in ("+ ", "- "):
+            key, end = dec.raw_decode(line, 2)
+            assert line[end] == " "
+            rec = json.loads(line[end + 1 :])
+            diffs.append(
+                {"op": "added" if line[0] == "+" else "removed", "key": key, "record": rec}
+            )
+        elif line.startswith("~ "):
+            key, end = dec.raw_decode(line, 2)
+            assert end == len(line)
+            diffs.append({"op": "changed", "key": key, "fields": {}})
+        else:
+            m = re.match(r"    (.*?): ", line)
+            assert m, line
+            name = json.loads(f'"{m.group(1)}"')
+            change, at = {}, m.end()
+            for side in ("old", "new"):
+                if line.startswith("(absent)", at):
+                    at += len("(absent)")
+                else:
+                    change[side], at = dec.raw_decode(line, at)
+                if side == "old":
+                    assert line[at : at + 4] == " -> "
+                    at += 4
+            assert at == len(line)
+            diffs[-1]["fields"][name] = change
+    return diffs
+
+
+@given(pair=file_pairs(st.integers(0, 40)))
+def test_text_says_what_json_says(tmp_path_factory, pair) -> None:
+    old, new = pair
+    tmp = tmp_path_factory.mktemp("d")
+    text, _ = run_diff(tmp, old, new, fmt="text")
+    assert b"\x1b[" not in text
+    assert_same_diffs(parse_text(text), oracle(old, new))
+
+
+def test_colour_only_when_asked(tmp_path: Path) -> None:
+    old = {1: {"id": 1, "a": 1}, 2: {"id": 2}}
+    new = {1: {"id": 1, "a": 2}, 3: {"id": 3}}
+    out, _ = run_diff(tmp_path, old, new, fmt="text", color=True)
+    assert out == (
+        b"\x1b[33m~ 1\x1b[0m\n    a: \x1b[31m1\x1b[0m -> \x1b[32m2\x1b[0m\n"
+        b'\x1b[31m- 2 {"id":2}\x1b[0m\n\x1b[32m+ 3 {"id":3}\x1b[0m\n'
+    )
+
+
+# ---- the command -------------------------------------------------------------------
+
+
+@pytest.fixture
+def pair(tmp_path: Path) -> tuple[Path, Path]:
+    old = {i: {"id": i, "name": f"n{i}", "age": 20 + i} for i in range(1, 6)}
+    new = {k: dict(v) for k, v in old.items() if k != 5}
+    new[2]["age"] = 99
+    new[3]["email"] = "c@x.org"
+    new[7] = {"id": 7, "name": "n7", "age": 27}
+    return write_file(tmp_path / "old.spky", old), write_file(tmp_path / "new.spky", new)
+
+
+def test_cli_text_exit_one_and_summary(pair) -> None:
+    res = run_cli("diff", str(pair[0]), str(pair[1]))
+    assert res.code == 1, res.stderr
+    assert res.stdout == (
+        b'~ 2\n    age: 22 -> 99\n~ 3\n    email: (absent) -> "c@x.org"\n'
+        b'- 5 {"age":25,"id":5,"name":"n5"}\n+ 7 {"age":27,"id":7,"name":"n7"}\n'
+    )
+    assert "2 changed, 1 added, 1 removed, 2 unchanged" in res.stderr
+
+
+def test_cli_identical_files_exit_zero(pair) -> None:
+    res = run_cli("diff", str(pair[0]), str(pair[0]))
+    assert res.code == 0 and res.stdout == b""
+    assert "0 changed, 0 added, 0 removed, 5 unchanged" in res.stderr
+
+
+def test_cli_json_summary_and_quiet(pair) -> None:
+    res = run_cli("diff", str(pair[0]), str(pair[1]), "--summary", "--format", "json")
+    assert res.code == 1
+    assert orjson.loads(res.stdout) == {"added": 1, "removed": 1, "changed": 2, "unchanged": 2}
+    res = run_cli("diff", str(pair[0]), str(pair[1]), "--summary")
+    assert res.stdout == b"2 changed, 1 added, 1 removed, 2 unchanged\n"
+    res = run_cli("diff", str(pair[0]), str(pair[1]), "-q")
+    assert res.code == 1 and res.stdout == b"" and res.stderr == ""
+    res = run_cli("diff", str(pair[0]), str(pair[0]), "-q")
+    assert res.code == 0
+
+
+def test_cli_fields_and_ignore(pair) -> None:
+    res = run_cli("diff", str(pair[0]), str(pair[1]), "--fields", "email", "--format", "json")
+    assert [d["key"] for d in parse_ndjson(res.stdout)] == [3, 5, 7]
+    res = run_cli("diff", str(pair[0]), str(pair[1]), "--ignore", "age,email", "--summary")
+    assert res.stdout == b"0 changed, 1 added, 1 removed, 4 unchanged\n"
+    res = run_cli("diff", str(pair[0]), str(pair[1]), "--fields", "age", "--ignore", "name")
+    assert res.code == 2 and "not both" in res.stderr
+    res = run_cli("diff", str(pair[0]), str(pair[1]), "--fields", "agee")
+    assert res.code == 2 and "unknown field 'agee'" in res.stderr and "age" in res.stderr
+    res = run_cli("diff", str(pair[0]), str(pair[1]), "--fields", ",")
+    assert res.code == 2 and "names no field" in res.stderr
+
+
+def test_cli_output_file(pair, tmp_path: Path) -> None:
+    out = tmp_path / "changes.ndjson"
+    res = run_cli("diff", str(pair[0]), str(pair[1]), "--format", "json", "-o", str(out))
+    assert res.code == 1 and res.stdout == b""
+    assert [d["op"] for d in parse_ndjson(out.read_bytes())] == [
+        "changed",
+        "changed",
+        "removed",
+        "added",
+    ]
+
+
+def test_cli_colour_always(pair) -> None:
+    res = run_cli("--color", "always", "diff", str(pair[0]), str(pair[1]))
+    assert b"\x1b[31m- 5 " in res.stdout
+    res = run_cli("--color", "never", "diff", str(pair[0]), str(pair[1]))
+    assert b"\x1b[" not in res.stdout
+
+
+def test_other_key_fields_are_refused(tmp_path: Path) -> None:
+    a = write_file(tmp_path / "a.spky", {1: {"id": 1, "uid": 1}})
+    b = write_file(tmp_path / "b.spky", {1: {"id": 1, "uid": 1}}, key="uid")
+    res = run_cli("diff", str(a), str(b))
+    assert res.code == 2
+    assert "keyed by 'id'" in res.stderr and "'uid'" in res.stderr
+
+
+def test_empty_files(tmp_path: Path) -> None:
+    empty = write_file(tmp_path / "e.spky", {})
+    full = write_file(tmp_path / "f.spky", {1: {"id": 1}, 2: {"id": 2}})
+    assert run_cli("diff", str(empty), str(empty)).code == 0
+    res = run_cli("diff", str(empty), str(full), "--summary")
+    assert res.code == 1 and res.stdout == b"0 changed, 2 added, 0 removed, 0 unchanged\n"
+
+
+def test_missing_file(tmp_path: Path, pair) -> None:
+    res = run_cli("diff", str(pair[0]), str(tmp_path / "nope.spky"))
+    assert res.code == 2 and "nope.spky" in res.stderr
+
+
+# ---- damaged files ------------------------------------------------------------------------
+
+
+def _record_offsets(path: Path) -> list[tuple[int, int]]:
+    with RecordFileReader(path) as r:
+        return [(e.offset, e.length) for e in r.index_entries()]
+
+
+def test_a_changed_record_byte_is_a_checksum_error(pair, tmp_path: Path) -> None:
+    old, new = pair
+    off, n = _record_offsets(new)[1]
+    data = bytearray(new.read_bytes())
+    data[off + n - 1] ^= 0x01  # inside the record: its digest no longer holds
+    bad = tmp_path / "bad.spky"
+    bad.write_bytes(bytes(data))
+    with RecordFileReader(old) as a, RecordFileReader(bad) as b, pytest.raises(ChecksumMismatch):
+        diff_files(a, b, lambda _: None)
+    res = run_cli("diff", str(old), str(bad), "-o", str(tmp_path / "out.txt"))
+    assert res.code == 2
+    assert "bad.spky" in res.stderr and "digest" in res.stderr
+    assert not (tmp_path / "out.txt").exists()  # no half-written output
+
+
+@settings(max_examples=60)
+@given(data=st.data())
+def test_byte_flips_never_crash(tmp_path_factory, data) -> None:
+    """Any single corrupt byte: a clean SpookyError or a diff, never a crash
+    (the sanitizer run of this suite checks the memory accesses)."""
+    tmp = tmp_path_factory.mktemp("f")
+    old = {i: {"id": i, "v": i * 1.5, "s": "x" * (i % 5), "n": [i, {"k": i}]} for i in range(30)}
+    new = {i: dict(v, v=v["v"] + (i % 3)) for i, v in old.items() if i % 7}
+    a, b = write_file(tmp / "a.spky", old), write_file(tmp / "b.spky", new)
+    raw = bytearray(b.read_bytes())
+    at = data.draw(st.integers(0, len(raw) - 1))
+    raw[at] ^= data.draw(st.integers(1, 255))
+    bad = tmp / "bad.spky"
+    bad.write_bytes(bytes(raw))
+    fmt = data.draw(st.sampled_from(["text", "ndjson", "count"]))
+    try:
+        with RecordFileReader(a) as ra, RecordFileReader(bad) as rb:
+            diff_files(ra, rb, lambda _: None, fmt=fmt, range_size=4)
+    except SpookyError:
+        pass
+
+
+@pytest.mark.parametrize("cut", [0, 8, 40, 100, -33, -1])
+def test_truncated_file(pair, tmp_path: Path, cut: int) -> None:
+    data = pair[1].read_bytes()
+    bad = tmp_path / "cut.spky"
+    bad.write_bytes(data[:cut])
+    res = run_cli("diff", str(pair[0]), str(bad))
+    assert res.code == 2 and "cut.spky" in res.stderr
+
+
+def test_both_fields_and_ignore_refused_in_the_api(pair) -> None:
+    with RecordFileReader(pair[0]) as a, RecordFileReader(pair[1]) as b:
+        with pytest.raises(SpookyError, match="not both"):
+            diff_files(a, b, fields=["age"], ignore=["name"])
+        with pytest.raises(SpookyError, match="unknown diff format"):
+            diff_files(a, b, fmt="xml")

@@ -1,0 +1,350 @@
+"""`spooky filter`: predicates against a pure-Python oracle of their meaning
+(exact number comparisons across types, code-point string order, missing
+fields), whole-file scans in every output form, the command's exit codes and
+errors, damaged files."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from cli_runner import run_cli
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from spooky_cli.encode import serialize
+from spooky_cli.errors import RecordFileError, SpookyError
+from spooky_cli.filter import Filter, Predicate, PredicateError, filter_file, parse_predicate
+from spooky_cli.reader import RecordFileReader
+from spooky_cli.record import SpookyRecord
+from spooky_cli.writer import RecordFileWriter
+
+NAMES = ["a", "b", "n", "s", "x y"]
+OPS = ["==", "!=", "<", "<=", ">", ">=", "exists", "missing"]
+
+
+# ---- the oracle ---------------------------------------------------------------------------
+
+
+def same(a: Any, b: Any) -> bool:
+    """Equality of stored values: types matter, floats by bits, dict order not."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, float):
+        return a == b and math.copysign(1, a) == math.copysign(1, b)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    return a == b
+
+
+def kind(v: Any) -> str:
+    if isinstance(v, bool):
+        return "bool"
+    if isinstance(v, (int, float)):
+        return "number"
+    if isinstance(v, str):
+        return "string"
+    return "null" if v is None else "nested"
+
+
+def holds(rec: dict, field: str, op: str, literal: Any) -> bool:
+    """What a predicate means, from docs/CLI.md (Python compares int and float exactly)."""
+    if op == "exists":
+        return field in rec
+    if op == "missing":
+        return field not in rec
+    if field not in rec:
+        return op == "!="
+    v = rec[field]
+    if kind(v) == kind(literal) and kind(v) in ("number", "string"):
+        c = (v > literal) - (v < literal)
+        return {"==": c == 0, "!=": c != 0, "<": c < 0, "<=": c <= 0, ">": c > 0, ">=": c >= 0}[op]
+    equal = kind(v) == kind(literal) and same(v, literal)
+    return {"==": equal, "!=": not equal}.get(op, False)
+
+
+def matches(rec: dict, preds: list[tuple[str, str, Any]], any_: bool) -> bool:
+    results = [holds(rec, f, op, lit) for f, op, lit in preds]
+    return any(results) if any_ else all(results)
+
+
+def text_of(field: str, op: str, literal: Any) -> str:
+    name = field if field.isalnum() else orjson.dumps(field).decode()
+    if op in ("exists", "missing"):
+        return f"{name} {op}"
+    return f"{name} {op} {orjson.dumps(literal).decode()}"
+
+
+# ---- strategies --------------------------------------------------------------------------
+
+numbers = (
+    st.integers(-(2**63), 2**64 - 1)
+    | st.integers(-5, 5)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.sampled_from([0.5, -0.0, 2.0**63, 2.0**64, -(2.0**63), 9007199254740993.0, 1e300])
+)
+scalars = st.none() | st.booleans() | numbers | st.text(max_size=4)
+values = st.recursive(
+    scalars,
+    lambda inner: (
+        st.lists(inner, max_size=2) | st.dictionaries(st.text(max_size=2), inner, max_size=2)
+    ),
+    max_leaves=4,
+)
+records = st.dictionaries(st.sampled_from(NAMES), values, max_size=5)
+predicates = st.tuples(st.sampled_from(NAMES), st.sampled_from(OPS), values)
+
+
+@settings(max_examples=300)
+@given(rec=records, preds=st.lists(predicates, min_size=1, max_size=3), any_=st.booleans())
+def test_matches_the_oracle(rec, preds, any_) -> None:
+    flt = Filter([text_of(*p) for p in preds], any_=any_)
+    assert flt.matches(SpookyRecord(serialize(rec))) == matches(rec, preds, any_)
+
+
+@given(a=numbers, b=numbers, op=st.sampled_from(OPS[:6]))
+def test_numbers_compare_exactly_across_types(a, b, op) -> None:
+    rec = {"n": a}
+    assert Filter([text_of("n", op, b)]).matches(SpookyRecord(serialize(rec))) == holds(
+        rec, "n", op, b
+    )
+
+
+EDGES = [
+    3,
+    -3,
+    0,
+    2**53 + 1,
+    2**63 - 1,
+    -(2**63),
+    2**63,
+    2**64 - 1,
+    3.5,
+    -2.5,
+    -3.0,
+    0.0,
+    -0.0,
+    2.0**53,
+    2.0**63,
+    -(2.0**63),
+    2.0**64,
+    1e300,
+    -1e300,
+]
+
+
+@pytest.mark.parametrize("a", EDGES)
+def test_number_edges(a) -> None:
+    rec = SpookyRecord(serialize({"n": a}))
+    for b in EDGES:
+        for op in OPS[:6]:
+            got = Filter([text_of("n", op, b)]).matches(rec)
+            assert got == holds({"n": a}, "n", op, b), (a, op, b)
+
+
+# ---- parsing -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        ("age >= 30", Predicate("age", ">=", b"30", "age >= 30")),
+        ("age>=30", Predicate("age", ">=", b"30", "age>=30")),
+        ("age = 30", Predicate("age", "=", b"30", "age = 30")),
+        ('city == "Oslo"', Predicate("city", "==", b'"Oslo"', 'city == "Oslo"')),
+        ('"first name" != "A"', Predicate("first name", "!=", b'"A"', '"first name" != "A"')),
+        ('"a\\"b" < 1', Predicate('a"b', "<", b"1", '"a\\"b" < 1')),
+        ("tags == [1, 2]", Predicate("tags", "==", b"[1, 2]", "tags == [1, 2]")),
+        ("  email exists ", Predicate("email", "exists", b"", "  email exists ")),
+        ("email missing", Predicate("email", "missing", b"", "email missing")),
+        ("é <= -1.5e3", Predicate("é", "<=", b"-1.5e3", "é <= -1.5e3")),
+    ],
+)
+def test_parse(text: str, want: Predicate) -> None:
+    assert parse_predicate(text) == want
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "field name first"),
+        ("age", "expected an operator"),
+        ("age ~ 3", "expected an operator"),
+        ("age >=", "no value"),
+        ("city == Oslo", 'quote strings: city == "Oslo"'),
+        ("age > 3 4", "not JSON"),
+        ('"open > 3', "unterminated"),
+        ("age exist", "expected an operator"),
+    ],
+)
+def test_parse_errors(text: str, message: str) -> None:
+    with pytest.raises(PredicateError, match=message):
+        parse_predicate(text)
+
+
+def test_a_literal_the_core_refuses() -> None:
+    with pytest.raises(PredicateError, match="n > 1e999"):
+        Filter(["n > 1e999"])
+
+
+# ---- whole files ----------------------------------------------------------------------
+
+
+def write_file(path: Path, recs: list[dict], key: str = "id") -> Path:
+    with RecordFileWriter(path, key=key) as w:
+        if recs:
+            w.write_many(recs)
+    return path
+
+
+def keyed(recs: list[dict]) -> list[dict]:
+    return [{**r, "id": i} for i, r in enumerate(recs)]
+
+
+@settings(max_examples=40)
+@given(
+    recs=st.lists(records, max_size=60),
+    preds=st.lists(predicates, min_size=1, max_size=2),
+    any_=st.booleans(),
+)
+def test_file_scans_match_the_oracle(tmp_path_factory, recs, preds, any_) -> None:
+    tmp = tmp_path_factory.mktemp("f")
+    recs = keyed(recs)
+    src = write_file(tmp / "in.spky", recs)
+    want = [r for r in recs if matches(r, preds, any_)]
+    flt = Filter([text_of(*p) for p in preds], any_=any_)
+    out: list[bytes] = []
+    with RecordFileReader(src) as r:
+        assert filter_file(r, flt, write=out.append) == len(want)
+        got = [orjson.loads(line) for line in b"".join(out).splitlines()]
+        assert len(got) == len(want) and all(same(g, w) for g, w in zip(got, want))
+        assert filter_file(r, flt) == len(want)  # count only
+        with RecordFileWriter(tmp / "out.spky", key="id") as w:
+            filter_file(r, flt, writer=w)
+    # the filtered record file is the one convert makes of the matching records
+    assert (tmp / "out.spky").read_bytes() == write_file(tmp / "want.spky", want).read_bytes()
+
+
+@settings(max_examples=25)
+@given(
+    recs=st.lists(records, min_size=1, max_size=40),
+    keep=st.lists(st.sampled_from(NAMES), min_size=1, max_size=3, unique=True),
+)
+def test_projection(tmp_path_factory, recs, keep) -> None:
+    tmp = tmp_path_factory.mktemp("p")
+    recs = keyed([{**r, **{n: 0 for n in keep if i == 0}} for i, r in enumerate(recs)])
+    src = write_file(tmp / "in.spky", recs)
+    flt = Filter(["id >= 0"])
+    out: list[bytes] = []
+    with RecordFileReader(src) as r:
+        filter_file(r, flt, fields=keep, write=out.append)
+        with RecordFileWriter(tmp / "out.spky", key="id") as w:
+            filter_file(r, flt, fields=keep, writer=w)
+    got = [orjson.loads(line) for line in b"".join(out).splitlines()]
+    want = [{n: r[n] for n in keep if n in r} for r in recs]
+    assert all(list(g) == list(w) and same(g, w) for g, w in zip(got, want))
+    with_key = [{n: r[n] for n in [*keep, "id"] if n in r} for r in recs]
+    assert (tmp / "out.spky").read_bytes() == write_file(tmp / "want.spky", with_key).read_bytes()
+
+
+# ---- the command --------------------------------------------------------------------------
+
+PEOPLE = [
+    {"id": 1, "name": "Ann", "age": 30, "city": "Oslo"},
+    {"id": 2, "name": "Bob", "age": 41.5, "city": "Rome"},
+    {"id": 3, "name": "Cy", "age": 25, "email": "cy@x.org"},
+    {"id": 4, "name": "Dee", "age": 33, "city": "Oslo"},
+]
+
+
+@pytest.fixture
+def people(tmp_path: Path) -> Path:
+    return write_file(tmp_path / "people.spky", PEOPLE)
+
+
+def ids(out: bytes) -> list[int]:
+    return [orjson.loads(line)["id"] for line in out.splitlines()]
+
+
+def test_cli_ndjson_and_exit_codes(people: Path) -> None:
+    res = run_cli("filter", str(people), "-w", "age >= 30", "-w", 'city == "Oslo"')
+    assert res.code == 0, res.stderr
+    assert ids(res.stdout) == [1, 4]
+    assert "2 of 4 records matched" in res.stderr
+    res = run_cli("filter", str(people), "-w", "age > 100")
+    assert res.code == 1 and res.stdout == b""
+
+
+def test_cli_any_count_fields(people: Path) -> None:
+    res = run_cli("filter", str(people), "--any", "-w", "email exists", "-w", "age > 40", "--count")
+    assert res.code == 0 and res.stdout == b"2\n"
+    res = run_cli("filter", str(people), "-w", "city missing", "--fields", "name,age")
+    assert res.stdout == b'{"name":"Cy","age":25}\n'
+    res = run_cli("filter", str(people), "-w", 'city != "Oslo"', "-q")
+    assert ids(res.stdout) == [2, 3] and res.stderr == ""
+
+
+def test_cli_record_file_output(people: Path, tmp_path: Path) -> None:
+    out = tmp_path / "oslo.spky"
+    res = run_cli("filter", str(people), "-w", 'city == "Oslo"', "-o", str(out))
+    assert res.code == 0, res.stderr
+    with RecordFileReader(out) as r:
+        assert r.key_field == "id" and list(r.keys()) == [1, 4]
+    res = run_cli("filter", str(people), "-w", 'city == "Oslo"', "--format", "spky", "-o", "-")
+    assert res.stdout == out.read_bytes()
+    plain = tmp_path / "oslo.txt"
+    res = run_cli(
+        "filter", str(people), "-w", 'city == "Oslo"', "--format", "spky", "-o", str(plain)
+    )
+    assert plain.read_bytes() == out.read_bytes()
+
+
+def test_cli_errors(people: Path, tmp_path: Path) -> None:
+    res = run_cli("filter", str(people))
+    assert res.code == 2 and "--where" in res.stderr
+    res = run_cli("filter", str(people), "-w", "agee > 3")
+    assert res.code == 2 and "unknown field 'agee'" in res.stderr and "age" in res.stderr
+    res = run_cli("filter", str(people), "-w", "name == Ann")
+    assert res.code == 2 and 'name == "Ann"' in res.stderr
+    res = run_cli("filter", str(people), "-w", "age > 3", "--fields", "nope")
+    assert res.code == 2 and "unknown field 'nope'" in res.stderr
+    res = run_cli("filter", str(tmp_path / "none.spky"), "-w", "age > 3")
+    assert res.code == 2 and "none.spky" in res.stderr
+
+
+def test_a_damaged_block_leaves_no_output(people: Path, tmp_path: Path) -> None:
+    with RecordFileReader(people) as r:
+        block = r.blocks()[0]
+    data = bytearray(people.read_bytes())
+    data[block.payload_offset + 5] ^= 0xFF
+    bad = tmp_path / "bad.spky"
+    bad.write_bytes(bytes(data))
+    out = tmp_path / "out.spky"
+    out.write_bytes(b"keep me")
+    res = run_cli("filter", str(bad), "-w", "age > 3", "-o", str(out))
+    assert res.code == 2 and "checksum" in res.stderr and "bad.spky" in res.stderr
+    assert out.read_bytes() == b"keep me"
+    with RecordFileReader(bad) as r, pytest.raises(RecordFileError):
+        filter_file(r, Filter(["age > 3"]))
+
+
+@settings(max_examples=60)
+@given(data=st.data())
+def test_byte_flips_never_crash(tmp_path_factory, data) -> None:
+    tmp = tmp_path_factory.mktemp("f")
+    recs = keyed([{"v": i * 0.5, "s": "x" * (i % 4), "n": [i, {"k": i}]} for i in range(40)])
+    raw = bytearray(write_file(tmp / "a.spky", recs).read_bytes())
+    at = data.draw(st.integers(0, len(raw) - 1))
+    raw[at] ^= data.draw(st.integers(1, 255))
+    bad = tmp / "bad.spky"
+    bad.write_bytes(bytes(raw))
+    try:
+        with RecordFileReader(bad) as r:
+            filter_file(r, Filter(["v >= 3", "n exists"]), fields=["s", "n"], write=lambda _: None)
+    except SpookyError:
+        pass
