@@ -41,6 +41,7 @@ typedef struct {
     name_cache caches[2];
     field_change *changes;
     size_t nchanges, cap;
+    uint64_t lo[2], hi[2], bytes[2]; /* file span of the records read, their bytes */
 } differ;
 
 static int fail_on(differ *d, int side, int code, uint64_t offset, const char *message) {
@@ -74,6 +75,9 @@ static int load(differ *d, int side, uint64_t pos, rec_ref *r) {
     r->rec = f->data + r->off;
     r->side = side;
     r->valid = 0;
+    if (r->off < d->lo[side]) d->lo[side] = r->off;
+    if (r->off + r->len > d->hi[side]) d->hi[side] = r->off + r->len;
+    d->bytes[side] += r->len;
     if (spooky_xxh64(r->rec, r->len, 0) != r->digest)
         return fail_on(d, side, SPOOKY_E_CHECKSUM, r->off,
                        "record differs from its digest in the key index");
@@ -345,7 +349,7 @@ int spooky_diff_range(const spooky_diff_spec *spec, uint64_t old_begin, uint64_t
         new_end > spec->new_file->record_count)
         return file_fail(err, SPOOKY_E_ARG, 0, "bad argument");
     differ d = {spec, {spec->old_file, spec->new_file}, out, err, err_file, {NULL, NULL},
-                {{0}, {0}}, NULL, 0, 0};
+                {{0}, {0}}, NULL, 0, 0, {UINT64_MAX, UINT64_MAX}, {0, 0}, {0, 0}};
     int rc = SPOOKY_OK;
     size_t mark = out->len;
     if (spec->fields_mode == SPOOKY_DIFF_ONLY_FIELDS) {
@@ -357,6 +361,15 @@ int spooky_diff_range(const spooky_diff_spec *spec, uint64_t old_begin, uint64_t
         }
     }
     if (!rc) rc = walk(&d, old_begin, old_end, new_begin, new_end, counts);
+    /* give back what this range read when its records lay close together
+     * (files written in key order); scattered records would only fault in again */
+    uint64_t begin[2] = {old_begin, new_begin}, end[2] = {old_end, new_end};
+    for (int side = 0; side < 2; side++) {
+        const spooky_file *f = d.files[side];
+        if (d.hi[side] > d.lo[side] && d.hi[side] - d.lo[side] <= 2 * d.bytes[side] + 65536)
+            file_release(f, f->data + d.lo[side], d.hi[side] - d.lo[side]);
+        file_release(f, f->index + begin[side] * INDEX_ENTRY, (end[side] - begin[side]) * INDEX_ENTRY);
+    }
     if (rc == SPOOKY_E_NOMEM) file_fail(err, rc, 0, "no memory for the output");
     if (rc) out->len = mark;
     free(d.slots[0]);

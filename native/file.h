@@ -33,6 +33,7 @@ struct spooky_file {
     uint64_t heap_len;
     name_entry *names;
     spooky_buf esc;              /* `"name":` of every name, back to back */
+    int release;                 /* data is a read-only mapping: pages may be given back */
 };
 
 /* Walks a checked payload entry by entry. */
@@ -47,6 +48,11 @@ typedef struct {
 static inline int fits(uint64_t off, uint64_t n, uint64_t size) {
     return off <= size && n <= size - off;
 }
+
+/* Gives back the whole pages inside [p, p + n) of f's mapping, when f was
+ * opened with SPOOKY_OPEN_RELEASE_PAGES (else nothing): a pass over a large
+ * file keeps a flat resident size; the page cache keeps the data. */
+void file_release(const spooky_file *f, const uint8_t *p, uint64_t n);
 
 /* Fills err (if given) and returns code. */
 int file_fail(spooky_error *err, int code, uint64_t offset, const char *message);

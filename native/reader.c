@@ -80,6 +80,10 @@ static void release_pages(const uint8_t *p, uint64_t n) {
     if (end > start) madvise((void *)start, end - start, MADV_DONTNEED);
 }
 
+void file_release(const spooky_file *f, const uint8_t *p, uint64_t n) {
+    if (f->release) release_pages(p, n);
+}
+
 /* xxh64 of n bytes, read in windows released behind when `release`. */
 static uint64_t checksum(const uint8_t *p, uint64_t n, int release) {
     if (!release) return spooky_xxh64(p, (size_t)n, 0);
@@ -263,6 +267,7 @@ int spooky_file_open(const uint8_t *data, size_t len, int flags, spooky_file **o
     f->len = len;
     f->sync = data + 16;
     f->footer_offset = foff;
+    f->release = release;
     int rc = open_footer(f, data + poff, plen, poff, release, err);
     if (rc) {
         spooky_file_close(f);

@@ -197,7 +197,7 @@ def filter_file(
             raise reader._error(rc, err, f"could not filter block {index} of")
         return result, matched[0]
 
-    total = 0
+    total, released = 0, 0
     pending: deque[tuple[BlockInfo, Future[tuple[Any, int]]]] = deque()
     pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="spooky-filter")
     try:
@@ -212,6 +212,7 @@ def filter_file(
                     writer.add(result)
                 elif write is not None and result:
                     write(result)
+                released = reader._release(released, done.payload_offset + done.payload_len)
                 if progress is not None:
                     progress(done.payload_len + lib.SPOOKY_BLOCK_HEADER_SIZE)
     finally:
