@@ -10,13 +10,12 @@ written in key order."""
 from __future__ import annotations
 
 import threading
-from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, NamedTuple
 
 from spooky_cli._native import ffi, lib
 from spooky_cli.errors import SpookyError
+from spooky_cli.parallel import in_order
 from spooky_cli.reader import RecordFileReader, field_label, name_hash
 
 RANGE = 16384  # records of the larger file per range
@@ -133,23 +132,15 @@ def diff_files(
         return text, (counts.added, counts.removed, counts.changed, counts.unchanged)
 
     totals = [0, 0, 0, 0]
-    pending: deque[tuple[tuple[int, int, int, int], Future[Any]]] = deque()
-    pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="spooky-diff")
-    try:
-        for r in [*_ranges(old, new, max(1, range_size)), None]:
-            if r is not None:
-                pending.append((r, pool.submit(diff_range, r)))
-            while pending and (r is None or len(pending) >= 4):
-                done, fut = pending.popleft()
-                text, counts = fut.result()
-                if text and write is not None:
-                    write(text)
-                for i, c in enumerate(counts):
-                    totals[i] += c
-                if progress is not None:
-                    progress((done[1] - done[0]) + (done[3] - done[2]))
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+    ranges = _ranges(old, new, max(1, range_size))
+    with in_order(diff_range, ranges, name="spooky-diff") as done:
+        for r, (text, counts) in done:
+            if text and write is not None:
+                write(text)
+            for i, c in enumerate(counts):
+                totals[i] += c
+            if progress is not None:
+                progress((r[1] - r[0]) + (r[3] - r[2]))
     return DiffCounts(*totals)
 
 

@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections import deque
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, NamedTuple
 
 import orjson
@@ -27,7 +25,8 @@ import orjson
 from spooky_cli._native import ffi, lib
 from spooky_cli.encode import encode_value
 from spooky_cli.errors import JsonError, SpookyError, error_for
-from spooky_cli.reader import BlockInfo, RecordFileReader, name_hash
+from spooky_cli.parallel import in_order
+from spooky_cli.reader import RecordFileReader, name_hash
 from spooky_cli.record import SpookyRecord
 from spooky_cli.writer import RecordFileWriter, Transcoded
 
@@ -198,25 +197,16 @@ def filter_file(
         return result, matched[0]
 
     total, released = 0, 0
-    pending: deque[tuple[BlockInfo, Future[tuple[Any, int]]]] = deque()
-    pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="spooky-filter")
-    try:
-        for b in [*reader.blocks(), None]:
-            if b is not None:
-                pending.append((b, pool.submit(run_block, b.index)))
-            while pending and (b is None or len(pending) >= 4):
-                done, fut = pending.popleft()
-                result, matched = fut.result()
-                total += matched
-                if writer is not None and matched:
-                    writer.add(result)
-                elif write is not None and result:
-                    write(result)
-                released = reader._release(released, done.payload_offset + done.payload_len)
-                if progress is not None:
-                    progress(done.payload_len + lib.SPOOKY_BLOCK_HEADER_SIZE)
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+    with in_order(lambda b: run_block(b.index), reader.blocks(), name="spooky-filter") as done:
+        for block, (result, matched) in done:
+            total += matched
+            if writer is not None and matched:
+                writer.add(result)
+            elif write is not None and result:
+                write(result)
+            released = reader._release(released, block.payload_offset + block.payload_len)
+            if progress is not None:
+                progress(block.payload_len + lib.SPOOKY_BLOCK_HEADER_SIZE)
     return total
 
 

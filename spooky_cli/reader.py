@@ -16,14 +16,13 @@ import mmap
 import os
 import struct
 import threading
-from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, NamedTuple
 
 from spooky_cli._native import ffi, lib
 from spooky_cli.errors import ChecksumMismatch, RecordFileError, SpookyError, error_for
 from spooky_cli.keys import key_from_sort_form, key_to_sort_form
+from spooky_cli.parallel import in_order
 from spooky_cli.record import SpookyRecord
 
 TYPE_NAMES = ("null", "bool", "i64", "f64", "str", "nested", "u64")
@@ -356,23 +355,14 @@ class RecordFileReader:
                 raise self._error(rc, err, f"could not export block {index} of")
             return ffi.buffer(buf.data, buf.len)[:]
 
-        # two blocks are turned into JSON at once (the core releases the GIL);
-        # they are written in file order
-        pending: deque[tuple[BlockInfo, Future[bytes]]] = deque()
+        # two blocks are turned into JSON at once, written in file order
         released = 0
-        pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="spooky-export")
-        try:
-            for b in [*self._blocks, None]:
-                if b is not None:
-                    pending.append((b, pool.submit(export_block, b.index)))
-                while pending and (b is None or len(pending) >= 4):
-                    done, text = pending.popleft()
-                    write(text.result())
-                    released = self._release(released, done.payload_offset + done.payload_len)
-                    if progress is not None:
-                        progress(done.payload_len + _BLOCK_HEADER_SIZE)
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+        with in_order(lambda b: export_block(b.index), self._blocks, name="spooky-export") as done:
+            for block, text in done:
+                write(text)
+                released = self._release(released, block.payload_offset + block.payload_len)
+                if progress is not None:
+                    progress(block.payload_len + _BLOCK_HEADER_SIZE)
         return self.record_count
 
     def _release(self, start: int, end: int) -> int:
