@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from spooky_cli.app import app
 from spooky_cli.bench import data, macro, micro, report
 from spooky_cli.commands import bench as bench_cmd
+from spooky_cli.commands import convert
 from spooky_cli.errors import SpookyError
 
 EXPECTED = {
@@ -25,8 +26,8 @@ EXPECTED = {
     "change-detection": {"detect_changes"},
     "convert": {"orjson", "pyarrow", "duckdb", "jq"},
     "export": {"orjson", "duckdb", "jq"},
-    "diff": {"orjson"},
-    "filter": {"orjson", "jq"},
+    "diff": {"orjson", "duckdb", "jq"},  # no pyarrow: it cannot join nested columns
+    "filter": {"orjson", "pyarrow", "duckdb", "jq"},
 }
 ROW_KEYS = {"group", "name", "unit", "ours", "baseline_name", "baseline", "speedup"}
 
@@ -67,10 +68,11 @@ def test_json_has_every_row_and_save_writes_it(tiny: None, tmp_path: Path) -> No
         else:
             want = row["baseline"] / row["ours"]
         assert row["speedup"] == pytest.approx(want, rel=0.05, abs=0.01), row
-    for group in ("diff", "filter"):
-        for row in doc["rows"]:
-            if row["group"] == group:
-                assert row["ours"] is None and row["note"] == macro.NOT_IMPLEMENTED
+    for row in doc["rows"]:
+        if row["unit"] == macro.UNIT:  # the commands: ours always measured
+            assert row["ours"] is not None and row["ours_mb_s"] is not None, row
+        if row["baseline"] is None:  # only a peer that is not installed
+            assert "not installed" in row["note"], row
 
 
 def test_table_output(tiny: None) -> None:
@@ -81,17 +83,22 @@ def test_table_output(tiny: None) -> None:
         "python-serialize",
         "convert",
         "export",
+        "diff",
+        "filter",
         "speedup",
         "cpu",
-        "command not implemented yet",
+        "records match",
     ):
         assert word in res.stdout
+    assert "not implemented" not in res.stdout
 
 
 def test_missing_peers_keep_their_rows(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setattr(macro, "available", lambda module: False)
     monkeypatch.setattr(macro.shutil, "which", lambda name: None)
-    rows = macro.run_macro(300, str(tmp_path), repeats=1)
+    steps: list[str] = []
+    rows = macro.run_macro(300, str(tmp_path), repeats=1, progress=steps.append)
+    assert len(steps) == bench_cmd._macro_steps(1)  # the progress bar's total
     by_key = {(r["group"], r["name"]): r for r in rows}
     assert {g for g, _ in by_key} == {"convert", "export", "diff", "filter"}
     for key in [
@@ -100,12 +107,45 @@ def test_missing_peers_keep_their_rows(monkeypatch: pytest.MonkeyPatch, tmp_path
         ("convert", "jq"),
         ("export", "duckdb"),
         ("export", "jq"),
+        ("diff", "duckdb"),
+        ("diff", "jq"),
+        ("filter", "pyarrow"),
+        ("filter", "duckdb"),
+        ("filter", "jq"),
     ]:
         row = by_key[key]
         assert row["baseline"] is None and row["speedup"] is None
         assert "not installed" in row["note"]
         assert row["ours"] is not None  # ours still measured
-    assert by_key[("convert", "orjson")]["speedup"] is not None
+    for group in ("convert", "export", "diff", "filter"):
+        assert by_key[(group, "orjson")]["speedup"] is not None
+
+
+def test_filter_and_diff_catch_a_peer_that_disagrees(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(macro, "available", lambda module: False)
+    monkeypatch.setattr(macro.shutil, "which", lambda name: None)
+    src = data.ndjson(str(tmp_path), 300)
+    spky = str(tmp_path / "all.spky")
+    convert.run([src], spky, key="id", keep_last=False, skip_errors=False, quiet=True)
+
+    ours, peers = macro.filter_contenders(src, spky, 300, str(tmp_path))
+    assert "records match" in (ours.note or "")
+    monkeypatch.setattr(macro, "_matches", lambda d: d["version"] <= 400)  # a wrong predicate
+    with pytest.raises(RuntimeError, match="orjson loop"):
+        macro.filter_contenders(src, spky, 300, str(tmp_path))
+
+    ours, peers = macro.diff_contenders(src, spky, 300, str(tmp_path))
+    orjson_peer = next(p for p in peers if p.name == "orjson")
+    assert orjson_peer.run is not None and orjson_peer.check is not None
+    orjson_peer.run()
+    orjson_peer.check()  # found what the generator made
+    new = tmp_path / f"{Path(src).stem}-new.ndjson"
+    new.write_bytes(Path(src).read_bytes())  # now the peer finds no difference
+    orjson_peer.run()
+    with pytest.raises(RuntimeError, match="orjson peer"):
+        orjson_peer.check()
 
 
 # ---- comparison on synthetic runs ------------------------------------------------------
@@ -257,6 +297,32 @@ def test_data_is_deterministic_realistic_and_prefix_stable(monkeypatch: pytest.M
     assert 300 <= len(blob) / n <= 500
     assert any(not line.isascii() for line in lines)
     assert isinstance(docs[-1]["user"], dict) and isinstance(docs[-1]["events"], list)
+
+
+def test_new_version_is_deterministic_and_counted(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(data, "POOL", 400)
+    n = 3000
+    counts: dict[str, int] = {}
+    blob = b"".join(data.changed_lines(n, seed=3, counts=counts))
+    assert blob == b"".join(data.changed_lines(n, seed=3))
+    assert blob != b"".join(data.changed_lines(n, seed=4))
+    old = {d["id"]: d for d in map(json.loads, b"".join(data.lines(n, seed=3)).splitlines())}
+    new_lines = blob.splitlines()
+    new = {d["id"]: d for d in map(json.loads, new_lines)}
+    assert len(new) == len(new_lines)  # keys unique
+    assert counts == {
+        "changed": sum(1 for k in old.keys() & new.keys() if old[k] != new[k]),
+        "removed": len(old.keys() - new.keys()),
+        "added": len(new.keys() - old.keys()),
+    }
+    assert 0.07 * n <= counts["changed"] <= 0.13 * n
+    assert 0 < counts["removed"] <= 0.03 * n and 0 < counts["added"] <= 0.03 * n
+    assert all(k >= data.FIRST_ID + n for k in new.keys() - old.keys())
+    # from the written file, the same bytes and counts
+    path, from_file = data.changed_ndjson(data.ndjson(str(tmp_path), n, 3), n, 3)
+    assert Path(path).read_bytes() == blob and from_file == counts
 
 
 def test_data_file_is_cached(tmp_path: Path) -> None:

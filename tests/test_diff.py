@@ -340,6 +340,13 @@ def test_cli_output_file(pair, tmp_path: Path) -> None:
     ]
 
 
+def test_cli_quiet_leaves_an_output_file_alone(pair, tmp_path: Path) -> None:
+    out = tmp_path / "keep.txt"
+    out.write_bytes(b"keep")
+    res = run_cli("diff", str(pair[0]), str(pair[1]), "-q", "-o", str(out))
+    assert res.code == 1 and out.read_bytes() == b"keep"
+
+
 def test_cli_colour_always(pair) -> None:
     res = run_cli("--color", "always", "diff", str(pair[0]), str(pair[1]))
     assert b"\x1b[31m- 5 " in res.stdout

@@ -16,6 +16,12 @@ ids are unique (the key of `spooky convert`), `content_hash` is a u64 above
 from ``random.Random(seed)``; past that, lines reuse a pool record's body with a
 new ``id``, ``content_hash`` and ``version`` (at the front of the line), so
 millions of lines take seconds, not minutes. Same (n, seed), same bytes.
+
+For the diff benchmark, changed_lines() / changed_ndjson() make a "new"
+version of those lines: about CHANGED of the records get a higher version, a
+new content_hash and one more field changed, REMOVED are left out, and ADDED
+new records (ids above the old ones) come in between. Same (n, seed), same
+bytes, and the counts of what changed come with them.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ import itertools
 import os
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import orjson
@@ -200,16 +206,115 @@ def lines(n: int, seed: int = 1, batch: int = 10_000) -> Iterator[bytes]:
         yield b"\n".join(out) + b"\n"
 
 
-def write(path: str, n: int, seed: int = 1) -> int:
-    """Writes n records to path (atomically); returns the bytes written."""
+# ---- a "new" version, for the diff benchmark ----------------------------------------
+
+CHANGED = 0.10  # share of records changed (version, content_hash and one more field)
+REMOVED = 0.01  # share of records left out
+ADDED = 0.01  # chance of a new record after each line of the old file
+
+
+def _changed(line: bytes, rng: random.Random) -> bytes:
+    """line with a higher version, a new content_hash and one more field
+    changed (top-level or nested)."""
+    d = orjson.loads(line)
+    d["version"] += 1
+    d["content_hash"] = rng.getrandbits(63) | (1 << 63)
+    what = int(rng.random() * 5)
+    if what == 0:
+        d["price"] = round(d["price"] + 0.01 + rng.random() * 100, 2)
+    elif what == 1:
+        d["active"] = not d["active"]
+    elif what == 2:
+        d["user"]["verified"] = not d["user"]["verified"]
+    elif what == 3:
+        d["tags"] = [*d["tags"], "vip"]
+    else:
+        d["note"] = "manual review requested" if d["note"] is None else None
+    return orjson.dumps(d)
+
+
+def changed_lines(
+    n: int,
+    seed: int = 1,
+    counts: dict[str, int] | None = None,
+    source: Iterable[bytes] | None = None,
+) -> Iterator[bytes]:
+    """The "new" version of lines(n, seed), in batches: each line is kept,
+    changed (share CHANGED) or left out (REMOVED; never the first, so the new
+    version is never empty), and after each line comes, with chance ADDED, a
+    record with a new id (FIRST_ID + n + k: keys stay unique). source:
+    lines(n, seed) as already written (batches of whole lines, e.g. read from
+    its file), to skip generating them again. counts, if given, gets the
+    "changed", "removed" and "added" records. Same (n, seed), same bytes."""
+    rng = random.Random(seed + 104_729)
+    r = rng.random
+    tally = {"changed": 0, "removed": 0, "added": 0}
+    next_id = FIRST_ID + n
+    keep = True  # the first line stays
+    for chunk in source if source is not None else lines(n, seed):
+        out: list[bytes] = []
+        for line in chunk.splitlines():
+            x = r()
+            if x < REMOVED and not keep:
+                tally["removed"] += 1
+            elif x < REMOVED + CHANGED:
+                out.append(_changed(line, rng))
+                tally["changed"] += 1
+            else:
+                out.append(line)
+            keep = False
+            if r() < ADDED:
+                rest = line[line.index(b',"created_at"') :]
+                out.append(
+                    b'{"id":%d,"content_hash":%d,"version":1%s'
+                    % (next_id, rng.getrandbits(63) | (1 << 63), rest)
+                )
+                next_id += 1
+                tally["added"] += 1
+        if out:
+            yield b"\n".join(out) + b"\n"
+    if counts is not None:
+        counts.update(tally)
+
+
+def _chunks(path: str, size: int = 1 << 22) -> Iterator[bytes]:
+    """path's bytes in chunks of whole lines."""
+    with open(path, "rb") as f:
+        rest = b""
+        for block in iter(lambda: f.read(size), b""):
+            block = rest + block
+            cut = block.rfind(b"\n") + 1
+            rest = block[cut:]
+            if cut:
+                yield block[:cut]
+        if rest:
+            yield rest
+
+
+def _write_lines(path: str, chunks: Iterable[bytes]) -> int:
     tmp = f"{path}.tmp{os.getpid()}"
     size = 0
     with open(tmp, "wb") as f:
-        for chunk in lines(n, seed):
+        for chunk in chunks:
             f.write(chunk)
             size += len(chunk)
     os.replace(tmp, path)
     return size
+
+
+def changed_ndjson(src: str, n: int, seed: int = 1) -> tuple[str, dict[str, int]]:
+    """Writes the "new" version of src, the n records of ndjson(..., n, seed)
+    (or a prefix file of n lines: see head()), beside it; returns its path and
+    counts ({"changed", "removed", "added"})."""
+    path = f"{os.path.splitext(src)[0]}-new.ndjson"
+    counts: dict[str, int] = {}
+    _write_lines(path, changed_lines(n, seed, counts, source=_chunks(src)))
+    return path, counts
+
+
+def write(path: str, n: int, seed: int = 1) -> int:
+    """Writes n records to path (atomically); returns the bytes written."""
+    return _write_lines(path, lines(n, seed))
 
 
 _cache: dict[tuple, str] = {}

@@ -9,16 +9,36 @@ Rows have the shape of micro.py's rows, with throughput units::
 
 ``speedup = ours / baseline`` (records/s: higher is better). A group has one row
 per peer; ``ours`` is the same in every row of a group (one measurement,
-interleaved with all the peers). A peer that is not installed, or a command
-that does not exist yet, still gets its row, with null numbers and a note.
+interleaved with all the peers). A peer that is not installed still gets its
+row, with null numbers and a note. A row's note joins ours' note (e.g. the
+data it ran on) and the peer's.
+
+The groups, and what a record (records/s) and a byte (MB/s) are in each:
+
+- convert: NDJSON -> record file. Records and bytes of the NDJSON input.
+- export: record file -> NDJSON. Records and bytes of the NDJSON it matches.
+- diff: the first DIFF_FILTER_MAX_RECORDS generated records ("old") against
+  their new version (data.changed_ndjson: ~10% changed, ~1% removed, ~1%
+  added), each side writing every difference to a file. Records and bytes of
+  the old NDJSON file (ours reads both record files, the peers both NDJSON
+  files). pyarrow has no row: it cannot join or compare nested columns.
+- filter: the same first records, three predicates (FILTER_WHERE, ~16% match),
+  the matches to a file (pyarrow only filters a table: it cannot write NDJSON).
+  Records and bytes of the NDJSON input.
+
+jq is slow: it runs on a prefix (JQ_MAX_RECORDS; in the diff group the first
+JQ_DIFF_MAX_RECORDS lines of each file) and its rate counts that prefix.
 
 Our commands run in-process, through the same function the command line calls
-(``commands.convert.run`` / ``commands.export.run`` with quiet=True, to a file
-in the work directory): the Python peers run in-process too, and a subprocess
-would add the interpreter's start-up (~0.3 s here) to ours only, which at 20k
-records is as long as the work. jq is necessarily a subprocess.
-``benchmarks/convert_export.py`` measures the commands end to end as
-subprocesses instead.
+(``commands.convert.run`` / ``export.run`` / ``filter.run`` with quiet=True,
+``diff.run`` with its stderr sent to /dev/null, since its quiet=True writes no
+differences; all to a file in the work directory): the Python peers run
+in-process too, and a subprocess would add the interpreter's start-up (~0.3 s
+here) to ours only, which at 20k records is as long as the work. jq is
+necessarily a subprocess. ``benchmarks/convert_export.py`` measures convert
+and export end to end as subprocesses instead. Setup is untimed: generating
+and converting the data, and the checks that ours and the orjson loop find
+the same differences and select the same number of records.
 
 Every run of every contender is timed on its own; the runs are interleaved
 (ours, peer 1, peer 2, ..., ours, peer 1, ...) and each side's median is
@@ -27,6 +47,8 @@ reported, so a burst of noise from a neighbour hits every side about equally.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import importlib
 import os
 import shutil
@@ -36,6 +58,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+import typer
 
 from spooky_cli.bench import data
 
@@ -48,7 +72,9 @@ SEED = 1
 # numbers serve the convert and the export group.
 JQ_MAX_RECORDS = 20_000
 JQ_MAX_RECORDS_QUICK = 5_000
-NOT_IMPLEMENTED = "command not implemented yet"
+# jq's diff reads two files and builds an object of each: ~11k records/s here
+JQ_DIFF_MAX_RECORDS = 5_000
+JQ_DIFF_MAX_RECORDS_QUICK = 1_250
 PEERS_HINT = "not installed (pip install 'spooky-cli[peers]')"
 
 
@@ -64,6 +90,8 @@ class Contender:
     json_bytes: int
     note: str | None = None
     seconds: list[float] = field(default_factory=list)
+    # called after the runs; raises if the output disagrees with ours
+    check: Callable[[], None] | None = None
 
     def median(self) -> float | None:
         return statistics.median(self.seconds) if self.seconds else None
@@ -77,10 +105,34 @@ def available(module: str) -> bool:
     return True
 
 
+def _if_installed(
+    module: str, peer: Contender, make: Callable[[], Callable[[], float]]
+) -> Contender:
+    """peer with its run made by make() when module imports, else marked not installed."""
+    if available(module):
+        peer.run = make()
+    else:
+        peer.note = PEERS_HINT
+    return peer
+
+
 def _timed(fn: Callable[[], Any]) -> float:
     t0 = time.perf_counter()
     fn()
     return time.perf_counter() - t0
+
+
+def _fresh_output(out: str, work: Callable[[], Any]) -> Callable[[], float]:
+    """A run of work timed, with out removed before and after."""
+
+    def run() -> float:
+        _remove(out)
+        try:
+            return _timed(work)
+        finally:
+            _remove(out)
+
+    return run
 
 
 def _remove(path: str) -> None:
@@ -101,7 +153,7 @@ def _row(group: str, ours: Contender, peer: Contender) -> Row:
     o, p = _rate(ours.records, o_s), _rate(peer.records, p_s)
     o_mb = _rate(ours.json_bytes, o_s)
     p_mb = _rate(peer.json_bytes, p_s)
-    note = peer.note if peer.note else ours.note
+    note = "; ".join(x for x in (ours.note, peer.note) if x) or None
     return {
         "group": group,
         "name": peer.name,
@@ -125,6 +177,9 @@ def _interleave(
             if progress is not None:
                 progress(f"{group}: {c.name or 'spooky'} ({r + 1}/{repeats})")
             c.seconds.append(c.run())  # type: ignore[misc]
+    for c in sides:
+        if c.check is not None:
+            c.check()
 
 
 # ---- convert ------------------------------------------------------------------------
@@ -228,33 +283,28 @@ def convert_contenders(
     peers = [
         Contender("orjson", "orjson.loads loop (parse only, 1 thread)", _orjson_loads(src), n, size)
     ]
-    if available("pyarrow.json"):
-        peers.append(
-            Contender(
-                "pyarrow",
-                "pyarrow.json.read_json (to a table in memory)",
-                _pyarrow_read(src),
-                n,
-                size,
-            )
+    peers.append(
+        _if_installed(
+            "pyarrow.json",
+            Contender("pyarrow", "pyarrow.json.read_json (to a table in memory)", None, n, size),
+            lambda: _pyarrow_read(src),
         )
-    else:
-        peers.append(Contender("pyarrow", "pyarrow.json.read_json", None, n, size, PEERS_HINT))
+    )
     parquet = os.path.join(workdir, PARQUET)
-    label = "DuckDB read_json -> Parquet"
-    if available("duckdb"):
-        peers.append(
+    peers.append(
+        _if_installed(
+            "duckdb",
             Contender(
                 "duckdb",
-                label,
-                _duckdb_copy(_parquet_query(src, parquet), parquet, keep=True),
+                "DuckDB read_json -> Parquet",
+                None,
                 n,
                 size,
-                "schema inferred: content_hash (u64) becomes DOUBLE",
-            )
+                "schema inferred: content_hash (u64) is a DOUBLE in the Parquet file",
+            ),
+            lambda: _duckdb_copy(_parquet_query(src, parquet), parquet, keep=True),
         )
-    else:
-        peers.append(Contender("duckdb", label, None, n, size, PEERS_HINT))
+    )
     peers.append(
         _jq_contender(src, workdir, n, "jq -c . (parse + print, to /dev/null)", "subprocess", quick)
     )
@@ -345,20 +395,19 @@ def export_contenders(
             size,
         )
     ]
-    label = "DuckDB Parquet -> NDJSON"
     parquet = os.path.join(workdir, PARQUET)
-    if available("duckdb"):
+
+    def duckdb_export() -> Callable[[], float]:
         if not os.path.exists(parquet):  # made by the convert group's DuckDB runs
             _duckdb_copy(_parquet_query(src, parquet), parquet)()
         out = os.path.join(workdir, "export-peer-duckdb.ndjson")
         q = f"COPY (SELECT * FROM '{_sql_path(parquet)}') TO '{_sql_path(out)}' (FORMAT json)"
-        peers.append(
-            Contender(
-                "duckdb", label, _duckdb_copy(q, out), n, size, "content_hash written as a DOUBLE"
-            )
-        )
-    else:
-        peers.append(Contender("duckdb", label, None, n, size, PEERS_HINT))
+        return _duckdb_copy(q, out)
+
+    peer = Contender(
+        "duckdb", "DuckDB Parquet -> NDJSON", None, n, size, "content_hash written as a DOUBLE"
+    )
+    peers.append(_if_installed("duckdb", peer, duckdb_export))
     if jq is not None:
         note = (
             jq.note
@@ -371,29 +420,374 @@ def export_contenders(
     return ours, peers
 
 
+# ---- diff ---------------------------------------------------------------------------
+
+# The diff and filter groups run on the first this many records: their peers
+# parse all the NDJSON on every run (diff: two files), and `spooky bench` must
+# stay within a minute.
+DIFF_FILTER_MAX_RECORDS = 100_000
+
+
+def _ours_diff(old: str, new: str, out: str) -> Callable[[], float]:
+    """`spooky diff OLD NEW -o OUT --format json 2>/dev/null`: not quiet=True,
+    with which the command writes no differences at all (only its exit code);
+    its summary line goes to /dev/null (and no progress bar is drawn there)."""
+    from spooky_cli.commands import diff
+
+    def work() -> None:
+        with open(os.devnull, "w") as devnull, contextlib.redirect_stderr(devnull):
+            try:
+                diff.run(old, new, out, fmt="json", quiet=False)
+            except typer.Exit as exc:
+                if exc.exit_code != 1:  # 1: the files differ (0: they do not)
+                    raise
+
+    def run() -> float:
+        _remove(out)
+        return _timed(work)  # the output stays: diff_contenders checks the first
+
+    return run
+
+
+def _diff_ops(path: str) -> dict[str, int]:
+    """{"changed", "removed", "added"}: the lines of a diff output by op."""
+    with open(path, "rb") as f:
+        blob = f.read()
+    return {op: blob.count(b'"op":"%s"' % op.encode()) for op in ("changed", "removed", "added")}
+
+
+def _orjson_diff(old: str, new: str, out: str, counted: dict[str, int]) -> Callable[[], float]:
+    """Both files parsed into dicts by id (GC paused while they are built: a
+    plain loop spends as long again in the cyclic GC), compared, and every
+    difference written as ours writes it. counted gets the last run's counts."""
+    import orjson
+
+    def by_id(path: str) -> dict[Any, Any]:
+        loads = orjson.loads
+        with open(path, "rb") as f:
+            return {d["id"]: d for d in map(loads, f)}
+
+    def work() -> None:
+        dumps, nl = orjson.dumps, orjson.OPT_APPEND_NEWLINE
+        a, b = by_id(old), by_id(new)
+        n = {"changed": 0, "removed": 0, "added": 0}
+        with open(out, "wb") as w:
+            for key, was in a.items():
+                now = b.get(key)
+                if now is None:
+                    w.write(dumps({"op": "removed", "key": key, "record": was}, option=nl))
+                    n["removed"] += 1
+                elif now != was:
+                    fields = {}
+                    for name in was.keys() | now.keys():
+                        if name not in now:
+                            fields[name] = {"old": was[name]}
+                        elif name not in was:
+                            fields[name] = {"new": now[name]}
+                        elif was[name] != now[name]:
+                            fields[name] = {"old": was[name], "new": now[name]}
+                    w.write(dumps({"op": "changed", "key": key, "fields": fields}, option=nl))
+                    n["changed"] += 1
+            for key, now in b.items():
+                if key not in a:
+                    w.write(dumps({"op": "added", "key": key, "record": now}, option=nl))
+                    n["added"] += 1
+        counted.update(n)
+
+    def run() -> float:
+        _remove(out)
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            return _timed(work)
+        finally:
+            if collecting:
+                gc.enable()
+            _remove(out)
+
+    return run
+
+
+def _duckdb_diff_query(old: str, new: str, out: str) -> str:
+    return (
+        "COPY (SELECT coalesce(o.id, n.id) AS key, "
+        "CASE WHEN n.id IS NULL THEN 'removed' WHEN o.id IS NULL THEN 'added' "
+        "ELSE 'changed' END AS op, o AS old, n AS new "
+        f"FROM read_json('{_sql_path(old)}') o "
+        f"FULL OUTER JOIN read_json('{_sql_path(new)}') n ON o.id = n.id "
+        "WHERE o.id IS NULL OR n.id IS NULL OR o IS DISTINCT FROM n) "
+        f"TO '{_sql_path(out)}' (FORMAT json)"
+    )
+
+
+# Both files as objects by id, then removed/changed, then added; a change lists
+# the fields that differ, as ours does.
+JQ_DIFF = """
+(reduce $old[] as $r ({}; .[$r.id | tostring] = $r)) as $a
+| (reduce $new[] as $r ({}; .[$r.id | tostring] = $r)) as $b
+| ($a | to_entries[] | .value as $o | $b[.key] as $n
+   | if $n == null then {op: "removed", key: $o.id, record: $o}
+     elif $n != $o then {op: "changed", key: $o.id, fields: ([($o + $n) | keys[]
+       | select($o[.] != $n[.]) | {key: ., value: {old: $o[.], new: $n[.]}}] | from_entries)}
+     else empty end),
+  ($b | to_entries[] | select($a[.key] == null) | {op: "added", key: .value.id, record: .value})
+"""
+
+
+def _jq_to_file(args: list[str], out: str) -> Callable[[], float]:
+    jq = shutil.which("jq") or "jq"
+
+    def work() -> None:
+        with open(out, "wb") as f:
+            subprocess.run([jq, *args], stdout=f, stderr=subprocess.DEVNULL, check=True)
+
+    def run() -> float:
+        try:
+            return _timed(work)
+        finally:
+            _remove(out)
+
+    return run
+
+
+def diff_contenders(
+    old: str,
+    spky: str,
+    n: int,
+    workdir: str,
+    quick: bool = False,
+    seed: int = SEED,
+    note: str | None = None,
+) -> tuple[Contender, list[Contender]]:
+    """The diff group: old (n generated records; spky, its record file) against
+    its new version (data.changed_ndjson), converted to a record file for ours
+    (untimed). Checks that ours finds the changes the generator made before
+    anything is timed, and afterwards that the orjson loop found the same."""
+    from spooky_cli.commands import convert
+
+    new, made = data.changed_ndjson(old, n, seed)
+    size = os.path.getsize(old)
+    new_spky = os.path.join(workdir, "diff-new.spky")
+    _remove(new_spky)
+    convert.run([new], new_spky, key="id", keep_last=False, skip_errors=False, quiet=True)
+    out = os.path.join(workdir, "diff.ndjson")
+    ours_run = _ours_diff(spky, new_spky, out)
+    ours_run()  # untimed: ours must find what the generator changed
+    found = _diff_ops(out)
+    _remove(out)
+    if found != made:
+        raise RuntimeError(f"spooky diff found {found}, the generator made {made}")
+    made_text = ", ".join(f"{v:,} {k}" for k, v in made.items())
+    ours_note = "; ".join(x for x in (note, f"{made_text} in the new version") if x)
+    ours = Contender("spooky", "spooky diff --format json", ours_run, n, size, ours_note)
+
+    counted: dict[str, int] = {}
+    peers = [
+        Contender(
+            "orjson",
+            "orjson.loads both NDJSON files into dicts by id (GC paused), compare, "
+            "orjson.dumps the differences",
+            _orjson_diff(old, new, os.path.join(workdir, "diff-peer.ndjson"), counted),
+            n,
+            size,
+            check=lambda: _check_counts("diff", "orjson", counted, made),
+        )
+    ]
+    peer_out = os.path.join(workdir, "diff-peer-duckdb.ndjson")
+    peer = Contender(
+        "duckdb",
+        "DuckDB read_json both, full outer join on id, differing rows to NDJSON",
+        None,
+        n,
+        size,
+        "a change is written as both whole rows, not the fields that differ",
+    )
+    peers.append(
+        _if_installed(
+            "duckdb",
+            peer,
+            lambda: _duckdb_copy(_duckdb_diff_query(old, new, peer_out), peer_out),
+        )
+    )
+    # pyarrow has no equivalent: its joins refuse struct and list columns, and
+    # its compute functions cannot compare them.
+    label = "jq -n --slurpfile both, objects by id, compare, differences to a file"
+    if shutil.which("jq") is None:
+        peers.append(Contender("jq", label, None, n, size, "jq not installed"))
+    else:
+        j = min(n, JQ_DIFF_MAX_RECORDS_QUICK if quick else JQ_DIFF_MAX_RECORDS)
+        jq_old, jq_new = old, new
+        jq_note = "subprocess; jq up to 1.6 reads content_hash as a double"
+        if j < n:
+            jq_old, jq_new = data.head(old, j, workdir), data.head(new, j, workdir)
+            jq_note += f"; on the first {j:,} lines of both files (jq is slow)"
+        args = ["-n", "-c", "--slurpfile", "old", jq_old, "--slurpfile", "new", jq_new, JQ_DIFF]
+        jq_out = os.path.join(workdir, "diff-peer-jq.ndjson")
+        peers.append(
+            Contender("jq", label, _jq_to_file(args, jq_out), j, os.path.getsize(jq_old), jq_note)
+        )
+    return ours, peers
+
+
+def _check_counts(group: str, peer: str, got: dict[str, int], want: dict[str, int]) -> None:
+    if got and got != want:
+        raise RuntimeError(f"{group}: the {peer} peer found {got}, ours {want}")
+
+
+# ---- filter -------------------------------------------------------------------------
+
+# About 16% of the generated records: version is uniform in 1..1024, created_at
+# in 2018..2025, active true for 80%. The same predicate in each peer's terms.
+FILTER_WHERE = ["version <= 400", 'created_at >= "2022-01-01T00:00:00Z"', "active == true"]
+FILTER_SQL = "version <= 400 AND created_at >= '2022-01-01T00:00:00Z' AND active = true"
+FILTER_JQ = 'select(.version <= 400 and .created_at >= "2022-01-01T00:00:00Z" and .active == true)'
+
+
+def _matches(d: dict[str, Any]) -> bool:
+    return d["version"] <= 400 and d["created_at"] >= "2022-01-01T00:00:00Z" and d["active"] is True
+
+
+def _ours_filter(spky: str, out: str) -> Callable[[], float]:
+    from spooky_cli.commands import filter as filter_cmd
+
+    def work() -> None:
+        try:
+            filter_cmd.run(spky, FILTER_WHERE, out, fmt="json", quiet=True)
+        except typer.Exit as exc:
+            if exc.exit_code != 1:  # 1: nothing matched (only in a few records)
+                raise
+
+    return _fresh_output(out, work)
+
+
+def _orjson_filter(src: str, out: str) -> Callable[[], float]:
+    import orjson
+
+    def work() -> None:
+        loads, dumps, nl = orjson.loads, orjson.dumps, orjson.OPT_APPEND_NEWLINE
+        with open(src, "rb") as f, open(out, "wb") as w:
+            for line in f:
+                d = loads(line)
+                if _matches(d):
+                    w.write(dumps(d, option=nl))
+
+    return _fresh_output(out, work)
+
+
+def _orjson_count(src: str) -> int:
+    import orjson
+
+    loads = orjson.loads
+    with open(src, "rb") as f:
+        return sum(1 for line in f if _matches(loads(line)))
+
+
+def _ours_count(spky: str) -> int:
+    from spooky_cli.filter import Filter, filter_file
+    from spooky_cli.reader import RecordFileReader
+
+    with RecordFileReader(spky) as reader:
+        return filter_file(reader, Filter(FILTER_WHERE))
+
+
+def _pyarrow_filter(src: str) -> Callable[[], float]:
+    import datetime
+
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.json as pj
+
+    def work() -> None:
+        table = pj.read_json(src)
+        kind = table.schema.field("created_at").type
+        since: Any = "2022-01-01T00:00:00Z"
+        if pa.types.is_timestamp(kind):  # inferred from the strings
+            utc = datetime.timezone.utc if kind.tz else None
+            since = pa.scalar(datetime.datetime(2022, 1, 1, tzinfo=utc), type=kind)
+        cond = (pc.field("version") <= 400) & (pc.field("created_at") >= since)
+        matched = table.filter(cond & pc.field("active"))
+        del table, matched
+
+    return lambda: _timed(work)
+
+
+def filter_contenders(
+    src: str, spky: str, n: int, workdir: str, quick: bool = False, note: str | None = None
+) -> tuple[Contender, list[Contender]]:
+    """The filter group: src holds n generated records, spky is its record
+    file (ours reads it). Checks, before anything is timed, that ours and the
+    orjson loop select the same number of records."""
+    ours_n, peer_n = _ours_count(spky), _orjson_count(src)
+    if ours_n != peer_n:
+        raise RuntimeError(
+            f"filter: spooky selects {ours_n:,} records and the orjson loop {peer_n:,}"
+        )
+    size = os.path.getsize(src)
+    ours = Contender(
+        "spooky",
+        "spooky filter --format json",
+        _ours_filter(spky, os.path.join(workdir, "filter.ndjson")),
+        n,
+        size,
+        f"{note}; {ours_n:,} of them match" if note else f"{ours_n:,} of {n:,} records match",
+    )
+    peers = [
+        Contender(
+            "orjson",
+            "orjson.loads loop, predicate in Python, orjson.dumps matches to a file",
+            _orjson_filter(src, os.path.join(workdir, "filter-peer.ndjson")),
+            n,
+            size,
+        )
+    ]
+    label = "pyarrow.json.read_json + compute filter (table in memory; no NDJSON writer)"
+    peers.append(
+        _if_installed(
+            "pyarrow.json",
+            Contender("pyarrow", label, None, n, size),
+            lambda: _pyarrow_filter(src),
+        )
+    )
+    out = os.path.join(workdir, "filter-peer-duckdb.ndjson")
+    q = (
+        f"COPY (SELECT * FROM read_json('{_sql_path(src)}') WHERE {FILTER_SQL}) "
+        f"TO '{_sql_path(out)}' (FORMAT json)"
+    )
+    peer = Contender(
+        "duckdb",
+        "DuckDB COPY (SELECT ... read_json WHERE ...) TO NDJSON",
+        None,
+        n,
+        size,
+        "created_at becomes a timestamp, written as '2023-10-06 07:54:30+00'",
+    )
+    peers.append(_if_installed("duckdb", peer, lambda: _duckdb_copy(q, out)))
+    label = "jq -c 'select(...)' to a file"
+    if shutil.which("jq") is None:
+        peers.append(Contender("jq", label, None, n, size, "jq not installed"))
+    else:
+        m = min(n, JQ_MAX_RECORDS_QUICK if quick else JQ_MAX_RECORDS)
+        jq_src = src if m == n else data.head(src, m, workdir)
+        jq_note = "subprocess" + (f"; on the first {m:,} records (jq is slow)" if m < n else "")
+        out = os.path.join(workdir, "filter-peer-jq.ndjson")
+        peers.append(
+            Contender(
+                "jq",
+                label,
+                _jq_to_file(["-c", FILTER_JQ, jq_src], out),
+                m,
+                os.path.getsize(jq_src),
+                jq_note,
+            )
+        )
+    return ours, peers
+
+
 # ---- all ----------------------------------------------------------------------------
 
 
 def repeats_for(quick: bool) -> int:
     return 3
-
-
-def placeholder_rows(group: str, peers: list[tuple[str, str]], note: str) -> list[Row]:
-    return [
-        {
-            "group": group,
-            "name": name,
-            "unit": UNIT,
-            "ours": None,
-            "baseline_name": label,
-            "baseline": None,
-            "speedup": None,
-            "ours_mb_s": None,
-            "baseline_mb_s": None,
-            "note": note,
-        }
-        for name, label in peers
-    ]
 
 
 def run_macro(
@@ -404,8 +798,10 @@ def run_macro(
     repeats: int | None = None,
     seed: int = SEED,
 ) -> list[Row]:
-    """Generates n records in workdir, then runs the convert and export groups;
-    diff and filter get placeholder rows."""
+    """Generates n records in workdir, then runs the convert, export, diff and
+    filter groups, one row per peer."""
+    from spooky_cli.commands import convert
+
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
     reps = repeats if repeats is not None else repeats_for(quick)
@@ -426,12 +822,24 @@ def run_macro(
     _interleave(ours, peers, reps, progress, "export")
     rows += [_row("export", ours, p) for p in peers]
 
-    rows += placeholder_rows(
-        "diff", [("orjson", "orjson.loads of both files + dict compare")], NOT_IMPLEMENTED
-    )
-    rows += placeholder_rows(
-        "filter",
-        [("orjson", "orjson.loads loop + predicate"), ("jq", "jq -c 'select(...)'")],
-        NOT_IMPLEMENTED,
-    )
+    # diff and filter: on a prefix (DIFF_FILTER_MAX_RECORDS), converted untimed
+    if progress is not None:
+        progress("diff: making the new version")
+    m = min(n, DIFF_FILTER_MAX_RECORDS)
+    part, part_spky, note = src, spky, None
+    if m < n:
+        part = data.head(src, m, workdir)
+        part_spky = os.path.join(workdir, f"first-{m}.spky")
+        _remove(part_spky)
+        convert.run([part], part_spky, key="id", keep_last=False, skip_errors=False, quiet=True)
+        note = f"on the first {m:,} records"
+    ours, peers = diff_contenders(part, part_spky, m, workdir, quick, seed, note)
+    _interleave(ours, peers, reps, progress, "diff")
+    rows += [_row("diff", ours, p) for p in peers]
+
+    if progress is not None:
+        progress("filter: checking the predicate")
+    ours, peers = filter_contenders(part, part_spky, m, workdir, quick, note)
+    _interleave(ours, peers, reps, progress, "filter")
+    rows += [_row("filter", ours, p) for p in peers]
     return rows

@@ -38,12 +38,16 @@ def _tiny() -> bool:
 
 
 def _macro_steps(repeats: int) -> int:
-    """Steps of the progress bar in macro.run_macro: generation, then one per
-    run of each available contender."""
-    convert = 1 + 1 + macro.available("pyarrow.json") + macro.available("duckdb")
-    export = 1 + 1 + macro.available("duckdb")
+    """Steps of the progress bar in macro.run_macro: generation and the setup
+    of the diff and filter groups, then one per run of each available
+    contender (jq: in convert, diff and filter; export shows convert's)."""
+    pyarrow, duckdb = macro.available("pyarrow.json"), macro.available("duckdb")
     jq = shutil.which("jq") is not None
-    return 1 + repeats * (convert + export + jq)
+    convert = 1 + 1 + pyarrow + duckdb + jq
+    export = 1 + 1 + duckdb
+    diff = 1 + 1 + duckdb + jq  # no pyarrow in the diff group
+    filter_ = 1 + 1 + pyarrow + duckdb + jq
+    return 3 + repeats * (convert + export + diff + filter_)
 
 
 def run(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from contextlib import nullcontext
 
 import orjson
 import typer
@@ -43,7 +44,7 @@ def run(
         c_fmt = "count" if summary_only or quiet else ("ndjson" if fmt == "json" else "text")
         try:
             with (
-                atomic_output(output) as out,
+                nullcontext(_Discard()) if quiet else atomic_output(output) as out,
                 render.progress(
                     "diffing", a.record_count + b.record_count, quiet=quiet, unit="records"
                 ) as bar,
@@ -70,6 +71,13 @@ def run(
         render.summary([_counts_line(counts), f"{seconds:.2f} s"], quiet=quiet)
     if counts.differences:
         raise typer.Exit(1)
+
+
+class _Discard:
+    """-q: nothing is written, not even an empty output file."""
+
+    def write(self, data: bytes) -> int:
+        return len(data)
 
 
 def _names(names: list[str] | None, option: str) -> list[str] | None:
