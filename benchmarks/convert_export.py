@@ -110,10 +110,12 @@ with open(result, "w") as f:
 """
 
 
-def run_child(argv: list[str], reported: bool = False) -> dict[str, float]:
+def run_child(
+    argv: list[str], reported: bool = False, ok_codes: tuple[int, ...] = ()
+) -> dict[str, float]:
     """Runs argv; returns wall seconds (or, if reported, the seconds the child
     prints as its last line) and its peak RSS in MB (the wrapper's RSS, ~10 MB,
-    is a floor)."""
+    is a floor). Exit codes other than 0 and ok_codes are failures."""
     with tempfile.TemporaryFile() as errf, tempfile.NamedTemporaryFile("r", suffix=".wrap") as res:
         p = subprocess.run(
             [sys.executable, "-c", WRAPPER, res.name, *argv],
@@ -124,7 +126,8 @@ def run_child(argv: list[str], reported: bool = False) -> dict[str, float]:
         errf.seek(0)
         err = errf.read()
         fields = res.read().split()
-    if p.returncode != 0 or len(fields) != 3 or fields[2] != "0":
+    ok = {"0", *(str(c) for c in ok_codes)}
+    if p.returncode != 0 or len(fields) != 3 or fields[2] not in ok:
         raise RuntimeError(f"{' '.join(argv[:3])}... failed: {err.decode(errors='replace')[-500:]}")
     wall, maxrss_kb = float(fields[0]), int(fields[1])
     seconds = float(p.stdout.decode().strip().splitlines()[-1]) if reported else wall
@@ -140,9 +143,11 @@ class Contender:
         note: str = "",
         reported: bool = False,
         cleanup: list[str] | None = None,
+        ok_codes: tuple[int, ...] = (),
     ):
         self.name, self.label, self.argv, self.note = name, label, argv, note
         self.reported = reported
+        self.ok_codes = ok_codes
         self.cleanup = cleanup or []
         self.runs: list[dict[str, float]] = []
 
@@ -151,7 +156,7 @@ class Contender:
             if os.path.exists(path):
                 os.unlink(path)
         assert self.argv is not None
-        self.runs.append(run_child(self.argv, self.reported))
+        self.runs.append(run_child(self.argv, self.reported, self.ok_codes))
 
     def median(self) -> float | None:
         return statistics.median(r["seconds"] for r in self.runs) if self.runs else None

@@ -26,6 +26,44 @@ typedef struct {
     int valid;        /* checked with spooky_record_validate */
 } rec_ref;
 
+/* Pages a range has read are given back while it reads forward through a
+ * file (files written in key order, or mostly so): every SWEEP_STEP bytes
+ * behind the current record, and a forward run's rest when it ends. A run of
+ * fewer than SWEEP_RECORDS records in file order (records in random order)
+ * keeps its pages: they would only fault in again. */
+#define SWEEP_STEP ((uint64_t)4 << 20)
+#define SWEEP_RECORDS 64
+
+typedef struct {
+    uint64_t start, end; /* the forward run: first record, end of the last */
+    uint64_t done;       /* pages before this offset are given back */
+    uint64_t records;
+    int live;
+} sweep;
+
+static void sweep_end(const spooky_file *f, sweep *s) {
+    if (s->live && s->records >= SWEEP_RECORDS && s->end > s->done)
+        file_release(f, f->data + s->done, s->end - s->done);
+    s->live = 0;
+}
+
+static void sweep_add(const spooky_file *f, sweep *s, uint64_t off, uint64_t len) {
+    if (s->live && off >= s->end) { /* forward */
+        s->records++;
+        if (s->records >= SWEEP_RECORDS && off - s->done >= SWEEP_STEP) {
+            file_release(f, f->data + s->done, off - s->done);
+            s->done = off;
+        }
+        if (off + len > s->end) s->end = off + len;
+        return;
+    }
+    sweep_end(f, s);
+    s->start = s->done = off;
+    s->end = off + len;
+    s->records = 1;
+    s->live = 1;
+}
+
 typedef struct {
     int has_old, has_new;
     spooky_slot o, n;
@@ -41,7 +79,7 @@ typedef struct {
     name_cache caches[2];
     field_change *changes;
     size_t nchanges, cap;
-    uint64_t lo[2], hi[2], bytes[2]; /* file span of the records read, their bytes */
+    sweep sweeps[2];
 } differ;
 
 static int fail_on(differ *d, int side, int code, uint64_t offset, const char *message) {
@@ -75,9 +113,7 @@ static int load(differ *d, int side, uint64_t pos, rec_ref *r) {
     r->rec = f->data + r->off;
     r->side = side;
     r->valid = 0;
-    if (r->off < d->lo[side]) d->lo[side] = r->off;
-    if (r->off + r->len > d->hi[side]) d->hi[side] = r->off + r->len;
-    d->bytes[side] += r->len;
+    sweep_add(f, &d->sweeps[side], r->off, r->len);
     if (spooky_xxh64(r->rec, r->len, 0) != r->digest)
         return fail_on(d, side, SPOOKY_E_CHECKSUM, r->off,
                        "record differs from its digest in the key index");
@@ -349,7 +385,7 @@ int spooky_diff_range(const spooky_diff_spec *spec, uint64_t old_begin, uint64_t
         new_end > spec->new_file->record_count)
         return file_fail(err, SPOOKY_E_ARG, 0, "bad argument");
     differ d = {spec, {spec->old_file, spec->new_file}, out, err, err_file, {NULL, NULL},
-                {{0}, {0}}, NULL, 0, 0, {UINT64_MAX, UINT64_MAX}, {0, 0}, {0, 0}};
+                {{0}, {0}}, NULL, 0, 0, {{0}, {0}}};
     int rc = SPOOKY_OK;
     size_t mark = out->len;
     if (spec->fields_mode == SPOOKY_DIFF_ONLY_FIELDS) {
@@ -361,13 +397,11 @@ int spooky_diff_range(const spooky_diff_spec *spec, uint64_t old_begin, uint64_t
         }
     }
     if (!rc) rc = walk(&d, old_begin, old_end, new_begin, new_end, counts);
-    /* give back what this range read when its records lay close together
-     * (files written in key order); scattered records would only fault in again */
+    /* the rest of the forward runs, and the index entries read */
     uint64_t begin[2] = {old_begin, new_begin}, end[2] = {old_end, new_end};
     for (int side = 0; side < 2; side++) {
         const spooky_file *f = d.files[side];
-        if (d.hi[side] > d.lo[side] && d.hi[side] - d.lo[side] <= 2 * d.bytes[side] + 65536)
-            file_release(f, f->data + d.lo[side], d.hi[side] - d.lo[side]);
+        sweep_end(f, &d.sweeps[side]);
         file_release(f, f->index + begin[side] * INDEX_ENTRY, (end[side] - begin[side]) * INDEX_ENTRY);
     }
     if (rc == SPOOKY_E_NOMEM) file_fail(err, rc, 0, "no memory for the output");
