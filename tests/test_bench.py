@@ -26,7 +26,7 @@ EXPECTED = {
     "change-detection": {"detect_changes"},
     "convert": {"orjson", "pyarrow", "duckdb", "jq"},
     "export": {"orjson", "duckdb", "jq"},
-    "diff": {"orjson", "duckdb", "jq"},  # no pyarrow: it cannot join nested columns
+    "diff": {"orjson", "pyarrow", "duckdb", "jq"},
     "filter": {"orjson", "pyarrow", "duckdb", "jq"},
 }
 ROW_KEYS = {"group", "name", "unit", "ours", "baseline_name", "baseline", "speedup"}
@@ -107,6 +107,7 @@ def test_missing_peers_keep_their_rows(monkeypatch: pytest.MonkeyPatch, tmp_path
         ("convert", "jq"),
         ("export", "duckdb"),
         ("export", "jq"),
+        ("diff", "pyarrow"),
         ("diff", "duckdb"),
         ("diff", "jq"),
         ("filter", "pyarrow"),

@@ -45,7 +45,7 @@ def _macro_steps(repeats: int) -> int:
     jq = shutil.which("jq") is not None
     convert = 1 + 1 + pyarrow + duckdb + jq
     export = 1 + 1 + duckdb
-    diff = 1 + 1 + duckdb + jq  # no pyarrow in the diff group
+    diff = 1 + 1 + pyarrow + duckdb + jq
     filter_ = 1 + 1 + pyarrow + duckdb + jq
     return 3 + repeats * (convert + export + diff + filter_)
 
