@@ -4,8 +4,8 @@
  * Every record read is checked against its digest in the index; identical
  * bytes mean an unchanged record, so most records are never parsed. Changed
  * records are compared field by field: all fields (a merge of the two
- * hash-sorted indexes), all but some, or only some (slots resolved once per
- * schema and refreshed per record). */
+ * hash-sorted indexes), all but some, or only some (a ResolvedSchema per
+ * file: slots resolved once per schema and refreshed per record). */
 #include <stdlib.h>
 #include "internal.h"
 #include "file.h"
@@ -75,7 +75,7 @@ typedef struct {
     spooky_buf *out;
     spooky_error *err;
     int *err_file;
-    spooky_slot *slots[2];     /* ONLY mode: slots[side][k] for spec->fields[k] */
+    resolved_schema schemas[2]; /* ONLY mode: spec->fields in each file */
     name_cache caches[2];
     field_change *changes;
     size_t nchanges, cap;
@@ -216,7 +216,7 @@ static int compare_fields(differ *d, rec_ref *o, rec_ref *n) {
     TRY(validate(d, n));
     if (s->fields_mode == SPOOKY_DIFF_ONLY_FIELDS) {
         for (size_t k = 0; k < s->nfields; k++) {
-            spooky_slot *so = &d->slots[0][k], *sn = &d->slots[1][k];
+            spooky_slot *so = &d->schemas[0].slots[k], *sn = &d->schemas[1].slots[k];
             int ro = spooky_slot_refresh(o->rec, o->len, so);
             int rn = spooky_slot_refresh(n->rec, n->len, sn);
             if (ro && ro != SPOOKY_E_NOT_FOUND)
@@ -384,18 +384,13 @@ int spooky_diff_range(const spooky_diff_spec *spec, uint64_t old_begin, uint64_t
         old_end > spec->old_file->record_count || new_begin > new_end ||
         new_end > spec->new_file->record_count)
         return file_fail(err, SPOOKY_E_ARG, 0, "bad argument");
-    differ d = {spec, {spec->old_file, spec->new_file}, out, err, err_file, {NULL, NULL},
+    differ d = {spec, {spec->old_file, spec->new_file}, out, err, err_file, {{0}, {0}},
                 {{0}, {0}}, NULL, 0, 0, {{0}, {0}}};
     int rc = SPOOKY_OK;
     size_t mark = out->len;
-    if (spec->fields_mode == SPOOKY_DIFF_ONLY_FIELDS) {
-        for (int side = 0; side < 2; side++) {
-            d.slots[side] = calloc(spec->nfields ? spec->nfields : 1, sizeof(spooky_slot));
-            if (!d.slots[side]) rc = SPOOKY_E_NOMEM;
-            else
-                for (size_t k = 0; k < spec->nfields; k++) d.slots[side][k].name_hash = spec->fields[k];
-        }
-    }
+    if (spec->fields_mode == SPOOKY_DIFF_ONLY_FIELDS)
+        for (int side = 0; side < 2 && !rc; side++)
+            rc = schema_init(&d.schemas[side], d.files[side], spec->fields, spec->nfields);
     if (!rc) rc = walk(&d, old_begin, old_end, new_begin, new_end, counts);
     /* the rest of the forward runs, and the index entries read */
     uint64_t begin[2] = {old_begin, new_begin}, end[2] = {old_end, new_end};
@@ -406,8 +401,8 @@ int spooky_diff_range(const spooky_diff_spec *spec, uint64_t old_begin, uint64_t
     }
     if (rc == SPOOKY_E_NOMEM) file_fail(err, rc, 0, "no memory for the output");
     if (rc) out->len = mark;
-    free(d.slots[0]);
-    free(d.slots[1]);
+    schema_free(&d.schemas[0]);
+    schema_free(&d.schemas[1]);
     name_cache_free(&d.caches[0]);
     name_cache_free(&d.caches[1]);
     free(d.changes);

@@ -81,16 +81,21 @@ void name_cache_free(name_cache *cache);
 int file_put_record(const spooky_file *f, const uint8_t *rec, uint32_t rlen, uint64_t rec_off,
                     name_cache *cache, spooky_buf *out, spooky_error *err);
 
-/* Named fields of many records: a slot per field, resolved once per schema. */
+/* A ResolvedSchema: a slot per named field, resolved on the first record and
+ * refreshed per record (spooky_slot_refresh: O(1) while records keep one
+ * schema), so a scan does no hashing and no search per record and field.
+ * names[j] is field j's name table entry (NULL when the file has no such
+ * name, or no file was given). */
 typedef struct {
     spooky_slot *slots;
-    const name_entry **names; /* NULL where the file has no such name */
+    const name_entry **names;
     size_t n;
-} projection;
-int projection_init(projection *p, const spooky_file *f, const uint64_t *fields, size_t n);
-void projection_free(projection *p);
-/* The projection's fields of a valid record, in its order, as one JSON object. */
-int file_put_projected(const spooky_file *f, projection *p, const uint8_t *rec, uint32_t rlen,
+} resolved_schema;
+int schema_init(resolved_schema *s, const spooky_file *f, const uint64_t *fields, size_t n);
+void schema_free(resolved_schema *s);
+
+/* The schema's fields of a valid record, in its order, as one JSON object. */
+int file_put_projected(const spooky_file *f, resolved_schema *p, const uint8_t *rec, uint32_t rlen,
                        uint64_t rec_off, spooky_buf *out, spooky_error *err);
 
 /* writer.c: a chunk (emptied by chunk_reset) takes a valid record of f and its

@@ -1,8 +1,9 @@
 /* filter.c: records of a record file that match predicates on their fields.
  *
- * Each predicate's field is a slot resolved on the first record and refreshed
- * per record (O(1) while records keep one schema), so a scan does no hashing
- * and no search per record and field. */
+ * The predicates' fields and the projection are each a ResolvedSchema
+ * (file.h): resolved on the first record, refreshed per record in O(1) while
+ * records keep one schema, so a scan does no hashing and no search per record
+ * and field. */
 #include <math.h>
 #include <stdlib.h>
 #include "internal.h"
@@ -118,14 +119,14 @@ static int check_spec(const spooky_filter_spec *spec) {
     return SPOOKY_OK;
 }
 
-/* Whether rec matches; slots[i] caches predicate i's field across records. */
-static int matches(const spooky_filter_spec *spec, spooky_slot *slots, const uint8_t *rec,
+/* Whether rec matches; fields holds predicate i's field as its field i. */
+static int matches(const spooky_filter_spec *spec, resolved_schema *fields, const uint8_t *rec,
                    uint32_t rlen, int *match) {
     int any = 0, all = 1;
     for (size_t i = 0; i < spec->npreds; i++) {
-        int rc = spooky_slot_refresh(rec, rlen, &slots[i]);
+        int rc = spooky_slot_refresh(rec, rlen, &fields->slots[i]);
         if (rc && rc != SPOOKY_E_NOT_FOUND) return rc;
-        int h = holds(&spec->preds[i], rec, rc ? NULL : &slots[i]);
+        int h = holds(&spec->preds[i], rec, rc ? NULL : &fields->slots[i]);
         any |= h;
         all &= h;
         if (spec->match_any ? any : !all) break; /* decided */
@@ -134,11 +135,14 @@ static int matches(const spooky_filter_spec *spec, spooky_slot *slots, const uin
     return SPOOKY_OK;
 }
 
-static spooky_slot *new_slots(const spooky_filter_spec *spec) {
-    spooky_slot *slots = calloc(spec->npreds ? spec->npreds : 1, sizeof *slots);
-    if (slots)
-        for (size_t i = 0; i < spec->npreds; i++) slots[i].name_hash = spec->preds[i].field;
-    return slots;
+/* The predicates' fields as a ResolvedSchema (one field per predicate). */
+static int predicate_fields(const spooky_filter_spec *spec, resolved_schema *s) {
+    uint64_t *hashes = calloc(spec->npreds ? spec->npreds : 1, sizeof *hashes);
+    if (!hashes) return SPOOKY_E_NOMEM;
+    for (size_t i = 0; i < spec->npreds; i++) hashes[i] = spec->preds[i].field;
+    int rc = schema_init(s, NULL, hashes, spec->npreds);
+    free(hashes);
+    return rc;
 }
 
 int spooky_filter_match(const uint8_t *rec, size_t len, const spooky_filter_spec *spec,
@@ -146,15 +150,15 @@ int spooky_filter_match(const uint8_t *rec, size_t len, const spooky_filter_spec
     if (!match) return SPOOKY_E_ARG;
     TRY(check_spec(spec));
     TRY(spooky_record_validate(rec, len));
-    spooky_slot *slots = new_slots(spec);
-    if (!slots) return SPOOKY_E_NOMEM;
-    int rc = matches(spec, slots, rec, (uint32_t)len, match);
-    free(slots);
+    resolved_schema fields = {0};
+    TRY(predicate_fields(spec, &fields));
+    int rc = matches(spec, &fields, rec, (uint32_t)len, match);
+    schema_free(&fields);
     return rc;
 }
 
 /* The projected fields the record has, in name-hash order, as a record. */
-static int pick(projection *p, const uint32_t *order, const uint8_t *rec, uint32_t rlen,
+static int pick(resolved_schema *p, const uint32_t *order, const uint8_t *rec, uint32_t rlen,
                 spooky_slot *picked, spooky_buf *out) {
     size_t n = 0;
     for (size_t k = 0; k < p->n; k++) {
@@ -181,15 +185,15 @@ int spooky_filter_block(const spooky_file *f, uint64_t i, const spooky_filter_sp
                     b.record_count};
     size_t mark = json_out ? json_out->len : 0;
     int project = spec->fields != NULL;
-    spooky_slot *slots = new_slots(spec);
+    resolved_schema fields = {0};
     spooky_slot *picked = calloc(spec->nfields ? spec->nfields : 1, sizeof *picked);
     uint32_t *order = calloc(spec->nfields ? spec->nfields : 1, sizeof *order);
-    projection p = {0};
+    resolved_schema p = {0};
     name_cache cache = {0};
     spooky_buf rec_out = {0};
     int rc = SPOOKY_OK;
-    if (!slots || !picked || !order ||
-        (project && projection_init(&p, f, spec->fields, spec->nfields))) {
+    if (!picked || !order || predicate_fields(spec, &fields) ||
+        (project && schema_init(&p, f, spec->fields, spec->nfields))) {
         rc = file_fail(err, SPOOKY_E_NOMEM, 0, "no memory");
         goto done;
     }
@@ -211,7 +215,7 @@ int spooky_filter_block(const spooky_file *f, uint64_t i, const spooky_filter_sp
             break;
         }
         int match = 0;
-        if ((rc = matches(spec, slots, rec, rlen, &match))) {
+        if ((rc = matches(spec, &fields, rec, rlen, &match))) {
             rc = file_fail(err, SPOOKY_E_RECORD_INVALID, rec_off, "record is not valid");
             break;
         }
@@ -239,10 +243,10 @@ done:
     if (rc == SPOOKY_E_NOMEM) file_fail(err, rc, 0, "no memory for the output");
     if (rc && json_out) json_out->len = mark;
     if (rc && chunk_out) chunk_reset(chunk_out);
-    free(slots);
+    schema_free(&fields);
     free(picked);
     free(order);
-    projection_free(&p);
+    schema_free(&p);
     name_cache_free(&cache);
     spooky_buf_free(&rec_out);
     return rc;

@@ -559,34 +559,32 @@ void name_cache_free(name_cache *cache) {
     cache->cap = 0;
 }
 
-int projection_init(projection *p, const spooky_file *f, const uint64_t *fields, size_t n) {
-    p->n = n;
-    p->slots = calloc(n ? n : 1, sizeof *p->slots);
-    p->names = calloc(n ? n : 1, sizeof *p->names);
-    if (!p->slots || !p->names) {
-        projection_free(p);
+int schema_init(resolved_schema *s, const spooky_file *f, const uint64_t *fields, size_t n) {
+    s->n = n;
+    s->slots = calloc(n ? n : 1, sizeof *s->slots);
+    s->names = calloc(n ? n : 1, sizeof *s->names);
+    if (!s->slots || !s->names) {
+        schema_free(s);
         return SPOOKY_E_NOMEM;
     }
     for (size_t j = 0; j < n; j++) {
-        int64_t ni = file_name_index(f, fields[j]);
-        p->names[j] = ni < 0 ? NULL : &f->names[ni];
-        p->slots[j].name_hash = fields[j];
+        int64_t ni = f ? file_name_index(f, fields[j]) : -1;
+        s->names[j] = ni < 0 ? NULL : &f->names[ni];
+        s->slots[j].name_hash = fields[j];
     }
     return SPOOKY_OK;
 }
 
-void projection_free(projection *p) {
-    free(p->slots);
-    free(p->names);
-    p->slots = NULL;
-    p->names = NULL;
+void schema_free(resolved_schema *s) {
+    free(s->slots);
+    free(s->names);
+    s->slots = NULL;
+    s->names = NULL;
 }
 
-/* The projection's fields, in its order: one slot per field, refreshed per
- * record (O(1) while records keep one schema). Hashes the name table lacks
- * name no field of a valid file, so they are left out, as are fields the
- * record lacks. */
-int file_put_projected(const spooky_file *f, projection *p, const uint8_t *rec, uint32_t rlen,
+/* The schema's fields, in its order. Hashes the name table lacks name no
+ * field of a valid file, so they are left out, as are fields the record lacks. */
+int file_put_projected(const spooky_file *f, resolved_schema *p, const uint8_t *rec, uint32_t rlen,
                        uint64_t rec_off, spooky_buf *out, spooky_error *err) {
     TRY(buf_push(out, '{'));
     int first = 1;
@@ -603,7 +601,7 @@ int file_put_projected(const spooky_file *f, projection *p, const uint8_t *rec, 
     return buf_push(out, '}');
 }
 
-static int export_walk(const spooky_file *f, block_walk *w, projection *p, spooky_buf *out,
+static int export_walk(const spooky_file *f, block_walk *w, resolved_schema *p, spooky_buf *out,
                        spooky_error *err) {
     name_cache cache = {0};
     int rc = SPOOKY_OK;
@@ -635,11 +633,11 @@ int spooky_file_export_block(const spooky_file *f, uint64_t i, const uint64_t *f
     /* A block's JSON is usually about as long as its payload: grow once. */
     if (b.payload_len < SIZE_MAX / 4 && buf_grow(out, (size_t)b.payload_len + 64))
         return file_fail(err, SPOOKY_E_NOMEM, 0, "no memory for the output");
-    projection p = {0};
-    if (fields && projection_init(&p, f, fields, nfields))
+    resolved_schema p = {0};
+    if (fields && schema_init(&p, f, fields, nfields))
         return file_fail(err, SPOOKY_E_NOMEM, 0, "no memory");
     int rc = export_walk(f, &w, fields ? &p : NULL, out, err);
-    projection_free(&p);
+    schema_free(&p);
     if (rc == SPOOKY_E_NOMEM) file_fail(err, rc, 0, "no memory for the output");
     if (rc) out->len = mark;
     return rc;

@@ -181,7 +181,8 @@ int spooky_record_edit(const uint8_t *rec, size_t len, uint64_t name_hash,
 
 /* Re-points a slot resolved on another record of the same schema (same field
  * set): O(1) when index position slot->index holds slot->name_hash, else one
- * binary search. This is how a ResolvedSchema reads many records. */
+ * binary search. This is how a ResolvedSchema (native/file.h: export
+ * --fields, filter, diff --fields) reads many records. */
 int spooky_slot_refresh(const uint8_t *rec, size_t len, spooky_slot *slot);
 
 /* Canonical CBOR of a nested value -> compact JSON text appended to out. */
