@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import mmap
 import os
+import shutil
 import struct
+import sys
+import tempfile
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any, NamedTuple
+from typing import Any, BinaryIO, NamedTuple
 
 from spooky_cli._native import ffi, lib
 from spooky_cli.errors import ChecksumMismatch, RecordFileError, SpookyError, error_for
@@ -68,8 +71,26 @@ def name_hash(name: str) -> int:
     return lib.spooky_name_hash(b, len(b))
 
 
+def _open_input(path: str) -> BinaryIO:
+    """path opened for reading; - is stdin, first copied to an unnamed temp
+    file (a record file is read at random, through a map)."""
+    if path != "-":
+        return open(path, "rb")
+    if sys.stdin is None or sys.stdin.isatty():
+        raise SpookyError("no record file on stdin (pipe one in, or give a path)")
+    spool = tempfile.TemporaryFile(prefix="spooky-stdin-")  # noqa: SIM115 (the caller closes it)
+    try:
+        shutil.copyfileobj(sys.stdin.buffer, spool, 1 << 20)
+        spool.flush()
+    except BaseException:
+        spool.close()
+        raise
+    return spool  # type: ignore[return-value]
+
+
 class RecordFileReader:
     """A record file opened for reading: a context manager over a read-only mmap.
+    The path - reads the file from stdin.
 
     Records returned stay valid after close (they keep the map alive)."""
 
@@ -80,10 +101,12 @@ class RecordFileReader:
         self._ptr: Any = None
         self._file: Any = None
         try:
-            with open(self.path, "rb") as fh:
+            with _open_input(self.path) as fh:
                 self.file_size = os.fstat(fh.fileno()).st_size
                 if self.file_size:
                     self._mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+            if self.path == "-":
+                self.path = "<stdin>"
             self._view = memoryview(self._mm if self._mm is not None else b"")
             self._ptr = ffi.from_buffer("uint8_t[]", self._view)
             out = ffi.new("spooky_file **")

@@ -468,3 +468,12 @@ def test_large_files_read_forward_give_pages_back_and_still_agree(tmp_path: Path
     want = oracle(old, new)
     assert_same_diffs(parse_ndjson(b"".join(chunks)), want)
     assert counts == counts_of(want, old, new)
+
+
+def test_a_record_file_on_stdin(pair) -> None:
+    res = run_cli("diff", "-", str(pair[1]), "--summary", input=pair[0].read_bytes())
+    assert res.code == 1 and res.stdout == b"2 changed, 1 added, 1 removed, 2 unchanged\n"
+    res = run_cli("diff", "-", "-", input=pair[0].read_bytes())
+    assert res.code == 2 and "only once" in res.stderr
+    res = run_cli("diff", "-", str(pair[1]), input=b"")
+    assert res.code == 2 and "<stdin>" in res.stderr

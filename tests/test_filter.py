@@ -348,3 +348,10 @@ def test_byte_flips_never_crash(tmp_path_factory, data) -> None:
             filter_file(r, Filter(["v >= 3", "n exists"]), fields=["s", "n"], write=lambda _: None)
     except SpookyError:
         pass
+
+
+def test_a_record_file_on_stdin(people: Path) -> None:
+    res = run_cli("filter", "-", "-w", "age >= 30", "--count", input=people.read_bytes())
+    assert res.code == 0 and res.stdout == b"3\n"
+    res = run_cli("export", "-", input=people.read_bytes())
+    assert ids(res.stdout) == [1, 2, 3, 4]

@@ -37,6 +37,8 @@ def run(
     {name: {"old": V, "new": V}}} ("old" or "new" left out when the field is
     absent on that side). summary_only: just the counts on stdout, a line of
     text or one JSON object {"added", "removed", "changed", "unchanged"}."""
+    if old == "-" and new == "-":
+        raise SpookyError("stdin (-) can be read only once")
     fields = _names(fields, "--fields")
     ignore = _names(ignore, "--ignore")
     started = time.perf_counter()
