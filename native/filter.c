@@ -87,13 +87,21 @@ static int compare(const spooky_predicate *p, uint8_t tag, const uint8_t *v, uin
     return UNORDERED;
 }
 
-/* A predicate on a field that is there (slot valid for rec) or not (NULL). */
-static int holds(const spooky_predicate *p, const uint8_t *rec, const spooky_slot *s) {
-    if (p->op == SPOOKY_OP_EXISTS) return s != NULL;
-    if (p->op == SPOOKY_OP_MISSING) return s == NULL;
-    if (!s) return p->op == SPOOKY_OP_NE;
+/* A value to test: a field's, or one inside a nested field. */
+typedef struct {
+    uint8_t tag;
+    const uint8_t *v;
+    uint32_t len;
+    uint8_t scratch[8]; /* a number or bool read out of CBOR */
+} value;
+
+/* A predicate on a value that is there or not (NULL). */
+static int holds(const spooky_predicate *p, const value *x) {
+    if (p->op == SPOOKY_OP_EXISTS) return x != NULL;
+    if (p->op == SPOOKY_OP_MISSING) return x == NULL;
+    if (!x) return p->op == SPOOKY_OP_NE;
     int ordered;
-    int c = compare(p, s->tag, rec + s->offset, s->length, &ordered);
+    int c = compare(p, x->tag, x->v, x->len, &ordered);
     switch (p->op) {
     case SPOOKY_OP_EQ: return c == 0;
     case SPOOKY_OP_NE: return c != 0;
@@ -105,12 +113,222 @@ static int holds(const spooky_predicate *p, const uint8_t *rec, const spooky_slo
     }
 }
 
+/* ---- paths into nested (CBOR) values ---------------------------------------------- */
+
+/* A CBOR head at *p: major type, additional info, argument. */
+static int head(const uint8_t **p, const uint8_t *end, uint8_t *major, uint8_t *ai,
+                uint64_t *arg) {
+    if (*p >= end) return SPOOKY_E_CBOR_INVALID;
+    uint8_t b = *(*p)++;
+    *major = b >> 5;
+    *ai = b & 0x1f;
+    if (*ai < 24) {
+        *arg = *ai;
+        return SPOOKY_OK;
+    }
+    if (*ai > 27) return SPOOKY_E_CBOR_INVALID; /* indefinite lengths are not canonical */
+    size_t k = (size_t)1 << (*ai - 24);
+    if ((size_t)(end - *p) < k) return SPOOKY_E_CBOR_INVALID;
+    uint64_t v = 0;
+    for (size_t i = 0; i < k; i++) v = v << 8 | (*p)[i];
+    *p += k;
+    *arg = v;
+    return SPOOKY_OK;
+}
+
+/* Moves *p past one whole item (no recursion: a count of items still due). */
+static int skip(const uint8_t **p, const uint8_t *end) {
+    uint64_t due = 1;
+    while (due) {
+        due--;
+        uint8_t major, ai;
+        uint64_t arg;
+        TRY(head(p, end, &major, &ai, &arg));
+        uint64_t left = (uint64_t)(end - *p);
+        switch (major) {
+        case 2: case 3:
+            if (arg > left) return SPOOKY_E_CBOR_INVALID;
+            *p += arg;
+            break;
+        case 4:
+            if (arg > left) return SPOOKY_E_CBOR_INVALID; /* >= 1 byte an item */
+            due += arg;
+            break;
+        case 5:
+            if (arg > left / 2) return SPOOKY_E_CBOR_INVALID;
+            due += 2 * arg;
+            break;
+        case 6:
+            due += 1;
+            break;
+        default:
+            break;
+        }
+    }
+    return SPOOKY_OK;
+}
+
+/* Decimal digits as an index (1 when they are), without overflow. */
+static int as_index(const uint8_t *s, uint32_t n, uint64_t *out) {
+    if (n == 0 || n > 19 || (n > 1 && s[0] == '0')) return 0;
+    uint64_t v = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') return 0;
+        v = v * 10 + (uint64_t)(s[i] - '0');
+    }
+    *out = v;
+    return 1;
+}
+
+/* The item one step (key or index) below the item [*p, end): 1 found (with
+ * *p, *end narrowed to it), 0 not there, or a negated status. */
+static int step(const uint8_t **p, const uint8_t **end, const uint8_t *key, uint32_t key_len) {
+    const uint8_t *q = *p;
+    uint8_t major, ai;
+    uint64_t n, index;
+    int rc = head(&q, *end, &major, &ai, &n);
+    if (rc) return -rc;
+    if (major == 4) {
+        if (!as_index(key, key_len, &index) || index >= n) return 0;
+        for (uint64_t i = 0; i < index; i++)
+            if ((rc = skip(&q, *end))) return -rc;
+    } else if (major == 5) {
+        uint64_t i = 0;
+        for (; i < n; i++) {
+            const uint8_t *k = q;
+            uint8_t kmajor, kai;
+            uint64_t klen;
+            if ((rc = head(&k, *end, &kmajor, &kai, &klen))) return -rc;
+            if (kmajor == 3 && klen <= (uint64_t)(*end - k) && klen == key_len &&
+                memcmp(k, key, key_len) == 0) {
+                q = k + klen;
+                break;
+            }
+            if ((rc = skip(&q, *end)) || (rc = skip(&q, *end))) return -rc; /* key, value */
+        }
+        if (i == n) return 0;
+    } else {
+        return 0; /* a scalar has nothing below it */
+    }
+    const uint8_t *start = q;
+    if ((rc = skip(&q, *end))) return -rc;
+    *p = start;
+    *end = q;
+    return 1;
+}
+
+/* One CBOR item as a value (a number, string, bool, null, or nested). */
+static int item_value(const uint8_t *p, const uint8_t *end, value *x) {
+    const uint8_t *q = p;
+    uint8_t major, ai;
+    uint64_t arg;
+    TRY(head(&q, end, &major, &ai, &arg));
+    x->v = x->scratch;
+    x->len = 8;
+    switch (major) {
+    case 0:
+        x->tag = arg > INT64_MAX ? SPOOKY_U64 : SPOOKY_I64;
+        store_u64(x->scratch, arg);
+        return SPOOKY_OK;
+    case 1:
+        if (arg <= INT64_MAX) {
+            x->tag = SPOOKY_I64;
+            store_u64(x->scratch, (uint64_t)(-1 - (int64_t)arg));
+        } else {
+            double d = -1.0 - (double)arg;
+            x->tag = SPOOKY_F64;
+            memcpy(x->scratch, &d, 8);
+        }
+        return SPOOKY_OK;
+    case 3:
+        if (arg > (uint64_t)(end - q)) return SPOOKY_E_CBOR_INVALID;
+        x->tag = SPOOKY_STR;
+        x->v = q;
+        x->len = (uint32_t)arg;
+        return SPOOKY_OK;
+    case 4: case 5:
+        x->tag = SPOOKY_NESTED;
+        x->v = p;
+        x->len = (uint32_t)(end - p);
+        return SPOOKY_OK;
+    case 7: {
+        double d;
+        if (ai == 20 || ai == 21) {
+            x->tag = SPOOKY_BOOL;
+            x->scratch[0] = ai == 21;
+            x->len = 1;
+            return SPOOKY_OK;
+        }
+        if (ai == 22) {
+            x->tag = SPOOKY_NULL;
+            x->len = 0;
+            return SPOOKY_OK;
+        }
+        if (ai == 25) {
+            int e = (int)(arg >> 10) & 0x1f;
+            double m = (double)(arg & 0x3ff);
+            d = e == 0 ? ldexp(m, -24) : e == 31 ? (m ? NAN : INFINITY) : ldexp(m + 1024, e - 25);
+            if (arg & 0x8000) d = -d;
+        } else if (ai == 26) {
+            uint32_t bits = (uint32_t)arg;
+            float f;
+            memcpy(&f, &bits, 4);
+            d = f;
+        } else if (ai == 27) {
+            memcpy(&d, &arg, 8);
+        } else {
+            return SPOOKY_E_NOT_JSON;
+        }
+        x->tag = SPOOKY_F64;
+        memcpy(x->scratch, &d, 8);
+        return SPOOKY_OK;
+    }
+    default:
+        return SPOOKY_E_NOT_JSON; /* byte strings, tags: no JSON value to compare */
+    }
+}
+
+/* The value a predicate tests in rec (field slot s, or NULL when absent):
+ * *found 0 when there is none. */
+static int predicate_value(const spooky_predicate *p, const uint8_t *rec, const spooky_slot *s,
+                           value *x, int *found) {
+    *found = 0;
+    if (!s) return SPOOKY_OK;
+    if (!p->path_len) {
+        x->tag = s->tag;
+        x->v = rec + s->offset;
+        x->len = s->length;
+        *found = 1;
+        return SPOOKY_OK;
+    }
+    if (s->tag != SPOOKY_NESTED) return SPOOKY_OK;
+    const uint8_t *at = rec + s->offset, *end = at + s->length;
+    for (size_t k = 0; k < p->path_len;) {
+        uint32_t n = load_u32(p->path + k); /* checked by check_spec */
+        int got = step(&at, &end, p->path + k + 4, n);
+        if (got < 0) return -got;
+        if (!got) return SPOOKY_OK;
+        k += 4 + (size_t)n;
+    }
+    int rc = item_value(at, end, x);
+    if (rc == SPOOKY_E_NOT_JSON) return SPOOKY_OK; /* nothing comparable there */
+    if (rc) return rc;
+    *found = 1;
+    return SPOOKY_OK;
+}
+
 static int check_spec(const spooky_filter_spec *spec) {
     if (!spec || (!spec->preds && spec->npreds) || (!spec->fields && spec->nfields))
         return SPOOKY_E_ARG;
     for (size_t i = 0; i < spec->npreds; i++) {
         const spooky_predicate *p = &spec->preds[i];
         if (p->op < SPOOKY_OP_EQ || p->op > SPOOKY_OP_MISSING) return SPOOKY_E_ARG;
+        if (!p->path && p->path_len) return SPOOKY_E_ARG;
+        for (size_t k = 0; k < p->path_len;) { /* steps that add up */
+            if (p->path_len - k < 4 || load_u32(p->path + k) > p->path_len - k - 4)
+                return SPOOKY_E_ARG;
+            k += 4 + (size_t)load_u32(p->path + k);
+        }
         if (p->op == SPOOKY_OP_EXISTS || p->op == SPOOKY_OP_MISSING) continue;
         if (p->tag > SPOOKY_U64 || (!p->value && p->value_len)) return SPOOKY_E_ARG;
         int w = fixed_width(p->tag);
@@ -126,7 +344,11 @@ static int matches(const spooky_filter_spec *spec, resolved_schema *fields, cons
     for (size_t i = 0; i < spec->npreds; i++) {
         int rc = spooky_slot_refresh(rec, rlen, &fields->slots[i]);
         if (rc && rc != SPOOKY_E_NOT_FOUND) return rc;
-        int h = holds(&spec->preds[i], rec, rc ? NULL : &fields->slots[i]);
+        value x;
+        int found;
+        rc = predicate_value(&spec->preds[i], rec, rc ? NULL : &fields->slots[i], &x, &found);
+        if (rc) return rc;
+        int h = holds(&spec->preds[i], found ? &x : NULL);
         any |= h;
         all &= h;
         if (spec->match_any ? any : !all) break; /* decided */
@@ -216,7 +438,9 @@ int spooky_filter_block(const spooky_file *f, uint64_t i, const spooky_filter_sp
         }
         int match = 0;
         if ((rc = matches(spec, &fields, rec, rlen, &match))) {
-            rc = file_fail(err, SPOOKY_E_RECORD_INVALID, rec_off, "record is not valid");
+            rc = file_fail(err, SPOOKY_E_RECORD_INVALID, rec_off,
+                           rc == SPOOKY_E_CBOR_INVALID ? "nested field is not valid CBOR"
+                                                       : "record is not valid");
             break;
         }
         if (!match) continue;

@@ -328,7 +328,7 @@ int64_t spooky_find_block(const uint8_t *data, size_t len, const uint8_t *sync, 
  * and f64 (exactly, no rounding); strings bytewise (code point order); other
  * values only by == and != (same type, same bytes). A field the record lacks
  * matches only != and MISSING; a type that cannot be ordered matches no
- * ordering. */
+ * ordering. Values inside nested fields (a path) compare the same way. */
 typedef enum {
     SPOOKY_OP_EQ = 0,
     SPOOKY_OP_NE = 1,
@@ -341,11 +341,17 @@ typedef enum {
 } spooky_op;
 
 typedef struct {
-    uint64_t field;          /* name hash */
+    uint64_t field;          /* name hash of the top-level field */
     int op;
     uint8_t tag;             /* the literal's type (ignored by EXISTS/MISSING) */
     const uint8_t *value;
     size_t value_len;
+    /* A path into a nested field, or path_len 0: steps back to back, each a
+     * u32 length (little-endian) and that many bytes: a key of an object, or
+     * decimal digits, which also index an array. A path that leads nowhere
+     * is a missing field. */
+    const uint8_t *path;
+    size_t path_len;
 } spooky_predicate;
 
 typedef struct {

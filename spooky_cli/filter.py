@@ -1,9 +1,10 @@
-"""Filtering records by predicates on their top-level fields, in C.
+"""Filtering records by predicates on their fields and nested values, in C.
 
 A predicate is text: FIELD OP VALUE, where OP is one of == (or =), !=, <, <=,
 >, >= and VALUE is JSON (strings quoted: 'city == "Oslo"'), or FIELD exists /
-FIELD missing. A field name with spaces or operator characters is written as
-a JSON string: '"first name" == "Ann"'.
+FIELD missing. FIELD may be a path into nested values: user.name, events.0.type
+(digits index an array). A name with dots, spaces or operator characters is
+written as a JSON string: '"first name" == "Ann"', '"a.b".c == 1'.
 
     f = Filter(["age >= 30", 'city == "Oslo"'])
     f.matches(record)                     # one record
@@ -16,6 +17,7 @@ matches only != and `missing`; `x == null` matches an explicit null only."""
 from __future__ import annotations
 
 import re
+import struct
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
@@ -40,15 +42,16 @@ OPERATORS = {
     ">=": lib.SPOOKY_OP_GE,
 }
 WORDS = {"exists": lib.SPOOKY_OP_EXISTS, "missing": lib.SPOOKY_OP_MISSING}
-_BARE_FIELD = re.compile(r"[^\s=!<>\"]+")
+_BARE_FIELD = re.compile(r"[^\s=!<>\".]+")
 _OPERATOR = re.compile(r"\s*(==|!=|<=|>=|=|<|>)\s*")
 
 
 class Predicate(NamedTuple):
-    field: str
+    field: str  # the top-level field
     op: str  # a key of OPERATORS or WORDS
     value: bytes  # the literal's JSON text (b"" for exists/missing)
     text: str  # as the user wrote it
+    path: tuple[str, ...] = ()  # keys (or array indexes) below field
 
 
 class PredicateError(SpookyError):
@@ -58,10 +61,11 @@ class PredicateError(SpookyError):
 def parse_predicate(text: str) -> Predicate:
     """'age >= 30' -> Predicate('age', '>=', b'30', ...); errors say what is wrong."""
     s = text.strip()
-    field, rest = _parse_field(s, text)
+    steps, rest = _parse_path(s, text)
+    field, path = steps[0], tuple(steps[1:])
     rest_stripped = rest.strip()
     if rest_stripped in WORDS:
-        return Predicate(field, rest_stripped, b"", text)
+        return Predicate(field, rest_stripped, b"", text, path)
     m = _OPERATOR.match(rest)
     if not m:
         raise PredicateError(
@@ -74,12 +78,24 @@ def parse_predicate(text: str) -> Predicate:
     try:
         orjson.loads(literal)
     except orjson.JSONDecodeError:
-        hint = f" (quote strings: {field} {m.group(1)} {orjson.dumps(literal).decode()})"
+        name = s[: len(s) - len(rest)].strip()
+        hint = f" (quote strings: {name} {m.group(1)} {orjson.dumps(literal).decode()})"
         raise PredicateError(f"predicate {text!r}: the value is not JSON{hint}") from None
-    return Predicate(field, m.group(1), literal.encode("utf-8"), text)
+    return Predicate(field, m.group(1), literal.encode("utf-8"), text, path)
 
 
-def _parse_field(s: str, text: str) -> tuple[str, str]:
+def _parse_path(s: str, text: str) -> tuple[list[str], str]:
+    """The steps of FIELD(.STEP)* at the start of s, and what follows."""
+    steps = []
+    while True:
+        step, s = _parse_step(s, text)
+        steps.append(step)
+        if not s.startswith("."):
+            return steps, s
+        s = s[1:]
+
+
+def _parse_step(s: str, text: str) -> tuple[str, str]:
     if s.startswith('"'):
         # the shortest prefix that is a JSON string
         end = 1
@@ -88,13 +104,12 @@ def _parse_field(s: str, text: str) -> tuple[str, str]:
             if end < 0:
                 raise PredicateError(f"predicate {text!r}: unterminated field name")
             try:
-                field = orjson.loads(s[: end + 1])
-                return field, s[end + 1 :]
+                return orjson.loads(s[: end + 1]), s[end + 1 :]
             except orjson.JSONDecodeError:
                 end += 1
     m = _BARE_FIELD.match(s)
     if not m:
-        raise PredicateError(f"predicate {text!r}: expected a field name first")
+        raise PredicateError(f"predicate {text!r}: expected a field name")
     return m.group(0), s[m.end() :]
 
 
@@ -111,6 +126,7 @@ class Filter:
         for i, p in enumerate(self.predicates):
             c = self._preds[i]
             c.field = name_hash(p.field)
+            c.path, c.path_len = self._path(p.path)
             if p.op in WORDS:
                 c.op, c.tag, c.value, c.value_len = WORDS[p.op], 0, ffi.NULL, 0
                 continue
@@ -122,6 +138,17 @@ class Filter:
             self._keep.append(buf)
             c.op, c.tag, c.value, c.value_len = OPERATORS[p.op], int(tag), buf, len(raw)
         self._spec = self.spec()
+
+    def _path(self, steps: tuple[str, ...]) -> tuple[Any, int]:
+        """The core's form of a path: each step a u32 length and its UTF-8."""
+        if not steps:
+            return ffi.NULL, 0
+        raw = b"".join(
+            struct.pack("<I", len(b)) + b for b in (step.encode("utf-8") for step in steps)
+        )
+        buf = ffi.new("uint8_t[]", raw)
+        self._keep.append(buf)
+        return buf, len(raw)
 
     @property
     def fields(self) -> list[str]:
