@@ -64,26 +64,26 @@ static int cmp_numbers(uint8_t ta, const uint8_t *a, uint8_t tb, const uint8_t *
     return j < 0 ? 1 : usign(u, (uint64_t)j);                       /* u64 vs i64 */
 }
 
-/* The field value (tag, bytes) against the predicate's literal: -1, 0, 1,
- * or UNORDERED. *ordered says whether the two have an order at all (numbers,
- * strings); other values are only equal (0) or not. */
-static int compare(const spooky_predicate *p, uint8_t tag, const uint8_t *v, uint32_t len,
-                   int *ordered) {
+/* Value a (tag, bytes) against value b: -1, 0, 1, or UNORDERED. *ordered
+ * says whether the two have an order at all (numbers, strings); other values
+ * are only equal (0) or not. */
+static int compare(uint8_t ta, const uint8_t *a, size_t alen, uint8_t tb, const uint8_t *b,
+                   size_t blen, int *ordered) {
     *ordered = 0;
-    if (is_number(tag) && is_number(p->tag)) {
+    if (is_number(ta) && is_number(tb)) {
         *ordered = 1;
-        return cmp_numbers(tag, v, p->tag, p->value);
+        return cmp_numbers(ta, a, tb, b);
     }
-    if (tag != p->tag) return UNORDERED;
-    if (tag == SPOOKY_STR) {
+    if (ta != tb) return UNORDERED;
+    if (ta == SPOOKY_STR) {
         *ordered = 1;
-        size_t n = len < p->value_len ? len : p->value_len;
-        int c = n ? memcmp(v, p->value, n) : 0;
+        size_t n = alen < blen ? alen : blen;
+        int c = n ? memcmp(a, b, n) : 0;
         if (c) return c < 0 ? -1 : 1;
-        return usign(len, p->value_len);
+        return usign(alen, blen);
     }
     /* null, bool, nested: canonical bytes, so equal values have equal bytes */
-    if (len == p->value_len && (len == 0 || memcmp(v, p->value, len) == 0)) return 0;
+    if (alen == blen && (alen == 0 || memcmp(a, b, alen) == 0)) return 0;
     return UNORDERED;
 }
 
@@ -95,13 +95,37 @@ typedef struct {
     uint8_t scratch[8]; /* a number or bool read out of CBOR */
 } value;
 
+static int head(const uint8_t **p, const uint8_t *end, uint8_t *major, uint8_t *ai,
+                uint64_t *arg);
+static int skip(const uint8_t **p, const uint8_t *end);
+static int item_value(const uint8_t *p, const uint8_t *end, value *x);
+
+/* Whether x equals an element of the predicate's literal (a CBOR array). */
+static int in_list(const spooky_predicate *p, const value *x) {
+    const uint8_t *q = p->value, *end = p->value + p->value_len;
+    uint8_t major, ai;
+    uint64_t n;
+    if (head(&q, end, &major, &ai, &n) || major != 4) return 0;
+    for (uint64_t i = 0; i < n; i++) {
+        const uint8_t *start = q;
+        value e;
+        int ordered;
+        if (skip(&q, end)) return 0;
+        if (item_value(start, q, &e)) continue;
+        if (compare(x->tag, x->v, x->len, e.tag, e.v, e.len, &ordered) == 0) return 1;
+    }
+    return 0;
+}
+
 /* A predicate on a value that is there or not (NULL). */
 static int holds(const spooky_predicate *p, const value *x) {
     if (p->op == SPOOKY_OP_EXISTS) return x != NULL;
     if (p->op == SPOOKY_OP_MISSING) return x == NULL;
-    if (!x) return p->op == SPOOKY_OP_NE;
+    if (!x) return p->op == SPOOKY_OP_NE || p->op == SPOOKY_OP_NOT_IN;
+    if (p->op == SPOOKY_OP_IN) return in_list(p, x);
+    if (p->op == SPOOKY_OP_NOT_IN) return !in_list(p, x);
     int ordered;
-    int c = compare(p, x->tag, x->v, x->len, &ordered);
+    int c = compare(x->tag, x->v, x->len, p->tag, p->value, p->value_len, &ordered);
     switch (p->op) {
     case SPOOKY_OP_EQ: return c == 0;
     case SPOOKY_OP_NE: return c != 0;
@@ -322,7 +346,10 @@ static int check_spec(const spooky_filter_spec *spec) {
         return SPOOKY_E_ARG;
     for (size_t i = 0; i < spec->npreds; i++) {
         const spooky_predicate *p = &spec->preds[i];
-        if (p->op < SPOOKY_OP_EQ || p->op > SPOOKY_OP_MISSING) return SPOOKY_E_ARG;
+        if (p->op < SPOOKY_OP_EQ || p->op > SPOOKY_OP_NOT_IN) return SPOOKY_E_ARG;
+        if ((p->op == SPOOKY_OP_IN || p->op == SPOOKY_OP_NOT_IN) &&
+            (p->tag != SPOOKY_NESTED || p->value_len == 0 || (p->value[0] >> 5) != 4))
+            return SPOOKY_E_ARG; /* a list */
         if (!p->path && p->path_len) return SPOOKY_E_ARG;
         for (size_t k = 0; k < p->path_len;) { /* steps that add up */
             if (p->path_len - k < 4 || load_u32(p->path + k) > p->path_len - k - 4)

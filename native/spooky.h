@@ -337,7 +337,9 @@ typedef enum {
     SPOOKY_OP_GT = 4,
     SPOOKY_OP_GE = 5,
     SPOOKY_OP_EXISTS = 6,
-    SPOOKY_OP_MISSING = 7
+    SPOOKY_OP_MISSING = 7,
+    SPOOKY_OP_IN = 8,        /* == one element of the literal, a JSON array */
+    SPOOKY_OP_NOT_IN = 9     /* == none of them (or the field is missing) */
 } spooky_op;
 
 typedef struct {

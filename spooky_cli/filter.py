@@ -1,9 +1,10 @@
 """Filtering records by predicates on their fields and nested values, in C.
 
 A predicate is text: FIELD OP VALUE, where OP is one of == (or =), !=, <, <=,
->, >= and VALUE is JSON (strings quoted: 'city == "Oslo"'), or FIELD exists /
-FIELD missing. FIELD may be a path into nested values: user.name, events.0.type
-(digits index an array). A name with dots, spaces or operator characters is
+>, >=, in, not in and VALUE is JSON (strings quoted: 'city == "Oslo"'; a list
+for in: 'city in ["Oslo", "Rome"]'), or FIELD exists / FIELD missing. FIELD
+may be a path into nested values: user.name, events.0.type (digits index an
+array). A name with dots, spaces or operator characters is
 written as a JSON string: '"first name" == "Ann"', '"a.b".c == 1'.
 
     f = Filter(["age >= 30", 'city == "Oslo"'])
@@ -12,7 +13,8 @@ written as a JSON string: '"first name" == "Ann"', '"a.b".c == 1'.
 
 Numbers compare by value across integer and float types; strings by code
 point; null, booleans, arrays and objects only with == and !=. A missing field
-matches only != and `missing`; `x == null` matches an explicit null only."""
+matches only !=, `not in` and `missing`; `x == null` matches an explicit null
+only."""
 
 from __future__ import annotations
 
@@ -33,6 +35,8 @@ from spooky_cli.record import SpookyRecord
 from spooky_cli.writer import RecordFileWriter, Transcoded
 
 OPERATORS = {
+    "in": lib.SPOOKY_OP_IN,
+    "not in": lib.SPOOKY_OP_NOT_IN,
     "==": lib.SPOOKY_OP_EQ,
     "=": lib.SPOOKY_OP_EQ,
     "!=": lib.SPOOKY_OP_NE,
@@ -43,7 +47,7 @@ OPERATORS = {
 }
 WORDS = {"exists": lib.SPOOKY_OP_EXISTS, "missing": lib.SPOOKY_OP_MISSING}
 _BARE_FIELD = re.compile(r"[^\s=!<>\".]+")
-_OPERATOR = re.compile(r"\s*(==|!=|<=|>=|=|<|>)\s*")
+_OPERATOR = re.compile(r"\s*(==|!=|<=|>=|=|<|>)\s*|\s+(not\s+in|in)(?:\s+|(?=\[))")
 
 
 class Predicate(NamedTuple):
@@ -69,19 +73,24 @@ def parse_predicate(text: str) -> Predicate:
     m = _OPERATOR.match(rest)
     if not m:
         raise PredicateError(
-            f"predicate {text!r}: expected an operator (== != < <= > >=) or "
+            f"predicate {text!r}: expected an operator (== != < <= > >= in, not in) or "
             "'exists'/'missing' after the field"
         )
+    op = m.group(1) or " ".join(m.group(2).split())
     literal = rest[m.end() :].strip()
     if not literal:
-        raise PredicateError(f"predicate {text!r}: no value after {m.group(1)!r}")
+        raise PredicateError(f"predicate {text!r}: no value after {op!r}")
     try:
-        orjson.loads(literal)
+        parsed = orjson.loads(literal)
     except orjson.JSONDecodeError:
         name = s[: len(s) - len(rest)].strip()
-        hint = f" (quote strings: {name} {m.group(1)} {orjson.dumps(literal).decode()})"
+        hint = f" (quote strings: {name} {op} {orjson.dumps(literal).decode()})"
+        if op in ("in", "not in"):
+            hint = f' (a JSON array: {name} {op} ["a", "b"])'
         raise PredicateError(f"predicate {text!r}: the value is not JSON{hint}") from None
-    return Predicate(field, m.group(1), literal.encode("utf-8"), text, path)
+    if op in ("in", "not in") and not isinstance(parsed, list):
+        raise PredicateError(f"predicate {text!r}: {op!r} takes a JSON array, e.g. [1, 2]")
+    return Predicate(field, op, literal.encode("utf-8"), text, path)
 
 
 def _parse_path(s: str, text: str) -> tuple[list[str], str]:

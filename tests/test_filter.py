@@ -25,7 +25,7 @@ from spooky_cli.record import SpookyRecord
 from spooky_cli.writer import RecordFileWriter
 
 NAMES = ["a", "b", "n", "s", "x y"]
-OPS = ["==", "!=", "<", "<=", ">", ">=", "exists", "missing"]
+OPS = ["==", "!=", "<", "<=", ">", ">=", "exists", "missing", "in", "not in"]
 
 
 # ---- the oracle ---------------------------------------------------------------------------
@@ -85,7 +85,10 @@ def holds(rec: dict, field: str, op: str, literal: Any, path: tuple[str, ...] = 
     if op == "missing":
         return v is MISSING
     if v is MISSING:
-        return op == "!="
+        return op in ("!=", "not in")
+    if op in ("in", "not in"):
+        found = any(holds({"v": v}, "v", "==", item) for item in literal)
+        return found if op == "in" else not found
     if kind(v) == kind(literal) and kind(v) in ("number", "string"):
         c = (v > literal) - (v < literal)
         return {"==": c == 0, "!=": c != 0, "<": c < 0, "<=": c <= 0, ">": c > 0, ">=": c >= 0}[op]
@@ -127,7 +130,13 @@ values = st.recursive(
     max_leaves=4,
 )
 records = st.dictionaries(st.sampled_from(NAMES), values, max_size=5)
-predicates = st.tuples(st.sampled_from(NAMES), st.sampled_from(OPS), values)
+predicates = st.sampled_from(OPS).flatmap(
+    lambda op: st.tuples(
+        st.sampled_from(NAMES),
+        st.just(op),
+        st.lists(values, max_size=3) if op in ("in", "not in") else values,
+    )
+)
 
 
 @settings(max_examples=300)
@@ -154,11 +163,13 @@ nested_values = st.recursive(
     max_leaves=8,
 )
 nested_records = st.dictionaries(st.sampled_from(["n", "s"]), nested_values, max_size=2)
-path_predicates = st.tuples(
-    st.sampled_from(["n", "s"]),
-    st.sampled_from(OPS),
-    nested_values,
-    st.lists(st.sampled_from(STEPS), min_size=1, max_size=3).map(tuple),
+path_predicates = st.sampled_from(OPS).flatmap(
+    lambda op: st.tuples(
+        st.sampled_from(["n", "s"]),
+        st.just(op),
+        st.lists(nested_values, max_size=3) if op in ("in", "not in") else nested_values,
+        st.lists(st.sampled_from(STEPS), min_size=1, max_size=3).map(tuple),
+    )
 )
 
 
@@ -216,6 +227,31 @@ def test_path_edges(text: str, want: bool) -> None:
     assert Filter([text]).matches(SpookyRecord(serialize(rec))) is want
 
 
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        ("i in [3.0]", True),  # numbers by value, across types
+        ('i in [2.5, "3"]', False),
+        ("i not in [3.0]", False),
+        ("f in [1, 0.5]", True),
+        ("u in [18446744073709551615]", True),
+        ("u in [1.8446744073709552e19]", False),  # 2**64 as a float: not 2**64 - 1
+        ('s in ["k", 1]', True),
+        ("z in [null]", True),
+        ("z in [false, 0]", False),
+        ("t in [[1, 2], {}]", True),
+        ("t in [[2, 1]]", False),
+        ("gone in [1, null]", False),
+        ("gone not in [1]", True),
+        ("i in []", False),
+        ("i not in []", True),
+    ],
+)
+def test_in_edges(text: str, want: bool) -> None:
+    rec = {"i": 3, "f": 0.5, "u": 2**64 - 1, "s": "k", "z": None, "t": [1, 2]}
+    assert Filter([text]).matches(SpookyRecord(serialize(rec))) is want
+
+
 EDGES = [
     3,
     -3,
@@ -267,6 +303,10 @@ def test_number_edges(a) -> None:
         ('user.name == "A"', Predicate("user", "==", b'"A"', 'user.name == "A"', ("name",))),
         ("ev.0.t exists", Predicate("ev", "exists", b"", "ev.0.t exists", ("0", "t"))),
         ('"a.b"."c d" > 1', Predicate("a.b", ">", b"1", '"a.b"."c d" > 1', ("c d",))),
+        ('c in ["a", 1]', Predicate("c", "in", b'["a", 1]', 'c in ["a", 1]')),
+        ("c in[1]", Predicate("c", "in", b"[1]", "c in[1]")),
+        ("c not  in [1]", Predicate("c", "not in", b"[1]", "c not  in [1]")),
+        ("u.c not in []", Predicate("u", "not in", b"[]", "u.c not in []", ("c",))),
     ],
 )
 def test_parse(text: str, want: Predicate) -> None:
@@ -287,6 +327,9 @@ def test_parse(text: str, want: Predicate) -> None:
         ("user. == 1", "expected a field name"),
         (".user == 1", "expected a field name"),
         ("user.name == Ann", 'quote strings: user.name == "Ann"'),
+        ('c in "a"', "takes a JSON array"),
+        ("c in a", "a JSON array"),
+        ("c inside [1]", "expected an operator"),
     ],
 )
 def test_parse_errors(text: str, message: str) -> None:
@@ -490,6 +533,6 @@ def test_paths_through_damaged_cbor_never_crash(data, path, op) -> None:
         raw = bytes(raw[: data.draw(st.integers(0, len(raw)))])
     rec = SpookyRecord(one_nested_field("n", raw))
     try:
-        Filter([text_of("n", op, 1, path)]).matches(rec)
+        Filter([text_of("n", op, [1, "k"] if "in" in op else 1, path)]).matches(rec)
     except SpookyError:
         pass
