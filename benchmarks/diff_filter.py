@@ -12,9 +12,9 @@ Data: the generated records (spooky_cli/bench/data.py) and their "new" version
 first, untimed: a spooky user holds record files, a peer's user holds NDJSON.
 
 - diff: `spooky diff old.spky new.spky --format json -o FILE` against a Python
-  script that loads both NDJSON files into dicts by id with orjson (GC paused)
-  and writes every difference as ours does, and DuckDB `read_json` of both,
-  full outer join on id, differing rows to NDJSON.
+  script (spooky_cli/bench/peers.py) that loads both NDJSON files into dicts
+  by id with orjson (GC paused) and writes every difference as ours does, and
+  DuckDB `read_json` of both, full outer join on id, differing rows to NDJSON.
 - filter: `spooky filter old.spky -w ... -o FILE` (three predicates, ~16% of
   the records) against an orjson loop with the same predicate and DuckDB
   `COPY (SELECT * FROM read_json(...) WHERE ...)`.
@@ -46,48 +46,8 @@ from convert_export import (  # noqa: E402
 )
 
 from spooky_cli.bench import data  # noqa: E402
-from spooky_cli.bench.macro import FILTER_SQL, FILTER_WHERE, _duckdb_diff_query  # noqa: E402
-
-ORJSON_DIFF = """\
-import gc, sys, orjson
-gc.disable()
-loads, dumps, nl = orjson.loads, orjson.dumps, orjson.OPT_APPEND_NEWLINE
-
-def by_id(path):
-    with open(path, "rb") as f:
-        return {d["id"]: d for d in map(loads, f)}
-
-a, b = by_id(sys.argv[1]), by_id(sys.argv[2])
-with open(sys.argv[3], "wb") as w:
-    for key, was in a.items():
-        now = b.get(key)
-        if now is None:
-            w.write(dumps({"op": "removed", "key": key, "record": was}, option=nl))
-        elif now != was:
-            fields = {}
-            for name in was.keys() | now.keys():
-                if name not in now:
-                    fields[name] = {"old": was[name]}
-                elif name not in was:
-                    fields[name] = {"new": now[name]}
-                elif was[name] != now[name]:
-                    fields[name] = {"old": was[name], "new": now[name]}
-            w.write(dumps({"op": "changed", "key": key, "fields": fields}, option=nl))
-    for key, now in b.items():
-        if key not in a:
-            w.write(dumps({"op": "added", "key": key, "record": now}, option=nl))
-"""
-
-ORJSON_FILTER = """\
-import sys, orjson
-loads, dumps, nl = orjson.loads, orjson.dumps, orjson.OPT_APPEND_NEWLINE
-with open(sys.argv[1], "rb") as f, open(sys.argv[2], "wb") as w:
-    for line in f:
-        d = loads(line)
-        if (d["version"] <= 400 and d["created_at"] >= "2022-01-01T00:00:00Z"
-                and d["active"] is True):
-            w.write(dumps(d, option=nl))
-"""
+from spooky_cli.bench.macro import FILTER_SQL, _duckdb_diff_query  # noqa: E402
+from spooky_cli.bench.peers import FILTER_WHERE  # noqa: E402
 
 
 def diff_group(old: str, new: str, old_spky: str, new_spky: str, workdir: str) -> list[Contender]:
@@ -105,7 +65,7 @@ def diff_group(old: str, new: str, old_spky: str, new_spky: str, workdir: str) -
         Contender(
             "orjson",
             "orjson.loads both NDJSON files into dicts by id (GC off), compare, dumps changes",
-            [py, "-c", ORJSON_DIFF, old, new, peer_out],
+            [py, "-m", "spooky_cli.bench.peers", "diff", old, new, peer_out],
             cleanup=[peer_out],
         ),
     ]
@@ -133,7 +93,7 @@ def filter_group(src: str, spky: str, workdir: str) -> list[Contender]:
         Contender(
             "orjson",
             "orjson.loads loop, predicate in Python, orjson.dumps matches",
-            [py, "-c", ORJSON_FILTER, src, peer_out],
+            [py, "-m", "spooky_cli.bench.peers", "filter", src, peer_out],
             cleanup=[peer_out],
         ),
     ]

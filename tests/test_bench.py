@@ -133,7 +133,7 @@ def test_filter_and_diff_catch_a_peer_that_disagrees(
 
     ours, peers = macro.filter_contenders(src, spky, 300, str(tmp_path))
     assert "records match" in (ours.note or "")
-    monkeypatch.setattr(macro, "_matches", lambda d: d["version"] <= 400)  # a wrong predicate
+    monkeypatch.setattr(macro.peers, "matches", lambda d: d["version"] <= 400)  # wrong
     with pytest.raises(RuntimeError, match="orjson loop"):
         macro.filter_contenders(src, spky, 300, str(tmp_path))
 

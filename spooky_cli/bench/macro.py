@@ -49,7 +49,6 @@ reported, so a burst of noise from a neighbour hits every side about equally.
 from __future__ import annotations
 
 import contextlib
-import gc
 import importlib
 import os
 import shutil
@@ -62,7 +61,8 @@ from typing import Any
 
 import typer
 
-from spooky_cli.bench import data
+from spooky_cli.bench import data, peers
+from spooky_cli.bench.peers import FILTER_WHERE
 
 Row = dict[str, Any]
 Progress = Callable[[str], None] | None
@@ -458,55 +458,8 @@ def _diff_ops(path: str) -> dict[str, int]:
 
 
 def _orjson_diff(old: str, new: str, out: str, counted: dict[str, int]) -> Callable[[], float]:
-    """Both files parsed into dicts by id (GC paused while they are built: a
-    plain loop spends as long again in the cyclic GC), compared, and every
-    difference written as ours writes it. counted gets the last run's counts."""
-    import orjson
-
-    def by_id(path: str) -> dict[Any, Any]:
-        loads = orjson.loads
-        with open(path, "rb") as f:
-            return {d["id"]: d for d in map(loads, f)}
-
-    def work() -> None:
-        dumps, nl = orjson.dumps, orjson.OPT_APPEND_NEWLINE
-        a, b = by_id(old), by_id(new)
-        n = {"changed": 0, "removed": 0, "added": 0}
-        with open(out, "wb") as w:
-            for key, was in a.items():
-                now = b.get(key)
-                if now is None:
-                    w.write(dumps({"op": "removed", "key": key, "record": was}, option=nl))
-                    n["removed"] += 1
-                elif now != was:
-                    fields = {}
-                    for name in was.keys() | now.keys():
-                        if name not in now:
-                            fields[name] = {"old": was[name]}
-                        elif name not in was:
-                            fields[name] = {"new": now[name]}
-                        elif was[name] != now[name]:
-                            fields[name] = {"old": was[name], "new": now[name]}
-                    w.write(dumps({"op": "changed", "key": key, "fields": fields}, option=nl))
-                    n["changed"] += 1
-            for key, now in b.items():
-                if key not in a:
-                    w.write(dumps({"op": "added", "key": key, "record": now}, option=nl))
-                    n["added"] += 1
-        counted.update(n)
-
-    def run() -> float:
-        _remove(out)
-        collecting = gc.isenabled()
-        gc.disable()
-        try:
-            return _timed(work)
-        finally:
-            if collecting:
-                gc.enable()
-            _remove(out)
-
-    return run
+    """peers.orjson_diff, timed; counted gets the last run's counts."""
+    return _fresh_output(out, lambda: counted.update(peers.orjson_diff(old, new, out)))
 
 
 def _pyarrow_diff(old: str, new: str) -> Callable[[], float]:
@@ -674,15 +627,9 @@ def _check_counts(group: str, peer: str, got: dict[str, int], want: dict[str, in
 
 # ---- filter -------------------------------------------------------------------------
 
-# About 16% of the generated records: version is uniform in 1..1024, created_at
-# in 2018..2025, active true for 80%. The same predicate in each peer's terms.
-FILTER_WHERE = ["version <= 400", 'created_at >= "2022-01-01T00:00:00Z"', "active == true"]
+# FILTER_WHERE (peers.py) in the other peers' terms.
 FILTER_SQL = "version <= 400 AND created_at >= '2022-01-01T00:00:00Z' AND active = true"
 FILTER_JQ = 'select(.version <= 400 and .created_at >= "2022-01-01T00:00:00Z" and .active == true)'
-
-
-def _matches(d: dict[str, Any]) -> bool:
-    return d["version"] <= 400 and d["created_at"] >= "2022-01-01T00:00:00Z" and d["active"] is True
 
 
 def _ours_filter(spky: str, out: str) -> Callable[[], float]:
@@ -699,17 +646,7 @@ def _ours_filter(spky: str, out: str) -> Callable[[], float]:
 
 
 def _orjson_filter(src: str, out: str) -> Callable[[], float]:
-    import orjson
-
-    def work() -> None:
-        loads, dumps, nl = orjson.loads, orjson.dumps, orjson.OPT_APPEND_NEWLINE
-        with open(src, "rb") as f, open(out, "wb") as w:
-            for line in f:
-                d = loads(line)
-                if _matches(d):
-                    w.write(dumps(d, option=nl))
-
-    return _fresh_output(out, work)
+    return _fresh_output(out, lambda: peers.orjson_filter(src, out))
 
 
 def _orjson_count(src: str) -> int:
@@ -717,7 +654,7 @@ def _orjson_count(src: str) -> int:
 
     loads = orjson.loads
     with open(src, "rb") as f:
-        return sum(1 for line in f if _matches(loads(line)))
+        return sum(1 for line in f if peers.matches(loads(line)))
 
 
 def _ours_count(spky: str) -> int:
