@@ -77,6 +77,10 @@ class ChecksumMismatch(RecordFileError):
     """A block's bytes do not match their checksum."""
 
 
+class PredicateError(SpookyError, ValueError):
+    """A filter predicate that does not parse, or whose value cannot be stored."""
+
+
 class StaleSlotError(SpookyError):
     """A FieldSlot used after a layout change of its record (debug runs only)."""
 

@@ -28,7 +28,7 @@ import orjson
 
 from spooky_cli._native import ffi, lib
 from spooky_cli.encode import encode_value
-from spooky_cli.errors import JsonError, SpookyError, error_for
+from spooky_cli.errors import JsonError, PredicateError, SpookyError, error_for
 from spooky_cli.parallel import in_order
 from spooky_cli.reader import RecordFileReader, name_hash
 from spooky_cli.record import SpookyRecord
@@ -56,10 +56,6 @@ class Predicate(NamedTuple):
     value: bytes  # the literal's JSON text (b"" for exists/missing)
     text: str  # as the user wrote it
     path: tuple[str, ...] = ()  # keys (or array indexes) below field
-
-
-class PredicateError(SpookyError):
-    """A predicate that does not parse."""
 
 
 def parse_predicate(text: str) -> Predicate:
@@ -146,7 +142,7 @@ class Filter:
             buf = ffi.new("uint8_t[]", raw or b"\0")
             self._keep.append(buf)
             c.op, c.tag, c.value, c.value_len = OPERATORS[p.op], int(tag), buf, len(raw)
-        self._spec = self.spec()
+        self._spec, _ = self.spec()
 
     def _path(self, steps: tuple[str, ...]) -> tuple[Any, int]:
         """The core's form of a path: each step a u32 length and its UTF-8."""
@@ -163,17 +159,16 @@ class Filter:
     def fields(self) -> list[str]:
         return list(dict.fromkeys(p.field for p in self.predicates))
 
-    def spec(self, projection: list[int] | None = None) -> Any:
-        """A spooky_filter_spec (kept alive with this Filter and the result)."""
+    def spec(self, projection: list[int] | None = None) -> tuple[Any, Any]:
+        """A spooky_filter_spec for the core, and the projection array it points
+        into (keep both, and this Filter, while the core uses the spec)."""
         s = ffi.new("spooky_filter_spec *")
         s.preds, s.npreds, s.match_any = self._preds, len(self.predicates), 1 if self.any else 0
-        if projection is None:
-            s.fields, s.nfields = ffi.NULL, 0
-        else:
+        arr = ffi.NULL
+        if projection is not None:
             arr = ffi.new("uint64_t[]", projection or [0])
-            self._keep.append(arr)
-            s.fields, s.nfields = arr, len(projection)
-        return s
+        s.fields, s.nfields = arr, len(projection) if projection is not None else 0
+        return s, arr
 
     def matches(self, record: SpookyRecord | bytes | bytearray | memoryview) -> bool:
         """Whether one record matches."""
@@ -207,7 +202,7 @@ def filter_file(
         if writer is not None and reader.key_field not in names:
             names.append(reader.key_field)  # a record file needs the key
         projection = reader.field_hashes(names)
-    spec = flt.spec(projection)
+    spec, _projection = flt.spec(projection)
     f = reader._f()
     per_thread = threading.local()
 
