@@ -95,9 +95,6 @@ typedef struct {
     uint8_t scratch[8]; /* a number or bool read out of CBOR */
 } value;
 
-static int head(const uint8_t **p, const uint8_t *end, uint8_t *major, uint8_t *ai,
-                uint64_t *arg);
-static int skip(const uint8_t **p, const uint8_t *end);
 static int item_value(const uint8_t *p, const uint8_t *end, value *x);
 
 /* Whether x equals an element of the predicate's literal (a CBOR array). */
@@ -105,12 +102,12 @@ static int in_list(const spooky_predicate *p, const value *x) {
     const uint8_t *q = p->value, *end = p->value + p->value_len;
     uint8_t major, ai;
     uint64_t n;
-    if (head(&q, end, &major, &ai, &n) || major != 4) return 0;
+    if (cbor_read_head(&q, end, &major, &ai, &n) || major != 4) return 0;
     for (uint64_t i = 0; i < n; i++) {
         const uint8_t *start = q;
         value e;
         int ordered;
-        if (skip(&q, end)) return 0;
+        if (cbor_skip_item(&q, end)) return 0;
         if (item_value(start, q, &e)) continue;
         if (compare(x->tag, x->v, x->len, e.tag, e.v, e.len, &ordered) == 0) return 1;
     }
@@ -139,59 +136,6 @@ static int holds(const spooky_predicate *p, const value *x) {
 
 /* ---- paths into nested (CBOR) values ---------------------------------------------- */
 
-/* A CBOR head at *p: major type, additional info, argument. */
-static int head(const uint8_t **p, const uint8_t *end, uint8_t *major, uint8_t *ai,
-                uint64_t *arg) {
-    if (*p >= end) return SPOOKY_E_CBOR_INVALID;
-    uint8_t b = *(*p)++;
-    *major = b >> 5;
-    *ai = b & 0x1f;
-    if (*ai < 24) {
-        *arg = *ai;
-        return SPOOKY_OK;
-    }
-    if (*ai > 27) return SPOOKY_E_CBOR_INVALID; /* indefinite lengths are not canonical */
-    size_t k = (size_t)1 << (*ai - 24);
-    if ((size_t)(end - *p) < k) return SPOOKY_E_CBOR_INVALID;
-    uint64_t v = 0;
-    for (size_t i = 0; i < k; i++) v = v << 8 | (*p)[i];
-    *p += k;
-    *arg = v;
-    return SPOOKY_OK;
-}
-
-/* Moves *p past one whole item (no recursion: a count of items still due). */
-static int skip(const uint8_t **p, const uint8_t *end) {
-    uint64_t due = 1;
-    while (due) {
-        due--;
-        uint8_t major, ai;
-        uint64_t arg;
-        TRY(head(p, end, &major, &ai, &arg));
-        uint64_t left = (uint64_t)(end - *p);
-        switch (major) {
-        case 2: case 3:
-            if (arg > left) return SPOOKY_E_CBOR_INVALID;
-            *p += arg;
-            break;
-        case 4:
-            if (arg > left) return SPOOKY_E_CBOR_INVALID; /* >= 1 byte an item */
-            due += arg;
-            break;
-        case 5:
-            if (arg > left / 2) return SPOOKY_E_CBOR_INVALID;
-            due += 2 * arg;
-            break;
-        case 6:
-            due += 1;
-            break;
-        default:
-            break;
-        }
-    }
-    return SPOOKY_OK;
-}
-
 /* Decimal digits as an index (1 when they are), without overflow. */
 static int as_index(const uint8_t *s, uint32_t n, uint64_t *out) {
     if (n == 0 || n > 19 || (n > 1 && s[0] == '0')) return 0;
@@ -210,32 +154,32 @@ static int step(const uint8_t **p, const uint8_t **end, const uint8_t *key, uint
     const uint8_t *q = *p;
     uint8_t major, ai;
     uint64_t n, index;
-    int rc = head(&q, *end, &major, &ai, &n);
+    int rc = cbor_read_head(&q, *end, &major, &ai, &n);
     if (rc) return -rc;
     if (major == 4) {
         if (!as_index(key, key_len, &index) || index >= n) return 0;
         for (uint64_t i = 0; i < index; i++)
-            if ((rc = skip(&q, *end))) return -rc;
+            if ((rc = cbor_skip_item(&q, *end))) return -rc;
     } else if (major == 5) {
         uint64_t i = 0;
         for (; i < n; i++) {
             const uint8_t *k = q;
             uint8_t kmajor, kai;
             uint64_t klen;
-            if ((rc = head(&k, *end, &kmajor, &kai, &klen))) return -rc;
+            if ((rc = cbor_read_head(&k, *end, &kmajor, &kai, &klen))) return -rc;
             if (kmajor == 3 && klen <= (uint64_t)(*end - k) && klen == key_len &&
                 memcmp(k, key, key_len) == 0) {
                 q = k + klen;
                 break;
             }
-            if ((rc = skip(&q, *end)) || (rc = skip(&q, *end))) return -rc; /* key, value */
+            if ((rc = cbor_skip_item(&q, *end)) || (rc = cbor_skip_item(&q, *end))) return -rc; /* key, value */
         }
         if (i == n) return 0;
     } else {
         return 0; /* a scalar has nothing below it */
     }
     const uint8_t *start = q;
-    if ((rc = skip(&q, *end))) return -rc;
+    if ((rc = cbor_skip_item(&q, *end))) return -rc;
     *p = start;
     *end = q;
     return 1;
@@ -246,7 +190,7 @@ static int item_value(const uint8_t *p, const uint8_t *end, value *x) {
     const uint8_t *q = p;
     uint8_t major, ai;
     uint64_t arg;
-    TRY(head(&q, end, &major, &ai, &arg));
+    TRY(cbor_read_head(&q, end, &major, &ai, &arg));
     x->v = x->scratch;
     x->len = 8;
     switch (major) {

@@ -117,21 +117,61 @@ typedef struct {
     const uint8_t *p, *end;
 } reader;
 
-/* Reads a CBOR head: major type and argument. */
-static int read_head(reader *r, uint8_t *major, uint64_t *arg) {
-    if (r->p >= r->end) return SPOOKY_E_CBOR_INVALID;
-    uint8_t b = *r->p++;
+int cbor_read_head(const uint8_t **p, const uint8_t *end, uint8_t *major, uint8_t *ai,
+              uint64_t *arg) {
+    if (*p >= end) return SPOOKY_E_CBOR_INVALID;
+    uint8_t b = *(*p)++;
     *major = b >> 5;
-    uint8_t ai = b & 0x1f;
-    if (ai < 24) { *arg = ai; return SPOOKY_OK; }
-    if (ai > 27) return SPOOKY_E_CBOR_INVALID; /* reserved or indefinite length */
-    size_t k = (size_t)1 << (ai - 24);
-    if ((size_t)(r->end - r->p) < k) return SPOOKY_E_CBOR_INVALID;
+    *ai = b & 0x1f;
+    if (*ai < 24) {
+        *arg = *ai;
+        return SPOOKY_OK;
+    }
+    if (*ai > 27) return SPOOKY_E_CBOR_INVALID; /* reserved or indefinite length */
+    size_t k = (size_t)1 << (*ai - 24);
+    if ((size_t)(end - *p) < k) return SPOOKY_E_CBOR_INVALID;
     uint64_t v = 0;
-    for (size_t i = 0; i < k; i++) v = (v << 8) | r->p[i];
-    r->p += k;
+    for (size_t i = 0; i < k; i++) v = v << 8 | (*p)[i];
+    *p += k;
     *arg = v;
     return SPOOKY_OK;
+}
+
+int cbor_skip_item(const uint8_t **p, const uint8_t *end) {
+    uint64_t due = 1; /* items still to pass: no recursion, so no depth limit needed */
+    while (due) {
+        due--;
+        uint8_t major, ai;
+        uint64_t arg;
+        TRY(cbor_read_head(p, end, &major, &ai, &arg));
+        uint64_t left = (uint64_t)(end - *p);
+        switch (major) {
+        case 2: case 3:
+            if (arg > left) return SPOOKY_E_CBOR_INVALID;
+            *p += arg;
+            break;
+        case 4:
+            if (arg > left) return SPOOKY_E_CBOR_INVALID; /* >= 1 byte an item */
+            due += arg;
+            break;
+        case 5:
+            if (arg > left / 2) return SPOOKY_E_CBOR_INVALID;
+            due += 2 * arg;
+            break;
+        case 6:
+            due += 1;
+            break;
+        default:
+            break;
+        }
+    }
+    return SPOOKY_OK;
+}
+
+/* Reads a CBOR head: major type and argument. */
+static int read_head(reader *r, uint8_t *major, uint64_t *arg) {
+    uint8_t ai;
+    return cbor_read_head(&r->p, r->end, major, &ai, arg);
 }
 
 static double half_to_double(uint16_t h) {
