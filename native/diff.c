@@ -6,6 +6,7 @@
  * records are compared field by field: all fields (a merge of the two
  * hash-sorted indexes), all but some, or only some (a ResolvedSchema per
  * file: slots resolved once per schema and refreshed per record). */
+#include <stdio.h>
 #include <stdlib.h>
 #include "internal.h"
 #include "file.h"
@@ -64,9 +65,15 @@ static void sweep_add(const spooky_file *f, sweep *s, uint64_t off, uint64_t len
     s->live = 1;
 }
 
+/* A change: a field's value (tag and bytes) on each side that has it; with
+ * deep, the path of a value inside nested fields (values then CBOR items). */
 typedef struct {
     int has_old, has_new;
-    spooky_slot o, n;
+    uint8_t otag, ntag;
+    const uint8_t *ov, *nv;
+    uint32_t olen, nlen;
+    uint64_t hash;             /* the top-level field */
+    size_t path_off, path_len; /* deep: the path's text in differ.paths */
 } field_change;
 
 typedef struct {
@@ -79,6 +86,8 @@ typedef struct {
     name_cache caches[2];
     field_change *changes;
     size_t nchanges, cap;
+    spooky_buf path;           /* deep: the path being walked, as text */
+    spooky_buf paths;          /* deep: the paths of the changes */
     sweep sweeps[2];
 } differ;
 
@@ -180,7 +189,9 @@ static int emit_whole(differ *d, rec_ref *r) {
     return put(d, "\n");
 }
 
-static int note_change(differ *d, const spooky_slot *o, const spooky_slot *n) {
+/* Notes a change of field hash: old and/or new value (tag, bytes). */
+static int note(differ *d, uint64_t hash, int has_old, uint8_t otag, const uint8_t *ov,
+                uint32_t olen, int has_new, uint8_t ntag, const uint8_t *nv, uint32_t nlen) {
     if (d->nchanges == d->cap) {
         size_t cap = d->cap ? d->cap * 2 : 16;
         field_change *c = realloc(d->changes, cap * sizeof *c);
@@ -189,11 +200,164 @@ static int note_change(differ *d, const spooky_slot *o, const spooky_slot *n) {
         d->cap = cap;
     }
     field_change *c = &d->changes[d->nchanges++];
-    c->has_old = o != NULL;
-    c->has_new = n != NULL;
-    if (o) c->o = *o;
-    if (n) c->n = *n;
+    c->has_old = has_old;
+    c->has_new = has_new;
+    c->otag = otag, c->ov = ov, c->olen = olen;
+    c->ntag = ntag, c->nv = nv, c->nlen = nlen;
+    c->hash = hash;
+    c->path_off = d->paths.len;
+    c->path_len = d->path.len;
+    return buf_append(&d->paths, d->path.data, d->path.len);
+}
+
+static int note_change(differ *d, const rec_ref *o, const spooky_slot *so, const rec_ref *n,
+                       const spooky_slot *sn) {
+    uint64_t hash = so ? so->name_hash : sn->name_hash;
+    return note(d, hash, so != NULL, so ? so->tag : 0, so ? o->rec + so->offset : NULL,
+                so ? so->length : 0, sn != NULL, sn ? sn->tag : 0,
+                sn ? n->rec + sn->offset : NULL, sn ? sn->length : 0);
+}
+
+/* ---- deep: changes inside nested values ------------------------------------------- */
+
+#define DEEP_MAX 64 /* levels followed; below that a value changes as a whole */
+
+/* Appends a step to the path: bare when it can be (as filter paths read),
+ * else a JSON string. Returns the length to cut back to. */
+static int push_step(differ *d, const uint8_t *step, size_t n, size_t *mark) {
+    *mark = d->path.len;
+    if (d->path.len) TRY(buf_push(&d->path, '.'));
+    int bare = n > 0;
+    for (size_t i = 0; i < n && bare; i++) {
+        uint8_t c = step[i];
+        bare = c > 0x20 && c != 0x7f && !strchr("=!<>\".", c);
+    }
+    if (bare) return buf_append(&d->path, step, n);
+    int rc = spooky_value_to_json(SPOOKY_STR, step, n, &d->path);
+    return rc == SPOOKY_E_NOT_JSON ? SPOOKY_E_CBOR_INVALID : rc;
+}
+
+/* The top-level field's name as the path's first step. */
+static int push_name(differ *d, uint64_t hash, size_t *mark) {
+    for (int side = 1; side >= 0; side--) {
+        int64_t ni = file_name_index(d->files[side], hash);
+        if (ni >= 0)
+            return push_step(d, d->files[side]->names[ni].name, d->files[side]->names[ni].name_len,
+                             mark);
+    }
+    return SPOOKY_E_FILE_INVALID;
+}
+
+typedef struct {
+    const uint8_t *p, *end; /* the item */
+} item;
+
+static int note_items(differ *d, uint64_t hash, const item *a, const item *b) {
+    return note(d, hash, a != NULL, SPOOKY_NESTED, a ? a->p : NULL,
+                a ? (uint32_t)(a->end - a->p) : 0, b != NULL, SPOOKY_NESTED, b ? b->p : NULL,
+                b ? (uint32_t)(b->end - b->p) : 0);
+}
+
+/* The next key and value of a map at *p. */
+static int map_entry(const uint8_t **p, const uint8_t *end, item *key, item *value) {
+    uint8_t major, ai;
+    uint64_t n;
+    TRY(cbor_read_head(p, end, &major, &ai, &n));
+    if (major != 3 || n > (uint64_t)(end - *p)) return SPOOKY_E_CBOR_INVALID;
+    key->p = *p;
+    key->end = *p + n;
+    *p += n;
+    value->p = *p;
+    TRY(cbor_skip_item(p, end));
+    value->end = *p;
     return SPOOKY_OK;
+}
+
+static int deep_items(differ *d, uint64_t hash, const item *a, const item *b, int depth);
+
+static int deep_step(differ *d, uint64_t hash, const uint8_t *step, size_t n, const item *a,
+                     const item *b, int depth) {
+    size_t mark;
+    TRY(push_step(d, step, n, &mark));
+    int rc = a && b ? deep_items(d, hash, a, b, depth + 1) : note_items(d, hash, a, b);
+    d->path.len = mark;
+    return rc;
+}
+
+/* Two nested items at the current path: maps key by key (keys are sorted),
+ * arrays element by element, anything else as a whole. */
+static int deep_items(differ *d, uint64_t hash, const item *a, const item *b, int depth) {
+    if (a->end - a->p == b->end - b->p && memcmp(a->p, b->p, (size_t)(a->end - a->p)) == 0)
+        return SPOOKY_OK;
+    const uint8_t *pa = a->p, *pb = b->p;
+    uint8_t ma, mb, ai;
+    uint64_t na, nb;
+    TRY(cbor_read_head(&pa, a->end, &ma, &ai, &na));
+    TRY(cbor_read_head(&pb, b->end, &mb, &ai, &nb));
+    if (depth >= DEEP_MAX || ma != mb || (ma != 4 && ma != 5)) return note_items(d, hash, a, b);
+    if (ma == 4) {
+        for (uint64_t i = 0; i < na || i < nb; i++) {
+            item ea = {pa, pa}, eb = {pb, pb};
+            if (i < na) {
+                TRY(cbor_skip_item(&pa, a->end));
+                ea.end = pa;
+            }
+            if (i < nb) {
+                TRY(cbor_skip_item(&pb, b->end));
+                eb.end = pb;
+            }
+            char digits[24];
+            int len = snprintf(digits, sizeof digits, "%llu", (unsigned long long)i);
+            TRY(deep_step(d, hash, (const uint8_t *)digits, (size_t)len, i < na ? &ea : NULL,
+                          i < nb ? &eb : NULL, depth));
+        }
+        return SPOOKY_OK;
+    }
+    uint64_t ia = 0, ib = 0;
+    item ka = {0}, va = {0}, kb = {0}, vb = {0};
+    if (na) TRY(map_entry(&pa, a->end, &ka, &va));
+    if (nb) TRY(map_entry(&pb, b->end, &kb, &vb));
+    while (ia < na || ib < nb) {
+        int c;
+        if (ib == nb) c = -1;
+        else if (ia == na) c = 1;
+        else c = file_key_cmp(ka.p, (size_t)(ka.end - ka.p), kb.p, (size_t)(kb.end - kb.p));
+        const item *key = c <= 0 ? &ka : &kb;
+        TRY(deep_step(d, hash, key->p, (size_t)(key->end - key->p), c <= 0 ? &va : NULL,
+                      c >= 0 ? &vb : NULL, depth));
+        if (c <= 0 && ++ia < na) TRY(map_entry(&pa, a->end, &ka, &va));
+        if (c >= 0 && ++ib < nb) TRY(map_entry(&pb, b->end, &kb, &vb));
+    }
+    return SPOOKY_OK;
+}
+
+/* A field in both records with different values. */
+static int field_differs(differ *d, const rec_ref *o, const spooky_slot *so, const rec_ref *n,
+                         const spooky_slot *sn) {
+    if (!d->spec->deep) return note_change(d, o, so, n, sn);
+    size_t mark;
+    TRY(push_name(d, so->name_hash, &mark));
+    int rc;
+    if (so->tag == SPOOKY_NESTED && sn->tag == SPOOKY_NESTED) {
+        item a = {o->rec + so->offset, o->rec + so->offset + so->length};
+        item b = {n->rec + sn->offset, n->rec + sn->offset + sn->length};
+        rc = deep_items(d, so->name_hash, &a, &b, 0);
+    } else {
+        rc = note_change(d, o, so, n, sn);
+    }
+    d->path.len = mark;
+    return rc;
+}
+
+/* A field on one side only. */
+static int field_alone(differ *d, const rec_ref *o, const spooky_slot *so, const rec_ref *n,
+                       const spooky_slot *sn) {
+    if (!d->spec->deep) return note_change(d, o, so, n, sn);
+    size_t mark;
+    TRY(push_name(d, so ? so->name_hash : sn->name_hash, &mark));
+    int rc = note_change(d, o, so, n, sn);
+    d->path.len = mark;
+    return rc;
 }
 
 static int same_value(const rec_ref *a, const spooky_slot *sa, const rec_ref *b,
@@ -212,6 +376,7 @@ static int ignored(const spooky_diff_spec *s, uint64_t hash) {
 static int compare_fields(differ *d, rec_ref *o, rec_ref *n) {
     const spooky_diff_spec *s = d->spec;
     d->nchanges = 0;
+    d->path.len = d->paths.len = 0;
     TRY(validate(d, o));
     TRY(validate(d, n));
     if (s->fields_mode == SPOOKY_DIFF_ONLY_FIELDS) {
@@ -225,7 +390,8 @@ static int compare_fields(differ *d, rec_ref *o, rec_ref *n) {
                 return fail_on(d, 1, SPOOKY_E_RECORD_INVALID, n->off, "record is not valid");
             if (ro && rn) continue;
             if (!ro && !rn && same_value(o, so, n, sn)) continue;
-            TRY(note_change(d, ro ? NULL : so, rn ? NULL : sn));
+            if (!ro && !rn) TRY(field_differs(d, o, so, n, sn));
+            else TRY(field_alone(d, o, ro ? NULL : so, n, rn ? NULL : sn));
         }
         return SPOOKY_OK;
     }
@@ -237,15 +403,15 @@ static int compare_fields(differ *d, rec_ref *o, rec_ref *n) {
         if (j < nn) spooky_record_slot_at(n->rec, n->len, j, &sn);
         if (j == nn || (i < no && so.name_hash < sn.name_hash)) {
             i++;
-            if (!(skip && ignored(s, so.name_hash))) TRY(note_change(d, &so, NULL));
+            if (!(skip && ignored(s, so.name_hash))) TRY(field_alone(d, o, &so, n, NULL));
         } else if (i == no || sn.name_hash < so.name_hash) {
             j++;
-            if (!(skip && ignored(s, sn.name_hash))) TRY(note_change(d, NULL, &sn));
+            if (!(skip && ignored(s, sn.name_hash))) TRY(field_alone(d, o, NULL, n, &sn));
         } else {
             i++;
             j++;
             if (skip && ignored(s, so.name_hash)) continue;
-            if (!same_value(o, &so, n, &sn)) TRY(note_change(d, &so, &sn));
+            if (!same_value(o, &so, n, &sn)) TRY(field_differs(d, o, &so, n, &sn));
         }
     }
     return SPOOKY_OK;
@@ -255,8 +421,7 @@ static int compare_fields(differ *d, rec_ref *o, rec_ref *n) {
 static int name_text(differ *d, const field_change *c, const uint8_t **text, size_t *len) {
     int side = c->has_new ? 1 : 0;
     const spooky_file *f = d->files[side];
-    uint64_t hash = c->has_new ? c->n.name_hash : c->o.name_hash;
-    int64_t ni = file_name_index(f, hash);
+    int64_t ni = file_name_index(f, c->hash);
     if (ni < 0)
         return fail_on(d, side, SPOOKY_E_FILE_INVALID, 0, "record field missing from the name table");
     *text = f->esc.data + f->names[ni].esc_off;
@@ -264,10 +429,32 @@ static int name_text(differ *d, const field_change *c, const uint8_t **text, siz
     return SPOOKY_OK;
 }
 
-static int put_value(differ *d, const rec_ref *r, const spooky_slot *s) {
-    int rc = file_put_value(r->rec, s, r->off, d->out, d->err);
-    if (rc && d->err_file) *d->err_file = r->side;
-    return rc;
+/* A value of a change as JSON (side 0 old, 1 new). */
+static int put_value(differ *d, const rec_ref *r, uint8_t tag, const uint8_t *v, uint32_t len) {
+    int rc = spooky_value_to_json(tag, v, len, d->out);
+    if (rc == SPOOKY_OK || rc == SPOOKY_E_NOMEM) return rc;
+    if (d->err_file) *d->err_file = r->side;
+    uint64_t at = r->off + (uint64_t)(v - r->rec);
+    if (rc == SPOOKY_E_NOT_JSON && tag == SPOOKY_F64)
+        return file_fail(d->err, rc, at, "float field is NaN or infinite");
+    return file_fail(d->err, SPOOKY_E_RECORD_INVALID, at,
+                     tag == SPOOKY_STR ? "string field is not UTF-8" : "nested field is not valid CBOR");
+}
+
+/* The change's label: with deep its path, else the field's name. JSON: a
+ * string and a colon; text: as it reads. */
+static int put_label(differ *d, const field_change *c, int json) {
+    if (d->spec->deep) {
+        const uint8_t *path = d->paths.data + c->path_off;
+        if (!json) return buf_append(d->out, path, c->path_len);
+        int rc = spooky_value_to_json(SPOOKY_STR, path, c->path_len, d->out);
+        return rc ? rc : buf_push(d->out, ':');
+    }
+    const uint8_t *name = NULL;
+    size_t name_len = 0;
+    TRY(name_text(d, c, &name, &name_len));
+    /* text: the name's JSON text without its quotes, control characters escaped */
+    return json ? buf_append(d->out, name, name_len) : buf_append(d->out, name + 1, name_len - 3);
 }
 
 /* {"op":"changed","key":K,"fields":{"f":{"old":V,"new":V},...}}, or
@@ -287,35 +474,31 @@ static int emit_changed(differ *d, rec_ref *o, rec_ref *n) {
     }
     for (size_t k = 0; k < d->nchanges; k++) {
         const field_change *c = &d->changes[k];
-        const uint8_t *name = NULL;
-        size_t name_len = 0;
-        TRY(name_text(d, c, &name, &name_len));
         if (json) {
             if (k) TRY(put(d, ","));
-            TRY(buf_append(d->out, name, name_len));
+            TRY(put_label(d, c, 1));
             TRY(put(d, "{"));
             if (c->has_old) {
                 TRY(put(d, "\"old\":"));
-                TRY(put_value(d, o, &c->o));
+                TRY(put_value(d, o, c->otag, c->ov, c->olen));
             }
             if (c->has_new) {
                 TRY(put(d, c->has_old ? ",\"new\":" : "\"new\":"));
-                TRY(put_value(d, n, &c->n));
+                TRY(put_value(d, n, c->ntag, c->nv, c->nlen));
             }
             TRY(put(d, "}"));
             continue;
         }
-        /* the name's JSON text without its quotes: control characters stay escaped */
         TRY(put(d, "    "));
-        TRY(buf_append(d->out, name + 1, name_len - 3));
+        TRY(put_label(d, c, 0));
         TRY(put(d, ": "));
         TRY(put_color(d, RED));
-        if (c->has_old) TRY(put_value(d, o, &c->o));
+        if (c->has_old) TRY(put_value(d, o, c->otag, c->ov, c->olen));
         else TRY(put(d, "(absent)"));
         TRY(put_color(d, RESET));
         TRY(put(d, " -> "));
         TRY(put_color(d, GREEN));
-        if (c->has_new) TRY(put_value(d, n, &c->n));
+        if (c->has_new) TRY(put_value(d, n, c->ntag, c->nv, c->nlen));
         else TRY(put(d, "(absent)"));
         TRY(put_color(d, RESET));
         TRY(put(d, "\n"));
@@ -385,7 +568,7 @@ int spooky_diff_range(const spooky_diff_spec *spec, uint64_t old_begin, uint64_t
         new_end > spec->new_file->record_count)
         return file_fail(err, SPOOKY_E_ARG, 0, "bad argument");
     differ d = {spec, {spec->old_file, spec->new_file}, out, err, err_file, {{0}, {0}},
-                {{0}, {0}}, NULL, 0, 0, {{0}, {0}}};
+                {{0}, {0}}, NULL, 0, 0, {0}, {0}, {{0}, {0}}};
     int rc = SPOOKY_OK;
     size_t mark = out->len;
     if (spec->fields_mode == SPOOKY_DIFF_ONLY_FIELDS)
@@ -403,6 +586,8 @@ int spooky_diff_range(const spooky_diff_spec *spec, uint64_t old_begin, uint64_t
     if (rc) out->len = mark;
     schema_free(&d.schemas[0]);
     schema_free(&d.schemas[1]);
+    spooky_buf_free(&d.path);
+    spooky_buf_free(&d.paths);
     name_cache_free(&d.caches[0]);
     name_cache_free(&d.caches[1]);
     free(d.changes);

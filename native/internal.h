@@ -100,7 +100,7 @@ uint64_t xxh64_digest(const xxh64_state *s);
  * info, argument; *p moves past it), and one whole item skipped. Both check
  * every length against end. */
 int cbor_read_head(const uint8_t **p, const uint8_t *end, uint8_t *major, uint8_t *ai,
-              uint64_t *arg);
+                   uint64_t *arg);
 int cbor_skip_item(const uint8_t **p, const uint8_t *end);
 
 #define ENTRY(rec, i) ((rec) + SPOOKY_HEADER_SIZE + (size_t)(i) * SPOOKY_INDEX_ENTRY_SIZE)

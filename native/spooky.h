@@ -398,6 +398,7 @@ typedef struct {
     int fields_mode;
     int format;
     int color;                    /* TEXT with ANSI colours */
+    int deep;                     /* changes inside nested fields by path (a.b.0) */
 } spooky_diff_spec;
 
 typedef struct {

@@ -118,7 +118,7 @@ typedef struct {
 } reader;
 
 int cbor_read_head(const uint8_t **p, const uint8_t *end, uint8_t *major, uint8_t *ai,
-              uint64_t *arg) {
+                   uint64_t *arg) {
     if (*p >= end) return SPOOKY_E_CBOR_INVALID;
     uint8_t b = *(*p)++;
     *major = b >> 5;

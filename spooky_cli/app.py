@@ -166,6 +166,9 @@ def diff(
     ignore: str | None = typer.Option(
         None, "--ignore", help="Comma-separated fields whose changes do not count."
     ),
+    deep: bool = typer.Option(
+        False, "--deep", help="Changes inside nested fields by path (user.address.city)."
+    ),
     quiet: bool = typer.Option(False, "-q", "--quiet", help="No output at all: the exit code."),
 ) -> None:
     """Show records added, removed and changed between two record files, by key.
@@ -184,6 +187,7 @@ def diff(
         summary_only=summary,
         fields=fields.split(",") if fields is not None else None,
         ignore=ignore.split(",") if ignore is not None else None,
+        deep=deep,
         quiet=quiet,
     )
 

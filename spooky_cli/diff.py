@@ -83,12 +83,16 @@ def diff_files(
     fields: list[str] | None = None,
     ignore: list[str] | None = None,
     color: bool = False,
+    deep: bool = False,
     progress: Callable[[int], Any] | None = None,
     range_size: int = RANGE,
 ) -> DiffCounts:
     """Compares old and new by key. fmt: "ndjson" (one JSON object per
     difference), "text" (lines for people) or "count" (no output). fields: only
-    these fields count; ignore: these do not. write gets the output in key
+    these fields count; ignore: these do not. deep: changes inside nested
+    fields are listed by path ("user.address.city", "tags.2"; a step that is
+    not plain is a JSON string, as filter paths read), the rest of the nested
+    value left out. write gets the output in key
     order; progress the records of each range done (ranges of range_size
     records of the larger file). Returns the counts."""
     if old.key_field != new.key_field:
@@ -114,6 +118,7 @@ def diff_files(
     spec.old_file, spec.new_file = old._f(), new._f()
     spec.fields, spec.nfields = keep, len(hashes)
     spec.fields_mode, spec.format, spec.color = mode, FORMATS[fmt], 1 if color else 0
+    spec.deep = 1 if deep else 0
     readers = (old, new)
     per_thread = threading.local()
 

@@ -8,7 +8,7 @@ bytes come from spooky_cli.record_from_json; checksums from the xxhash package.
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -85,15 +85,22 @@ class Built:
 
 
 def build(
-    objects: Iterable[dict], key: str = "id", block_target: int = BLOCK_TARGET, version: int = 1
+    objects: Iterable[dict],
+    key: str = "id",
+    block_target: int = BLOCK_TARGET,
+    version: int = 1,
+    mangle: Callable[[bytes], bytes] | None = None,
 ) -> Built:
     """A record file of these JSON-able objects, keyed by their `key` field, in
-    input order. Keys must be unique."""
+    input order. Keys must be unique. mangle, if given, rewrites each record's
+    bytes before they are laid out (checksums and digests then hold for the
+    damaged bytes)."""
     objects = list(objects)
     entries = []  # (key value, key bytes, record bytes, source object)
     for obj in objects:
         k = obj[key]
-        entries.append((k, sort_form(k), record_from_json(orjson.dumps(obj)), obj))
+        rec = record_from_json(orjson.dumps(obj))
+        entries.append((k, sort_form(k), mangle(rec) if mangle else rec, obj))
 
     # blocks: cut once the payload has reached the target
     payloads: list[tuple[bytes, int, list[int]]] = []  # payload, count, record positions

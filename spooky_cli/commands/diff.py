@@ -24,6 +24,7 @@ def run(
     summary_only: bool = False,
     fields: list[str] | None = None,
     ignore: list[str] | None = None,
+    deep: bool = False,
     quiet: bool = False,
 ) -> None:
     """Writes the differences of NEW against OLD to OUTPUT in key order, then a
@@ -35,8 +36,10 @@ def run(
     a terminal. fmt "json": one object per line, {"op": "removed"|"added",
     "key": K, "record": {...}} or {"op": "changed", "key": K, "fields":
     {name: {"old": V, "new": V}}} ("old" or "new" left out when the field is
-    absent on that side). summary_only: just the counts on stdout, a line of
-    text or one JSON object {"added", "removed", "changed", "unchanged"}."""
+    absent on that side). deep: a change inside a nested field is listed by
+    its path (user.address.city) instead of the whole field. summary_only:
+    just the counts on stdout, a line of text or one JSON object {"added",
+    "removed", "changed", "unchanged"}."""
     if old == "-" and new == "-":
         raise SpookyError("stdin (-) can be read only once")
     fields = _names(fields, "--fields")
@@ -58,6 +61,7 @@ def run(
                     fmt=c_fmt,
                     fields=fields,
                     ignore=ignore,
+                    deep=deep,
                     color=c_fmt == "text" and output == "-" and render.stdout_color(),
                     progress=bar.advance,
                 )
