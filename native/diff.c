@@ -245,7 +245,7 @@ static int push_name(differ *d, uint64_t hash, size_t *mark) {
             return push_step(d, d->files[side]->names[ni].name, d->files[side]->names[ni].name_len,
                              mark);
     }
-    return SPOOKY_E_FILE_INVALID;
+    return fail_on(d, 1, SPOOKY_E_FILE_INVALID, 0, "record field missing from the name table");
 }
 
 typedef struct {
@@ -342,6 +342,14 @@ static int field_differs(differ *d, const rec_ref *o, const spooky_slot *so, con
         item a = {o->rec + so->offset, o->rec + so->offset + so->length};
         item b = {n->rec + sn->offset, n->rec + sn->offset + sn->length};
         rc = deep_items(d, so->name_hash, &a, &b, 0);
+        if (rc == SPOOKY_E_CBOR_INVALID) { /* say which side */
+            const uint8_t *p = a.p;
+            int old_ok = cbor_skip_item(&p, a.end) == SPOOKY_OK && p == a.end;
+            const rec_ref *bad = old_ok ? n : o;
+            const spooky_slot *s = old_ok ? sn : so;
+            rc = fail_on(d, bad->side, SPOOKY_E_RECORD_INVALID, bad->off + s->offset,
+                         "nested field is not valid CBOR");
+        }
     } else {
         rc = note_change(d, o, so, n, sn);
     }

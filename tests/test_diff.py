@@ -652,3 +652,19 @@ def test_deep_walks_over_damaged_nested_bytes_cleanly(tmp_path_factory, data) ->
             diff_files(a, b, lambda _: None, fmt=fmt, deep=True)
     except SpookyError:
         pass
+
+
+@pytest.mark.parametrize("deep", [False, True])
+def test_bad_nested_bytes_name_the_file(tmp_path: Path, deep: bool) -> None:
+    import filebuilder as fb
+
+    def mangle(rec: bytes) -> bytes:
+        i = rec.index(b"\x83\x01\x02\x04")  # [1, 2, 4]: its last item becomes a reserved head
+        return rec[: i + 3] + b"\x1c" + rec[i + 4 :]
+
+    a, b = tmp_path / "a.spky", tmp_path / "b.spky"
+    a.write_bytes(fb.build([{"id": 1, "n": {"a": [1, 2, 3]}}]).data)
+    b.write_bytes(fb.build([{"id": 1, "n": {"a": [1, 2, 4]}}], mangle=mangle).data)
+    with RecordFileReader(a) as ra, RecordFileReader(b) as rb:
+        with pytest.raises(SpookyError, match=r"b\.spky: nested field is not valid CBOR"):
+            diff_files(ra, rb, lambda _: None, deep=deep)
