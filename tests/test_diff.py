@@ -665,6 +665,10 @@ def test_bad_nested_bytes_name_the_file(tmp_path: Path, deep: bool) -> None:
     a, b = tmp_path / "a.spky", tmp_path / "b.spky"
     a.write_bytes(fb.build([{"id": 1, "n": {"a": [1, 2, 3]}}]).data)
     b.write_bytes(fb.build([{"id": 1, "n": {"a": [1, 2, 4]}}], mangle=mangle).data)
-    with RecordFileReader(a) as ra, RecordFileReader(b) as rb:
-        with pytest.raises(SpookyError, match=r"b\.spky: nested field is not valid CBOR"):
-            diff_files(ra, rb, lambda _: None, deep=deep)
+    bad = r"b\.spky: nested field is not valid CBOR"
+    with (
+        RecordFileReader(a) as ra,
+        RecordFileReader(b) as rb,
+        pytest.raises(SpookyError, match=bad),
+    ):
+        diff_files(ra, rb, lambda _: None, deep=deep)
