@@ -1,4 +1,5 @@
-/* common.c: version, status names, buffers. */
+/* common.c: version, status names, buffers, early writeback. */
+#include <fcntl.h>
 #include <stdlib.h>
 #include "internal.h"
 
@@ -51,4 +52,12 @@ void spooky_buf_free(spooky_buf *buf) {
     free(buf->data);
     buf->data = NULL;
     buf->len = buf->cap = 0;
+}
+
+void spooky_start_writeback(int fd, uint64_t offset, uint64_t len) {
+#ifdef SYNC_FILE_RANGE_WRITE
+    if (len) sync_file_range(fd, (off_t)offset, (off_t)len, SYNC_FILE_RANGE_WRITE);
+#else
+    (void)fd, (void)offset, (void)len;
+#endif
 }

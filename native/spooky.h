@@ -105,6 +105,11 @@ void spooky_test_set_name_hash_mask(uint64_t mask);
 int spooky_buf_reserve(spooky_buf *buf, size_t cap);
 void spooky_buf_free(spooky_buf *buf);
 
+/* Starts writing [offset, offset + len) of fd back to disk without waiting
+ * (Linux sync_file_range; elsewhere nothing), so that the fsync that makes
+ * an output durable has less left to wait for. */
+void spooky_start_writeback(int fd, uint64_t offset, uint64_t len);
+
 spooky_encoder *spooky_encoder_new(void);
 void spooky_encoder_free(spooky_encoder *enc);
 

@@ -535,14 +535,11 @@ static int flush_block(spooky_writer *w) {
     w->blocks[w->nblocks++] = (block_entry){w->block_offset, w->block_records, w->block.len};
     uint64_t size = SPOOKY_BLOCK_HEADER_SIZE + w->block.len;
     w->block_offset += size;
-#ifdef SYNC_FILE_RANGE_WRITE
     /* start writing back what is done, so the final fsync has less to wait for */
     if (w->block_offset - w->synced >= WRITEBACK_STEP) {
-        sync_file_range(w->fd, (off_t)w->synced, (off_t)(w->block_offset - w->synced),
-                        SYNC_FILE_RANGE_WRITE);
+        spooky_start_writeback(w->fd, w->synced, w->block_offset - w->synced);
         w->synced = w->block_offset;
     }
-#endif
     w->bytes_written += size;
     w->block.len = 0;
     w->block_records = 0;

@@ -32,7 +32,7 @@ def atomic_output(path: str, binary_to_terminal_ok: bool = True) -> Iterator[Bin
     os.fchmod(fd, 0o666 & ~current_umask())  # mkstemp makes 0600; a plain file gets 0666 - umask
     try:
         with os.fdopen(fd, "wb") as f:
-            yield f
+            yield _Writeback(f)  # type: ignore[misc]
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, target)
@@ -64,6 +64,33 @@ def record_file_target(output: str) -> Iterator[str]:
         sys.stdout.buffer.flush()
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+class _Writeback:
+    """A file whose written bytes start going to disk every STEP bytes, so
+    that the final fsync has little left to wait for."""
+
+    STEP = 8 << 20
+
+    def __init__(self, f: BinaryIO):
+        self._f = f
+        self._written = self._started = 0
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        n = self._f.write(data)
+        self._written += len(data)
+        if self._written - self._started >= self.STEP:
+            from spooky_cli._native import lib
+
+            self._f.flush()
+            lib.spooky_start_writeback(
+                self._f.fileno(), self._started, self._written - self._started
+            )
+            self._started = self._written
+        return n
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._f, name)
 
 
 def temp_beside(target: str) -> tuple[int, str]:
