@@ -275,11 +275,25 @@ static int map_entry(const uint8_t **p, const uint8_t *end, item *key, item *val
 
 static int deep_items(differ *d, uint64_t hash, const item *a, const item *b, int depth);
 
+/* Whether the current path is one of spec->ignore_paths. */
+static int path_ignored(const differ *d) {
+    const spooky_diff_spec *s = d->spec;
+    for (size_t k = 0; k + 4 <= s->ignore_paths_len;) {
+        uint32_t n = load_u32(s->ignore_paths + k);
+        if (n > s->ignore_paths_len - k - 4) return 0; /* a length past the end ends the list */
+        if (n == d->path.len && memcmp(s->ignore_paths + k + 4, d->path.data, n) == 0) return 1;
+        k += 4 + (size_t)n;
+    }
+    return 0;
+}
+
 static int deep_step(differ *d, uint64_t hash, const uint8_t *step, size_t n, const item *a,
                      const item *b, int depth) {
     size_t mark;
     TRY(push_step(d, step, n, &mark));
-    int rc = a && b ? deep_items(d, hash, a, b, depth + 1) : note_items(d, hash, a, b);
+    int rc = SPOOKY_OK;
+    if (!path_ignored(d))
+        rc = a && b ? deep_items(d, hash, a, b, depth + 1) : note_items(d, hash, a, b);
     d->path.len = mark;
     return rc;
 }
@@ -521,7 +535,8 @@ static int diff_pair(differ *d, rec_ref *o, rec_ref *n, spooky_diff_counts *coun
         counts->unchanged++;
         return SPOOKY_OK;
     }
-    if (s->fields_mode == SPOOKY_DIFF_ALL_FIELDS && s->format == SPOOKY_DIFF_COUNT) {
+    if (s->fields_mode == SPOOKY_DIFF_ALL_FIELDS && s->format == SPOOKY_DIFF_COUNT &&
+        !(s->deep && s->ignore_paths_len)) {
         counts->changed++; /* canonical records: other bytes, other fields */
         return SPOOKY_OK;
     }
@@ -571,7 +586,8 @@ int spooky_diff_range(const spooky_diff_spec *spec, uint64_t old_begin, uint64_t
     if (!spec || !spec->old_file || !spec->new_file || !out || !counts ||
         (!spec->fields && spec->nfields) || spec->fields_mode < SPOOKY_DIFF_ALL_FIELDS ||
         spec->fields_mode > SPOOKY_DIFF_IGNORE_FIELDS || spec->format < SPOOKY_DIFF_COUNT ||
-        spec->format > SPOOKY_DIFF_TEXT || old_begin > old_end ||
+        spec->format > SPOOKY_DIFF_TEXT || (!spec->ignore_paths && spec->ignore_paths_len) ||
+        old_begin > old_end ||
         old_end > spec->old_file->record_count || new_begin > new_end ||
         new_end > spec->new_file->record_count)
         return file_fail(err, SPOOKY_E_ARG, 0, "bad argument");

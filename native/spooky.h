@@ -404,6 +404,10 @@ typedef struct {
     int format;
     int color;                    /* TEXT with ANSI colours */
     int deep;                     /* changes inside nested fields by path (a.b.0) */
+    /* deep: paths whose changes do not count, back to back, each a u32 length
+     * and the path's text as deep writes it ("user.updated_at"). */
+    const uint8_t *ignore_paths;
+    size_t ignore_paths_len;
 } spooky_diff_spec;
 
 typedef struct {

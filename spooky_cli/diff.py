@@ -9,12 +9,14 @@ written in key order."""
 
 from __future__ import annotations
 
+import struct
 import threading
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from spooky_cli._native import ffi, lib
 from spooky_cli.errors import SpookyError
+from spooky_cli.filter import parse_path, path_text
 from spooky_cli.parallel import in_order
 from spooky_cli.reader import RecordFileReader, field_label, name_hash
 
@@ -89,7 +91,8 @@ def diff_files(
 ) -> DiffCounts:
     """Compares old and new by key. fmt: "ndjson" (one JSON object per
     difference), "text" (lines for people) or "count" (no output). fields: only
-    these fields count; ignore: these do not. deep: changes inside nested
+    these fields count; ignore: these do not (with deep, paths too:
+    "user.updated_at"). deep: changes inside nested
     fields are listed by path ("user.address.city", "tags.2"; a step that is
     not plain is a JSON string, as filter paths read), the rest of the nested
     value left out. write gets the output in key
@@ -104,6 +107,19 @@ def diff_files(
         raise SpookyError("give either fields to compare or fields to ignore, not both")
     if fmt not in FORMATS:
         raise SpookyError(f"unknown diff format {fmt!r} (one of: {', '.join(FORMATS)})")
+    ignore_paths: list[str] = []
+    if ignore is not None:
+        names_only = []
+        for name in ignore:
+            steps = parse_path(name) if "." in name or name.startswith('"') else [name]
+            if len(steps) == 1:
+                names_only.append(steps[0])
+            elif not deep:
+                raise SpookyError(f"ignoring a path ({name!r}) needs deep (--deep)")
+            else:
+                _field_hashes(steps[:1], old, new)  # its field must be known
+                ignore_paths.append(path_text(steps))
+        ignore = names_only
     names = fields if fields is not None else ignore
     hashes = _field_hashes(names, old, new) if names is not None else []
     mode = (
@@ -119,6 +135,11 @@ def diff_files(
     spec.fields, spec.nfields = keep, len(hashes)
     spec.fields_mode, spec.format, spec.color = mode, FORMATS[fmt], 1 if color else 0
     spec.deep = 1 if deep else 0
+    packed = b"".join(
+        struct.pack("<I", len(b)) + b for b in (p.encode("utf-8") for p in ignore_paths)
+    )
+    keep_paths = ffi.new("uint8_t[]", packed or b"\0")
+    spec.ignore_paths, spec.ignore_paths_len = keep_paths, len(packed)
     readers = (old, new)
     per_thread = threading.local()
 

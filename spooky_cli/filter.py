@@ -89,6 +89,25 @@ def parse_predicate(text: str) -> Predicate:
     return Predicate(field, op, literal.encode("utf-8"), text, path)
 
 
+def parse_path(text: str) -> list[str]:
+    """The steps of a whole path: 'user."x y".0' -> ['user', 'x y', '0']."""
+    steps, rest = _parse_path(text.strip(), text)
+    if rest.strip():
+        raise PredicateError(f"path {text!r}: unexpected {rest.strip()!r} after the path")
+    return steps
+
+
+def path_text(steps: Iterable[str]) -> str:
+    """A path as filter reads it and diff --deep writes it: steps joined by
+    dots, each bare when it can be, else a JSON string."""
+    return ".".join(
+        step
+        if step and all(c > " " and c != "\x7f" and c not in '=!<>".' for c in step)
+        else orjson.dumps(step).decode()
+        for step in steps
+    )
+
+
 def _parse_path(s: str, text: str) -> tuple[list[str], str]:
     """The steps of FIELD(.STEP)* at the start of s, and what follows."""
     steps = []
@@ -241,4 +260,12 @@ def filter_file(
     return total
 
 
-__all__ = ["Filter", "Predicate", "PredicateError", "filter_file", "parse_predicate"]
+__all__ = [
+    "Filter",
+    "Predicate",
+    "PredicateError",
+    "filter_file",
+    "parse_path",
+    "parse_predicate",
+    "path_text",
+]

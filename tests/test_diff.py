@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from spooky_cli.diff import DiffCounts, diff_files
 from spooky_cli.errors import ChecksumMismatch, SpookyError
+from spooky_cli.filter import parse_path, path_text
 from spooky_cli.keys import key_to_sort_form
 from spooky_cli.reader import RecordFileReader
 from spooky_cli.writer import RecordFileWriter
@@ -672,3 +673,66 @@ def test_bad_nested_bytes_name_the_file(tmp_path: Path, deep: bool) -> None:
         pytest.raises(SpookyError, match=bad),
     ):
         diff_files(ra, rb, lambda _: None, deep=deep)
+
+
+def without_paths(diffs: list[dict], ignored: list[str]) -> list[dict]:
+    """deep_oracle's changes less those at or below an ignored path; a record
+    left with no change is unchanged."""
+    out = []
+    for d in diffs:
+        if d["op"] != "changed":
+            out.append(d)
+            continue
+        fields = {
+            p: c
+            for p, c in d["fields"].items()
+            if not any(p == i or p.startswith(i + ".") for i in ignored)
+        }
+        if fields:
+            out.append({**d, "fields": fields})
+    return out
+
+
+nested_maps = st.dictionaries(deep_keys, deep_values, min_size=1, max_size=3)
+
+
+@st.composite
+def nested_edits(draw: st.DrawFn) -> tuple[dict, dict]:
+    """Records whose field n is an object, edited below its top level."""
+    old, new = {}, {}
+    for k in range(draw(st.integers(1, 6))):
+        base = draw(nested_maps)
+        edited = {**base}
+        for key in draw(st.lists(st.sampled_from(sorted(base)), max_size=2)):
+            edited[key] = draw(deep_values)
+        if draw(st.booleans()):
+            edited[draw(deep_keys)] = draw(nested_maps)
+        old[k], new[k] = {"id": k, "n": base}, {"id": k, "n": edited}
+    return old, new
+
+
+@settings(max_examples=60)
+@given(pair=nested_edits(), data=st.data(), fmt=st.sampled_from(["ndjson", "count"]))
+def test_deep_ignores_paths(tmp_path_factory, pair, data, fmt) -> None:
+    old, new = pair
+    full = deep_oracle(old, new)
+    labels = {p for d in full if d["op"] == "changed" for p in d["fields"]}
+    paths = sorted(p for p in labels if len(parse_path(p)) > 1)
+    prefixes = sorted({path_text(parse_path(p)[:-1]) for p in paths if len(parse_path(p)) > 2})
+    assume(paths)
+    ignored = data.draw(st.lists(st.sampled_from(paths + prefixes), min_size=1, max_size=3))
+    tmp = tmp_path_factory.mktemp("ign")
+    out, counts = run_diff(tmp, old, new, fmt=fmt, ignore=ignored, deep=True, range_size=4)
+    want = without_paths(full, ignored)
+    if fmt == "ndjson":
+        assert_same_diffs(parse_ndjson(out), want)
+    assert counts == counts_of(want, old, new)
+
+
+def test_ignoring_a_path_needs_deep_and_a_known_field(tmp_path: Path, pair) -> None:
+    res = run_cli("diff", str(pair[0]), str(pair[1]), "--ignore", "name.x")
+    assert res.code == 2 and "needs deep (--deep)" in res.stderr
+    res = run_cli("diff", str(pair[0]), str(pair[1]), "--deep", "--ignore", "nope.x")
+    assert res.code == 2 and "unknown field 'nope'" in res.stderr
+    res = run_cli("diff", str(pair[0]), str(pair[1]), "--deep", "--ignore", 'name."x')
+    assert res.code == 2 and "unterminated" in res.stderr
