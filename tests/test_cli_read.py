@@ -4,7 +4,6 @@ errors) and once through the installed `spooky` entry point."""
 
 from __future__ import annotations
 
-import math
 import shutil
 import subprocess
 import sys
@@ -17,6 +16,7 @@ from typer.testing import CliRunner
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import filebuilder as fb  # noqa: E402
+from strict import same  # noqa: E402
 
 from spooky_cli.app import app, main  # noqa: E402
 
@@ -50,18 +50,6 @@ def run_main(*args: str) -> tuple[int, str, str]:
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else 1
         return code, out.getvalue().decode(), err.getvalue().decode()
-
-
-def same(a, b) -> bool:
-    if isinstance(a, float) and isinstance(b, float):
-        return a == b and math.copysign(1, a) == math.copysign(1, b)
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, dict):
-        return set(a) == set(b) and all(same(a[k], b[k]) for k in a)
-    if isinstance(a, list):
-        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
-    return a == b
 
 
 # ---- export -------------------------------------------------------------------------

@@ -5,7 +5,6 @@ codes, and bad input (other key fields, corrupt records, truncated files)."""
 from __future__ import annotations
 
 import json
-import math
 import re
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ import pytest
 from cli_runner import run_cli
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+from strict import same
 
 from spooky_cli.diff import DiffCounts, diff_files
 from spooky_cli.errors import ChecksumMismatch, SpookyError
@@ -28,20 +28,6 @@ NAMES = ["a", "b", "name", "tags", "x y", "é", 'q"uote']
 
 
 # ---- the oracle ---------------------------------------------------------------------
-
-
-def same(a: Any, b: Any) -> bool:
-    """Equality as stored bytes see it: types matter (1 != 1.0, True != 1),
-    floats by bits (-0.0 != 0.0), object keys in any order."""
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, float):
-        return a == b and math.copysign(1, a) == math.copysign(1, b)
-    if isinstance(a, list):
-        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
-    if isinstance(a, dict):
-        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
-    return a == b
 
 
 def oracle(

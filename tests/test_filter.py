@@ -5,7 +5,6 @@ errors, damaged files."""
 
 from __future__ import annotations
 
-import math
 import struct
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ import xxhash
 from cli_runner import run_cli
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from strict import same
 
 from spooky_cli.encode import serialize
 from spooky_cli.errors import RecordFileError, SpookyError
@@ -29,19 +29,6 @@ OPS = ["==", "!=", "<", "<=", ">", ">=", "exists", "missing", "in", "not in"]
 
 
 # ---- the oracle ---------------------------------------------------------------------------
-
-
-def same(a: Any, b: Any) -> bool:
-    """Equality of stored values: types matter, floats by bits, dict order not."""
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, float):
-        return a == b and math.copysign(1, a) == math.copysign(1, b)
-    if isinstance(a, list):
-        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
-    if isinstance(a, dict):
-        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
-    return a == b
 
 
 def kind(v: Any) -> str:

@@ -3,7 +3,6 @@ built by tests/filebuilder.py, a pure-Python writer of docs/FORMAT.md."""
 
 from __future__ import annotations
 
-import math
 import random
 import struct
 import sys
@@ -16,6 +15,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import filebuilder as fb  # noqa: E402
+from strict import same  # noqa: E402
 
 from spooky_cli._native import ffi, lib  # noqa: E402
 from spooky_cli.errors import (  # noqa: E402
@@ -42,20 +42,6 @@ def exported(reader: RecordFileReader, fields: list[str] | None = None) -> list[
     chunks: list[bytes] = []
     reader.export_ndjson(chunks.append, fields)
     return b"".join(chunks).splitlines()
-
-
-def same_json(a, b) -> bool:
-    """Equality that also tells -0.0 from 0.0 and ints from floats (dict order
-    is not compared)."""
-    if isinstance(a, float) and isinstance(b, float):
-        return a == b and math.copysign(1, a) == math.copysign(1, b)
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, dict):
-        return set(a) == set(b) and all(same_json(a[k], b[k]) for k in a)
-    if isinstance(a, list):
-        return len(a) == len(b) and all(same_json(x, y) for x, y in zip(a, b))
-    return a == b
 
 
 # ---- valid files ----------------------------------------------------------------
@@ -131,7 +117,7 @@ def test_export_equals_source(tmp_path, sample):
         # fields come in the record's (hash) order
         hashes = [fb.xxh64(k.encode()) for k in got]
         assert hashes == sorted(hashes)
-        assert same_json(got, obj), (got, obj)
+        assert same(got, obj), (got, obj)
 
 
 def test_export_keeps_floats_and_big_ints(tmp_path):
@@ -153,7 +139,7 @@ def test_export_keeps_floats_and_big_ints(tmp_path):
     with RecordFileReader(write(tmp_path, built.data)) as r:
         lines = exported(r)
     for line, obj in zip(lines, objs):
-        assert same_json(orjson.loads(line), obj)
+        assert same(orjson.loads(line), obj)
     assert b'"z":-0.0' in lines[0]
     assert b'"u":18446744073709551615' in lines[0]
 
@@ -169,7 +155,7 @@ def test_export_projection(tmp_path, sample):
         want = {k: obj[k] for k in ["tags", "id", "big"] if k in obj}
         got = orjson.loads(line)
         assert list(got) == list(want)  # the order asked for
-        assert same_json(got, want)
+        assert same(got, want)
 
 
 def test_export_projection_of_changing_schemas(tmp_path):
@@ -187,7 +173,7 @@ def test_export_projection_of_changing_schemas(tmp_path):
         lines = exported(r, ["f", "a", "id", "c"])
     for line, obj in zip(lines, objs):
         want = {k: obj[k] for k in ["f", "a", "id", "c"] if k in obj}
-        assert same_json(orjson.loads(line), want)
+        assert same(orjson.loads(line), want)
 
 
 def test_export_writes_once_per_block_with_progress(tmp_path, sample):
