@@ -4,6 +4,9 @@
  * (file.h): resolved on the first record, refreshed per record in O(1) while
  * records keep one schema, so a scan does no hashing and no search per record
  * and field. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* memmem */
+#endif
 #include <math.h>
 #include <stdlib.h>
 #include "internal.h"
@@ -97,9 +100,11 @@ typedef struct {
 
 static int item_value(const uint8_t *p, const uint8_t *end, value *x);
 
-/* Whether x equals an element of the predicate's literal (a CBOR array). */
-static int in_list(const spooky_predicate *p, const value *x) {
-    const uint8_t *q = p->value, *end = p->value + p->value_len;
+/* Whether the CBOR array [list, list + len) has an element equal to x (0
+ * when it is not an array, or not valid CBOR). */
+static int array_has(const uint8_t *list, size_t len, uint8_t tag, const uint8_t *v,
+                     size_t vlen) {
+    const uint8_t *q = list, *end = list + len;
     uint8_t major, ai;
     uint64_t n;
     if (cbor_read_head(&q, end, &major, &ai, &n) || major != 4) return 0;
@@ -109,7 +114,7 @@ static int in_list(const spooky_predicate *p, const value *x) {
         int ordered;
         if (cbor_skip_item(&q, end)) return 0;
         if (item_value(start, q, &e)) continue;
-        if (compare(x->tag, x->v, x->len, e.tag, e.v, e.len, &ordered) == 0) return 1;
+        if (compare(tag, v, vlen, e.tag, e.v, e.len, &ordered) == 0) return 1;
     }
     return 0;
 }
@@ -119,8 +124,13 @@ static int holds(const spooky_predicate *p, const value *x) {
     if (p->op == SPOOKY_OP_EXISTS) return x != NULL;
     if (p->op == SPOOKY_OP_MISSING) return x == NULL;
     if (!x) return p->op == SPOOKY_OP_NE || p->op == SPOOKY_OP_NOT_IN;
-    if (p->op == SPOOKY_OP_IN) return in_list(p, x);
-    if (p->op == SPOOKY_OP_NOT_IN) return !in_list(p, x);
+    if (p->op == SPOOKY_OP_IN || p->op == SPOOKY_OP_NOT_IN)
+        return array_has(p->value, p->value_len, x->tag, x->v, x->len) == (p->op == SPOOKY_OP_IN);
+    if (p->op == SPOOKY_OP_CONTAINS) {
+        if (x->tag == SPOOKY_STR && p->tag == SPOOKY_STR) /* a substring */
+            return p->value_len == 0 || memmem(x->v, x->len, p->value, p->value_len) != NULL;
+        return x->tag == SPOOKY_NESTED && array_has(x->v, x->len, p->tag, p->value, p->value_len);
+    }
     int ordered;
     int c = compare(x->tag, x->v, x->len, p->tag, p->value, p->value_len, &ordered);
     switch (p->op) {
@@ -290,7 +300,7 @@ static int check_spec(const spooky_filter_spec *spec) {
         return SPOOKY_E_ARG;
     for (size_t i = 0; i < spec->npreds; i++) {
         const spooky_predicate *p = &spec->preds[i];
-        if (p->op < SPOOKY_OP_EQ || p->op > SPOOKY_OP_NOT_IN) return SPOOKY_E_ARG;
+        if (p->op < SPOOKY_OP_EQ || p->op > SPOOKY_OP_CONTAINS) return SPOOKY_E_ARG;
         if ((p->op == SPOOKY_OP_IN || p->op == SPOOKY_OP_NOT_IN) &&
             (p->tag != SPOOKY_NESTED || p->value_len == 0 || (p->value[0] >> 5) != 4))
             return SPOOKY_E_ARG; /* a list */

@@ -344,7 +344,9 @@ typedef enum {
     SPOOKY_OP_EXISTS = 6,
     SPOOKY_OP_MISSING = 7,
     SPOOKY_OP_IN = 8,        /* == one element of the literal, a JSON array */
-    SPOOKY_OP_NOT_IN = 9     /* == none of them (or the field is missing) */
+    SPOOKY_OP_NOT_IN = 9,    /* == none of them (or the field is missing) */
+    SPOOKY_OP_CONTAINS = 10  /* an array with an element == the literal, or a string
+                                with the literal string in it */
 } spooky_op;
 
 typedef struct {

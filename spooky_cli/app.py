@@ -199,8 +199,8 @@ def filter_(
         [],
         "-w",
         "--where",
-        help="FIELD OP JSON (OP: == != < <= > >= in 'not in'), or FIELD exists / FIELD "
-        "missing. FIELD may be a path: user.name. Repeat to AND them.",
+        help="FIELD OP JSON (OP: == != < <= > >= in 'not in' contains), or FIELD exists / "
+        "FIELD missing. FIELD may be a path: user.name. Repeat to AND them.",
     ),
     any_: bool = typer.Option(False, "--any", help="Match records where any --where holds."),
     output: str = typer.Option("-", "-o", "--output", help="Where matches go (- for stdout)."),

@@ -1,8 +1,9 @@
 """Filtering records by predicates on their fields and nested values, in C.
 
 A predicate is text: FIELD OP VALUE, where OP is one of == (or =), !=, <, <=,
->, >=, in, not in and VALUE is JSON (strings quoted: 'city == "Oslo"'; a list
-for in: 'city in ["Oslo", "Rome"]'), or FIELD exists / FIELD missing. FIELD
+>, >=, in, not in, contains and VALUE is JSON (strings quoted: 'city == "Oslo"';
+a list for in: 'city in ["Oslo", "Rome"]'; an element of an array, or a part of
+a string, for contains: 'tags contains "vip"'), or FIELD exists / FIELD missing. FIELD
 may be a path into nested values: user.name, events.0.type (digits index an
 array). A name with dots, spaces or operator characters is
 written as a JSON string: '"first name" == "Ann"', '"a.b".c == 1'.
@@ -37,6 +38,7 @@ from spooky_cli.writer import RecordFileWriter, Transcoded
 OPERATORS = {
     "in": lib.SPOOKY_OP_IN,
     "not in": lib.SPOOKY_OP_NOT_IN,
+    "contains": lib.SPOOKY_OP_CONTAINS,
     "==": lib.SPOOKY_OP_EQ,
     "=": lib.SPOOKY_OP_EQ,
     "!=": lib.SPOOKY_OP_NE,
@@ -47,7 +49,7 @@ OPERATORS = {
 }
 WORDS = {"exists": lib.SPOOKY_OP_EXISTS, "missing": lib.SPOOKY_OP_MISSING}
 _BARE_FIELD = re.compile(r"[^\s=!<>\".]+")
-_OPERATOR = re.compile(r"\s*(==|!=|<=|>=|=|<|>)\s*|\s+(not\s+in|in)(?:\s+|(?=\[))")
+_OPERATOR = re.compile(r"\s*(==|!=|<=|>=|=|<|>)\s*|\s+(not\s+in|in|contains)(?:\s+|(?=[\[\"]))")
 
 
 class Predicate(NamedTuple):
@@ -69,7 +71,7 @@ def parse_predicate(text: str) -> Predicate:
     m = _OPERATOR.match(rest)
     if not m:
         raise PredicateError(
-            f"predicate {text!r}: expected an operator (== != < <= > >= in, not in) or "
+            f"predicate {text!r}: expected an operator (== != < <= > >= in, not in, contains) or "
             "'exists'/'missing' after the field"
         )
     op = m.group(1) or " ".join(m.group(2).split())

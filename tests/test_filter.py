@@ -25,7 +25,7 @@ from spooky_cli.record import SpookyRecord
 from spooky_cli.writer import RecordFileWriter
 
 NAMES = ["a", "b", "n", "s", "x y"]
-OPS = ["==", "!=", "<", "<=", ">", ">=", "exists", "missing", "in", "not in"]
+OPS = ["==", "!=", "<", "<=", ">", ">=", "exists", "missing", "in", "not in", "contains"]
 
 
 # ---- the oracle ---------------------------------------------------------------------------
@@ -76,6 +76,10 @@ def holds(rec: dict, field: str, op: str, literal: Any, path: tuple[str, ...] = 
     if op in ("in", "not in"):
         found = any(holds({"v": v}, "v", "==", item) for item in literal)
         return found if op == "in" else not found
+    if op == "contains":
+        if isinstance(v, str) and isinstance(literal, str):
+            return literal in v
+        return isinstance(v, list) and any(holds({"v": e}, "v", "==", literal) for e in v)
     if kind(v) == kind(literal) and kind(v) in ("number", "string"):
         c = (v > literal) - (v < literal)
         return {"==": c == 0, "!=": c != 0, "<": c < 0, "<=": c <= 0, ">": c > 0, ">=": c >= 0}[op]
@@ -239,6 +243,26 @@ def test_in_edges(text: str, want: bool) -> None:
     assert Filter([text]).matches(SpookyRecord(serialize(rec))) is want
 
 
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        ('t contains "a"', True),
+        ("t contains 3.0", True),  # numbers by value
+        ('t contains ["x"]', True),  # an element that is itself an array
+        ('t contains "x"', False),  # not inside the element
+        ('s contains "ell"', True),  # a part of a string
+        ('s contains ""', True),
+        ('s contains "L"', False),
+        ('m contains "k"', False),  # objects contain nothing
+        ('gone contains "a"', False),
+        ("i contains 3", False),
+    ],
+)
+def test_contains_edges(text: str, want: bool) -> None:
+    rec = {"t": ["a", 3, ["x"]], "s": "hello", "m": {"k": 1}, "i": 3}
+    assert Filter([text]).matches(SpookyRecord(serialize(rec))) is want
+
+
 EDGES = [
     3,
     -3,
@@ -294,6 +318,8 @@ def test_number_edges(a) -> None:
         ("c in[1]", Predicate("c", "in", b"[1]", "c in[1]")),
         ("c not  in [1]", Predicate("c", "not in", b"[1]", "c not  in [1]")),
         ("u.c not in []", Predicate("u", "not in", b"[]", "u.c not in []", ("c",))),
+        ('t contains "a"', Predicate("t", "contains", b'"a"', 't contains "a"')),
+        ('t contains"a"', Predicate("t", "contains", b'"a"', 't contains"a"')),
     ],
 )
 def test_parse(text: str, want: Predicate) -> None:
