@@ -187,6 +187,32 @@ static int is_blank(const uint8_t *p, const uint8_t *end) {
     return 1;
 }
 
+/* Appends an entry [key_len][record_len][digest][key][record] (the key in
+ * sort form, after a 0x03 kind byte when string_kind) and the record's line;
+ * the record's names must be in the chunk's table (its types are counted). */
+static int chunk_put(spooky_chunk *c, int string_kind, const uint8_t *key, uint32_t klen,
+                     const uint8_t *rec, uint32_t rlen, uint64_t line) {
+    uint8_t hdr[16];
+    store_u32(hdr, klen + (string_kind ? 1 : 0));
+    store_u32(hdr + 4, rlen);
+    store_u64(hdr + 8, spooky_xxh64(rec, rlen, 0));
+    count_types(&c->names, rec);
+    TRY(buf_grow(&c->entries, 16 + 1 + (size_t)klen + rlen));
+    TRY(buf_append(&c->entries, hdr, 16));
+    if (string_kind) TRY(buf_push(&c->entries, 3));
+    TRY(buf_append(&c->entries, key, klen));
+    TRY(buf_append(&c->entries, rec, rlen));
+    if (c->records == c->cap_lines) {
+        size_t cap = c->cap_lines ? c->cap_lines * 2 : 1024;
+        uint64_t *l = realloc(c->rec_lines, cap * sizeof *l);
+        if (!l) return SPOOKY_E_NOMEM;
+        c->rec_lines = l;
+        c->cap_lines = cap;
+    }
+    c->rec_lines[c->records++] = line;
+    return SPOOKY_OK;
+}
+
 /* Notes the names of the record just encoded; a second name for one hash
  * (across records of the chunk) is a collision. */
 static int chunk_names(spooky_chunk *c, const spooky_encoder *enc, const char **msg) {
@@ -228,24 +254,8 @@ int spooky_chunk_transcode(spooky_encoder *enc, spooky_chunk *c, const uint8_t *
             if (rc == SPOOKY_OK)
                 rc = record_key(c->record.data, c->record.len, key_hash, fixed, &k, &klen, &kind);
             if (rc == SPOOKY_OK) {
-                uint8_t hdr[16];
-                store_u32(hdr, (uint32_t)(klen + (kind == 3)));
-                store_u32(hdr + 4, (uint32_t)c->record.len);
-                store_u64(hdr + 8, spooky_xxh64(c->record.data, c->record.len, 0));
-                count_types(&c->names, c->record.data);
-                TRY(buf_grow(&c->entries, 16 + klen + 1 + c->record.len));
-                TRY(buf_append(&c->entries, hdr, 16));
-                if (kind == 3) TRY(buf_push(&c->entries, 3));
-                TRY(buf_append(&c->entries, k, klen));
-                TRY(buf_append(&c->entries, c->record.data, c->record.len));
-                if (c->records == c->cap_lines) {
-                    size_t cap = c->cap_lines ? c->cap_lines * 2 : 1024;
-                    uint64_t *l = realloc(c->rec_lines, cap * sizeof *l);
-                    if (!l) return SPOOKY_E_NOMEM;
-                    c->rec_lines = l;
-                    c->cap_lines = cap;
-                }
-                c->rec_lines[c->records++] = line;
+                TRY(chunk_put(c, kind == 3, k, (uint32_t)klen, c->record.data,
+                              (uint32_t)c->record.len, line));
             } else if (rc == SPOOKY_E_NOMEM) {
                 return rc;
             } else {
@@ -281,24 +291,7 @@ int chunk_append_from(spooky_chunk *c, const spooky_file *f, const uint8_t *key,
         name_slot *clash;
         TRY(names_add(&c->names, hash, f->names[ni].name, f->names[ni].name_len, &clash));
     }
-    count_types(&c->names, rec);
-    uint8_t hdr[16];
-    store_u32(hdr, klen);
-    store_u32(hdr + 4, rlen);
-    store_u64(hdr + 8, spooky_xxh64(rec, rlen, 0));
-    TRY(buf_grow(&c->entries, 16 + (size_t)klen + rlen));
-    TRY(buf_append(&c->entries, hdr, 16));
-    TRY(buf_append(&c->entries, key, klen));
-    TRY(buf_append(&c->entries, rec, rlen));
-    if (c->records == c->cap_lines) {
-        size_t cap = c->cap_lines ? c->cap_lines * 2 : 1024;
-        uint64_t *l = realloc(c->rec_lines, cap * sizeof *l);
-        if (!l) return SPOOKY_E_NOMEM;
-        c->rec_lines = l;
-        c->cap_lines = cap;
-    }
-    c->rec_lines[c->records] = c->records;
-    c->records++;
+    TRY(chunk_put(c, 0, key, klen, rec, rlen, c->records));
     c->lines++;
     return SPOOKY_OK;
 }
