@@ -66,6 +66,13 @@ int file_open_block(const spooky_file *f, uint64_t i, spooky_block_info *b, spoo
  * at the end, or a negated status on error. */
 int file_next_entry(block_walk *w, const uint8_t **key, uint32_t *klen, const uint8_t **rec,
                     uint32_t *rlen, uint64_t *rec_off, spooky_error *err);
+/* Every field of a valid record has a JSON form: strings UTF-8, nested
+ * values valid CBOR, floats finite (NaN and infinities are not allowed in a
+ * record file: SPOOKY_E_NOT_JSON), and, when f is given, every name in f's
+ * name table. What verify checks per record; every writer that copies records
+ * checks it too. scratch: reused space for the CBOR check. */
+int file_check_fields(const spooky_file *f, const uint8_t *rec, uint32_t rlen, uint64_t rec_off,
+                      spooky_buf *scratch, spooky_error *err);
 /* A field value of a valid record as JSON, appended to out. */
 int file_put_value(const uint8_t *rec, const spooky_slot *s, uint64_t rec_off, spooky_buf *out,
                    spooky_error *err);

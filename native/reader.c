@@ -10,6 +10,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* memmem */
 #endif
+#include <math.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -414,22 +415,30 @@ int file_next_entry(block_walk *w, const uint8_t **key, uint32_t *klen, const ui
     return 1;
 }
 
-/* Every field of a valid record readable: strings UTF-8, nested values CBOR
- * with a JSON form, every name in the name table. */
-static int check_fields(const spooky_file *f, const uint8_t *rec, uint32_t rlen, uint64_t rec_off,
-                        spooky_buf *scratch, spooky_error *err) {
+int file_check_fields(const spooky_file *f, const uint8_t *rec, uint32_t rlen, uint64_t rec_off,
+                      spooky_buf *scratch, spooky_error *err) {
     uint32_t n = load_u32(rec);
     for (uint32_t j = 0; j < n; j++) {
         spooky_slot s = {0};
         spooky_record_slot_at(rec, rlen, j, &s);
-        if (file_name_index(f, s.name_hash) < 0)
+        if (f && file_name_index(f, s.name_hash) < 0)
             return file_fail(err, SPOOKY_E_FILE_INVALID, rec_off, "record field missing from the name table");
         if (s.tag == SPOOKY_STR && !valid_utf8(rec + s.offset, s.length))
             return file_fail(err, SPOOKY_E_RECORD_INVALID, rec_off + s.offset, "string field is not UTF-8");
+        if (s.tag == SPOOKY_F64) {
+            double d;
+            memcpy(&d, rec + s.offset, 8);
+            if (!isfinite(d))
+                return file_fail(err, SPOOKY_E_NOT_JSON, rec_off + s.offset,
+                                 "float field is NaN or infinite");
+        }
         if (s.tag == SPOOKY_NESTED) {
             scratch->len = 0;
             int rc = spooky_cbor_to_json(rec + s.offset, s.length, scratch);
             if (rc == SPOOKY_E_NOMEM) return file_fail(err, rc, rec_off, "no memory");
+            if (rc == SPOOKY_E_NOT_JSON)
+                return file_fail(err, rc, rec_off + s.offset,
+                                 "nested field holds a value JSON cannot hold (NaN, infinity, bytes or a tag)");
             if (rc) return file_fail(err, SPOOKY_E_RECORD_INVALID, rec_off + s.offset,
                                 "nested field is not valid CBOR");
         }
@@ -498,7 +507,7 @@ int spooky_file_verify_block(const spooky_file *f, uint64_t i, spooky_error *err
             break;
         }
         if ((rc = check_key(f, key, klen, rec, rlen, rec_off - klen, err))) break;
-        if ((rc = check_fields(f, rec, rlen, rec_off, &scratch, err))) break;
+        if ((rc = file_check_fields(f, rec, rlen, rec_off, &scratch, err))) break;
         if ((rc = check_indexed(f, key, klen, rec, rlen, rec_off, err))) break;
     }
     spooky_buf_free(&scratch);
