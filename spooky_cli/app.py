@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
+import threading
 from enum import Enum
 
 import typer
@@ -265,8 +268,52 @@ def bench(
     )
 
 
+class Interrupted(BaseException):
+    """SIGINT, SIGTERM or SIGHUP arrived: unwinds like KeyboardInterrupt, so
+    every output and temp file is cleaned up on the way out, but typer does
+    not swallow it."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+_SIGNALS = {
+    signal.SIGINT: "interrupted",
+    signal.SIGTERM: "terminated",
+    signal.SIGHUP: "hung up",
+}
+
+
+def _on_signal(signum: int, _frame: object) -> None:
+    for sig in _SIGNALS:  # a second signal ends the process at once
+        signal.signal(sig, signal.SIG_DFL)
+    raise Interrupted(signum)
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: runs the app, turning errors into one line and exit code 2."""
+    """Entry point: runs the app, turning errors into one line and exit code 2.
+    A signal (INT, TERM, HUP) unwinds the command, says so on stderr, then
+    ends the process by that same signal, as shells expect."""
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in _SIGNALS:
+            if signal.getsignal(sig) is not signal.SIG_IGN:  # nohup and friends stay
+                previous[sig] = signal.signal(sig, _on_signal)
+    try:
+        _run(argv)
+    except Interrupted as exc:
+        render.error(_SIGNALS.get(exc.signum, "stopped by a signal"))
+        sys.stderr.flush()
+        signal.signal(exc.signum, signal.SIG_DFL)
+        os.kill(os.getpid(), exc.signum)
+        sys.exit(128 + exc.signum)  # where the signal did not end us
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _run(argv: list[str] | None) -> None:
     try:
         # without standalone mode click returns a typer.Exit's code instead of raising
         code = app(args=argv, prog_name="spooky", standalone_mode=False)

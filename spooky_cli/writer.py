@@ -19,7 +19,7 @@ from spooky_cli._native import ffi, lib
 from spooky_cli.encode import position, to_json
 from spooky_cli.errors import DuplicateKey, HashCollision, JsonError, error_for
 from spooky_cli.keys import key_from_sort_form
-from spooky_cli.output import current_umask, fsync_dir, temp_beside
+from spooky_cli.output import Output
 
 
 @dataclass(frozen=True)
@@ -140,38 +140,44 @@ def collision_message(a: str, b: str) -> str:
 
 
 class RecordFileWriter:
-    """Writes a record file atomically: records go to a temporary file beside
-    the target, which replaces the target only on a clean close().
+    """Writes a record file atomically: records go to an unnamed temp file
+    beside the target, which replaces the target only on a clean close().
+    path "-" is stdout; a device or FIFO gets the file's bytes at close(). A
+    path that is one of inputs (after links) is refused (spooky_cli.output).
 
         with RecordFileWriter("out.spky", key="id") as w:
             w.write({"id": 1, "name": "a"})
             w.write_ndjson(b'{"id": 2}\\n{"id": 3}\\n')
     """
 
-    def __init__(self, path: str | os.PathLike[str], key: str = "id", keep_last: bool = False):
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        key: str = "id",
+        keep_last: bool = False,
+        *,
+        inputs: Iterable[str] = (),
+    ):
         self.path = os.fspath(path)
         self.key = key
         self.keep_last = keep_last
         self._key_bytes = key.encode("utf-8")
-        target = os.path.abspath(self.path)
-        self._dir = os.path.dirname(target)
-        self._base = os.path.basename(target)
-        self._fd, self._tmp = self._temp()
+        self._output = Output(self.path, inputs, binary=True)
+        self._temp = self._output.temp_file()
+        self._closed = False
         self._sources: list[str] = []
-        w = lib.spooky_writer_new(self._fd, self._key_bytes, len(self._key_bytes))
+        w = lib.spooky_writer_new(self._temp.fd, self._key_bytes, len(self._key_bytes))
         if w == ffi.NULL:
-            self._discard()
+            self.abort()
             raise MemoryError("could not create the record writer")
         self._w = ffi.gc(w, lib.spooky_writer_free)
         self._err = ffi.new("spooky_error *")
-        self._closed = False
         self.records = 0
         self.bytes_written = 0
 
-    def _temp(self) -> tuple[int, str]:
-        fd, tmp = temp_beside(os.path.join(self._dir, self._base))
-        os.fchmod(fd, 0o666 & ~current_umask())
-        return fd, tmp
+    @property
+    def _shown(self) -> str:
+        return "<stdout>" if self.path == "-" else self.path
 
     def source_id(self, name: str) -> int:
         """A number for an input name, used in messages about its lines."""
@@ -189,7 +195,7 @@ class RecordFileWriter:
         if rc == lib.SPOOKY_E_HASH_COLLISION:
             raise self._collision()
         if rc:
-            raise error_for(rc, f"could not write {self.path}")
+            raise error_for(rc, f"could not write {self._shown}")
 
     def write_ndjson(self, data: bytes | bytearray, source: str = "<data>") -> None:
         """Adds every line of NDJSON text; the first bad line raises JsonError."""
@@ -212,55 +218,39 @@ class RecordFileWriter:
     # -- finishing -----------------------------------------------------------------------
 
     def close(self) -> None:
-        """Writes the footer, fsyncs and renames onto the target."""
+        """Writes the footer; the file then replaces the target (fsynced) or
+        goes to stdout or the device."""
         if self._closed:
             return
-        fd2, tmp2 = self._temp()
+        rewrite = self._output.temp_file()
         rewritten = ffi.new("int *")
         try:
             rc = lib.spooky_writer_finish(
-                self._w, 1 if self.keep_last else 0, fd2, rewritten, self._err
+                self._w, 1 if self.keep_last else 0, rewrite.fd, rewritten, self._err
             )
             if rc == lib.SPOOKY_E_DUPLICATE_KEY:
                 raise self._duplicate()
             if rc:
-                raise error_for(rc, f"could not write {self.path}")
+                raise error_for(rc, f"could not write {self._shown}")
             self.records = lib.spooky_writer_records(self._w)
             self.bytes_written = lib.spooky_writer_bytes(self._w)
-            fd, tmp = (fd2, tmp2) if rewritten[0] else (self._fd, self._tmp)
-            os.fsync(fd)
+            if rewritten[0]:  # the live records went to the second file
+                self._temp.discard()
+                self._temp, rewrite = rewrite, self._temp
+            self._closed = True
+            self._output.install(self._temp)
         except BaseException:
-            os.close(fd2)
-            os.unlink(tmp2)
+            self._closed = False
             self.abort()
             raise
-        if rewritten[0]:
-            os.close(self._fd)
-            os.unlink(self._tmp)
-            self._fd, self._tmp = fd2, tmp2
-        else:
-            os.close(fd2)
-            os.unlink(tmp2)
-        os.close(self._fd)
-        self._closed = True
-        os.replace(self._tmp, os.path.join(self._dir, self._base))
-        fsync_dir(self._dir)
+        finally:
+            rewrite.discard()
 
     def abort(self) -> None:
         """Drops everything written; the target is untouched."""
         if not self._closed:
             self._closed = True
-            self._discard()
-
-    def _discard(self) -> None:
-        try:
-            os.close(self._fd)
-        except OSError:
-            pass
-        try:
-            os.unlink(self._tmp)
-        except FileNotFoundError:
-            pass
+            self._temp.discard()
 
     def __enter__(self) -> RecordFileWriter:
         return self

@@ -15,7 +15,7 @@ def test_a_big_output_is_written_whole(tmp_path: Path, monkeypatch: pytest.Monke
     monkeypatch.setattr(output._Writeback, "STEP", 1000)  # writeback every 1000 bytes
     target = tmp_path / "out.ndjson"
     pieces = [bytes([65 + i % 26]) * (300 + i) for i in range(200)]
-    with output.atomic_output(str(target)) as f:
+    with output.open_output(str(target)) as f:
         for p in pieces:
             assert f.write(p) == len(p)
         assert f._written == sum(map(len, pieces))
@@ -27,7 +27,7 @@ def test_a_big_output_is_written_whole(tmp_path: Path, monkeypatch: pytest.Monke
 def test_an_error_leaves_the_old_file(tmp_path: Path) -> None:
     target = tmp_path / "out.ndjson"
     target.write_bytes(b"old")
-    with pytest.raises(RuntimeError), output.atomic_output(str(target)) as f:
+    with pytest.raises(RuntimeError), output.open_output(str(target)) as f:
         f.write(b"x" * 100_000)
         raise RuntimeError("boom")
     assert target.read_bytes() == b"old"

@@ -158,9 +158,9 @@ def dumps(run: dict[str, Any]) -> str:
 
 
 def save(path: str, run: dict[str, Any]) -> None:
-    from spooky_cli.output import atomic_output
+    from spooky_cli.output import open_output
 
-    with atomic_output(path) as f:
+    with open_output(path) as f:
         f.write(dumps(run).encode("utf-8"))
 
 

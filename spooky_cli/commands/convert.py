@@ -14,7 +14,6 @@ from typing import Any
 from spooky_cli import render
 from spooky_cli.errors import SpookyError
 from spooky_cli.inputs import Piece, display_name, input_size, read_pieces
-from spooky_cli.output import record_file_target
 from spooky_cli.writer import (
     RecordFileWriter,
     Transcoded,
@@ -49,10 +48,9 @@ def run(
     sizes = [input_size(p) for p in inputs]
     total = None if any(s is None for s in sizes) else sum(s for s in sizes if s)
     stats = Stats()
-    with record_file_target(output) as target:
-        writer = RecordFileWriter(target, key=key, keep_last=keep_last)
-        with writer, render.progress("converting", total, quiet) as bar:
-            _convert(inputs, writer, key.encode("utf-8"), skip_errors, bar, stats)
+    writer = RecordFileWriter(output, key=key, keep_last=keep_last, inputs=inputs)
+    with writer, render.progress("converting", total, quiet) as bar:
+        _convert(inputs, writer, key.encode("utf-8"), skip_errors, bar, stats)
 
     seconds = max(time.perf_counter() - start, 1e-9)
     parts = [

@@ -12,7 +12,7 @@ from spooky_cli import render
 from spooky_cli.commands.export import quiet_stdout
 from spooky_cli.diff import DiffCounts, diff_files
 from spooky_cli.errors import SpookyError
-from spooky_cli.output import atomic_output
+from spooky_cli.output import open_output
 from spooky_cli.reader import RecordFileReader
 
 
@@ -49,7 +49,7 @@ def run(
         c_fmt = "count" if summary_only or quiet else ("ndjson" if fmt == "json" else "text")
         try:
             with (
-                nullcontext(_Discard()) if quiet else atomic_output(output) as out,
+                nullcontext(_Discard()) if quiet else open_output(output, inputs=[old, new]) as out,
                 render.progress(
                     "diffing", a.record_count + b.record_count, quiet=quiet, unit="records"
                 ) as bar,

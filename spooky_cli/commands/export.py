@@ -10,7 +10,7 @@ import typer
 
 from spooky_cli import render
 from spooky_cli.errors import SpookyError
-from spooky_cli.output import atomic_output
+from spooky_cli.output import open_output
 from spooky_cli.reader import RecordFileReader
 
 
@@ -37,7 +37,7 @@ def run(file: str, output: str, fields: list[str] | None = None, quiet: bool = F
 
         try:
             with (
-                atomic_output(output) as out,
+                open_output(output, inputs=[file]) as out,
                 render.progress("export", reader.records_bytes, quiet=quiet) as bar,
             ):
                 records = reader.export_ndjson(write_block, fields, progress=bar.advance)

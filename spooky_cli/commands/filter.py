@@ -10,7 +10,7 @@ from spooky_cli import render
 from spooky_cli.commands.export import quiet_stdout
 from spooky_cli.errors import SpookyError
 from spooky_cli.filter import Filter, filter_file
-from spooky_cli.output import atomic_output, record_file_target
+from spooky_cli.output import open_output
 from spooky_cli.reader import RecordFileReader, field_label
 from spooky_cli.writer import RecordFileWriter
 
@@ -59,16 +59,13 @@ def run(
                 matched = filter_file(reader, flt, progress=bar.advance)
                 print(matched, flush=True)
             elif fmt == "spky":
-                with (
-                    record_file_target(output) as target,
-                    RecordFileWriter(target, key=reader.key_field) as writer,
-                ):
+                with RecordFileWriter(output, key=reader.key_field, inputs=[file]) as writer:
                     matched = filter_file(
                         reader, flt, fields=fields, writer=writer, progress=bar.advance
                     )
             else:
                 try:
-                    with atomic_output(output) as out:
+                    with open_output(output, inputs=[file]) as out:
                         matched = filter_file(
                             reader, flt, fields=fields, write=out.write, progress=bar.advance
                         )

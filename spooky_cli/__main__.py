@@ -1,0 +1,5 @@
+"""python -m spooky_cli: the spooky command."""
+
+from spooky_cli.app import main
+
+main()
