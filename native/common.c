@@ -28,6 +28,7 @@ const char *spooky_strerror(int code) {
     case SPOOKY_E_LENGTH: return "value has another byte length";
     case SPOOKY_E_EXISTS: return "field already exists";
     case SPOOKY_E_TOO_LARGE: return "record too large";
+    case SPOOKY_E_STALE_SLOT: return "slot no longer matches the record (resolve it again)";
     case SPOOKY_E_KEY_MISSING: return "record has no key field";
     case SPOOKY_E_KEY_TYPE: return "key is not a string or an integer";
     case SPOOKY_E_DUPLICATE_KEY: return "key repeats";

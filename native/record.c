@@ -176,29 +176,44 @@ int spooky_get_str(const uint8_t *rec, size_t len, const uint8_t *name, size_t n
 
 /* ---- in-place writes -------------------------------------------------------- */
 
+/* check_slot, and the index entry at the slot's position is still the slot's. */
+static inline int check_write(const uint8_t *rec, size_t len, const spooky_slot *s, uint8_t tag,
+                              uint32_t width) {
+    int rc = check_slot(s, len, tag, width);
+    if (rc) return rc;
+    if (len < SPOOKY_HEADER_SIZE || s->index >= load_u32(rec) ||
+        (uint64_t)s->index >= (len - SPOOKY_HEADER_SIZE) / SPOOKY_INDEX_ENTRY_SIZE)
+        return SPOOKY_E_STALE_SLOT;
+    const uint8_t *e = ENTRY(rec, s->index);
+    if (load_u64(e) != s->name_hash || load_u32(e + 8) != s->offset ||
+        load_u32(e + 12) != s->length || e[16] != s->tag)
+        return SPOOKY_E_STALE_SLOT;
+    return SPOOKY_OK;
+}
+
 int spooky_set_i64_at(uint8_t *rec, size_t len, const spooky_slot *slot, int64_t value) {
-    int rc = check_slot(slot, len, SPOOKY_I64, 8);
+    int rc = check_write(rec, len, slot, SPOOKY_I64, 8);
     if (rc) return rc;
     memcpy(rec + slot->offset, &value, 8);
     return SPOOKY_OK;
 }
 
 int spooky_set_u64_at(uint8_t *rec, size_t len, const spooky_slot *slot, uint64_t value) {
-    int rc = check_slot(slot, len, SPOOKY_U64, 8);
+    int rc = check_write(rec, len, slot, SPOOKY_U64, 8);
     if (rc) return rc;
     store_u64(rec + slot->offset, value);
     return SPOOKY_OK;
 }
 
 int spooky_set_f64_at(uint8_t *rec, size_t len, const spooky_slot *slot, double value) {
-    int rc = check_slot(slot, len, SPOOKY_F64, 8);
+    int rc = check_write(rec, len, slot, SPOOKY_F64, 8);
     if (rc) return rc;
     memcpy(rec + slot->offset, &value, 8);
     return SPOOKY_OK;
 }
 
 int spooky_set_bool_at(uint8_t *rec, size_t len, const spooky_slot *slot, int value) {
-    int rc = check_slot(slot, len, SPOOKY_BOOL, 1);
+    int rc = check_write(rec, len, slot, SPOOKY_BOOL, 1);
     if (rc) return rc;
     rec[slot->offset] = value ? 1 : 0;
     return SPOOKY_OK;
@@ -207,8 +222,9 @@ int spooky_set_bool_at(uint8_t *rec, size_t len, const spooky_slot *slot, int va
 int spooky_set_bytes_at(uint8_t *rec, size_t len, const spooky_slot *slot, const uint8_t *value,
                         size_t value_len) {
     if (!slot || (!value && value_len)) return SPOOKY_E_ARG;
-    if (!slot_in_bounds(slot, len)) return SPOOKY_E_RECORD_INVALID;
     if (value_len != slot->length) return SPOOKY_E_LENGTH;
+    int rc = check_write(rec, len, slot, slot->tag, slot->length);
+    if (rc) return rc;
     if (value_len) memcpy(rec + slot->offset, value, value_len);
     return SPOOKY_OK;
 }

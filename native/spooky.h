@@ -34,6 +34,7 @@ typedef enum {
     SPOOKY_E_LENGTH = 42,        /* in-place write of another byte length */
     SPOOKY_E_EXISTS = 43,        /* add of a field that is already there */
     SPOOKY_E_TOO_LARGE = 44,     /* record would exceed the u32 offsets */
+    SPOOKY_E_STALE_SLOT = 45,    /* a slot's index entry no longer matches the record */
     SPOOKY_E_KEY_MISSING = 50,   /* record has no key field */
     SPOOKY_E_KEY_TYPE = 51,      /* key is not a string or an integer */
     SPOOKY_E_DUPLICATE_KEY = 52, /* two records with one key */
@@ -151,7 +152,9 @@ int spooky_get_str(const uint8_t *rec, size_t len, const uint8_t *name,
 
 /* Typed reads and writes through a slot: O(1), no hash, no search. The slot's
  * bounds are still checked against len, so a stale slot never leaves the
- * record. */
+ * record; a write also checks that the index entry at slot->index still
+ * holds the slot's hash, offset, length and tag (else SPOOKY_E_STALE_SLOT),
+ * so a stale slot can never corrupt a record. */
 int spooky_get_i64_at(const uint8_t *rec, size_t len, const spooky_slot *slot,
                       int64_t *out);
 int spooky_get_u64_at(const uint8_t *rec, size_t len, const spooky_slot *slot,

@@ -82,7 +82,9 @@ class PredicateError(SpookyError, ValueError):
 
 
 class StaleSlotError(SpookyError):
-    """A FieldSlot used after a layout change of its record (debug runs only)."""
+    """A FieldSlot that does not fit the record: resolved on another record
+    (always checked), used after a layout change (debug runs: an assert), or
+    a write whose index entry no longer matches the slot (always checked)."""
 
 
 _BY_CODE: dict[int, type[SpookyError]] = {
@@ -96,6 +98,7 @@ _BY_CODE: dict[int, type[SpookyError]] = {
     42: LengthMismatch,
     43: FieldExists,
     44: RecordTooLarge,
+    45: StaleSlotError,
     50: RecordKeyError,
     51: RecordKeyError,
     52: DuplicateKey,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import struct
 import weakref
 from collections.abc import Iterator
@@ -25,13 +26,22 @@ _I64 = struct.Struct("<q")
 _U64 = struct.Struct("<Q")
 _F64 = struct.Struct("<d")
 _U32 = struct.Struct("<I")
+_ENTRY = struct.Struct("<QIIB")  # name_hash, offset, length, tag of an index entry
+_record_ids = itertools.count(1)
 _NOT_FOUND = lib.SPOOKY_E_NOT_FOUND
 _I64_T, _U64_T, _F64_T, _BOOL_T, _STR_T, _NESTED_T = 2, 6, 3, 1, 4, 5
 
 
 class FieldSlot(NamedTuple):
     """A field resolved once: read and write it through the record's _at methods
-    with no hashing and no search. Valid until the record's layout changes."""
+    with no hashing and no search. Valid until the record's layout changes.
+
+    A slot belongs to the record it was resolved on (record_id): used on
+    another record it raises StaleSlotError, always (one integer compare).
+    After a layout change (generation) it raises in debug runs (an assert,
+    gone under python -O). Writes through a slot also check, in O(1), that the
+    index entry at its position still holds its hash, offset, length and type,
+    so a stale slot can never corrupt a record, -O or not."""
 
     name: str
     name_hash: int
@@ -40,6 +50,7 @@ class FieldSlot(NamedTuple):
     length: int
     type: FieldType
     generation: int
+    record_id: int
 
 
 def _name_bytes(name: str) -> bytes:
@@ -53,7 +64,7 @@ class SpookyRecord:
 
     Validated once on construction; reads never copy the record."""
 
-    __slots__ = ("_data", "_ptr", "_len", "_generation")
+    __slots__ = ("_data", "_ptr", "_len", "_generation", "_id")
 
     def __init__(self, data: bytes | bytearray | memoryview):
         if isinstance(data, memoryview) and (data.format != "B" or data.ndim != 1):
@@ -62,6 +73,7 @@ class SpookyRecord:
         n = len(ptr)
         check(lib.spooky_record_validate(ptr, n), f"invalid record ({n} bytes)")
         self._data, self._ptr, self._len, self._generation = data, ptr, n, 0
+        self._id = next(_record_ids)
 
     # -- lookup ---------------------------------------------------------------
 
@@ -88,10 +100,18 @@ class SpookyRecord:
         if s is None:
             return None
         return FieldSlot(
-            name, s.name_hash, s.index, s.offset, s.length, FieldType(s.tag), self._generation
+            name,
+            s.name_hash,
+            s.index,
+            s.offset,
+            s.length,
+            FieldType(s.tag),
+            self._generation,
+            self._id,
         )
 
     def _check_slot(self, slot: FieldSlot) -> None:
+        """The debug check of the plan: no layout change since resolve."""
         if slot.generation != self._generation:
             raise StaleSlotError(
                 f"slot for {slot.name!r} is from generation {slot.generation}, the record is "
@@ -164,7 +184,15 @@ class SpookyRecord:
 
     # -- reads through a slot -------------------------------------------------------
 
+    def _owned(self, slot: FieldSlot) -> None:
+        if slot.record_id != self._id:
+            raise StaleSlotError(
+                f"slot for {slot.name!r} was resolved on another record: resolve it on this one"
+            )
+
     def _typed(self, slot: FieldSlot, tag: int) -> int:
+        if slot.record_id != self._id:
+            self._owned(slot)
         if __debug__:
             self._check_slot(slot)
         if slot.type != tag:
@@ -189,6 +217,8 @@ class SpookyRecord:
         return self._text(self._typed(slot, _STR_T), slot.length)
 
     def get_at(self, slot: FieldSlot) -> Any:
+        if slot.record_id != self._id:
+            self._owned(slot)
         if __debug__:
             self._check_slot(slot)
         return self._value(slot.type, slot.offset, slot.length)
@@ -275,6 +305,7 @@ class SpookyRecordMut(SpookyRecord):
             len(buf),
             0,
         )
+        rec._id = next(_record_ids)
         _records_on_buffer[id(buf)] = rec
         return rec
 
@@ -323,21 +354,34 @@ class SpookyRecordMut(SpookyRecord):
     def set_bool(self, name: str, value: bool) -> None:
         self._data[self._typed_by_name(name, _BOOL_T)] = 1 if value else 0
 
+    def _writable(self, slot: FieldSlot, tag: int) -> int:
+        """The slot's offset, once its index entry is checked to be unchanged:
+        O(1), and done whether or not asserts run."""
+        offset = self._typed(slot, tag)
+        if slot.index >= _U32.unpack_from(self._data, 0)[0] or _ENTRY.unpack_from(
+            self._data, 20 + 20 * slot.index
+        ) != (slot.name_hash, offset, slot.length, tag):
+            raise StaleSlotError(
+                f"slot for {slot.name!r} no longer matches the record (its layout changed): "
+                "resolve it again"
+            )
+        return offset
+
     def set_i64_at(self, slot: FieldSlot, value: int) -> None:
-        self._pack(_I64, self._typed(slot, _I64_T), value, "i64")
+        self._pack(_I64, self._writable(slot, _I64_T), value, "i64")
 
     def set_u64_at(self, slot: FieldSlot, value: int) -> None:
-        self._pack(_U64, self._typed(slot, _U64_T), value, "u64")
+        self._pack(_U64, self._writable(slot, _U64_T), value, "u64")
 
     def set_f64_at(self, slot: FieldSlot, value: float) -> None:
-        self._pack(_F64, self._typed(slot, _F64_T), value, "f64")
+        self._pack(_F64, self._writable(slot, _F64_T), value, "f64")
 
     def set_bool_at(self, slot: FieldSlot, value: bool) -> None:
-        self._data[self._typed(slot, _BOOL_T)] = 1 if value else 0
+        self._data[self._writable(slot, _BOOL_T)] = 1 if value else 0
 
     def set_str_at(self, slot: FieldSlot, value: str) -> None:
         """Same byte length only (a slot cannot follow a splice)."""
-        offset = self._typed(slot, _STR_T)
+        offset = self._writable(slot, _STR_T)
         raw = _str_bytes(value)
         if len(raw) != slot.length:
             raise LengthMismatch(

@@ -398,3 +398,99 @@ def test_get_raw_returns_stored_bytes():
     assert rec.get_raw("n") == (FieldType.NULL, b"")
     assert rec.get_raw("v") == (FieldType.NESTED, b"\x81\x01")
     assert rec.get_raw("missing") is None
+
+
+# -- slots belong to their record, and writes never corrupt ----------
+
+
+@pytest.mark.parametrize("cls", [SpookyRecord, SpookyRecordMut])
+def test_a_slot_from_another_record_always_raises(cls):
+    a = SpookyRecordMut(serialize({"id": 1, "zzz": "a"}))
+    b = cls(serialize({"id": 2, "zzz": "b"}))
+    slot = a.resolve("id")
+    assert slot.record_id != b.resolve("id").record_id
+    with pytest.raises(StaleSlotError, match="another record"):
+        b.get_i64_at(slot)
+    with pytest.raises(StaleSlotError, match="another record"):
+        b.get_at(slot)
+    if isinstance(b, SpookyRecordMut):
+        with pytest.raises(StaleSlotError, match="another record"):
+            b.set_i64_at(slot, 99)
+    assert b.get("id") == 2 and b.get("zzz") == "b"  # untouched, still valid
+    SpookyRecord(b.to_bytes())
+
+
+def test_same_bytes_other_record_still_raises():
+    data = serialize({"id": 1, "x": 2})
+    a, b = SpookyRecordMut(data), SpookyRecordMut(data)
+    with pytest.raises(StaleSlotError):
+        b.set_i64_at(a.resolve("x"), 5)
+    assert b.to_bytes() == data
+
+
+_NO_CORRUPTION_SCRIPT = textwrap.dedent("""
+    from spooky_cli import SpookyRecord, SpookyRecordMut, StaleSlotError, TypeMismatch, serialize
+    names = ("id", "name", "score", "ok")
+    changes = {
+        "splice": lambda r: r.set_str("name", "a much longer name than before"),
+        "add": lambda r: r.add_field("aaa", 1),
+        "remove": lambda r: r.remove_field("name"),
+        "type": lambda r: r.set_field("score", 1),
+    }
+    writes = (("id", "set_i64_at", -1), ("score", "set_f64_at", 2.5), ("ok", "set_bool_at", False))
+    for what, change in changes.items():
+        for name, setter, value in writes:
+            rec = SpookyRecordMut(serialize({"id": 7, "name": "Ada", "score": 1.5, "ok": True}))
+            slot = rec.resolve(name)
+            change(rec)
+            before = {n: rec.get(n) for n in names}
+            try:
+                getattr(rec, setter)(slot, value)
+                result = "wrote"
+            except StaleSlotError:
+                result = "stale"
+            SpookyRecord(rec.to_bytes())  # still a valid record
+            after = {n: rec.get(n) for n in names}
+            want = {**before, name: value} if result == "wrote" else before
+            print(what, name, result, after == want)
+""")
+
+
+@pytest.mark.parametrize("flags", [[], ["-O"]])
+def test_a_stale_slot_never_corrupts_a_record(flags, tmp_path):
+    out = subprocess.run(
+        [sys.executable, *flags, "-c", _NO_CORRUPTION_SCRIPT],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    rows = [line.split() for line in out.stdout.splitlines()]
+    assert len(rows) == 12
+    assert all(ok == "True" for *_, ok in rows), out.stdout  # only the slot's own field changed
+    results = {(what, name): result for what, name, result, _ in rows}
+    if not flags:  # the generation assert catches every stale use
+        assert set(results.values()) == {"stale"}
+    else:  # the entry check catches what moved or changed type; the rest is a safe write
+        for what in ("splice", "add", "remove", "type"):
+            assert "stale" in {r for (w, _), r in results.items() if w == what}, results
+        assert results[("type", "score")] == "stale"
+
+
+def test_c_slot_writes_check_the_index_entry():
+    from spooky_cli._native import ffi, lib
+
+    data = bytearray(serialize({"a": 1, "b": "xy", "c": 2}))
+    ptr = ffi.from_buffer("uint8_t[]", data)
+    slot = ffi.new("spooky_slot *")
+    assert lib.spooky_record_resolve(ptr, len(data), b"c", 1, slot) == 0
+    assert lib.spooky_set_i64_at(ptr, len(data), slot, 5) == 0
+    stale = ffi.new("spooky_slot *")
+    ffi.memmove(stale, slot, ffi.sizeof("spooky_slot"))
+    stale.offset += 1  # as if the field had moved: bounds still fine
+    assert lib.spooky_set_i64_at(ptr, len(data), stale, 6) == lib.SPOOKY_E_STALE_SLOT
+    stale.offset -= 1
+    stale.index = 99
+    assert lib.spooky_set_i64_at(ptr, len(data), stale, 6) == lib.SPOOKY_E_STALE_SLOT
+    assert SpookyRecord(bytes(data)).get("c") == 5
