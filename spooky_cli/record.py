@@ -26,7 +26,8 @@ _I64 = struct.Struct("<q")
 _U64 = struct.Struct("<Q")
 _F64 = struct.Struct("<d")
 _U32 = struct.Struct("<I")
-_ENTRY = struct.Struct("<QIIB")  # name_hash, offset, length, tag of an index entry
+_entry_at = struct.Struct("<QIIB").unpack_from  # name_hash, offset, length, tag of an entry
+_count_of = _U32.unpack_from
 _record_ids = itertools.count(1)
 _NOT_FOUND = lib.SPOOKY_E_NOT_FOUND
 _I64_T, _U64_T, _F64_T, _BOOL_T, _STR_T, _NESTED_T = 2, 6, 3, 1, 4, 5
@@ -358,9 +359,13 @@ class SpookyRecordMut(SpookyRecord):
         """The slot's offset, once its index entry is checked to be unchanged:
         O(1), and done whether or not asserts run."""
         offset = self._typed(slot, tag)
-        if slot.index >= _U32.unpack_from(self._data, 0)[0] or _ENTRY.unpack_from(
-            self._data, 20 + 20 * slot.index
-        ) != (slot.name_hash, offset, slot.length, tag):
+        data, i = self._data, slot.index
+        if i >= _count_of(data)[0] or _entry_at(data, 20 + 20 * i) != (
+            slot.name_hash,
+            offset,
+            slot.length,
+            tag,
+        ):
             raise StaleSlotError(
                 f"slot for {slot.name!r} no longer matches the record (its layout changed): "
                 "resolve it again"

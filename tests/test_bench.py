@@ -21,6 +21,7 @@ from spooky_cli.errors import SpookyError
 EXPECTED = {
     "fieldslot": set(micro.OPS),
     "python-fieldslot": set(micro.OPS),
+    "python-slot-checks": set(micro.SLOT_CHECKS),
     "serialize": {"serialize_into"},
     "python-serialize": {"serialize_into"},
     "change-detection": {"detect_changes"},

@@ -494,3 +494,17 @@ def test_c_slot_writes_check_the_index_entry():
     stale.index = 99
     assert lib.spooky_set_i64_at(ptr, len(data), stale, 6) == lib.SPOOKY_E_STALE_SLOT
     assert SpookyRecord(bytes(data)).get("c") == 5
+
+
+def test_a_slot_past_the_end_of_a_shrunk_record_is_stale():
+    rec = SpookyRecordMut(serialize({f"f{i}": i for i in range(10)}))
+    slots = [rec.resolve(f"f{i}") for i in range(10)]
+    last = max(slots, key=lambda s: s.index)
+    for i in range(9):
+        if f"f{i}" != last.name:
+            rec.remove_field(f"f{i}")
+    rec.remove_field(last.name)
+    rec.add_field("g", 1)
+    assert rec.field_count == 2
+    with pytest.raises(StaleSlotError):
+        rec.set_i64_at(last, 5)  # under -O too: the entry check, not an assert

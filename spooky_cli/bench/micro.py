@@ -496,6 +496,7 @@ def run_python_api(
         _emit(rows, _row("python-fieldslot", op_name, "ns/op", ours, "by name", base), progress)
     if m.to_bytes() != data:
         raise RuntimeError("python set benchmarks left the record changed")
+    rows += _slot_check_rows(api, data, quick, progress)
 
     n = n_records if n_records is not None else (200 if quick else 1000)
     docs = generate_records(n, seed)
@@ -521,6 +522,47 @@ def run_python_api(
         ),
         progress,
     )
+    return rows
+
+
+SLOT_CHECKS = ("get_i64_at", "set_i64_at")
+
+
+def _slot_check_rows(api: Any, data: bytes, quick: bool, progress: Progress) -> list[Row]:
+    """What a slot's checks cost through the Python API: get_i64_at (the
+    record check and, in debug runs, the generation assert) and set_i64_at
+    (those and the O(1) index entry check), against the same calls with the
+    checks taken out (the type check stays in both)."""
+
+    class Unchecked(api.SpookyRecordMut):  # type: ignore[misc,name-defined]
+        def _typed(self, slot: Any, tag: int) -> int:
+            if slot.type != tag:
+                raise TypeError(slot.name)
+            return int(slot.offset)
+
+        def _writable(self, slot: Any, tag: int) -> int:
+            return self._typed(slot, tag)
+
+    rows: list[Row] = []
+    checked, unchecked = api.SpookyRecordMut(data), Unchecked(data)
+    field = FIELD_FOR_OP["get_i64"]
+    a, b = checked.resolve(field), unchecked.resolve(field)
+    value = checked.get_i64_at(a)
+    pairs = {
+        "get_i64_at": (
+            functools.partial(_loop1, checked.get_i64_at, a),
+            functools.partial(_loop1, unchecked.get_i64_at, b),
+        ),
+        "set_i64_at": (
+            functools.partial(_loop2, checked.set_i64_at, a, value),
+            functools.partial(_loop2, unchecked.set_i64_at, b, value),
+        ),
+    }
+    for name in SLOT_CHECKS:
+        ours, base = _pair(*pairs[name], quick, start=1000)
+        row = _row("python-slot-checks", name, "ns/op", ours, "checks taken out", base)
+        row["note"] = f"the checks cost {max(ours - base, 0):.0f} ns"
+        _emit(rows, row, progress)
     return rows
 
 

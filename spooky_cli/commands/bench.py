@@ -30,7 +30,7 @@ QUICK_RECORDS = 20_000
 TINY_RECORDS = 2_000
 
 # Rows micro.run_all emits (for the progress bar's total).
-MICRO_ROWS = len(micro.OPS) * 2 + 3
+MICRO_ROWS = len(micro.OPS) * 2 + len(micro.SLOT_CHECKS) + 3
 
 
 def _tiny() -> bool:
@@ -79,6 +79,7 @@ def run(
             ["fieldslot"] * len(micro.OPS)
             + ["serialize", "change-detection"]
             + ["python-fieldslot"] * len(micro.OPS)
+            + ["python-slot-checks"] * len(micro.SLOT_CHECKS)
             + ["python-serialize"]
         )
         bar.step(f"micro: {next(labels)}")
