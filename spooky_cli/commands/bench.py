@@ -21,7 +21,7 @@ from typing import Any
 import typer
 
 from spooky_cli import render
-from spooky_cli.bench import macro, micro, report
+from spooky_cli.bench import macro, micro, report, tables
 from spooky_cli.errors import SpookyError
 
 TINY_ENV = "SPOOKY_BENCH_TINY"
@@ -73,7 +73,7 @@ def run(
     rows: list[dict[str, Any]] = []
     with (
         tempfile.TemporaryDirectory(prefix="spooky-bench-") as workdir,
-        render.bench_progress(MICRO_ROWS + _macro_steps(repeats)) as bar,
+        tables.bench_progress(MICRO_ROWS + _macro_steps(repeats)) as bar,
     ):
         labels = iter(
             ["fieldslot"] * len(micro.OPS)
@@ -110,12 +110,12 @@ def run(
         sys.stdout.write(report.dumps(result))
         sys.stdout.flush()
     else:
-        render.bench_results(report.machine_lines(machine), rows, _footnotes(settings))
+        tables.bench_results(report.machine_lines(machine), rows, _footnotes(settings))
 
     if saved is not None:
         entries, regressed = report.compare(saved.get("rows", []), rows, threshold)
         out = render.stderr() if as_json else render.stdout()
-        render.bench_comparison(entries, compare or "", threshold, out=out)
+        tables.bench_comparison(entries, compare or "", threshold, out=out)
         was = saved.get("settings") or {}
         differs = [k for k in ("records", "quick", "tiny") if k in was and was[k] != settings[k]]
         if differs:
