@@ -516,6 +516,11 @@ int spooky_file_verify_block(const spooky_file *f, uint64_t i, spooky_error *err
 
 /* ---- export -------------------------------------------------------------------- */
 
+int file_check_key(const spooky_file *f, const uint8_t *key, uint32_t klen, const uint8_t *rec,
+                   uint32_t rlen, uint64_t key_off, spooky_error *err) {
+    return check_key(f, key, klen, rec, rlen, key_off, err);
+}
+
 int file_put_value(const uint8_t *rec, const spooky_slot *s, uint64_t rec_off, spooky_buf *out,
                      spooky_error *err) {
     int rc = spooky_value_to_json(s->tag, rec + s->offset, s->length, out);
