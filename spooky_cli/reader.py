@@ -318,20 +318,30 @@ class RecordFileReader:
         raw = key_to_sort_form(key)
         return lib.spooky_file_find_key(f, raw, len(raw), ffi.new("uint64_t *")) == 0
 
+    def _index_key(self, i: int, e: Any) -> int | str:
+        """The key of index entry i (read into e); RecordFileError when the
+        stored bytes are no key's sort form."""
+        try:
+            return key_from_sort_form(ffi.buffer(e.key, e.key_len))
+        except ValueError:  # UnicodeDecodeError too
+            at = int(ffi.cast("uintptr_t", e.key)) - int(ffi.cast("uintptr_t", self._ptr))
+            raise RecordFileError(
+                f"{self.path}: key {i} of the key index is not well formed (at byte {at})"
+            ) from None
+
     def index_entries(self) -> Iterator[IndexEntry]:
         """(key, digest, record offset, record length) in key order."""
         e = ffi.new("spooky_index_entry *")
         for i in range(self.record_count):
             self._entry(i, e)
-            key = key_from_sort_form(ffi.buffer(e.key, e.key_len))
-            yield IndexEntry(key, e.digest, e.record_offset, e.record_len)
+            yield IndexEntry(self._index_key(i, e), e.digest, e.record_offset, e.record_len)
 
     def keys(self) -> Iterator[int | str]:
         """Every key in key order."""
         e = ffi.new("spooky_index_entry *")
         for i in range(self.record_count):
             self._entry(i, e)
-            yield key_from_sort_form(ffi.buffer(e.key, e.key_len))
+            yield self._index_key(i, e)
 
     # -- whole-file work in C ----------------------------------------------------------
 

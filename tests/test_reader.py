@@ -415,11 +415,12 @@ def test_footer_byte_fuzz_never_crashes(tmp_path):
                     lambda r=r: exported(r),
                     lambda r=r: list(r),
                     lambda r=r: list(r.index_entries()),
+                    lambda r=r: list(r.keys()),
                     lambda r=r: r.get(0),
                 ):
                     try:
                         call()
-                    except (SpookyError, ValueError):
+                    except SpookyError:
                         pass
 
 
@@ -444,7 +445,7 @@ def test_block_byte_fuzz_never_crashes(tmp_path):
                     ):
                         try:
                             call()
-                        except (SpookyError, ValueError):
+                        except SpookyError:
                             pass
 
 
@@ -473,6 +474,30 @@ def test_bad_records_with_good_checksums(tmp_path):
     bad = fb.rechecksum_block(fb.patch(built.data, rec_off + s_at, b"\xff"), off)
     with RecordFileReader(write(tmp_path, bad)) as r, pytest.raises(SpookyError, match="not UTF-8"):
         exported(r)
+
+
+@pytest.mark.parametrize(
+    ("keys", "new"),
+    [
+        (["a", "b", "c"], b"\x03\xff"),  # the last key: not UTF-8
+        ([1, 2, 3], b"\x04"),  # the last key: an unknown kind (still sorted last)
+    ],
+)
+def test_malformed_index_key(tmp_path, keys, new):
+    built = fb.build([{"id": k, "v": i} for i, k in enumerate(keys)])
+    heap = built.sections["heap"]
+    at = heap + sum(len(fb.sort_form(k)) for k in keys[:-1])  # the last key in the heap
+    bad = fb.patch_footer(built, at, new)
+    byte = built.footer_payload_offset + at
+    with RecordFileReader(write(tmp_path, bad)) as r:
+        assert r.get(keys[0]).get("v") == 0  # the other keys still work
+        for call in (r.keys, r.index_entries):
+            with pytest.raises(RecordFileError) as info:
+                list(call())
+            assert not isinstance(info.value, ValueError)
+            assert str(info.value) == (
+                f"{r.path}: key 2 of the key index is not well formed (at byte {byte})"
+            )
 
 
 def test_digest_mismatch_found_by_get_and_verify(tmp_path):
