@@ -657,6 +657,32 @@ int spooky_file_export_block(const spooky_file *f, uint64_t i, const uint64_t *f
     return rc;
 }
 
+/* ---- one record (spooky get) ----------------------------------------------------- */
+
+int spooky_file_record_json(const spooky_file *f, uint64_t pos, int indent, spooky_buf *out,
+                            spooky_error *err) {
+    if (!f || !out || pos >= f->record_count || indent < 0 || indent > 16)
+        return file_fail(err, SPOOKY_E_ARG, 0, "bad argument");
+    spooky_index_entry e;
+    spooky_file_index_at(f, pos, &e);
+    const uint8_t *rec = f->data + e.record_offset; /* inside the blocks: checked at open */
+    if (spooky_xxh64(rec, e.record_len, 0) != e.digest)
+        return file_fail(err, SPOOKY_E_CHECKSUM, e.record_offset,
+                         "record digest differs from the key index");
+    if (spooky_record_validate(rec, e.record_len) != SPOOKY_OK)
+        return file_fail(err, SPOOKY_E_RECORD_INVALID, e.record_offset, "record is not valid");
+    spooky_buf compact = {0};
+    name_cache cache = {0};
+    size_t mark = out->len;
+    int rc = file_put_record(f, rec, e.record_len, e.record_offset, &cache, &compact, err);
+    if (!rc) rc = json_layout(compact.data, compact.len, indent, out);
+    if (rc == SPOOKY_E_NOMEM) file_fail(err, rc, 0, "no memory for the output");
+    if (rc) out->len = mark;
+    name_cache_free(&cache);
+    spooky_buf_free(&compact);
+    return rc;
+}
+
 /* ---- finding blocks in a byte range --------------------------------------------- */
 
 int64_t spooky_find_block(const uint8_t *data, size_t len, const uint8_t *sync, size_t from) {
