@@ -528,6 +528,9 @@ int file_put_value(const uint8_t *rec, const spooky_slot *s, uint64_t rec_off, s
     if (rc == SPOOKY_E_NOMEM) return file_fail(err, rc, rec_off, "no memory for the output");
     if (rc == SPOOKY_E_NOT_JSON && s->tag == SPOOKY_F64)
         return file_fail(err, rc, rec_off + s->offset, "float field is NaN or infinite");
+    if (rc == SPOOKY_E_NOT_JSON && s->tag == SPOOKY_NESTED)
+        return file_fail(err, rc, rec_off + s->offset,
+                         "nested field holds a value JSON cannot hold (NaN, infinity, bytes or a tag)");
     return file_fail(err, SPOOKY_E_RECORD_INVALID, rec_off + s->offset,
                 s->tag == SPOOKY_STR ? "string field is not UTF-8" : "nested field is not valid CBOR");
 }

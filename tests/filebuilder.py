@@ -68,9 +68,10 @@ def field_span(rec: bytes, name: str) -> tuple[int, int]:
 
 def spoil(key_value: Any, name: str, how: str, key: str = "id") -> Callable[[bytes], bytes]:
     """A mangle for build(): the record whose key field is key_value gets a bad
-    value in field `name`, of the same length: "nan" or "inf" (an f64), "utf8"
-    (a str, first byte 0xFF) or "cbor" (a nested value, first byte 0xFF: a
-    break code where an item belongs)."""
+    value in field `name`, of the same length: "nan", "inf" or "-inf" (an f64,
+    or the first 8-byte float of a nested value), "utf8" (a str, first byte
+    0xFF) or "cbor" (a nested value, first byte 0xFF: a break code where an
+    item belongs)."""
     key_hash = xxh64(key.encode())
 
     def mangle(rec: bytes) -> bytes:
@@ -79,10 +80,13 @@ def spoil(key_value: Any, name: str, how: str, key: str = "id") -> Callable[[byt
         value = struct.unpack("<q" if tag == 2 else "<Q", raw)[0] if tag in (2, 6) else raw.decode()
         if value != key_value:
             return rec
-        off, _length = field_span(rec, name)
+        off, length = field_span(rec, name)
         out = bytearray(rec)
-        if how in ("nan", "inf"):
-            out[off : off + 8] = struct.pack("<d", float(how))
+        if how in ("nan", "inf", "-inf"):
+            order = "<"
+            if dict(record_fields(rec))[xxh64(name.encode())] == 5:  # nested: after an fb head
+                off, order = rec.index(b"\xfb", off, off + length) + 1, ">"
+            out[off : off + 8] = struct.pack(order + "d", float(how))
         else:
             out[off] = 0xFF
         return bytes(out)
