@@ -470,6 +470,7 @@ def test_footer_byte_fuzz_never_crashes(tmp_path):
                     lambda r=r: list(r.index_entries()),
                     lambda r=r: list(r.keys()),
                     lambda r=r: r.get(0),
+                    lambda r=r: r.get_json(built.keys[-1], 2),
                 ):
                     try:
                         call()
@@ -495,6 +496,7 @@ def test_block_byte_fuzz_never_crashes(tmp_path):
                         lambda r=r: exported(r, ["id", "tags"]),
                         lambda r=r: list(r),
                         lambda r=r: list(r.iter_range(0, 10**6)),
+                        lambda r=r: r.get_json(built.keys[-1], 2),
                     ):
                         try:
                             call()
