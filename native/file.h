@@ -73,6 +73,11 @@ int file_next_entry(block_walk *w, const uint8_t **key, uint32_t *klen, const ui
  * checks it too. scratch: reused space for the CBOR check. */
 int file_check_fields(const spooky_file *f, const uint8_t *rec, uint32_t rlen, uint64_t rec_off,
                       spooky_buf *scratch, spooky_error *err);
+/* The stored key (at file offset key_off) of a valid record is well formed
+ * and the sort form of the record's key field: what verify checks per key;
+ * filter checks it for the records it copies. */
+int file_check_key(const spooky_file *f, const uint8_t *key, uint32_t klen, const uint8_t *rec,
+                   uint32_t rlen, uint64_t key_off, spooky_error *err);
 /* A field value of a valid record as JSON, appended to out. */
 int file_put_value(const uint8_t *rec, const spooky_slot *s, uint64_t rec_off, spooky_buf *out,
                    spooky_error *err);

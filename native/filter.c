@@ -360,9 +360,10 @@ int spooky_filter_match(const uint8_t *rec, size_t len, const spooky_filter_spec
     return rc;
 }
 
-/* The projected fields the record has, in name-hash order, as a record. */
+/* The projected fields the record has, in name-hash order, as a record;
+ * *npicked of them, their slots in rec in picked. */
 static int pick(resolved_schema *p, const uint32_t *order, const uint8_t *rec, uint32_t rlen,
-                spooky_slot *picked, spooky_buf *out) {
+                spooky_slot *picked, size_t *npicked, spooky_buf *out) {
     size_t n = 0;
     for (size_t k = 0; k < p->n; k++) {
         spooky_slot *s = &p->slots[order[k]];
@@ -372,7 +373,35 @@ static int pick(resolved_schema *p, const uint32_t *order, const uint8_t *rec, u
         if (n && picked[n - 1].name_hash == s->name_hash) continue; /* asked twice */
         picked[n++] = *s;
     }
+    *npicked = n;
     return record_pick(rec, picked, n, out);
+}
+
+/* A record about to be copied into a record file: its stored key and every
+ * value it carries (file_check_fields), so the output passes `info
+ * --verify`. copy is rec itself, or the record pick() made of rec's fields
+ * picked[0..n) (then an error's offset is mapped back into rec). */
+static int check_copy(const spooky_file *f, const uint8_t *key, uint32_t klen, const uint8_t *rec,
+                      uint32_t rlen, uint64_t rec_off, const uint8_t *copy, uint32_t clen,
+                      const spooky_slot *picked, size_t n, spooky_buf *scratch,
+                      spooky_error *err) {
+    TRY(file_check_key(f, key, klen, rec, rlen, rec_off - klen, err));
+    if (copy == rec) return file_check_fields(f, rec, rlen, rec_off, scratch, err);
+    int rc = file_check_fields(f, copy, clen, 0, scratch, err);
+    if (!rc || !err) return rc;
+    uint64_t at = err->offset;
+    err->offset = (size_t)rec_off;
+    for (uint32_t j = 0; j < n; j++) { /* the first value at `at` that can fail */
+        spooky_slot s;
+        spooky_record_slot_at(copy, clen, j, &s); /* field j of copy is picked[j] */
+        int can_fail = s.tag == SPOOKY_F64 || s.tag == SPOOKY_NESTED ||
+                       (s.tag == SPOOKY_STR && s.length);
+        if (can_fail && at == s.offset) {
+            err->offset = (size_t)(rec_off + picked[j].offset);
+            break;
+        }
+    }
+    return rc;
 }
 
 int spooky_filter_block(const spooky_file *f, uint64_t i, const spooky_filter_spec *spec,
@@ -393,7 +422,7 @@ int spooky_filter_block(const spooky_file *f, uint64_t i, const spooky_filter_sp
     uint32_t *order = calloc(spec->nfields ? spec->nfields : 1, sizeof *order);
     resolved_schema p = {0};
     name_cache cache = {0};
-    spooky_buf rec_out = {0};
+    spooky_buf rec_out = {0}, scratch = {0};
     int rc = SPOOKY_OK;
     if (!picked || !order || predicate_fields(spec, &fields) ||
         (project && schema_init(&p, f, spec->fields, spec->nfields))) {
@@ -431,12 +460,18 @@ int spooky_filter_block(const spooky_file *f, uint64_t i, const spooky_filter_sp
                          : file_put_record(f, rec, rlen, rec_off, &cache, json_out, err);
             if (rc || (rc = buf_push(json_out, '\n'))) break;
         } else if (chunk_out) {
+            const uint8_t *copy = rec;
+            uint32_t clen = rlen;
+            size_t npicked = 0;
             if (project) {
-                if ((rc = pick(&p, order, rec, rlen, picked, &rec_out))) break;
-                rc = chunk_append_from(chunk_out, f, key, klen, rec_out.data, (uint32_t)rec_out.len);
-            } else {
-                rc = chunk_append_from(chunk_out, f, key, klen, rec, rlen);
+                if ((rc = pick(&p, order, rec, rlen, picked, &npicked, &rec_out))) break;
+                copy = rec_out.data;
+                clen = (uint32_t)rec_out.len;
             }
+            if ((rc = check_copy(f, key, klen, rec, rlen, rec_off, copy, clen, picked, npicked,
+                                 &scratch, err)))
+                break;
+            rc = chunk_append_from(chunk_out, f, key, klen, copy, clen);
             if (rc == SPOOKY_E_FILE_INVALID) {
                 rc = file_fail(err, rc, rec_off, "record field missing from the name table");
                 break;
@@ -454,5 +489,6 @@ done:
     schema_free(&p);
     name_cache_free(&cache);
     spooky_buf_free(&rec_out);
+    spooky_buf_free(&scratch);
     return rc;
 }

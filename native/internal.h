@@ -115,4 +115,10 @@ int cbor_skip_item(const uint8_t **p, const uint8_t *end);
 size_t spooky_f64_shortest(double d, char *out);
 /* ---- end shortest.c ---- */
 
+/* layout.c: compact JSON text as tojson.c writes it, appended to out as
+ * orjson writes it (floats: 1e-7, 0.00001; indent > 0: one value per line,
+ * `indent` spaces per level, "key": value, empty [] and {} on one line; 0:
+ * one line). No recursion. SPOOKY_E_ARG on unbalanced text. */
+int json_layout(const uint8_t *in, size_t n, int indent, spooky_buf *out);
+
 #endif

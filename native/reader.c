@@ -516,6 +516,11 @@ int spooky_file_verify_block(const spooky_file *f, uint64_t i, spooky_error *err
 
 /* ---- export -------------------------------------------------------------------- */
 
+int file_check_key(const spooky_file *f, const uint8_t *key, uint32_t klen, const uint8_t *rec,
+                   uint32_t rlen, uint64_t key_off, spooky_error *err) {
+    return check_key(f, key, klen, rec, rlen, key_off, err);
+}
+
 int file_put_value(const uint8_t *rec, const spooky_slot *s, uint64_t rec_off, spooky_buf *out,
                      spooky_error *err) {
     int rc = spooky_value_to_json(s->tag, rec + s->offset, s->length, out);
@@ -523,6 +528,9 @@ int file_put_value(const uint8_t *rec, const spooky_slot *s, uint64_t rec_off, s
     if (rc == SPOOKY_E_NOMEM) return file_fail(err, rc, rec_off, "no memory for the output");
     if (rc == SPOOKY_E_NOT_JSON && s->tag == SPOOKY_F64)
         return file_fail(err, rc, rec_off + s->offset, "float field is NaN or infinite");
+    if (rc == SPOOKY_E_NOT_JSON && s->tag == SPOOKY_NESTED)
+        return file_fail(err, rc, rec_off + s->offset,
+                         "nested field holds a value JSON cannot hold (NaN, infinity, bytes or a tag)");
     return file_fail(err, SPOOKY_E_RECORD_INVALID, rec_off + s->offset,
                 s->tag == SPOOKY_STR ? "string field is not UTF-8" : "nested field is not valid CBOR");
 }
@@ -649,6 +657,32 @@ int spooky_file_export_block(const spooky_file *f, uint64_t i, const uint64_t *f
     schema_free(&p);
     if (rc == SPOOKY_E_NOMEM) file_fail(err, rc, 0, "no memory for the output");
     if (rc) out->len = mark;
+    return rc;
+}
+
+/* ---- one record (spooky get) ----------------------------------------------------- */
+
+int spooky_file_record_json(const spooky_file *f, uint64_t pos, int indent, spooky_buf *out,
+                            spooky_error *err) {
+    if (!f || !out || pos >= f->record_count || indent < 0 || indent > 16)
+        return file_fail(err, SPOOKY_E_ARG, 0, "bad argument");
+    spooky_index_entry e;
+    spooky_file_index_at(f, pos, &e);
+    const uint8_t *rec = f->data + e.record_offset; /* inside the blocks: checked at open */
+    if (spooky_xxh64(rec, e.record_len, 0) != e.digest)
+        return file_fail(err, SPOOKY_E_CHECKSUM, e.record_offset,
+                         "record digest differs from the key index");
+    if (spooky_record_validate(rec, e.record_len) != SPOOKY_OK)
+        return file_fail(err, SPOOKY_E_RECORD_INVALID, e.record_offset, "record is not valid");
+    spooky_buf compact = {0};
+    name_cache cache = {0};
+    size_t mark = out->len;
+    int rc = file_put_record(f, rec, e.record_len, e.record_offset, &cache, &compact, err);
+    if (!rc) rc = json_layout(compact.data, compact.len, indent, out);
+    if (rc == SPOOKY_E_NOMEM) file_fail(err, rc, 0, "no memory for the output");
+    if (rc) out->len = mark;
+    name_cache_free(&cache);
+    spooky_buf_free(&compact);
     return rc;
 }
 

@@ -326,6 +326,14 @@ int spooky_file_verify_block(const spooky_file *f, uint64_t i, spooky_error *err
  * that order (fields a record lacks are left out). */
 int spooky_file_export_block(const spooky_file *f, uint64_t i, const uint64_t *fields,
                              size_t nfields, spooky_buf *out, spooky_error *err);
+/* The record at key index position pos as JSON appended to out, as `spooky
+ * get` prints it: fields in index order (as export writes them), floats and
+ * layout as orjson writes them; indent 0: one line, else one value per line
+ * (2: orjson's OPT_INDENT_2). Any depth. The record is checked against its
+ * digest; a value JSON cannot hold (NaN, infinity) or that is not valid is an
+ * error at its byte. */
+int spooky_file_record_json(const spooky_file *f, uint64_t pos, int indent, spooky_buf *out,
+                            spooky_error *err);
 /* Offset of the next block whose sync starts at or after `from` and whose
  * header and checksum hold, or -1: how a byte range of a file finds its blocks. */
 int64_t spooky_find_block(const uint8_t *data, size_t len, const uint8_t *sync, size_t from);

@@ -313,25 +313,60 @@ class RecordFileReader:
         """The record with this key (binary search of the key index), or None."""
         return self.get_sort_form(key_to_sort_form(key))
 
+    def get_json_sort_form(self, key: bytes, indent: int = 0) -> bytes | None:
+        """The record of a key given in sort form as JSON text (no newline), as
+        `spooky get` prints it, or None. Rendered in C at any depth: fields in
+        the record's order, floats as orjson writes them; indent 0 is one
+        line, 2 orjson's OPT_INDENT_2. A value JSON cannot hold (NaN) raises."""
+        if not 0 <= indent <= 16:
+            raise SpookyError(f"indent must be 0 to 16, not {indent}")
+        f = self._f()
+        pos = ffi.new("uint64_t *")
+        rc = lib.spooky_file_find_key(f, key, len(key), pos)
+        if rc == _NOT_FOUND:
+            return None
+        if rc:
+            raise error_for(rc, f"could not look up a key in {self.path}")
+        buf = ffi.gc(ffi.new("spooky_buf *"), lib.spooky_buf_free)
+        err = ffi.new("spooky_error *")
+        rc = lib.spooky_file_record_json(f, pos[0], indent, buf, err)
+        if rc:
+            raise self._error(rc, err, "could not read a record of")
+        return ffi.buffer(buf.data, buf.len)[:]
+
+    def get_json(self, key: int | str, indent: int = 0) -> bytes | None:
+        """The record with this key as JSON text (see get_json_sort_form), or None."""
+        return self.get_json_sort_form(key_to_sort_form(key), indent)
+
     def __contains__(self, key: int | str) -> bool:
         f = self._f()
         raw = key_to_sort_form(key)
         return lib.spooky_file_find_key(f, raw, len(raw), ffi.new("uint64_t *")) == 0
+
+    def _index_key(self, i: int, e: Any) -> int | str:
+        """The key of index entry i (read into e); RecordFileError when the
+        stored bytes are no key's sort form."""
+        try:
+            return key_from_sort_form(ffi.buffer(e.key, e.key_len))
+        except ValueError:  # UnicodeDecodeError too
+            at = int(ffi.cast("uintptr_t", e.key)) - int(ffi.cast("uintptr_t", self._ptr))
+            raise RecordFileError(
+                f"{self.path}: key {i} of the key index is not well formed (at byte {at})"
+            ) from None
 
     def index_entries(self) -> Iterator[IndexEntry]:
         """(key, digest, record offset, record length) in key order."""
         e = ffi.new("spooky_index_entry *")
         for i in range(self.record_count):
             self._entry(i, e)
-            key = key_from_sort_form(ffi.buffer(e.key, e.key_len))
-            yield IndexEntry(key, e.digest, e.record_offset, e.record_len)
+            yield IndexEntry(self._index_key(i, e), e.digest, e.record_offset, e.record_len)
 
     def keys(self) -> Iterator[int | str]:
         """Every key in key order."""
         e = ffi.new("spooky_index_entry *")
         for i in range(self.record_count):
             self._entry(i, e)
-            yield key_from_sort_form(ffi.buffer(e.key, e.key_len))
+            yield self._index_key(i, e)
 
     # -- whole-file work in C ----------------------------------------------------------
 

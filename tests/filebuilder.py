@@ -55,6 +55,51 @@ def record_fields(rec: bytes) -> list[tuple[int, int]]:
     return out
 
 
+def field_span(rec: bytes, name: str) -> tuple[int, int]:
+    """(offset, length) of a field's value in record bytes (KeyError if absent)."""
+    h = xxh64(name.encode())
+    (n,) = struct.unpack_from("<I", rec, 0)
+    for i in range(n):
+        fh, off, length, _tag = struct.unpack_from("<QIIB", rec, 20 + 20 * i)
+        if fh == h:
+            return off, length
+    raise KeyError(name)
+
+
+def spoil(key_value: Any, name: str, how: str, key: str = "id") -> Callable[[bytes], bytes]:
+    """A mangle for build(): the record whose key field is key_value gets a bad
+    value in field `name`, of the same length: "nan", "inf" or "-inf" (an f64,
+    or the first 8-byte float of a nested value), "utf8" (a str, first byte
+    0xFF) or "cbor" (a nested value, first byte 0xFF: a break code where an
+    item belongs)."""
+    key_hash = xxh64(key.encode())
+
+    def mangle(rec: bytes) -> bytes:
+        k_off, k_len = field_span(rec, key)
+        raw, tag = rec[k_off : k_off + k_len], dict(record_fields(rec))[key_hash]
+        value = struct.unpack("<q" if tag == 2 else "<Q", raw)[0] if tag in (2, 6) else raw.decode()
+        if value != key_value:
+            return rec
+        off, length = field_span(rec, name)
+        out = bytearray(rec)
+        if how in ("nan", "inf", "-inf"):
+            order = "<"
+            if dict(record_fields(rec))[xxh64(name.encode())] == 5:  # nested: after an fb head
+                off, order = rec.index(b"\xfb", off, off + length) + 1, ">"
+            out[off : off + 8] = struct.pack(order + "d", float(how))
+        else:
+            out[off] = 0xFF
+        return bytes(out)
+
+    return mangle
+
+
+def value_offset(built: Built, i: int, name: str) -> int:
+    """File offset of the value of field `name` in the i-th record (file order)."""
+    at = built.record_offsets[i]
+    return at + field_span(built.data[at:], name)[0]
+
+
 def block_header(
     sync: bytes, kind: int, count: int, payload: bytes, checksum: int | None = None
 ) -> bytes:

@@ -4,6 +4,7 @@ errors) and once through the installed `spooky` entry point."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -19,6 +20,7 @@ import filebuilder as fb  # noqa: E402
 from strict import same  # noqa: E402
 
 from spooky_cli.app import app, main  # noqa: E402
+from spooky_cli.reader import RecordFileReader  # noqa: E402
 
 OBJECTS = fb.sample_objects(120)
 
@@ -195,6 +197,41 @@ def test_get_int_key(spky):
     compact = invoke("get", spky, "--compact", "--", str(OBJECTS[2]["id"]))
     assert compact.stdout.count("\n") == 1
     assert same(orjson.loads(compact.stdout), OBJECTS[2])
+
+
+def test_get_prints_what_orjson_printed(spky):
+    # get used to print orjson.dumps of the record's fields (record order),
+    # indented with OPT_INDENT_2 unless --compact: it renders in C now, the same
+    with RecordFileReader(spky) as r:
+        for obj in OBJECTS[:40]:
+            rec = r.get(obj["id"])
+            fields = {r.name_for_hash(h): v for h, _type, v in rec.iter_fields()}
+            for compact, option in ((False, orjson.OPT_INDENT_2), (True, 0)):
+                args = ["get", spky, *(["--compact"] if compact else []), "--", str(obj["id"])]
+                assert invoke(*args).stdout_bytes == orjson.dumps(fields, option=option) + b"\n"
+
+
+def test_get_a_record_nested_1000_deep(tmp_path):
+    deep: object = []
+    for level in range(999):  # 1000 arrays and objects, past orjson's 254
+        deep = {"k": deep} if level % 2 else [deep]
+    names = sorted(["id", "deep"], key=lambda n: fb.xxh64(n.encode()))  # the record's order
+    rec = {n: {"id": 1, "deep": deep}[n] for n in names}
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(20000)
+    try:  # the stdlib's pure-Python encoder as the oracle of the layout
+        line = json.dumps(rec, separators=(",", ":"))
+        pretty = json.dumps(rec, indent=2, ensure_ascii=False)
+    finally:
+        sys.setrecursionlimit(limit)
+    src = tmp_path / "deep.ndjson"
+    src.write_text(line + "\n")
+    out = tmp_path / "deep.spky"
+    assert invoke("convert", src, "-o", out, "-q").exit_code == 0
+    code, stdout, stderr = run_main("get", out, "1")
+    assert (code, stderr) == (0, "") and stdout == pretty + "\n"
+    code, stdout, stderr = run_main("get", out, "1", "--compact")
+    assert (code, stderr) == (0, "") and stdout == line + "\n"
 
 
 def test_get_str_key_and_digits_fallback(tmp_path):

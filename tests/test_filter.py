@@ -9,6 +9,7 @@ import struct
 from pathlib import Path
 from typing import Any
 
+import filebuilder as fb
 import orjson
 import pytest
 import xxhash
@@ -564,3 +565,55 @@ def test_progress_only_on_a_terminal(people: Path, command: str) -> None:
         assert res.code == 0 and word not in res.stderr and "\x1b[" not in res.stderr
     finally:
         render.set_color("auto")
+
+
+# ---- a record file out: every copied record is checked -------------------------------------
+
+DAMAGED = [{"id": i, "name": f"n{i}", "score": i + 0.5, "tags": [i, "x"]} for i in range(5)]
+
+
+@pytest.mark.parametrize(
+    ("how", "name", "message"),
+    [
+        ("cbor", "tags", "nested field is not valid CBOR"),
+        ("utf8", "name", "string field is not UTF-8"),
+        ("nan", "score", "float field is NaN or infinite"),
+        ("inf", "score", "float field is NaN or infinite"),
+    ],
+)
+def test_a_bad_value_is_not_copied_into_a_record_file(
+    tmp_path: Path, how: str, name: str, message: str
+) -> None:
+    built = fb.build(DAMAGED, mangle=fb.spoil(2, name, how))
+    bad = tmp_path / "bad.spky"
+    bad.write_bytes(built.data)
+    where = f"bad.spky: {message} (at byte {fb.value_offset(built, 2, name)})"
+    assert where in run_cli("info", str(bad), "--verify").stderr  # what verify sees
+    out = tmp_path / "out.spky"
+    for extra in ([], ["--fields", f"{name},id"]):
+        res = run_cli("filter", str(bad), "-w", "id >= 0", "-o", str(out), *extra)
+        assert res.code == 2 and where in res.stderr, res.stderr
+        assert not out.exists()
+        res = run_cli("filter", str(bad), "-w", "id >= 0", *extra)  # NDJSON: the same error
+        assert res.code == 2 and where in res.stderr, res.stderr
+    # a projection without the bad field copies nothing bad
+    res = run_cli("filter", str(bad), "-w", "id >= 0", "-o", str(out), "--fields", "id")
+    assert res.code == 0, res.stderr
+    assert run_cli("info", str(out), "--verify").code == 0
+    # records that do not match are not copied, so not checked
+    res = run_cli("filter", str(bad), "-w", "id != 2", "-o", str(out))
+    assert res.code == 0 and run_cli("info", str(out), "--verify").code == 0
+
+
+def test_a_wrong_stored_key_is_not_copied_into_a_record_file(tmp_path: Path) -> None:
+    built = fb.build(DAMAGED)
+    at = built.record_offsets[2] - 9  # the key of id 2 in its block: made that of id 3
+    data = fb.rechecksum_block(fb.patch(built.data, at, fb.sort_form(3)), built.block_offsets[0])
+    bad = tmp_path / "bad.spky"
+    bad.write_bytes(data)
+    where = f"bad.spky: stored key differs from the key field (at byte {at})"
+    assert where in run_cli("info", str(bad), "--verify").stderr
+    out = tmp_path / "out.spky"
+    res = run_cli("filter", str(bad), "-w", "id >= 0", "-o", str(out))
+    assert res.code == 2 and where in res.stderr, res.stderr
+    assert not out.exists()

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -87,6 +89,57 @@ def test_get_keys_and_index(tmp_path, sample):
         assert r.get(10**6) is None
         assert r.get("0") is None
         assert 10**6 not in r
+
+
+# What `spooky get` printed before it rendered in C: the fields in record order
+# as a dict, through orjson. get_json must print the same.
+def orjson_text(reader: RecordFileReader, key: int | str, indent: int) -> bytes:
+    rec = reader.get(key)
+    obj = {reader.name_for_hash(h): v for h, _type, v in rec.iter_fields()}
+    return orjson.dumps(obj, option=orjson.OPT_INDENT_2 if indent else 0)
+
+
+# floats where Python's repr and orjson lay digits out differently, and others
+EDGE_FLOATS = [1e-5, 1.5e-5, 9.999e-5, 1e-6, 2.5e-7, 1e-10, 5e-324, 1e-4, 1e15, 1e16, 1.5e300]
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**64 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.sampled_from(EDGE_FLOATS + [-x for x in EDGE_FLOATS] + [0.0, -0.0])
+    | st.text(),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=4), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=60)
+@given(
+    objs=st.lists(
+        st.dictionaries(st.text(max_size=6).filter(lambda n: n != "id"), json_values, max_size=5),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_get_json_prints_what_orjson_printed(tmp_path_factory, objs):
+    built = fb.build([{**o, "id": i} for i, o in enumerate(objs)])
+    p = write(tmp_path_factory.mktemp("g"), built.data)
+    with RecordFileReader(p) as r:
+        for i in range(len(objs)):
+            for indent in (0, 2):
+                assert r.get_json(i, indent) == orjson_text(r, i, indent)
+        assert r.get_json(len(objs)) is None
+
+
+def test_get_json_of_the_sample(tmp_path, sample):
+    with RecordFileReader(write(tmp_path, sample.data)) as r:
+        for key in sample.keys:
+            for indent in (0, 2):
+                assert r.get_json(key, indent) == orjson_text(r, key, indent)
+        with pytest.raises(SpookyError, match="indent"):
+            r.get_json(sample.keys[0], 17)
 
 
 def test_mixed_key_kinds_sort_and_lookup(tmp_path):
@@ -415,11 +468,13 @@ def test_footer_byte_fuzz_never_crashes(tmp_path):
                     lambda r=r: exported(r),
                     lambda r=r: list(r),
                     lambda r=r: list(r.index_entries()),
+                    lambda r=r: list(r.keys()),
                     lambda r=r: r.get(0),
+                    lambda r=r: r.get_json(built.keys[-1], 2),
                 ):
                     try:
                         call()
-                    except (SpookyError, ValueError):
+                    except SpookyError:
                         pass
 
 
@@ -441,10 +496,11 @@ def test_block_byte_fuzz_never_crashes(tmp_path):
                         lambda r=r: exported(r, ["id", "tags"]),
                         lambda r=r: list(r),
                         lambda r=r: list(r.iter_range(0, 10**6)),
+                        lambda r=r: r.get_json(built.keys[-1], 2),
                     ):
                         try:
                             call()
-                        except (SpookyError, ValueError):
+                        except SpookyError:
                             pass
 
 
@@ -473,6 +529,30 @@ def test_bad_records_with_good_checksums(tmp_path):
     bad = fb.rechecksum_block(fb.patch(built.data, rec_off + s_at, b"\xff"), off)
     with RecordFileReader(write(tmp_path, bad)) as r, pytest.raises(SpookyError, match="not UTF-8"):
         exported(r)
+
+
+@pytest.mark.parametrize(
+    ("keys", "new"),
+    [
+        (["a", "b", "c"], b"\x03\xff"),  # the last key: not UTF-8
+        ([1, 2, 3], b"\x04"),  # the last key: an unknown kind (still sorted last)
+    ],
+)
+def test_malformed_index_key(tmp_path, keys, new):
+    built = fb.build([{"id": k, "v": i} for i, k in enumerate(keys)])
+    heap = built.sections["heap"]
+    at = heap + sum(len(fb.sort_form(k)) for k in keys[:-1])  # the last key in the heap
+    bad = fb.patch_footer(built, at, new)
+    byte = built.footer_payload_offset + at
+    with RecordFileReader(write(tmp_path, bad)) as r:
+        assert r.get(keys[0]).get("v") == 0  # the other keys still work
+        for call in (r.keys, r.index_entries):
+            with pytest.raises(RecordFileError) as info:
+                list(call())
+            assert not isinstance(info.value, ValueError)
+            assert str(info.value) == (
+                f"{r.path}: key 2 of the key index is not well formed (at byte {byte})"
+            )
 
 
 def test_digest_mismatch_found_by_get_and_verify(tmp_path):
