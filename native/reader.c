@@ -514,6 +514,26 @@ int spooky_file_verify_block(const spooky_file *f, uint64_t i, spooky_error *err
     return rc;
 }
 
+int spooky_file_block_records(const spooky_file *f, uint64_t i, spooky_index_entry *out,
+                              uint64_t cap, uint64_t *n, spooky_error *err) {
+    if (!n || (!out && cap)) return file_fail(err, SPOOKY_E_ARG, 0, "bad argument");
+    *n = 0;
+    spooky_block_info b;
+    TRY(file_open_block(f, i, &b, err));
+    if (b.record_count > cap) return file_fail(err, SPOOKY_E_ARG, b.offset, "no room for the records");
+    block_walk w = {f->data + b.payload_offset, b.payload_len, 0, b.payload_offset, 0,
+                    b.record_count};
+    for (;;) {
+        const uint8_t *key, *rec;
+        uint32_t klen, rlen;
+        uint64_t rec_off;
+        int got = file_next_entry(&w, &key, &klen, &rec, &rlen, &rec_off, err);
+        if (got <= 0) return -got;
+        out[*n] = (spooky_index_entry){0, rec_off, rlen, key, klen};
+        (*n)++;
+    }
+}
+
 /* ---- export -------------------------------------------------------------------- */
 
 int file_check_key(const spooky_file *f, const uint8_t *key, uint32_t klen, const uint8_t *rec,

@@ -321,6 +321,12 @@ int spooky_file_find_key(const spooky_file *f, const uint8_t *key, size_t key_le
                          uint64_t *index_pos);
 /* Block i: checksum, record framing, every record valid, keys well formed. */
 int spooky_file_verify_block(const spooky_file *f, uint64_t i, spooky_error *err);
+/* The records of block i in file order: header against the block table,
+ * checksum, framing, every record valid. out (room for the block's record
+ * count, spooky_file_block_at) gets each record's offset, length and key;
+ * digest is left 0. *n = records written. */
+int spooky_file_block_records(const spooky_file *f, uint64_t i, spooky_index_entry *out,
+                              uint64_t cap, uint64_t *n, spooky_error *err);
 /* NDJSON of block i's records appended to out, one object per line; fields =
  * NULL for every field (in index order), else the nfields hashes given, in
  * that order (fields a record lacks are left out). */

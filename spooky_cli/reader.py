@@ -29,8 +29,6 @@ from spooky_cli.parallel import in_order
 from spooky_cli.record import SpookyRecord
 
 TYPE_NAMES = ("null", "bool", "i64", "f64", "str", "nested", "u64")
-_BLOCK_HEADER = struct.Struct("<16sB3sIQQ")  # sync, kind, reserved, count, payload_len, xxh64
-_ENTRY = struct.Struct("<II")
 _HEADER_SIZE = lib.SPOOKY_FILE_HEADER_SIZE
 _BLOCK_HEADER_SIZE = lib.SPOOKY_BLOCK_HEADER_SIZE
 _TAIL_SIZE = lib.SPOOKY_FILE_TAIL_SIZE
@@ -193,6 +191,7 @@ class RecordFileReader:
             lib.spooky_file_block_at(f, i, b)
             blocks.append(BlockInfo(i, b.offset, b.payload_offset, b.payload_len, b.record_count))
         self._blocks = blocks
+        self._block_at = {b.offset: b.index for b in blocks}
         (self.version,) = struct.unpack_from("<I", self._view, 8)
         (self.footer_offset,) = struct.unpack_from("<Q", self._view, self.file_size - _TAIL_SIZE)
         self._sync = lib.spooky_file_sync(f)
@@ -229,41 +228,32 @@ class RecordFileReader:
 
     # -- records in file order ------------------------------------------------------
 
-    def _block_records(self, offset: int) -> Iterator[tuple[int | str, SpookyRecord]]:
-        """The records of the block whose sync is at offset (header and checksum
-        checked first)."""
-        view = self._view
-        if view is None:
-            raise SpookyError(f"record file {self.path} is closed")
-        _sync, kind, reserved, count, plen, digest = _BLOCK_HEADER.unpack_from(view, offset)
-        start = offset + _BLOCK_HEADER_SIZE
-        where = f"{self.path}: block at offset {offset}"
-        if kind != 1 or reserved != b"\0\0\0" or plen > len(view) - start:
-            raise RecordFileError(f"{where}: not a records block")
-        if lib.spooky_xxh64(self._ptr + start, plen, 0) != digest:
-            raise ChecksumMismatch(f"{where}: block checksum mismatch")
-        at, end, seen = start, start + plen, 0
-        while at < end:
-            if end - at < 8:
-                raise RecordFileError(f"{where}: record entry cut short at offset {at}")
-            klen, rlen = _ENTRY.unpack_from(view, at)
-            k = at + 8
-            if klen + rlen > end - k:
-                raise RecordFileError(f"{where}: record entry runs past its block at offset {at}")
-            try:
-                key = key_from_sort_form(view[k : k + klen])
-            except (ValueError, UnicodeDecodeError):
-                raise RecordFileError(f"{where}: bad stored key at offset {k}") from None
-            yield key, SpookyRecord(view[k + klen : k + klen + rlen])
-            at = k + klen + rlen
-            seen += 1
-        if seen != count:
-            raise RecordFileError(f"{where}: {seen} records, the header says {count}")
+    def _block_records(self, index: int) -> Iterator[tuple[int | str, SpookyRecord]]:
+        """The records of block index, checked in C (header against the block
+        table, checksum, framing, every record) before any is yielded."""
+        f, view = self._f(), self._view
+        assert view is not None
+        count = self._blocks[index].record_count
+        entries = ffi.new("spooky_index_entry[]", max(count, 1))
+        n, err = ffi.new("uint64_t *"), ffi.new("spooky_error *")
+        rc = lib.spooky_file_block_records(f, index, entries, count, n, err)
+        if rc:
+            raise self._error(rc, err, f"could not read block {index} of")
+        for e in entries[0 : n[0]]:
+            off = e.record_offset
+            key = self._stored_key(ffi.buffer(e.key, e.key_len), off - e.key_len)
+            yield key, SpookyRecord(view[off : off + e.record_len])
+
+    def _stored_key(self, raw: Any, offset: int) -> int | str:
+        try:
+            return key_from_sort_form(raw)
+        except (ValueError, UnicodeDecodeError):
+            raise RecordFileError(f"{self.path}: bad stored key at byte {offset}") from None
 
     def __iter__(self) -> Iterator[tuple[int | str, SpookyRecord]]:
         """(key, record) of every record in file order."""
         for b in self._blocks:
-            yield from self._block_records(b.offset)
+            yield from self._block_records(b.index)
 
     def __len__(self) -> int:
         return self.record_count
@@ -279,12 +269,13 @@ class RecordFileReader:
             at = lib.spooky_find_block(self._ptr, self.file_size, self._sync, pos)
             if at < 0 or at >= end:
                 return
-            kind = self._view[at + 16]
-            if kind != 1:
+            if at >= self.footer_offset:
                 return  # the footer: no records after it
-            (plen,) = struct.unpack_from("<Q", self._view, at + 24)
-            yield from self._block_records(at)
-            pos = at + _BLOCK_HEADER_SIZE + plen
+            index = self._block_at.get(at)
+            if index is None:
+                raise RecordFileError(f"{self.path}: block at byte {at} is not in the block table")
+            yield from self._block_records(index)
+            pos = at + _BLOCK_HEADER_SIZE + self._blocks[index].payload_len
 
     # -- the key index ---------------------------------------------------------------------
 

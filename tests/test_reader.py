@@ -394,6 +394,8 @@ def test_block_header_must_match_table(tmp_path, sample):
                 r.verify()
             with pytest.raises(RecordFileError):
                 exported(r)
+            with pytest.raises(RecordFileError, match="block 3 of"):
+                list(r)  # iteration checks as much as verify (the sync too)
 
 
 @pytest.mark.parametrize(
