@@ -278,7 +278,7 @@ class Interrupted(BaseException):
         self.signum = signum
 
 
-_SIGNALS = {
+_SIGNALS: dict[int, str] = {
     signal.SIGINT: "interrupted",
     signal.SIGTERM: "terminated",
     signal.SIGHUP: "hung up",

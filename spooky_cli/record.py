@@ -46,7 +46,7 @@ class FieldSlot(NamedTuple):
 
     name: str
     name_hash: int
-    index: int
+    position: int  # in the record's index
     offset: int
     length: int
     type: FieldType
@@ -287,6 +287,7 @@ class SpookyRecordMut(SpookyRecord):
     remove_field rewrite the record and bump `generation`, making slots stale."""
 
     __slots__ = ("__weakref__",)
+    _data: bytearray
 
     def __init__(self, data: bytes | bytearray | memoryview):
         super().__init__(bytearray(data))
@@ -359,7 +360,7 @@ class SpookyRecordMut(SpookyRecord):
         """The slot's offset, once its index entry is checked to be unchanged:
         O(1), and done whether or not asserts run."""
         offset = self._typed(slot, tag)
-        data, i = self._data, slot.index
+        data, i = self._data, slot.position
         if i >= _count_of(data)[0] or _entry_at(data, 20 + 20 * i) != (
             slot.name_hash,
             offset,

@@ -171,7 +171,7 @@ def test_resolve_returns_field_slot():
     assert slot.name == "name" and slot.name_hash == ref.name_hash("name")
     assert slot.type == FieldType.STR and slot.length == 3 and slot.generation == 0
     assert data[slot.offset : slot.offset + slot.length] == b"Ada"
-    entry = data[20 + 20 * slot.index : 20 + 20 * slot.index + 8]
+    entry = data[20 + 20 * slot.position : 20 + 20 * slot.position + 8]
     assert int.from_bytes(entry, "little") == slot.name_hash
     assert rec.resolve("nope") is None
 
@@ -499,7 +499,7 @@ def test_c_slot_writes_check_the_index_entry():
 def test_a_slot_past_the_end_of_a_shrunk_record_is_stale():
     rec = SpookyRecordMut(serialize({f"f{i}": i for i in range(10)}))
     slots = [rec.resolve(f"f{i}") for i in range(10)]
-    last = max(slots, key=lambda s: s.index)
+    last = max(slots, key=lambda s: s.position)
     for i in range(9):
         if f"f{i}" != last.name:
             rec.remove_field(f"f{i}")

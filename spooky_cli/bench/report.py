@@ -90,6 +90,7 @@ def _jq_version() -> str | None:
 
 def machine_info() -> dict[str, Any]:
     """CPU model, cores, Python, the core's version and compiler flags, peers."""
+    usable: int | None
     try:
         usable = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
@@ -226,6 +227,7 @@ def compare(old_rows: list[Row], new_rows: list[Row], threshold: float) -> tuple
     for key in keys:
         o, n = old.get(key), new.get(key)
         ref = n or o
+        assert ref is not None  # key comes from one of the two runs
         entry: Row = {
             "group": key[0],
             "name": key[1],
