@@ -102,6 +102,10 @@ uint64_t spooky_name_hash(const uint8_t *name, size_t len);
 /* TESTS ONLY: ANDs every name hash with mask so that collisions can be made.
  * Records written meanwhile are not valid SpookyRecords. ~0 restores. */
 void spooky_test_set_name_hash_mask(uint64_t mask);
+/* TESTS ONLY: a record writer spills its key-index run to a temporary file
+ * once the run holds this many bytes (so that tests reach the merge of many
+ * runs with little input). 0 restores the default, 32 MiB. */
+void spooky_test_set_run_limit(size_t bytes);
 
 int spooky_buf_reserve(spooky_buf *buf, size_t cap);
 void spooky_buf_free(spooky_buf *buf);

@@ -16,6 +16,10 @@
 
 #define RUN_LIMIT ((size_t)32 << 20) /* bytes of index entries held before a spill */
 
+static size_t run_limit = RUN_LIMIT;
+
+void spooky_test_set_run_limit(size_t bytes) { run_limit = bytes ? bytes : RUN_LIMIT; }
+
 
 /* ---- a small open-addressing table: name hash -> name and type counts ---------- */
 
@@ -623,7 +627,7 @@ static int append_record(spooky_writer *w, const uint8_t *key, uint32_t key_len,
     w->records++;
 
     if (w->block.len >= SPOOKY_BLOCK_TARGET) TRY(flush_block(w));
-    if (w->nrun * sizeof(run_entry) + w->run_heap.len >= RUN_LIMIT) TRY(spill_run(w));
+    if (w->nrun * sizeof(run_entry) + w->run_heap.len >= run_limit) TRY(spill_run(w));
     return SPOOKY_OK;
 }
 

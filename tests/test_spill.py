@@ -1,0 +1,103 @@
+"""The record writer's external sort: key-index runs spilled to temporary files
+and merged at the end. The core's test hook (spooky_test_set_run_limit) makes
+runs tiny, so a few thousand records give hundreds of spills."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import orjson
+import pytest
+from cli_runner import run_cli
+
+from spooky_cli._native import lib
+from spooky_cli.reader import RecordFileReader
+
+N = 3000
+
+
+@contextmanager
+def run_limit(nbytes: int) -> Iterator[None]:
+    lib.spooky_test_set_run_limit(nbytes)
+    try:
+        yield
+    finally:
+        lib.spooky_test_set_run_limit(0)
+
+
+def ndjson(objs: list[dict]) -> bytes:
+    return b"".join(orjson.dumps(o) + b"\n" for o in objs)
+
+
+def convert(tmp_path: Path, data: bytes, name: str, *args: str) -> tuple[int, str, bytes | None]:
+    src = tmp_path / f"{name}.ndjson"
+    src.write_bytes(data)
+    out = tmp_path / f"{name}.spky"
+    res = run_cli("convert", str(src), "-o", str(out), *args)
+    return res.code, res.stderr, out.read_bytes() if out.exists() else None
+
+
+def records(n: int, order: str, string_keys: bool = False) -> list[dict]:
+    keys: list[int | str] = [f"k{i:05}" if string_keys else i * 7 - n for i in range(n)]
+    if order == "reverse":
+        keys.reverse()
+    elif order == "shuffled":
+        random.Random(1).shuffle(keys)
+    return [{"id": k, "n": i, "pad": "x" * (i % 13)} for i, k in enumerate(keys)]
+
+
+@pytest.mark.parametrize("string_keys", [False, True], ids=["int", "str"])
+@pytest.mark.parametrize("order", ["shuffled", "sorted", "reverse"])
+@pytest.mark.parametrize("limit", [1, 1024])  # a spill per record; ~15 records a run
+def test_spills_give_the_same_file(tmp_path: Path, order: str, string_keys: bool, limit: int):
+    data = ndjson(records(N if limit > 1 else 400, order, string_keys))
+    code, err, whole = convert(tmp_path, data, "whole")
+    assert code == 0, err
+    with run_limit(limit):
+        code, err, spilled = convert(tmp_path, data, "spilled")
+    assert code == 0, err
+    assert spilled == whole
+    with RecordFileReader(str(tmp_path / "spilled.spky")) as r:
+        keys = list(r.keys())
+        assert keys == sorted(keys) and len(keys) == len(set(keys))
+
+
+def test_duplicate_across_spills_names_both_lines(tmp_path: Path):
+    objs = records(N, "shuffled")
+    objs.append({"id": objs[10]["id"], "again": True})  # line N + 1 repeats line 11
+    data = ndjson(objs)
+    code, whole_err, out = convert(tmp_path, data, "whole")
+    assert code == 2 and out is None
+    with run_limit(1024):
+        code, err, out = convert(tmp_path, data, "spilled")
+    assert code == 2 and out is None
+    assert f"spilled.ndjson:11 and at {tmp_path / 'spilled.ndjson'}:{N + 1} " in err, err
+    assert err.replace("spilled", "whole") == whole_err
+
+
+def test_keep_last_across_spills(tmp_path: Path):
+    objs = records(N, "shuffled")
+    rng = random.Random(2)
+    # every third key comes back later, some several times: the last one wins
+    for i in range(0, N, 3):
+        for v in range(rng.randint(1, 3)):
+            objs.append({"id": objs[i]["id"], "v": v, "i": i})
+    rng.shuffle(objs)
+    data = ndjson(objs)
+    code, err, whole = convert(tmp_path, data, "whole", "--on-duplicate", "last")
+    assert code == 0, err
+    with run_limit(1024):
+        code, err, spilled = convert(tmp_path, data, "spilled", "--on-duplicate", "last")
+    assert code == 0, err
+    assert spilled == whole
+    # and both equal the input with only each key's last record
+    last: dict[object, int] = {}
+    for pos, o in enumerate(objs):
+        last[o["id"]] = pos
+    dedup = [o for pos, o in enumerate(objs) if last[o["id"]] == pos]
+    code, err, expected = convert(tmp_path, ndjson(dedup), "dedup")
+    assert code == 0, err
+    assert spilled == expected
