@@ -36,6 +36,7 @@ const char *spooky_strerror(int code) {
     case SPOOKY_E_FILE_INVALID: return "not a valid record file";
     case SPOOKY_E_CHECKSUM: return "block checksum mismatch";
     case SPOOKY_E_IO: return "read or write failed";
+    case SPOOKY_E_TEMP_FILE: return "could not use a temporary file";
     default: return "unknown error";
     }
 }

@@ -41,7 +41,9 @@ typedef enum {
     SPOOKY_E_FILE_TRUNCATED = 60, /* record file ends early (no end magic) */
     SPOOKY_E_FILE_INVALID = 61,  /* record file structure is wrong */
     SPOOKY_E_CHECKSUM = 62,      /* block checksum mismatch */
-    SPOOKY_E_IO = 63             /* read or write failed (errno is set) */
+    SPOOKY_E_IO = 63,            /* read or write failed (errno is set) */
+    SPOOKY_E_TEMP_FILE = 64      /* a temporary file could not be made, written
+                                    or read (errno is set) */
 } spooky_status;
 
 typedef enum {
@@ -106,6 +108,9 @@ void spooky_test_set_name_hash_mask(uint64_t mask);
  * once the run holds this many bytes (so that tests reach the merge of many
  * runs with little input). 0 restores the default, 32 MiB. */
 void spooky_test_set_run_limit(size_t bytes);
+/* TESTS ONLY: 1 makes temporary files without O_TMPFILE (a named file
+ * unlinked at once, as on file systems that refuse O_TMPFILE); 0 restores. */
+void spooky_test_set_no_o_tmpfile(int on);
 
 int spooky_buf_reserve(spooky_buf *buf, size_t cap);
 void spooky_buf_free(spooky_buf *buf);
@@ -254,8 +259,11 @@ int spooky_array_to_lines(spooky_array_state *st, uint8_t *data, size_t len, siz
 
 typedef struct spooky_writer spooky_writer;
 
-/* A writer appends to fd (open for reading and writing, at offset 0). */
-spooky_writer *spooky_writer_new(int fd, const uint8_t *key_field, size_t key_field_len);
+/* A writer appends to fd (open for reading and writing, at offset 0). Its
+ * temporary files (the key index being sorted) go to the folder temp_dir
+ * (NULL: /tmp), unnamed: nothing is left there, however the process ends. */
+spooky_writer *spooky_writer_new(int fd, const uint8_t *key_field, size_t key_field_len,
+                                 const char *temp_dir);
 void spooky_writer_free(spooky_writer *w);
 /* Adds a chunk's records; source/first_line say where its lines came from
  * (for duplicate-key messages). A name whose hash another name already has

@@ -380,9 +380,11 @@ struct spooky_writer {
     run_entry *run;
     size_t nrun, cap_run;
     spooky_buf run_heap;
-    FILE **spills;
-    size_t nspills;
-    uint64_t records, ordinal, heap_total;
+    char *temp_dir;             /* where the temporary files go */
+    int spill_fd;               /* every spilled run, back to back; -1 before the first */
+    uint64_t *spill_ends;       /* where each spilled run ends in it */
+    size_t nspills, cap_spills;
+    uint64_t records, ordinal;
     uint64_t bytes_written;
     uint64_t synced;            /* writeback started up to here */
     /* what went wrong */
@@ -394,13 +396,16 @@ struct spooky_writer {
     size_t ndead, cap_dead;
 };
 
-spooky_writer *spooky_writer_new(int fd, const uint8_t *key_field, size_t key_field_len) {
+spooky_writer *spooky_writer_new(int fd, const uint8_t *key_field, size_t key_field_len,
+                                 const char *temp_dir) {
     if (fd < 0 || (!key_field && key_field_len)) return NULL;
     spooky_writer *w = calloc(1, sizeof *w);
     if (!w) return NULL;
     w->fd = fd;
-    if (buf_append(&w->key_field, key_field, key_field_len)) {
-        free(w);
+    w->spill_fd = -1;
+    w->temp_dir = strdup(temp_dir ? temp_dir : "/tmp");
+    if (!w->temp_dir || buf_append(&w->key_field, key_field, key_field_len)) {
+        spooky_writer_free(w);
         return NULL;
     }
     w->key_hash = spooky_name_hash(key_field, key_field_len);
@@ -416,8 +421,9 @@ void spooky_writer_free(spooky_writer *w) {
     names_free(&w->names);
     free(w->run);
     spooky_buf_free(&w->run_heap);
-    for (size_t i = 0; i < w->nspills; i++) fclose(w->spills[i]);
-    free(w->spills);
+    free(w->temp_dir);
+    if (w->spill_fd >= 0) close(w->spill_fd);
+    free(w->spill_ends);
     spooky_buf_free(&w->dup_key);
     spooky_buf_free(&w->clash_a);
     spooky_buf_free(&w->clash_b);
@@ -563,18 +569,80 @@ static void sort_run(spooky_writer *w) {
     }
 }
 
+/* ---- temporary files ----------------------------------------------------------- */
+
+static int no_o_tmpfile; /* test hook: take the fallback path */
+
+void spooky_test_set_no_o_tmpfile(int on) { no_o_tmpfile = on; }
+
+/* An unnamed temporary file in dir, open for reading and writing: it is gone
+ * with its descriptor, even when the process is killed. SPOOKY_E_TEMP_FILE
+ * (errno set) if dir takes none. */
+static int temp_file(const char *dir, int *fd) {
+#ifdef O_TMPFILE
+    if (!no_o_tmpfile) {
+        *fd = open(dir, O_TMPFILE | O_RDWR | O_EXCL | O_CLOEXEC, 0600);
+        if (*fd >= 0) return SPOOKY_OK;
+    }
+#endif
+    /* a file system without O_TMPFILE: a named file, unlinked at once */
+    static const char name[] = "/.spooky-XXXXXX";
+    size_t n = strlen(dir);
+    char *path = malloc(n + sizeof name);
+    if (!path) return SPOOKY_E_NOMEM;
+    memcpy(path, dir, n);
+    memcpy(path + n, name, sizeof name);
+    *fd = mkostemp(path, O_CLOEXEC);
+    int saved = errno;
+    if (*fd >= 0) unlink(path);
+    free(path);
+    errno = saved;
+    return *fd >= 0 ? SPOOKY_OK : SPOOKY_E_TEMP_FILE;
+}
+
+/* A buffered sequential writer at a file offset; a failed write returns
+ * io_error (SPOOKY_E_IO when 0). */
+typedef struct {
+    int fd;
+    uint64_t off;
+    spooky_buf buf;
+    int io_error;
+} out_stream;
+
+static int stream_write(out_stream *s) {
+    if (pwrite_all(s->fd, s->buf.data, s->buf.len, s->off)) return s->io_error ? s->io_error : SPOOKY_E_IO;
+    s->off += s->buf.len;
+    s->buf.len = 0;
+    return SPOOKY_OK;
+}
+
+static int stream_put(out_stream *s, const void *data, size_t n) {
+    if (s->buf.len + n > (1u << 20)) TRY(stream_write(s));
+    return buf_append(&s->buf, data, n);
+}
+
+static int stream_flush(out_stream *s) {
+    TRY(stream_write(s));
+    spooky_buf_free(&s->buf);
+    return SPOOKY_OK;
+}
+
+/* ---- sorted runs of key-index entries ----------------------------------------------- */
+
+/* Sorts the run and appends it to the spill file. */
 static int spill_run(spooky_writer *w) {
     sort_run(w);
-    FILE *f = tmpfile();
-    if (!f) return SPOOKY_E_IO;
-    FILE **s = realloc(w->spills, (w->nspills + 1) * sizeof *s);
-    if (!s) {
-        fclose(f);
-        return SPOOKY_E_NOMEM;
+    if (w->spill_fd < 0) TRY(temp_file(w->temp_dir, &w->spill_fd));
+    if (w->nspills == w->cap_spills) {
+        size_t cap = w->cap_spills ? w->cap_spills * 2 : 16;
+        uint64_t *e = realloc(w->spill_ends, cap * sizeof *e);
+        if (!e) return SPOOKY_E_NOMEM;
+        w->spill_ends = e;
+        w->cap_spills = cap;
     }
-    w->spills = s;
-    w->spills[w->nspills++] = f;
-    for (size_t i = 0; i < w->nrun; i++) {
+    out_stream out = {w->spill_fd, w->nspills ? w->spill_ends[w->nspills - 1] : 0, {0}, SPOOKY_E_TEMP_FILE};
+    int rc = SPOOKY_OK;
+    for (size_t i = 0; i < w->nrun && !rc; i++) {
         const run_entry *e = &w->run[i];
         uint8_t fixed[SPILL_FIXED];
         store_u32(fixed, e->key_len);
@@ -584,11 +652,13 @@ static int spill_run(spooky_writer *w) {
         store_u64(fixed + 24, e->ordinal);
         store_u64(fixed + 32, e->line);
         store_u32(fixed + 40, e->source);
-        if (fwrite(fixed, 1, SPILL_FIXED, f) != SPILL_FIXED ||
-            fwrite(w->run_heap.data + e->key_off, 1, e->key_len, f) != e->key_len)
-            return SPOOKY_E_IO;
+        rc = stream_put(&out, fixed, SPILL_FIXED);
+        if (!rc) rc = stream_put(&out, w->run_heap.data + e->key_off, e->key_len);
     }
-    if (fflush(f) || fseek(f, 0, SEEK_SET)) return SPOOKY_E_IO;
+    if (!rc) rc = stream_flush(&out);
+    spooky_buf_free(&out.buf);
+    TRY(rc);
+    w->spill_ends[w->nspills++] = out.off;
     w->nrun = 0;
     w->run_heap.len = 0;
     return SPOOKY_OK;
@@ -623,7 +693,6 @@ static int append_record(spooky_writer *w, const uint8_t *key, uint32_t key_len,
     r->line = line;
     r->source = source;
     TRY(buf_append(&w->run_heap, key, key_len));
-    w->heap_total += key_len;
     w->records++;
 
     if (w->block.len >= SPOOKY_BLOCK_TARGET) TRY(flush_block(w));
@@ -668,22 +737,47 @@ int spooky_writer_add(spooky_writer *w, const spooky_chunk *c, uint32_t source, 
 
 /* ---- merging the runs ------------------------------------------------------------- */
 
+#define CURSOR_READ ((size_t)16 << 10) /* bytes a cursor reads at once */
+
+/* Reads one spilled run entry by entry. */
 typedef struct {
-    FILE *f;
+    int fd;
+    uint64_t pos, end;    /* the run's unread bytes in the spill file */
+    spooky_buf buf;       /* bytes read, from the current entry on */
+    size_t at;            /* the next entry in buf */
     run_entry e;
-    spooky_buf key;
+    const uint8_t *key;   /* e's key, in buf */
     int live;
 } cursor;
 
+/* At least need bytes at buf.data + at (the run has them). */
+static int cursor_fill(cursor *c, size_t need) {
+    size_t have = c->buf.len - c->at;
+    if (have >= need) return SPOOKY_OK;
+    if (need - have > c->end - c->pos) return SPOOKY_E_TEMP_FILE; /* a short run: cannot be */
+    memmove(c->buf.data, c->buf.data + c->at, have);
+    c->buf.len = have;
+    c->at = 0;
+    uint64_t want = need - have > CURSOR_READ ? need - have : CURSOR_READ;
+    if (want > c->end - c->pos) want = c->end - c->pos;
+    TRY(buf_grow(&c->buf, (size_t)want));
+    if (pread_all(c->fd, c->buf.data + have, (size_t)want, c->pos)) return SPOOKY_E_TEMP_FILE;
+    c->buf.len += (size_t)want;
+    c->pos += want;
+    return SPOOKY_OK;
+}
+
 static int cursor_next(cursor *c) {
-    uint8_t fixed[SPILL_FIXED];
-    size_t k = fread(fixed, 1, SPILL_FIXED, c->f);
-    if (k == 0 && feof(c->f)) {
+    if (c->at == c->buf.len && c->pos == c->end) {
         c->live = 0;
         return SPOOKY_OK;
     }
-    if (k != SPILL_FIXED) return SPOOKY_E_IO;
-    c->e.key_len = load_u32(fixed);
+    TRY(cursor_fill(c, SPILL_FIXED));
+    const uint8_t *fixed = c->buf.data + c->at;
+    uint32_t key_len = load_u32(fixed);
+    TRY(cursor_fill(c, SPILL_FIXED + (size_t)key_len));
+    fixed = c->buf.data + c->at;
+    c->e.key_len = key_len;
     c->e.rec_len = load_u32(fixed + 4);
     c->e.digest = load_u64(fixed + 8);
     c->e.rec_off = load_u64(fixed + 16);
@@ -691,44 +785,18 @@ static int cursor_next(cursor *c) {
     c->e.line = load_u64(fixed + 32);
     c->e.source = load_u32(fixed + 40);
     c->e.key_off = 0;
-    c->key.len = 0;
-    TRY(buf_grow(&c->key, c->e.key_len + 1));
-    if (fread(c->key.data, 1, c->e.key_len, c->f) != c->e.key_len) return SPOOKY_E_IO;
-    c->key.len = c->e.key_len;
+    c->key = fixed + SPILL_FIXED;
+    c->at += SPILL_FIXED + (size_t)key_len;
     c->live = 1;
     return SPOOKY_OK;
 }
 
 static int cursor_cmp(const cursor *a, const cursor *b) {
     size_t n = a->e.key_len < b->e.key_len ? a->e.key_len : b->e.key_len;
-    int c = memcmp(a->key.data, b->key.data, n);
+    int c = memcmp(a->key, b->key, n);
     if (c) return c;
     if (a->e.key_len != b->e.key_len) return a->e.key_len < b->e.key_len ? -1 : 1;
     return a->e.ordinal < b->e.ordinal ? -1 : (a->e.ordinal > b->e.ordinal);
-}
-
-/* A buffered sequential writer at a file offset. */
-typedef struct {
-    int fd;
-    uint64_t off;
-    spooky_buf buf;
-} out_stream;
-
-static int stream_put(out_stream *s, const void *data, size_t n) {
-    if (s->buf.len + n > (1u << 20)) {
-        TRY(pwrite_all(s->fd, s->buf.data, s->buf.len, s->off));
-        s->off += s->buf.len;
-        s->buf.len = 0;
-    }
-    return buf_append(&s->buf, data, n);
-}
-
-static int stream_flush(out_stream *s) {
-    TRY(pwrite_all(s->fd, s->buf.data, s->buf.len, s->off));
-    s->off += s->buf.len;
-    s->buf.len = 0;
-    spooky_buf_free(&s->buf);
-    return SPOOKY_OK;
 }
 
 typedef struct {
@@ -790,6 +858,30 @@ static int merge_take(merge_state *m, const run_entry *e, const uint8_t *key) {
     return SPOOKY_OK;
 }
 
+static int merge_spills(spooky_writer *w, merge_state *m) {
+    size_t k = w->nspills;
+    cursor *cs = calloc(k, sizeof *cs);
+    if (!cs) return SPOOKY_E_NOMEM;
+    int rc = SPOOKY_OK;
+    for (size_t i = 0; i < k && !rc; i++) {
+        cs[i].fd = w->spill_fd;
+        cs[i].pos = i ? w->spill_ends[i - 1] : 0;
+        cs[i].end = w->spill_ends[i];
+        rc = cursor_next(&cs[i]);
+    }
+    while (!rc) {
+        cursor *best = NULL;
+        for (size_t i = 0; i < k; i++)
+            if (cs[i].live && (!best || cursor_cmp(&cs[i], best) < 0)) best = &cs[i];
+        if (!best) break;
+        rc = merge_take(m, &best->e, best->key);
+        if (!rc) rc = cursor_next(best);
+    }
+    for (size_t i = 0; i < k; i++) spooky_buf_free(&cs[i].buf);
+    free(cs);
+    return rc;
+}
+
 static int merge_runs(spooky_writer *w, merge_state *m) {
     if (w->nspills == 0) {
         sort_run(w);
@@ -797,25 +889,7 @@ static int merge_runs(spooky_writer *w, merge_state *m) {
             TRY(merge_take(m, &w->run[i], w->run_heap.data + w->run[i].key_off));
     } else {
         if (w->nrun) TRY(spill_run(w));
-        size_t k = w->nspills;
-        cursor *cs = calloc(k, sizeof *cs);
-        if (!cs) return SPOOKY_E_NOMEM;
-        int rc = SPOOKY_OK;
-        for (size_t i = 0; i < k && !rc; i++) {
-            cs[i].f = w->spills[i];
-            rc = cursor_next(&cs[i]);
-        }
-        while (!rc) {
-            cursor *best = NULL;
-            for (size_t i = 0; i < k; i++)
-                if (cs[i].live && (!best || cursor_cmp(&cs[i], best) < 0)) best = &cs[i];
-            if (!best) break;
-            rc = merge_take(m, &best->e, best->key.data);
-            if (!rc) rc = cursor_next(best);
-        }
-        for (size_t i = 0; i < k; i++) spooky_buf_free(&cs[i].key);
-        free(cs);
-        TRY(rc);
+        TRY(merge_spills(w, m));
     }
     if (m->have_prev) TRY(emit_entry(m));
     return SPOOKY_OK;
@@ -938,13 +1012,14 @@ static int finish_file(spooky_writer *w, int keep_last, int fd_rewrite, int *rew
     m.keep_last = keep_last;
     m.index.fd = w->fd;
     m.index.off = payload_start + index_off;
-    FILE *heap_tmp = tmpfile();
-    if (!heap_tmp) {
+    int heap_fd;
+    rc = temp_file(w->temp_dir, &heap_fd);
+    if (rc) {
         spooky_buf_free(&head);
-        return SPOOKY_E_IO;
+        return rc;
     }
-    m.heap.fd = fileno(heap_tmp);
-    m.heap.off = 0;
+    m.heap.fd = heap_fd;
+    m.heap.io_error = SPOOKY_E_TEMP_FILE;
     rc = merge_runs(w, &m);
     if (!rc) rc = stream_flush(&m.index);
     if (!rc) rc = stream_flush(&m.heap);
@@ -953,9 +1028,9 @@ static int finish_file(spooky_writer *w, int keep_last, int fd_rewrite, int *rew
     spooky_buf_free(&m.heap.buf);
     if (!rc && w->ndead) {
         /* keys repeated and the last ones win: write the live records again */
-        fclose(heap_tmp);
+        close(heap_fd);
         spooky_buf_free(&head);
-        spooky_writer *w2 = spooky_writer_new(fd_rewrite, w->key_field.data, w->key_field.len);
+        spooky_writer *w2 = spooky_writer_new(fd_rewrite, w->key_field.data, w->key_field.len, w->temp_dir);
         if (!w2) return SPOOKY_E_NOMEM;
         rc = rewrite_live(w, w2);
         int again = 0;
@@ -967,7 +1042,7 @@ static int finish_file(spooky_writer *w, int keep_last, int fd_rewrite, int *rew
         return rc;
     }
     if (rc) {
-        fclose(heap_tmp);
+        close(heap_fd);
         spooky_buf_free(&head);
         return rc;
     }
@@ -979,11 +1054,11 @@ static int finish_file(spooky_writer *w, int keep_last, int fd_rewrite, int *rew
     uint64_t copied = 0;
     while (!rc && copied < heap_len) {
         size_t n = heap_len - copied < (1u << 20) ? (size_t)(heap_len - copied) : (1u << 20);
-        rc = pread_all(fileno(heap_tmp), tmp.data, n, copied);
+        rc = pread_all(heap_fd, tmp.data, n, copied) ? SPOOKY_E_TEMP_FILE : SPOOKY_OK;
         if (!rc) rc = pwrite_all(w->fd, tmp.data, n, payload_start + heap_off + copied);
         copied += n;
     }
-    fclose(heap_tmp);
+    close(heap_fd);
 
     /* fixed part, then the head of the payload */
     if (!rc) {

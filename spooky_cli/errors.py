@@ -117,7 +117,7 @@ def error_for(code: int, context: str) -> Exception:
     reason = ffi.string(lib.spooky_strerror(code)).decode()
     if code == 1:
         return MemoryError(f"{context}: {reason}")
-    if code == 63:
+    if code in (63, 64):
         import os
 
         errno = ffi.errno or 5

@@ -8,6 +8,7 @@ key index. Python loops per chunk, never per record."""
 from __future__ import annotations
 
 import os
+import tempfile
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -148,6 +149,10 @@ class RecordFileWriter:
         with RecordFileWriter("out.spky", key="id") as w:
             w.write({"id": 1, "name": "a"})
             w.write_ndjson(b'{"id": 2}\\n{"id": 3}\\n')
+
+    temp_dir: the folder for the key index being sorted (default
+    tempfile.gettempdir(), which follows TMPDIR); its files there have no
+    name, so nothing is left behind however the process ends.
     """
 
     def __init__(
@@ -157,16 +162,20 @@ class RecordFileWriter:
         keep_last: bool = False,
         *,
         inputs: Iterable[str] = (),
+        temp_dir: str | os.PathLike[str] | None = None,
     ):
         self.path = os.fspath(path)
         self.key = key
         self.keep_last = keep_last
+        self.temp_dir = os.fspath(temp_dir) if temp_dir is not None else tempfile.gettempdir()
         self._key_bytes = key.encode("utf-8")
         self._output = Output(self.path, inputs, binary=True)
         self._temp = self._output.temp_file()
         self._closed = False
         self._sources: list[str] = []
-        w = lib.spooky_writer_new(self._temp.fd, self._key_bytes, len(self._key_bytes))
+        w = lib.spooky_writer_new(
+            self._temp.fd, self._key_bytes, len(self._key_bytes), os.fsencode(self.temp_dir)
+        )
         if w == ffi.NULL:
             self.abort()
             raise MemoryError("could not create the record writer")
@@ -194,6 +203,8 @@ class RecordFileWriter:
         rc = lib.spooky_writer_add(self._w, t.chunk, source, first_line, self._err)
         if rc == lib.SPOOKY_E_HASH_COLLISION:
             raise self._collision()
+        if rc == lib.SPOOKY_E_TEMP_FILE:
+            raise self._temp_error()
         if rc:
             raise error_for(rc, f"could not write {self._shown}")
 
@@ -230,6 +241,8 @@ class RecordFileWriter:
             )
             if rc == lib.SPOOKY_E_DUPLICATE_KEY:
                 raise self._duplicate()
+            if rc == lib.SPOOKY_E_TEMP_FILE:
+                raise self._temp_error()
             if rc:
                 raise error_for(rc, f"could not write {self._shown}")
             self.records = lib.spooky_writer_records(self._w)
@@ -273,6 +286,14 @@ class RecordFileWriter:
         return DuplicateKey(
             f"key {value!r} ({self.key}) repeats: at {self._where(s1[0], l1[0])} and at "
             f"{self._where(s2[0], l2[0])} (use --on-duplicate last to keep the last)"
+        )
+
+    def _temp_error(self) -> OSError:
+        errno = ffi.errno or 5
+        return OSError(
+            errno,
+            f"cannot use a temporary file in this folder (TMPDIR): {os.strerror(errno)}",
+            self.temp_dir,
         )
 
     def _where(self, source: int, line: int) -> str:

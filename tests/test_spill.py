@@ -4,7 +4,10 @@ runs tiny, so a few thousand records give hundreds of spills."""
 
 from __future__ import annotations
 
+import gc
+import os
 import random
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,8 +16,10 @@ import orjson
 import pytest
 from cli_runner import run_cli
 
+from spooky_cli import inputs
 from spooky_cli._native import lib
 from spooky_cli.reader import RecordFileReader
+from spooky_cli.writer import RecordFileWriter
 
 N = 3000
 
@@ -101,3 +106,85 @@ def test_keep_last_across_spills(tmp_path: Path):
     code, err, expected = convert(tmp_path, ndjson(dedup), "dedup")
     assert code == 0, err
     assert spilled == expected
+
+
+# -- temporary files: in TMPDIR, unnamed ----------------------------------------------------
+
+
+def open_files_under(folder: Path) -> list[str]:
+    """What this process's open descriptors point to inside folder."""
+    found = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith(f"{folder}/"):
+            found.append(target)
+    return found
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc")
+@pytest.mark.parametrize("o_tmpfile", [True, False], ids=["O_TMPFILE", "mkstemp"])
+def test_spill_files_are_unnamed_in_temp_dir(tmp_path: Path, o_tmpfile: bool) -> None:
+    watched = tmp_path / "tmp"
+    watched.mkdir()
+    data = ndjson(records(N, "shuffled"))
+    lib.spooky_test_set_no_o_tmpfile(0 if o_tmpfile else 1)
+    try:
+        with run_limit(1024):
+            w = RecordFileWriter(tmp_path / "out.spky", temp_dir=watched)
+            w.write_ndjson(data)  # spills as it goes
+            during = open_files_under(watched)
+            listed = os.listdir(watched)
+            w.close()
+    finally:
+        lib.spooky_test_set_no_o_tmpfile(0)
+    assert len(during) == 1 and during[0].endswith(" (deleted)"), during  # one file, no name
+    assert listed == []
+    del w
+    gc.collect()
+    assert open_files_under(watched) == [] and os.listdir(watched) == []
+    code, err, whole = convert(tmp_path, data, "whole")
+    assert (tmp_path / "out.spky").read_bytes() == whole
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc")
+def test_convert_puts_temp_files_in_tmpdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    watched = tmp_path / "tmp"
+    watched.mkdir()
+    monkeypatch.setenv("TMPDIR", str(watched))
+    monkeypatch.setattr(tempfile, "tempdir", None)  # gettempdir() reads TMPDIR again
+    seen: list[str] = []
+    add = RecordFileWriter.add
+
+    def spy(self: RecordFileWriter, *args: object, **kwargs: object) -> None:
+        add(self, *args, **kwargs)  # type: ignore[arg-type]
+        seen.extend(open_files_under(watched))
+
+    monkeypatch.setattr(RecordFileWriter, "add", spy)
+    monkeypatch.setattr(inputs, "CHUNK_BYTES", 4096)
+    with run_limit(1024):
+        code, err, out = convert(tmp_path, ndjson(records(N, "shuffled")), "x")
+    assert code == 0, err
+    assert seen and all(s.endswith(" (deleted)") for s in seen)
+    assert os.listdir(watched) == []
+
+
+@pytest.mark.parametrize("limit", [0, 1024], ids=["footer", "spills"])
+def test_unusable_temp_dir_is_a_clean_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, limit: int
+) -> None:
+    missing = tmp_path / "no-such-dir"
+    monkeypatch.setattr(tempfile, "tempdir", str(missing))
+    (tmp_path / "x.spky").write_bytes(b"precious")
+    with run_limit(limit):
+        code, err, out = convert(tmp_path, ndjson(records(N, "shuffled")), "x")
+    assert code == 2
+    assert err == (
+        f"spooky: error: {missing}: cannot use a temporary file in this folder (TMPDIR): "
+        "No such file or directory\n"
+    )
+    assert out == b"precious"
+    assert sorted(os.listdir(tmp_path)) == ["x.ndjson", "x.spky"]
+
