@@ -858,27 +858,46 @@ static int merge_take(merge_state *m, const run_entry *e, const uint8_t *key) {
     return SPOOKY_OK;
 }
 
+/* Restores the min-heap order (cursor_cmp) of h[0..n) below position i. */
+static void sift_down(cursor **h, size_t n, size_t i) {
+    for (;;) {
+        size_t least = i, l = 2 * i + 1, r = l + 1;
+        if (l < n && cursor_cmp(h[l], h[least]) < 0) least = l;
+        if (r < n && cursor_cmp(h[r], h[least]) < 0) least = r;
+        if (least == i) return;
+        cursor *t = h[i];
+        h[i] = h[least];
+        h[least] = t;
+        i = least;
+    }
+}
+
+/* k-way merge of the spilled runs: a min-heap of their cursors, so each
+ * entry costs O(log runs). Keys and ordinals are unique together, so the
+ * order is that of one sort of all entries. */
 static int merge_spills(spooky_writer *w, merge_state *m) {
-    size_t k = w->nspills;
+    size_t k = w->nspills, n = 0;
     cursor *cs = calloc(k, sizeof *cs);
-    if (!cs) return SPOOKY_E_NOMEM;
-    int rc = SPOOKY_OK;
+    cursor **heap = malloc(k * sizeof *heap);
+    int rc = cs && heap ? SPOOKY_OK : SPOOKY_E_NOMEM;
     for (size_t i = 0; i < k && !rc; i++) {
         cs[i].fd = w->spill_fd;
         cs[i].pos = i ? w->spill_ends[i - 1] : 0;
         cs[i].end = w->spill_ends[i];
         rc = cursor_next(&cs[i]);
+        if (!rc && cs[i].live) heap[n++] = &cs[i];
     }
-    while (!rc) {
-        cursor *best = NULL;
-        for (size_t i = 0; i < k; i++)
-            if (cs[i].live && (!best || cursor_cmp(&cs[i], best) < 0)) best = &cs[i];
-        if (!best) break;
-        rc = merge_take(m, &best->e, best->key);
-        if (!rc) rc = cursor_next(best);
+    for (size_t i = n / 2; i-- > 0 && !rc;) sift_down(heap, n, i);
+    while (n && !rc) {
+        cursor *top = heap[0];
+        rc = merge_take(m, &top->e, top->key);
+        if (!rc) rc = cursor_next(top);
+        if (!rc && !top->live) heap[0] = heap[--n];
+        sift_down(heap, n, 0);
     }
-    for (size_t i = 0; i < k; i++) spooky_buf_free(&cs[i].buf);
+    for (size_t i = 0; cs && i < k; i++) spooky_buf_free(&cs[i].buf);
     free(cs);
+    free(heap);
     return rc;
 }
 
