@@ -279,6 +279,8 @@ int spooky_writer_finish(spooky_writer *w, int keep_last, int fd_rewrite, int *r
                          spooky_error *err);
 uint64_t spooky_writer_records(const spooky_writer *w);
 uint64_t spooky_writer_bytes(const spooky_writer *w);
+/* After a keep_last finish: how many records a later one of their key replaced. */
+uint64_t spooky_writer_replaced(const spooky_writer *w);
 /* The repeated key (sort form) and where its two records came from. */
 int spooky_writer_duplicate(const spooky_writer *w, const uint8_t **key, size_t *key_len,
                             uint32_t *first_source, uint64_t *first_line,

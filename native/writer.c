@@ -433,6 +433,7 @@ void spooky_writer_free(spooky_writer *w) {
 
 uint64_t spooky_writer_records(const spooky_writer *w) { return w->records; }
 uint64_t spooky_writer_bytes(const spooky_writer *w) { return w->bytes_written; }
+uint64_t spooky_writer_replaced(const spooky_writer *w) { return w->ndead; }
 
 int spooky_writer_duplicate(const spooky_writer *w, const uint8_t **key, size_t *key_len,
                             uint32_t *s1, uint64_t *l1, uint32_t *s2, uint64_t *l2) {

@@ -83,7 +83,9 @@ def convert(
     output: str = typer.Option(..., "-o", "--output", help="Record file to write (- for stdout)."),
     key: str = typer.Option("id", "--key", help="Field whose value keys each record."),
     on_duplicate: OnDuplicate = typer.Option(
-        OnDuplicate.error, "--on-duplicate", help="A repeated key: fail, or keep the last record."
+        OnDuplicate.error,
+        "--on-duplicate",
+        help="A repeated key: fail, or keep the last record (the summary counts the replaced).",
     ),
     on_error: OnError = typer.Option(
         OnError.fail, "--on-error", help="A bad line: fail, or list it on stderr and go on."

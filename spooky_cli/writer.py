@@ -183,6 +183,7 @@ class RecordFileWriter:
         self._err = ffi.new("spooky_error *")
         self.records = 0
         self.bytes_written = 0
+        self.replaced = 0  # keep_last: records a later one of their key replaced
 
     @property
     def _shown(self) -> str:
@@ -247,6 +248,7 @@ class RecordFileWriter:
                 raise error_for(rc, f"could not write {self._shown}")
             self.records = lib.spooky_writer_records(self._w)
             self.bytes_written = lib.spooky_writer_bytes(self._w)
+            self.replaced = lib.spooky_writer_replaced(self._w)
             if rewritten[0]:  # the live records went to the second file
                 self._temp.discard()
                 self._temp, rewrite = rewrite, self._temp

@@ -152,12 +152,25 @@ def test_duplicate_key_last_wins(tmp_path: Path) -> None:
         tmp_path, lines({"id": 7, "v": 1}, {"id": 8}, {"id": 7, "v": 2}), "--on-duplicate", "last"
     )
     assert res.code == 0, res.stderr
+    assert "2 records" in res.stderr and "1 replaced" in res.stderr
     got = records_of(out)
     assert [k for k, _ in got] == [8, 7]  # file order, superseded record gone
     assert spooky_cli.SpookyRecord(got[1][1]).get("v") == 2
     # same file as converting the deduplicated input
     res2, out2 = convert(tmp_path, lines({"id": 8}, {"id": 7, "v": 2}), name="dedup.ndjson")
     assert out2.read_bytes() == out.read_bytes()
+    res3, _ = convert(tmp_path, lines({"id": 8}), "--on-duplicate", "last", name="one.ndjson")
+    assert "0 replaced" in res3.stderr
+    assert "replaced" not in res2.stderr  # only with --on-duplicate last
+
+
+def test_writer_counts_replaced_records(tmp_path: Path) -> None:
+    with RecordFileWriter(tmp_path / "w.spky", keep_last=True) as w:
+        w.write_ndjson(lines({"id": 1}, {"id": 2}, {"id": 1}, {"id": 1}, {"id": 3}))
+    assert (w.records, w.replaced) == (3, 2)
+    with RecordFileWriter(tmp_path / "v.spky", keep_last=True) as v:
+        v.write_ndjson(lines({"id": 1}, {"id": 2}))
+    assert (v.records, v.replaced) == (2, 0)
 
 
 @pytest.mark.parametrize(

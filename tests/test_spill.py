@@ -93,17 +93,21 @@ def test_keep_last_across_spills(tmp_path: Path):
             objs.append({"id": objs[i]["id"], "v": v, "i": i})
     rng.shuffle(objs)
     data = ndjson(objs)
-    code, err, whole = convert(tmp_path, data, "whole", "--on-duplicate", "last")
-    assert code == 0, err
-    with run_limit(1024):
-        code, err, spilled = convert(tmp_path, data, "spilled", "--on-duplicate", "last")
-    assert code == 0, err
-    assert spilled == whole
-    # and both equal the input with only each key's last record
     last: dict[object, int] = {}
     for pos, o in enumerate(objs):
         last[o["id"]] = pos
     dedup = [o for pos, o in enumerate(objs) if last[o["id"]] == pos]
+    summary = f"{len(dedup):,} records, "
+    replaced = f" {len(objs) - len(dedup):,} replaced"
+    code, err, whole = convert(tmp_path, data, "whole", "--on-duplicate", "last")
+    assert code == 0, err
+    assert summary in err and replaced in err, err
+    with run_limit(1024):
+        code, err, spilled = convert(tmp_path, data, "spilled", "--on-duplicate", "last")
+    assert code == 0, err
+    assert summary in err and replaced in err, err
+    assert spilled == whole
+    # and both equal the input with only each key's last record
     code, err, expected = convert(tmp_path, ndjson(dedup), "dedup")
     assert code == 0, err
     assert spilled == expected

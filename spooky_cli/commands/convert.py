@@ -60,6 +60,8 @@ def run(
         f"{seconds:.2f} s",
         f"{writer.records / seconds:,.0f} records/s",
     ]
+    if keep_last:
+        parts.append(f"{writer.replaced:,} replaced")
     if skip_errors:
         parts.append(f"{render.count(stats.bad_lines, 'bad line')} skipped")
     render.summary(parts, quiet)
