@@ -19,6 +19,7 @@ const char *spooky_strerror(int code) {
     case SPOOKY_E_JSON_NUMBER: return "number out of range of a double";
     case SPOOKY_E_JSON_DEPTH: return "JSON nested too deeply";
     case SPOOKY_E_JSON_NOT_OBJECT: return "a record must be a JSON object";
+    case SPOOKY_E_JSON_BIG_INT: return "integer does not fit i64 or u64";
     case SPOOKY_E_HASH_COLLISION: return "two field names share one xxh64 hash";
     case SPOOKY_E_RECORD_INVALID: return "not a valid record";
     case SPOOKY_E_CBOR_INVALID: return "invalid nested (CBOR) value";

@@ -65,6 +65,8 @@ struct spooky_encoder {
     size_t nckeys;
     int ckey_order;
     shape shapes[SHAPE_SLOTS];
+    int big_int;             /* spooky_big_int */
+    uint64_t big_ints;       /* integers stored as floats by the current call */
 };
 
 /* Parses the object at enc->p (between enc->start and enc->end) into out. */

@@ -80,6 +80,12 @@ spooky_encoder *spooky_encoder_new(void) {
     return enc;
 }
 
+int spooky_encoder_set_big_int(spooky_encoder *enc, int mode) {
+    if (!enc || (mode != SPOOKY_BIG_INT_ERROR && mode != SPOOKY_BIG_INT_FLOAT)) return SPOOKY_E_ARG;
+    enc->big_int = mode;
+    return SPOOKY_OK;
+}
+
 void spooky_encoder_free(spooky_encoder *enc) {
     if (!enc) return;
     spooky_buf_free(&enc->vals);
@@ -536,6 +542,11 @@ NOINLINE static const uint8_t *parse_number_any(spooky_encoder *enc, const uint8
         } else {
             num->tag = SPOOKY_U64; num->u = m; return p;
         }
+    }
+    if (is_int) { /* beyond i64 and u64 */
+        if (enc->big_int != SPOOKY_BIG_INT_FLOAT)
+            return fail(enc, start, SPOOKY_E_JSON_BIG_INT, "integer does not fit i64 or u64");
+        enc->big_ints++;
     }
     num->tag = SPOOKY_F64;
     double d;
@@ -1124,6 +1135,7 @@ static void begin(spooky_encoder *enc, const uint8_t *json, size_t len) {
     enc->err_code = SPOOKY_OK;
     enc->err_pos = json;
     enc->err_msg = "";
+    enc->big_ints = 0;
 }
 
 static int finish(spooky_encoder *enc, int rc, spooky_error *err) {

@@ -25,6 +25,7 @@ typedef enum {
     SPOOKY_E_JSON_NUMBER = 12,   /* number that overflows a double */
     SPOOKY_E_JSON_DEPTH = 13,    /* nesting deeper than SPOOKY_MAX_DEPTH */
     SPOOKY_E_JSON_NOT_OBJECT = 14, /* a record must be a JSON object */
+    SPOOKY_E_JSON_BIG_INT = 15,  /* integer beyond i64 and u64 (SPOOKY_BIG_INT_ERROR) */
     SPOOKY_E_HASH_COLLISION = 20, /* two names with one xxh64 in a record */
     SPOOKY_E_RECORD_INVALID = 30, /* bytes are not a valid record */
     SPOOKY_E_CBOR_INVALID = 31,  /* nested value is not valid CBOR */
@@ -95,6 +96,12 @@ typedef struct {
 /* Opaque transcoder state: scratch space reused across calls. One per thread. */
 typedef struct spooky_encoder spooky_encoder;
 
+/* What an encoder does with an integer literal beyond both i64 and u64. */
+typedef enum {
+    SPOOKY_BIG_INT_ERROR = 0,    /* SPOOKY_E_JSON_BIG_INT at the number (the default) */
+    SPOOKY_BIG_INT_FLOAT = 1     /* f64, the nearest double (the reference's rule) */
+} spooky_big_int;
+
 const char *spooky_version(void);
 const char *spooky_strerror(int code);
 
@@ -122,6 +129,8 @@ void spooky_start_writeback(int fd, uint64_t offset, uint64_t len);
 
 spooky_encoder *spooky_encoder_new(void);
 void spooky_encoder_free(spooky_encoder *enc);
+/* Sets the spooky_big_int mode for the encoder's next calls. */
+int spooky_encoder_set_big_int(spooky_encoder *enc, int mode);
 
 /* One JSON object -> record bytes in out (out is cleared first, its capacity
  * kept). On failure err says where. */
@@ -235,13 +244,15 @@ typedef struct {
 spooky_chunk *spooky_chunk_new(void);
 void spooky_chunk_free(spooky_chunk *chunk);
 /* Transcodes every line of data (whole lines; the last may lack its '\n';
- * blank lines are skipped). Each record's key is the value of the field
- * key/key_len. With skip_errors=0 it stops at the first bad line and returns
- * its code; with 1 it notes every bad line and goes on. */
+ * blank lines are skipped) with enc's options. Each record's key is the value
+ * of the field key/key_len. With skip_errors=0 it stops at the first bad line
+ * and returns its code; with 1 it notes every bad line and goes on. */
 int spooky_chunk_transcode(spooky_encoder *enc, spooky_chunk *chunk, const uint8_t *data,
                            size_t len, const uint8_t *key, size_t key_len, int skip_errors);
 uint64_t spooky_chunk_lines(const spooky_chunk *chunk);
 uint64_t spooky_chunk_records(const spooky_chunk *chunk);
+/* Integers of the chunk's records stored as floats (SPOOKY_BIG_INT_FLOAT). */
+uint64_t spooky_chunk_big_ints(const spooky_chunk *chunk);
 uint64_t spooky_chunk_error_count(const spooky_chunk *chunk);
 int spooky_chunk_error_at(const spooky_chunk *chunk, uint64_t i, spooky_line_error *out);
 

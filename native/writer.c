@@ -100,6 +100,7 @@ struct spooky_chunk {
     uint64_t *rec_lines;  /* line of each record within the chunk */
     size_t cap_lines;
     uint64_t lines, records;
+    uint64_t big_ints;    /* integers of the records stored as floats */
     spooky_line_error *errors;
     size_t nerrors, cap_errors;
     name_table names;     /* every name in the chunk */
@@ -119,6 +120,7 @@ void spooky_chunk_free(spooky_chunk *c) {
 
 uint64_t spooky_chunk_lines(const spooky_chunk *c) { return c->lines; }
 uint64_t spooky_chunk_records(const spooky_chunk *c) { return c->records; }
+uint64_t spooky_chunk_big_ints(const spooky_chunk *c) { return c->big_ints; }
 uint64_t spooky_chunk_error_count(const spooky_chunk *c) { return c->nerrors; }
 
 int spooky_chunk_error_at(const spooky_chunk *c, uint64_t i, spooky_line_error *out) {
@@ -260,6 +262,7 @@ int spooky_chunk_transcode(spooky_encoder *enc, spooky_chunk *c, const uint8_t *
             if (rc == SPOOKY_OK) {
                 TRY(chunk_put(c, kind == 3, k, (uint32_t)klen, c->record.data,
                               (uint32_t)c->record.len, line));
+                c->big_ints += enc->big_ints;
             } else if (rc == SPOOKY_E_NOMEM) {
                 return rc;
             } else {
@@ -279,7 +282,7 @@ int spooky_chunk_transcode(spooky_encoder *enc, spooky_chunk *c, const uint8_t *
 
 void chunk_reset(spooky_chunk *c) {
     c->entries.len = 0;
-    c->lines = c->records = 0;
+    c->lines = c->records = c->big_ints = 0;
     c->nerrors = 0;
     names_free(&c->names);
 }

@@ -12,6 +12,7 @@ from spooky_cli.encode import (
     serialize_into,
 )
 from spooky_cli.errors import (
+    BigIntError,
     FieldExists,
     FieldNotFound,
     HashCollision,
@@ -29,6 +30,7 @@ from spooky_cli.record import FieldSlot, SpookyRecord, SpookyRecordMut
 from spooky_cli.types import FieldType
 
 __all__ = [
+    "BigIntError",
     "FieldExists",
     "FieldNotFound",
     "FieldSlot",

@@ -51,6 +51,11 @@ class OnDuplicate(str, Enum):
     last = "last"
 
 
+class BigInt(str, Enum):
+    error = "error"
+    float = "float"
+
+
 def _version(value: bool) -> None:
     if value:
         print(f"spooky {__version__}")
@@ -90,6 +95,12 @@ def convert(
     on_error: OnError = typer.Option(
         OnError.fail, "--on-error", help="A bad line: fail, or list it on stderr and go on."
     ),
+    big_int: BigInt = typer.Option(
+        BigInt.error,
+        "--big-int",
+        help="An integer beyond i64 and u64: fail, or store the nearest float (as the "
+        "reference does; the summary counts them).",
+    ),
     quiet: bool = typer.Option(False, "-q", "--quiet", help="No progress and no summary."),
 ) -> None:
     """Convert JSON lines into a record file.
@@ -105,6 +116,7 @@ def convert(
         keep_last=on_duplicate is OnDuplicate.last,
         skip_errors=on_error is OnError.skip,
         quiet=quiet,
+        big_int=big_int.value,
     )
 
 

@@ -25,6 +25,11 @@ class JsonError(SpookyError, ValueError):
         super().__init__(f"{where}{line}:{column}: {message}")
 
 
+class BigIntError(JsonError):
+    """An integer literal beyond both i64 and u64: stored only when asked to,
+    as the nearest float (convert --big-int float, big_int="float")."""
+
+
 class HashCollision(JsonError):
     """Two different field names of one record share an xxh64 hash."""
 
@@ -89,6 +94,7 @@ class StaleSlotError(SpookyError):
 
 _BY_CODE: dict[int, type[SpookyError]] = {
     2: SpookyError,
+    15: BigIntError,
     20: HashCollision,
     30: InvalidRecord,
     31: InvalidRecord,
@@ -107,7 +113,7 @@ _BY_CODE: dict[int, type[SpookyError]] = {
     62: ChecksumMismatch,
 }
 
-JSON_CODES = frozenset({10, 11, 12, 13, 14, 20, 50, 51})
+JSON_CODES = frozenset({10, 11, 12, 13, 14, 15, 20, 50, 51})
 
 
 def error_for(code: int, context: str) -> Exception:

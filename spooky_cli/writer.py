@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 
 from spooky_cli._native import ffi, lib
-from spooky_cli.encode import position, to_json
+from spooky_cli.encode import BIG_INT_HINT, big_int_mode, big_int_reason, position, to_json
 from spooky_cli.errors import DuplicateKey, HashCollision, JsonError, error_for
 from spooky_cli.keys import key_from_sort_form
 from spooky_cli.output import Output
@@ -41,14 +41,14 @@ class LineError:
 class Transcoded:
     """One chunk's transcoded records (C-owned) and the errors found in it."""
 
-    __slots__ = ("chunk", "lines", "records", "errors")
+    __slots__ = ("chunk", "lines", "records", "big_ints", "errors")
 
     def __init__(self) -> None:
         c = lib.spooky_chunk_new()
         if c == ffi.NULL:
             raise MemoryError("could not allocate a chunk")
         self.chunk = ffi.gc(c, lib.spooky_chunk_free)
-        self.lines = self.records = 0
+        self.lines = self.records = self.big_ints = 0
         self.errors: list[tuple[int, int, int, str]] = []  # (line, offset, code, message)
 
 
@@ -61,11 +61,17 @@ _encoders = _Encoders()
 
 
 def transcode_chunk(
-    data: bytes | bytearray, key: bytes, skip_errors: bool, into: Transcoded | None = None
+    data: bytes | bytearray,
+    key: bytes,
+    skip_errors: bool,
+    into: Transcoded | None = None,
+    big_int: str = "error",
 ) -> Transcoded:
     """Transcodes every line of data in C (the GIL is released meanwhile, so
-    several threads can each run one chunk)."""
+    several threads can each run one chunk). big_int: "error" or "float" for
+    integers beyond i64 and u64 (see encode.py)."""
     t = into or Transcoded()
+    lib.spooky_encoder_set_big_int(_encoders.enc, big_int_mode(big_int))
     rc = lib.spooky_chunk_transcode(
         _encoders.enc,
         t.chunk,
@@ -77,6 +83,7 @@ def transcode_chunk(
     )
     t.lines = lib.spooky_chunk_lines(t.chunk)
     t.records = lib.spooky_chunk_records(t.chunk)
+    t.big_ints = lib.spooky_chunk_big_ints(t.chunk)
     t.errors = []
     e = ffi.new("spooky_line_error *")
     for i in range(lib.spooky_chunk_error_count(t.chunk)):
@@ -115,9 +122,18 @@ def line_error(
     return LineError(source, line_no, column, base_offset + offset, message, snippet)
 
 
-def explain(code: int, message: str, data: bytes | bytearray | memoryview, offset: int) -> str:
-    """A bad line's message, naming the two field names when their hashes
-    collide (an error path: it parses the lines up to the bad one again)."""
+def explain(
+    code: int,
+    message: str,
+    data: bytes | bytearray | memoryview,
+    offset: int,
+    big_int_hint: str = BIG_INT_HINT,
+) -> str:
+    """A bad line's message: a big integer's digits and big_int_hint (what
+    stores it), or the two field names whose hashes collide (an error path:
+    it parses the lines up to the bad one again)."""
+    if code == lib.SPOOKY_E_JSON_BIG_INT:
+        return big_int_reason(data, offset, big_int_hint)
     if code != lib.SPOOKY_E_HASH_COLLISION:
         return message
     text = bytes(data)
@@ -153,6 +169,9 @@ class RecordFileWriter:
     temp_dir: the folder for the key index being sorted (default
     tempfile.gettempdir(), which follows TMPDIR); its files there have no
     name, so nothing is left behind however the process ends.
+
+    big_int: an integer beyond i64 and u64 is an error ("error", the
+    default), or stored as the nearest float ("float"; counted in big_ints).
     """
 
     def __init__(
@@ -163,10 +182,14 @@ class RecordFileWriter:
         *,
         inputs: Iterable[str] = (),
         temp_dir: str | os.PathLike[str] | None = None,
+        big_int: str = "error",
     ):
+        big_int_mode(big_int)  # a bad value fails before any file is made
         self.path = os.fspath(path)
         self.key = key
         self.keep_last = keep_last
+        self.big_int = big_int
+        self.big_ints = 0  # integers stored as floats (big_int="float")
         self.temp_dir = os.fspath(temp_dir) if temp_dir is not None else tempfile.gettempdir()
         self._key_bytes = key.encode("utf-8")
         self._output = Output(self.path, inputs, binary=True)
@@ -202,6 +225,8 @@ class RecordFileWriter:
     def add(self, t: Transcoded, source: int = 0, first_line: int = 0) -> None:
         """Adds a transcoded chunk (records only; its errors are the caller's)."""
         rc = lib.spooky_writer_add(self._w, t.chunk, source, first_line, self._err)
+        if rc == 0:
+            self.big_ints += t.big_ints
         if rc == lib.SPOOKY_E_HASH_COLLISION:
             raise self._collision()
         if rc == lib.SPOOKY_E_TEMP_FILE:
@@ -212,7 +237,7 @@ class RecordFileWriter:
     def write_ndjson(self, data: bytes | bytearray, source: str = "<data>") -> None:
         """Adds every line of NDJSON text; the first bad line raises JsonError."""
         sid = self.source_id(source)
-        t = transcode_chunk(data, self._key_bytes, skip_errors=False)
+        t = transcode_chunk(data, self._key_bytes, skip_errors=False, big_int=self.big_int)
         if t.errors:
             line, offset, code, message = t.errors[0]
             message = explain(code, message, data, offset)
@@ -222,10 +247,12 @@ class RecordFileWriter:
 
     def write(self, obj: Mapping[str, Any]) -> None:
         """Adds one record from a mapping (convenience; bulk input: write_ndjson)."""
-        self.write_ndjson(to_json(obj if isinstance(obj, dict) else dict(obj)), "<object>")
+        obj = obj if isinstance(obj, dict) else dict(obj)
+        self.write_ndjson(to_json(obj, self.big_int), "<object>")
 
     def write_many(self, objs: Iterable[Mapping[str, Any]]) -> None:
-        self.write_ndjson(b"\n".join(to_json(dict(o)) for o in objs), "<objects>")
+        text = b"\n".join(to_json(dict(o), self.big_int) for o in objs)
+        self.write_ndjson(text, "<objects>")
 
     # -- finishing -----------------------------------------------------------------------
 

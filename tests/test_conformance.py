@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import reference_encoder as ref
 
-from spooky_cli import JsonError, SpookyRecord, encode_value, record_from_json
+from spooky_cli import BigIntError, JsonError, SpookyRecord, encode_value, record_from_json
 
 SUITE = Path(__file__).resolve().parents[2] / "shared" / "conformance" / "JSONTestSuite"
 PARSING = SUITE / "test_parsing"
@@ -102,8 +102,8 @@ def test_i_no_crash(path):
         ("i_number_real_pos_overflow", False),
         ("i_number_real_neg_overflow", False),
         ("i_number_real_underflow", True),  # underflows to 0.0
-        ("i_number_too_big_pos_int", True),  # integer beyond u64: nearest double
-        ("i_number_too_big_neg_int", True),
+        ("i_number_too_big_pos_int", "float"),  # beyond i64 and u64: error, or on
+        ("i_number_too_big_neg_int", "float"),  # request the nearest double
         ("i_string_invalid_utf-8", False),  # input must be UTF-8
         ("i_string_UTF-16LE_with_BOM", False),
         ("i_string_1st_surrogate_but_2nd_missing", False),  # lone surrogates have no UTF-8
@@ -117,7 +117,15 @@ def test_i_documented_choices(name, accepted):
     if not path.exists():
         pytest.skip(f"{path.name} not in this copy of the suite")
     data = path.read_bytes()
-    if accepted:
+    if accepted == "float":
+        with pytest.raises(BigIntError):
+            encode_value(data)
+        with pytest.raises(BigIntError):
+            record_from_json(wrap(data))
+        tag, raw = encode_value(data, big_int="float")
+        assert (int(tag), raw) == ref.value_of_json(data)
+        assert record_from_json(wrap(data), big_int="float")
+    elif accepted:
         encode_value(data)
         record_from_json(wrap(data))
     else:

@@ -290,3 +290,80 @@ def test_missing_output_directory_names_it(tmp_path: Path) -> None:
     res = run_cli("convert", str(src), "-o", str(tmp_path / "nope" / "o.spky"))
     assert res.code == 2
     assert f"{tmp_path / 'nope'}: no such directory" in res.stderr and ".tmp" not in res.stderr
+
+
+BIG = b"123456789012345678901234567890"
+
+
+def test_big_int_is_an_error_by_default(tmp_path: Path) -> None:
+    bad = b'{"id": 2, "n": [1, {"k": -' + BIG + b"}]}"
+    res, out = convert(tmp_path, lines({"id": 1}) + bad + b"\n")
+    assert res.code == 2 and not out.exists()
+    column = bad.index(b"-1") + 1
+    assert (
+        f"in.ndjson:2:{column}: integer -{BIG.decode()} does not fit i64 or u64 "
+        "(--big-int float stores it as the nearest float)"
+    ) in res.stderr, res.stderr
+    # a skipped line, like any bad line
+    res, out = convert(tmp_path, lines({"id": 1}) + bad + b"\n", "--on-error", "skip")
+    assert res.code == 0 and "1 bad line skipped" in res.stderr
+    assert [k for k, _ in records_of(out)] == [1]
+
+
+def test_big_int_float_stores_the_nearest_float(tmp_path: Path) -> None:
+    src = [
+        b'{"id": 1, "n": ' + BIG + b"}",
+        b'{"id": 2, "v": [1, -' + BIG + b', {"k": 18446744073709551616}]}',
+        b'{"id": 3, "u": 18446744073709551615, "i": -9223372036854775808}',
+    ]
+    res, out = convert(tmp_path, b"\n".join(src), "--big-int", "float")
+    assert res.code == 0, res.stderr
+    assert "3 records" in res.stderr and "3 big integers stored as floats" in res.stderr
+    assert [b for _, b in records_of(out)] == [
+        spooky_cli.record_from_json(line, big_int="float") for line in src
+    ]
+    with RecordFileReader(str(out)) as r:
+        assert r.get(1).get("n") == float(int(BIG))
+        assert r.get(2).get("v") == [1, -float(int(BIG)), {"k": float(2**64)}]
+        assert r.get(3).get("u") == 2**64 - 1  # u64 and i64 stay integers
+    exported = run_cli("export", str(out)).stdout.splitlines()
+    assert b'"n":1.2345678901234568e+29' in exported[0]
+    res, _ = convert(tmp_path, src[0], "--big-int", "float", name="one.ndjson")
+    assert "1 big integer stored as a float" in res.stderr
+    res, _ = convert(tmp_path, src[2], name="none.ndjson")
+    assert res.code == 0 and "big integer" not in res.stderr
+
+
+def test_big_int_in_the_python_api(tmp_path: Path) -> None:
+    text = b'{"id": 1,\n "n": ' + BIG + b"}"
+    with pytest.raises(spooky_cli.BigIntError, match="big_int='float'") as exc:
+        spooky_cli.record_from_json(text)
+    assert (exc.value.line, exc.value.column) == (2, 7)
+    assert spooky_cli.SpookyRecord(spooky_cli.record_from_json(text, big_int="float")).get(
+        "n"
+    ) == float(int(BIG))
+    with pytest.raises(spooky_cli.BigIntError):
+        spooky_cli.encode_value(BIG)
+    assert spooky_cli.encode_value(BIG, big_int="float")[0] == spooky_cli.FieldType.F64
+
+    path = tmp_path / "w.spky"
+    line = text.replace(b"\n", b"")
+    with (
+        pytest.raises(spooky_cli.BigIntError, match=r"<data>:1:16: integer"),
+        RecordFileWriter(path) as w,
+    ):
+        w.write_ndjson(line)
+    with (
+        pytest.raises(spooky_cli.TypeMismatch, match="big_int='float'"),
+        RecordFileWriter(path) as w,
+    ):
+        w.write({"id": 1, "n": int(BIG)})
+    with RecordFileWriter(path, big_int="float") as w:
+        w.write_ndjson(line)
+        w.write({"id": 2, "n": [int(BIG), -int(BIG)]})
+    assert w.big_ints == 3
+    with RecordFileReader(str(path)) as r:
+        assert r.get(2).get("n") == [float(int(BIG)), -float(int(BIG))]
+    with pytest.raises(ValueError, match="big_int must be 'error' or 'float'"):
+        RecordFileWriter(tmp_path / "x.spky", big_int="round")
+    assert sorted(os.listdir(tmp_path)) == ["w.spky"]

@@ -3,6 +3,10 @@
 (number and string edge cases as text, duplicate keys, deep nesting), Python
 dicts through serialize(), and golden pairs in fixtures/golden/.
 
+The reference stores an integer beyond i64 and u64 as the nearest float; the
+transcoder does so with big_int="float", and refuses it by default
+(BigIntError), which every comparison here checks too.
+
 Regenerate the golden .record files from the reference encoder with
     SPOOKY_REGEN_GOLDEN=1 python -m pytest tests/test_differential.py -k regenerate
 """
@@ -19,6 +23,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from spooky_cli import (
+    BigIntError,
     JsonError,
     SpookyRecord,
     TypeMismatch,
@@ -210,6 +215,35 @@ def _reference(text: str) -> bytes | None:
         return None
 
 
+def _has_big_int(text: str | bytes) -> bool:
+    """Whether valid JSON text holds an integer literal beyond i64 and u64."""
+    found = []
+
+    def parse_int(digits: str) -> int:
+        if not I64_MIN <= int(digits) <= U64_MAX:
+            found.append(digits)
+        return 0
+
+    json.loads(text, parse_int=parse_int, parse_float=float, parse_constant=float)
+    return bool(found)
+
+
+def assert_as_reference(text: str | bytes, expected: bytes | None) -> None:
+    """record_from_json(text) against the reference's record (None: refused)."""
+    if expected is None:
+        with pytest.raises(JsonError):
+            record_from_json(text, big_int="float")
+        with pytest.raises(JsonError):
+            record_from_json(text)
+        return
+    assert record_from_json(text, big_int="float") == expected, text
+    if _has_big_int(text):
+        with pytest.raises(BigIntError, match="does not fit i64 or u64"):
+            record_from_json(text)
+    else:
+        assert record_from_json(text) == expected, text
+
+
 # -- JSON text ------------------------------------------------------------------------------
 
 
@@ -221,14 +255,12 @@ def _reference(text: str) -> bytes | None:
 def test_record_from_json_matches_reference(text, lead, trail):
     text = lead + text + trail
     expected = _reference(text)
+    assert_as_reference(text, expected)
     if expected is None:
-        with pytest.raises(JsonError):
-            record_from_json(text)
         return
-    assert record_from_json(text) == expected
-    assert record_from_json(text.encode("utf-8")) == expected
+    assert record_from_json(text.encode("utf-8"), big_int="float") == expected
     buf = bytearray(b"junk" * 100)
-    assert record_from_json_into(text, buf) == len(expected)
+    assert record_from_json_into(text, buf, big_int="float") == len(expected)
     assert bytes(buf) == expected
 
 
@@ -259,12 +291,7 @@ def test_unsorted_nested_duplicate_keys_keep_last():
 @pytest.mark.parametrize("number", EDGE_NUMBERS)
 def test_edge_numbers_at_top_level_and_nested(number):
     for text in (f'{{"n":{number}}}', f'{{"n":[{number}]}}', f'{{"n":{{"k":{number}}}}}'):
-        expected = _reference(text)
-        if expected is None:
-            with pytest.raises(JsonError):
-                record_from_json(text)
-        else:
-            assert record_from_json(text) == expected, text
+        assert_as_reference(text, _reference(text))
 
 
 @given(st.lists(number_texts(), min_size=1, max_size=10))
@@ -276,12 +303,7 @@ def test_numbers_match_reference(numbers):
         + ",".join(f'"n{i}":{n}' for i, n in enumerate(numbers))
         + "}"
     )
-    expected = _reference(text)
-    if expected is None:
-        with pytest.raises(JsonError):
-            record_from_json(text)
-    else:
-        assert record_from_json(text) == expected
+    assert_as_reference(text, _reference(text))
 
 
 # -- Python values through serialize() -----------------------------------------------------
@@ -369,6 +391,25 @@ def test_serialize_tuple_is_array():
     assert serialize({"t": (1, "a")}) == ref.encode_record({"t": [1, "a"]})
 
 
+@pytest.mark.parametrize("big", [U64_MAX + 1, I64_MIN - 1, 10**30, -(10**40)])
+def test_serialize_big_int_as_float_on_request(big):
+    for obj, as_float in (
+        ({"x": big}, {"x": float(big)}),
+        ({"x": [1, (big, "a")]}, {"x": [1, [float(big), "a"]]}),
+        ({"x": {"k": big}, "y": U64_MAX}, {"x": {"k": float(big)}, "y": U64_MAX}),
+    ):
+        with pytest.raises(TypeMismatch, match=r"does not fit i64 or u64 \(big_int='float'"):
+            serialize(obj)
+        assert serialize(obj, big_int="float") == ref.encode_record(as_float)
+        buf = bytearray()
+        assert serialize_into(obj, buf, big_int="float") == len(buf)
+        assert bytes(buf) == ref.encode_record(as_float)
+    with pytest.raises(TypeMismatch, match="float"):
+        serialize({"x": 10**400}, big_int="float")  # beyond a double too
+    with pytest.raises(ValueError, match="big_int must be 'error' or 'float'"):
+        serialize({"x": 1}, big_int="round")
+
+
 def test_serialize_int_boundaries():
     obj = {"a": I64_MAX, "b": I64_MAX + 1, "c": I64_MIN, "d": U64_MAX, "e": True, "f": -0.0}
     rec = serialize(obj)
@@ -406,5 +447,5 @@ def test_golden_set_is_complete():
 def test_golden(path):
     expected = path.with_suffix(".record").read_bytes()
     assert ref.record_of_json(path.read_bytes()) == expected, "reference encoder drifted"
-    assert record_from_json(path.read_bytes()) == expected
+    assert_as_reference(path.read_bytes(), expected)
     assert serialize(ref.json_to_python(path.read_bytes())) == expected

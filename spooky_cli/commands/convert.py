@@ -24,6 +24,7 @@ from spooky_cli.writer import (
 )
 
 IN_FLIGHT = 3  # pieces being transcoded while the writer works
+BIG_INT_HINT = "--big-int float stores it as the nearest float"
 
 
 class Stats:
@@ -34,7 +35,14 @@ class Stats:
 
 
 def run(
-    inputs: list[str], output: str, *, key: str, keep_last: bool, skip_errors: bool, quiet: bool
+    inputs: list[str],
+    output: str,
+    *,
+    key: str,
+    keep_last: bool,
+    skip_errors: bool,
+    quiet: bool,
+    big_int: str = "error",
 ) -> None:
     if inputs.count("-") > 1:
         raise SpookyError("stdin (-) can be read only once")
@@ -48,7 +56,7 @@ def run(
     sizes = [input_size(p) for p in inputs]
     total = None if any(s is None for s in sizes) else sum(s for s in sizes if s)
     stats = Stats()
-    writer = RecordFileWriter(output, key=key, keep_last=keep_last, inputs=inputs)
+    writer = RecordFileWriter(output, key=key, keep_last=keep_last, inputs=inputs, big_int=big_int)
     with writer, render.progress("converting", total, quiet) as bar:
         _convert(inputs, writer, key.encode("utf-8"), skip_errors, bar, stats)
 
@@ -62,6 +70,11 @@ def run(
     ]
     if keep_last:
         parts.append(f"{writer.replaced:,} replaced")
+    if big_int == "float":
+        n = writer.big_ints
+        parts.append(
+            f"{render.count(n, 'big integer')} stored as {'a float' if n == 1 else 'floats'}"
+        )
     if skip_errors:
         parts.append(f"{render.count(stats.bad_lines, 'bad line')} skipped")
     render.summary(parts, quiet)
@@ -87,7 +100,9 @@ def _convert(
             first_lines[source] = 0
             for piece in read_pieces(path, bar.advance):  # type: ignore[attr-defined]
                 stats.bytes_in += len(piece.data)
-                done = parse.submit(transcode_chunk, piece.data, key, skip_errors)
+                done = parse.submit(
+                    transcode_chunk, piece.data, key, skip_errors, big_int=writer.big_int
+                )
                 item = (piece, source, done)
                 added.append(
                     write.submit(_take, item, writer, first_lines, skip_errors, stats, bar)
@@ -117,7 +132,7 @@ def _take(
     if t.errors and isinstance(original, memoryview):
         original = original.tobytes()  # error path only: messages need a searchable copy
     for line, offset, code, message in t.errors:
-        message = explain(code, message, piece.data, offset)
+        message = explain(code, message, piece.data, offset, BIG_INT_HINT)
         err = line_error(
             writer.source_name(source),
             original,
