@@ -140,6 +140,26 @@ def test_on_error_skip_lists_bad_lines(tmp_path: Path) -> None:
     assert [k for k, _ in records_of(out)] == [1, 2]
 
 
+def test_nothing_converted_is_an_error(tmp_path: Path) -> None:
+    out = tmp_path / "out.spky"
+    out.write_bytes(b"precious")
+    res, _ = convert(tmp_path, b'\n{"x": 1}\n  \n{oops\n[1]\n', "--on-error", "skip")
+    assert res.code == 2
+    assert res.stderr.count("(skipped)") == 3
+    assert res.stderr.endswith(
+        "spooky: error: no record converted: 3 bad lines, no good one (listed above)\n"
+    )
+    assert out.read_bytes() == b"precious"
+    assert sorted(os.listdir(tmp_path)) == ["in.ndjson", "out.spky"]
+    res = run_cli("convert", "-", "-o", "-", "--on-error", "skip", input=b"{oops}\n")
+    assert res.code == 2 and res.stdout == b""
+    # no line with JSON at all: an empty record file, as without --on-error skip
+    res, out = convert(tmp_path, b"\n  \n", "--on-error", "skip", name="blank.ndjson")
+    assert res.code == 0, res.stderr
+    with RecordFileReader(str(out)) as r:
+        assert r.record_count == 0
+
+
 def test_duplicate_key_is_an_error(tmp_path: Path) -> None:
     res, out = convert(tmp_path, lines({"id": 7}, {"id": 8}, {"id": 7}))
     assert res.code == 2

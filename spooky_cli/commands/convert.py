@@ -59,6 +59,11 @@ def run(
     writer = RecordFileWriter(output, key=key, keep_last=keep_last, inputs=inputs, big_int=big_int)
     with writer, render.progress("converting", total, quiet) as bar:
         _convert(inputs, writer, key.encode("utf-8"), skip_errors, bar, stats)
+        if stats.bad_lines and not stats.records:  # leaves no output
+            raise SpookyError(
+                f"no record converted: {render.count(stats.bad_lines, 'bad line')}, "
+                "no good one (listed above)"
+            )
 
     seconds = max(time.perf_counter() - start, 1e-9)
     parts = [
