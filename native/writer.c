@@ -187,10 +187,21 @@ static void count_types(name_table *t, const uint8_t *rec) {
     }
 }
 
-static int is_blank(const uint8_t *p, const uint8_t *end) {
-    for (; p < end; p++)
-        if (*p != ' ' && *p != '\t' && *p != '\r') return 0;
-    return 1;
+/* The first byte at or after p that is not a blank (or end). */
+static const uint8_t *skip_blanks(const uint8_t *p, const uint8_t *end) {
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\r')) p++;
+    return p;
+}
+
+/* Where the error of a record parsed from json lies, when the record itself
+ * is wrong: the key field's name for a key of another type, else the record's
+ * first byte. */
+static const uint8_t *record_error_at(const spooky_encoder *enc, const uint8_t *json,
+                                      const uint8_t *end, int code, uint64_t key_hash) {
+    if (code == SPOOKY_E_KEY_TYPE)
+        for (size_t i = enc->nfields; i-- > 0;)
+            if (enc->fields[i].hash == key_hash) return json + enc->fields[i].src_pos;
+    return skip_blanks(json, end);
 }
 
 /* Appends an entry [key_len][record_len][digest][key][record] (the key in
@@ -248,11 +259,12 @@ int spooky_chunk_transcode(spooky_encoder *enc, spooky_chunk *c, const uint8_t *
         const uint8_t *nl = memchr(p, '\n', (size_t)(end - p));
         const uint8_t *line_end = nl ? nl : end;
         uint64_t line = c->lines++;
-        if (!is_blank(p, line_end)) {
+        if (skip_blanks(p, line_end) < line_end) {
             spooky_error err = {0, 0, ""};
             const char *msg = NULL;
             int rc = spooky_encode_record(enc, p, (size_t)(line_end - p), &c->record, &err);
             uint64_t where = (uint64_t)(p - data) + (rc ? err.offset : 0);
+            int parsed = rc == SPOOKY_OK;
             if (rc == SPOOKY_OK) rc = chunk_names(c, enc, &msg);
             uint8_t fixed[9], kind = 0;
             const uint8_t *k = NULL;
@@ -268,6 +280,7 @@ int spooky_chunk_transcode(spooky_encoder *enc, spooky_chunk *c, const uint8_t *
             } else {
                 if (!msg) msg = rc == SPOOKY_E_KEY_MISSING || rc == SPOOKY_E_KEY_TYPE
                                     ? spooky_strerror(rc) : err.message;
+                if (parsed) where = (uint64_t)(record_error_at(enc, p, line_end, rc, key_hash) - data);
                 TRY(chunk_error(c, line, where, rc, msg));
                 if (!skip_errors) return rc;
             }

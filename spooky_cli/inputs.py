@@ -29,6 +29,15 @@ class Piece:
     array_mode: bool
 
 
+def text_position(text: bytes, line: int, column: int) -> tuple[int, int]:
+    """The 0-based line and column (in characters) right after text, which
+    starts at (line, column)."""
+    last_nl = text.rfind(b"\n")
+    if last_nl < 0:
+        return line, column + len(text.decode("utf-8", "replace"))
+    return line + text.count(b"\n"), len(text[last_nl + 1 :].decode("utf-8", "replace"))
+
+
 def display_name(path: str) -> str:
     return "<stdin>" if path == "-" else path
 

@@ -10,14 +10,14 @@ from __future__ import annotations
 import os
 import tempfile
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
 from spooky_cli._native import ffi, lib
-from spooky_cli.encode import BIG_INT_HINT, big_int_mode, big_int_reason, position, to_json
+from spooky_cli.encode import BIG_INT_HINT, big_int_mode, big_int_reason, to_json
 from spooky_cli.errors import DuplicateKey, HashCollision, JsonError, error_for
 from spooky_cli.keys import key_from_sort_form
 from spooky_cli.output import Output
@@ -61,7 +61,7 @@ _encoders = _Encoders()
 
 
 def transcode_chunk(
-    data: bytes | bytearray,
+    data: bytes | bytearray | memoryview,
     key: bytes,
     skip_errors: bool,
     into: Transcoded | None = None,
@@ -96,30 +96,62 @@ def transcode_chunk(
     return t
 
 
-def line_error(
+def line_errors(
     source: str,
     data: bytes | bytearray,
-    first_line: int,
-    base_offset: int,
-    line: int,
-    offset: int,
-    message: str,
-    array_mode: bool,
-) -> LineError:
-    """A LineError from a chunk-relative error; data are the chunk's original bytes."""
-    if array_mode:  # lines of the rewritten text are not the file's lines
-        line_in_chunk, column = position(bytes(data), offset)
-        line_no = first_line + line_in_chunk
-    else:
-        start = data.rfind(b"\n", 0, offset) + 1
-        column = len(bytes(data[start:offset]).decode("utf-8", "replace")) + 1
-        line_no = first_line + line + 1
-    start = data.rfind(b"\n", 0, offset) + 1
-    end = data.find(b"\n", offset)
-    text = bytes(data[start : end if end >= 0 else len(data)]).decode("utf-8", "replace")
-    col0 = len(bytes(data[start:offset]).decode("utf-8", "replace"))
-    snippet = text[max(0, col0 - 30) : col0 + 30]
-    return LineError(source, line_no, column, base_offset + offset, message, snippet)
+    errors: Sequence[tuple[int, int, str]],
+    *,
+    first_line: int = 0,
+    first_column: int = 0,
+    base_offset: int = 0,
+    array_mode: bool = False,
+) -> list[LineError]:
+    """LineErrors for a chunk's errors, each (line in the chunk, byte offset,
+    message), in their order. data are the chunk's original bytes; the chunk
+    starts after first_line lines of its input, first_column characters into
+    the next (a JSON array's chunk may start inside a line). One walk over
+    data in offset order: linear in the chunk however many errors it has."""
+    found: list[LineError | None] = [None] * len(errors)
+    line_no = first_line + 1  # of the walk's position
+    line_start = 0  # where that line starts in data (0: maybe before data)
+    column = first_column + 1
+    pos = 0
+    for i in sorted(range(len(errors)), key=lambda i: errors[i][1]):
+        line, offset, message = errors[i]
+        last_nl = data.rfind(b"\n", pos, offset)
+        if last_nl >= 0:
+            line_no += data.count(b"\n", pos, offset)
+            line_start = last_nl + 1
+            column = _chars(data, line_start, offset) + 1
+        else:
+            column += _chars(data, pos, offset)
+        pos = offset
+        found[i] = LineError(
+            source,
+            line_no if array_mode else first_line + line + 1,  # NDJSON: lines are the input's
+            column,
+            base_offset + offset,
+            message,
+            _snippet(data, line_start, offset),
+        )
+    return found  # type: ignore[return-value]
+
+
+def _chars(data: bytes | bytearray, start: int, end: int) -> int:
+    return len(bytes(data[start:end]).decode("utf-8", "replace"))
+
+
+def _snippet(data: bytes | bytearray, line_start: int, offset: int, width: int = 30) -> str:
+    """The text of the line around offset, width characters either side. Only
+    a window of bytes is decoded (a 4-byte character each is the most that
+    fits), so that a long line costs nothing."""
+    start = max(line_start, offset - 4 * width - 8)
+    end = data.find(b"\n", offset, offset + 4 * width + 8)
+    if end < 0:
+        end = min(len(data), offset + 4 * width + 8)
+    before = bytes(data[start:offset]).decode("utf-8", "replace")
+    after = bytes(data[offset:end]).decode("utf-8", "replace")
+    return before[max(0, len(before) - width) :] + after[:width]
 
 
 def explain(
@@ -241,7 +273,7 @@ class RecordFileWriter:
         if t.errors:
             line, offset, code, message = t.errors[0]
             message = explain(code, message, data, offset)
-            err = line_error(source, data, 0, 0, line, offset, message, False)
+            err = line_errors(source, data, [(line, offset, message)])[0]
             raise exception_for_line(code, err)
         self.add(t, sid, 0)
 
@@ -346,4 +378,4 @@ def exception_for_line(code: int, err: LineError) -> JsonError:
     return cls(message, line=err.line, column=err.column, offset=err.offset, source=err.source)
 
 
-__all__ = ["LineError", "RecordFileWriter", "Transcoded", "transcode_chunk"]
+__all__ = ["LineError", "RecordFileWriter", "Transcoded", "line_errors", "transcode_chunk"]
