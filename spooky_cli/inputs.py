@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from spooky_cli._native import ffi, lib
-from spooky_cli.encode import position
 from spooky_cli.errors import JsonError
 
 CHUNK_BYTES = 4 << 20
@@ -21,12 +20,17 @@ CHUNK_BYTES = 4 << 20
 @dataclass
 class Piece:
     """Whole lines of one input. `data` goes to the transcoder; `original` is
-    the input's own bytes at the same offsets (they differ for JSON arrays)."""
+    the input's own bytes at the same offsets (they differ for JSON arrays;
+    empty for NDJSON). The piece starts at base_offset of its input, in its
+    0-based `line`, `column` characters in (a JSON array's piece may start
+    inside a line)."""
 
     data: bytes | bytearray | memoryview
     original: bytes
     base_offset: int
     array_mode: bool
+    line: int = 0
+    column: int = 0
 
 
 def text_position(text: bytes, line: int, column: int) -> tuple[int, int]:
@@ -84,9 +88,10 @@ def read_pieces(
 def _pieces(
     path: str, stream: BinaryIO, raw: BinaryIO, advance: Callable[[int], None], chunk_bytes: int
 ) -> Iterator[Piece]:
-    carry_data: bytes | bytearray = b""
-    carry_orig = b""
-    base = 0
+    # a line that spans reads is kept in parts and joined once, when it ends
+    carry: list[bytes | bytearray] = []  # the transcoder's text
+    carry_orig: list[bytes] = []  # the input's own bytes (JSON arrays)
+    base = line = column = 0  # where the carried text starts
     array_state = None
     decided = False
     raw_pos = 0
@@ -106,45 +111,55 @@ def _pieces(
                 decided = True
                 if first == b"[":
                     array_state = ffi.new("spooky_array_state *")
+        array_mode = array_state is not None
         data: bytes | bytearray = block
-        if array_state is not None and block:
+        if array_mode and block:
             data = bytearray(block)
             err = ffi.new("size_t *")
             if lib.spooky_array_to_lines(array_state, ffi.from_buffer(data), len(data), err):
-                _array_error(path, carry_orig + block, len(carry_orig) + err[0], base)
+                text = b"".join(carry_orig) + block
+                _array_error(path, text, _text_len(carry_orig) + err[0], base, line, column)
         if not block:
-            if array_state is not None:
+            if array_mode:
                 err = ffi.new("size_t *")
                 if lib.spooky_array_to_lines(array_state, ffi.NULL, 0, err):
                     raise JsonError(
                         "unterminated JSON array",
                         source=display_name(path),
-                        offset=base + len(carry_orig),
+                        offset=base + _text_len(carry_orig),
                     )
-            if carry_data:
-                yield Piece(carry_data, carry_orig, base, array_state is not None)
+            if carry:
+                yield Piece(b"".join(carry), b"".join(carry_orig), base, array_mode, line, column)
             return
         cut = data.rfind(b"\n") + 1
         if cut == 0:
-            carry_data = carry_data + data
-            carry_orig = carry_orig + block if array_state is not None else b""
+            carry.append(data)
+            if array_mode:
+                carry_orig.append(block)
             continue
-        # one copy at most: the carried partial line joins the new whole lines
         head = memoryview(data)[:cut]
-        piece = carry_data + head if carry_data else head
-        orig = (carry_orig + block[:cut]) if array_state is not None else b""
-        yield Piece(piece, orig if array_state is not None else b"", base, array_state is not None)
+        piece = b"".join([*carry, head]) if carry else head
+        orig = b"".join([*carry_orig, block[:cut]]) if array_mode else b""
+        yield Piece(piece, orig, base, array_mode, line, column)
         base += len(piece)
-        carry_data = data[cut:]
-        carry_orig = block[cut:] if array_state is not None else b""
+        if array_mode:  # the original's lines: a piece may end inside one
+            line, column = text_position(orig, line, column)
+        else:  # the carried text holds no newline
+            line, column = line + block.count(b"\n", 0, cut), 0
+        carry = [data[cut:]] if cut < len(data) else []
+        carry_orig = [block[cut:]] if array_mode and cut < len(block) else []
 
 
-def _array_error(path: str, data: bytes, offset: int, base: int) -> None:
-    line, column = position(data, offset)
+def _text_len(parts: list[bytes]) -> int:
+    return sum(len(p) for p in parts)
+
+
+def _array_error(path: str, text: bytes, offset: int, base: int, line: int, column: int) -> None:
+    line, column = text_position(text[:offset], line, column)
     raise JsonError(
         "expected a JSON array of objects or JSON lines, found more text",
         source=display_name(path),
-        line=line,
-        column=column,
+        line=line + 1,
+        column=column + 1,
         offset=base + offset,
     )

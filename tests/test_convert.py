@@ -238,6 +238,18 @@ def test_array_input_errors(tmp_path: Path) -> None:
     assert res.code == 2 and "c.json:2:" in res.stderr, res.stderr
 
 
+def test_array_trailing_text_position_in_a_later_piece(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(inputs, "CHUNK_BYTES", 16)
+    text = b"[\n" + b",\n".join(b'{"id": %d}' % i for i in range(50)) + b"\n]  x\n"
+    res, _ = convert(tmp_path, text, name="a.json")
+    assert res.code == 2 and "a.json:52:4: expected a JSON array" in res.stderr, res.stderr
+    text = b"[" + b", ".join(b'{"id": %d}' % i for i in range(50)) + b"] x"
+    res, _ = convert(tmp_path, text, name="b.json")
+    assert res.code == 2 and f"b.json:1:{len(text)}: expected" in res.stderr, res.stderr
+
+
 def test_bad_inputs(tmp_path: Path) -> None:
     res = run_cli("convert", str(tmp_path / "missing.ndjson"), "-o", str(tmp_path / "o.spky"))
     assert res.code == 2 and "missing.ndjson" in res.stderr
@@ -437,3 +449,39 @@ def test_many_bad_array_elements_are_quick(tmp_path: Path, monkeypatch: pytest.M
     assert warned[-1].startswith(f"{tmp_path / 'one.json'}:1:{column}: record has no key")
     for name in ("lines.json", "one.json"):
         assert seconds[name] < 3 * seconds["bad.ndjson"] + 2, seconds
+
+
+@pytest.mark.parametrize("form", ["ndjson", "array"])
+def test_a_long_line_is_read_in_linear_time(tmp_path: Path, form: str) -> None:
+    # A line of many reads used to be copied whole at every read (carried +
+    # new bytes): quadratic. What is allocated between two reads, beyond what
+    # is held, must stay near the read size, plus one copy of the line.
+    import tracemalloc
+
+    chunk, reads = 4096, 600
+    long = orjson.dumps({"id": 1, "s": "é" * (chunk * reads // 2)})
+    rest = [{"id": i, "pad": "x" * 100} for i in range(2, 200)]  # a few more reads
+    text = long + b"\n" + lines(*rest)
+    if form == "array":
+        text = b"[" + long + b",\n" + b",\n".join(orjson.dumps(o) for o in rest) + b"]\n"
+    path = tmp_path / "in.txt"
+    path.write_bytes(text)
+    transient = 0
+    held = 0
+
+    def advance(n: int) -> None:  # called after every read
+        nonlocal transient, held
+        current, peak = tracemalloc.get_traced_memory()
+        transient += max(0, peak - held)
+        tracemalloc.reset_peak()
+        held = current
+
+    tracemalloc.start()
+    try:
+        held = tracemalloc.get_traced_memory()[0]
+        pieces = list(inputs.read_pieces(str(path), advance, chunk_bytes=chunk))
+    finally:
+        tracemalloc.stop()
+    assert transient < 6 * len(long), (transient, len(long))
+    assert b"".join(bytes(p.original or p.data) for p in pieces) == text
+    assert len(pieces) >= 2 and pieces[0].line == 0 and pieces[1].line >= 1

@@ -13,7 +13,7 @@ from typing import Any
 
 from spooky_cli import render
 from spooky_cli.errors import SpookyError
-from spooky_cli.inputs import Piece, display_name, input_size, read_pieces, text_position
+from spooky_cli.inputs import Piece, display_name, input_size, read_pieces
 from spooky_cli.writer import (
     RecordFileWriter,
     Transcoded,
@@ -95,21 +95,19 @@ def _convert(
 ) -> None:
     """This thread reads; two threads transcode; one thread adds the results to
     the writer in input order. At most IN_FLIGHT pieces are held at once."""
-    starts: dict[int, tuple[int, int]] = {}  # line and column where a source's next piece starts
     parse = ThreadPoolExecutor(max_workers=2, thread_name_prefix="spooky-transcode")
     write = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spooky-write")
     added: deque[Future[None]] = deque()
     try:
         for path in inputs:
             source = writer.source_id(display_name(path))
-            starts[source] = (0, 0)
             for piece in read_pieces(path, bar.advance):  # type: ignore[attr-defined]
                 stats.bytes_in += len(piece.data)
                 done = parse.submit(
                     transcode_chunk, piece.data, key, skip_errors, big_int=writer.big_int
                 )
                 item = (piece, source, done)
-                added.append(write.submit(_take, item, writer, starts, skip_errors, stats, bar))
+                added.append(write.submit(_take, item, writer, skip_errors, stats, bar))
                 while len(added) >= IN_FLIGHT:
                     added.popleft().result()
         while added:
@@ -123,14 +121,12 @@ def _convert(
 def _take(
     item: tuple[Piece, int, Future[Transcoded]],
     writer: RecordFileWriter,
-    starts: dict[int, tuple[int, int]],
     skip_errors: bool,
     stats: Stats,
     bar: Any,
 ) -> None:
     piece, source, fut = item
     t = fut.result()
-    first_line, first_column = starts[source]
     original = piece.original if piece.array_mode else piece.data
     if t.errors:
         if isinstance(original, memoryview):
@@ -143,8 +139,8 @@ def _take(
             writer.source_name(source),
             original,
             found,
-            first_line=first_line,
-            first_column=first_column,
+            first_line=piece.line,
+            first_column=piece.column,
             base_offset=piece.base_offset,
             array_mode=piece.array_mode,
         )
@@ -153,10 +149,6 @@ def _take(
                 raise exception_for_line(code, err)
             stats.bad_lines += 1
             render.warning(f"{err} near {err.snippet!r} (skipped)")
-    writer.add(t, source, first_line)
+    writer.add(t, source, piece.line)
     stats.records += t.records
     bar.add_records(t.records)
-    if piece.array_mode:  # a piece of an array may end inside a line of the input
-        starts[source] = text_position(piece.original, first_line, first_column)
-    else:
-        starts[source] = (first_line + t.lines, 0)
