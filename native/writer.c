@@ -772,7 +772,7 @@ static int cursor_fill(cursor *c, size_t need) {
     size_t have = c->buf.len - c->at;
     if (have >= need) return SPOOKY_OK;
     if (need - have > c->end - c->pos) return SPOOKY_E_TEMP_FILE; /* a short run: cannot be */
-    memmove(c->buf.data, c->buf.data + c->at, have);
+    if (have) memmove(c->buf.data, c->buf.data + c->at, have);
     c->buf.len = have;
     c->at = 0;
     uint64_t want = need - have > CURSOR_READ ? need - have : CURSOR_READ;
