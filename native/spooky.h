@@ -282,7 +282,8 @@ void spooky_writer_free(spooky_writer *w);
  * spooky_writer_collision). */
 int spooky_writer_add(spooky_writer *w, const spooky_chunk *chunk, uint32_t source,
                       uint64_t first_line, spooky_error *err);
-/* Writes the last block, footer and tail. Repeated keys: keep_last=0 gives
+/* Writes the last block, footer and tail, and closes the temporary files
+ * (call it once). Repeated keys: keep_last=0 gives
  * SPOOKY_E_DUPLICATE_KEY (see spooky_writer_duplicate); keep_last=1 keeps the
  * last record of each key, rewriting the file through fd_rewrite when any key
  * repeated (then the result is in fd_rewrite, and *rewritten = 1). */

@@ -986,6 +986,11 @@ int spooky_writer_finish(spooky_writer *w, int keep_last, int fd_rewrite, int *r
     if (!w || !rewritten) return SPOOKY_E_ARG;
     *rewritten = 0;
     int rc = finish_file(w, keep_last, fd_rewrite, rewritten, err);
+    /* the spilled runs are merged (or will never be): their space goes back now,
+     * not when the writer is freed */
+    if (w->spill_fd >= 0) close(w->spill_fd);
+    w->spill_fd = -1;
+    w->nspills = 0;
     if (rc && err) {
         err->code = rc;
         err->offset = 0;
