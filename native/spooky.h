@@ -246,9 +246,13 @@ void spooky_chunk_free(spooky_chunk *chunk);
 /* Transcodes every line of data (whole lines; the last may lack its '\n';
  * blank lines are skipped) with enc's options. Each record's key is the value
  * of the field key/key_len. With skip_errors=0 it stops at the first bad line
- * and returns its code; with 1 it notes every bad line and goes on. */
+ * and returns its code; with 1 it notes every bad line and goes on. original:
+ * NULL, or the input's own bytes when data are a JSON array made lines
+ * (spooky_array_to_lines): then the line of a record or an error is the
+ * input's line it starts on, not its line in data. */
 int spooky_chunk_transcode(spooky_encoder *enc, spooky_chunk *chunk, const uint8_t *data,
-                           size_t len, const uint8_t *key, size_t key_len, int skip_errors);
+                           size_t len, const uint8_t *original, const uint8_t *key,
+                           size_t key_len, int skip_errors);
 uint64_t spooky_chunk_lines(const spooky_chunk *chunk);
 uint64_t spooky_chunk_records(const spooky_chunk *chunk);
 /* Integers of the chunk's records stored as floats (SPOOKY_BIG_INT_FLOAT). */

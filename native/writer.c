@@ -249,17 +249,34 @@ static int chunk_names(spooky_chunk *c, const spooky_encoder *enc, const char **
     return SPOOKY_OK;
 }
 
+/* '\n' bytes in [p, end). */
+static uint64_t count_newlines(const uint8_t *p, const uint8_t *end) {
+    uint64_t n = 0;
+    while (p < end && (p = memchr(p, '\n', (size_t)(end - p)))) n++, p++;
+    return n;
+}
+
 int spooky_chunk_transcode(spooky_encoder *enc, spooky_chunk *c, const uint8_t *data, size_t len,
-                           const uint8_t *key, size_t key_len, int skip_errors) {
+                           const uint8_t *original, const uint8_t *key, size_t key_len,
+                           int skip_errors) {
     if (!enc || !c || (!data && len) || (!key && key_len)) return SPOOKY_E_ARG;
     chunk_reset(c);
     uint64_t key_hash = spooky_name_hash(key, key_len);
     const uint8_t *p = data, *end = data + len;
+    size_t counted = 0; /* original[0, counted) holds original_line newlines */
+    uint64_t original_line = 0;
     while (p < end) {
         const uint8_t *nl = memchr(p, '\n', (size_t)(end - p));
         const uint8_t *line_end = nl ? nl : end;
         uint64_t line = c->lines++;
-        if (skip_blanks(p, line_end) < line_end) {
+        const uint8_t *first = skip_blanks(p, line_end);
+        if (original && first < line_end) { /* the line the record starts on */
+            size_t at = (size_t)(first - data);
+            original_line += count_newlines(original + counted, original + at);
+            counted = at;
+            line = original_line;
+        }
+        if (first < line_end) {
             spooky_error err = {0, 0, ""};
             const char *msg = NULL;
             int rc = spooky_encode_record(enc, p, (size_t)(line_end - p), &c->record, &err);

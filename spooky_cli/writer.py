@@ -66,10 +66,15 @@ def transcode_chunk(
     skip_errors: bool,
     into: Transcoded | None = None,
     big_int: str = "error",
+    original: bytes | None = None,
 ) -> Transcoded:
     """Transcodes every line of data in C (the GIL is released meanwhile, so
     several threads can each run one chunk). big_int: "error" or "float" for
-    integers beyond i64 and u64 (see encode.py)."""
+    integers beyond i64 and u64 (see encode.py). original: a JSON array's own
+    bytes, when data are its elements as lines: records and errors then carry
+    the input's line numbers."""
+    if original is not None and len(original) != len(data):
+        raise ValueError("original must be as long as data")
     t = into or Transcoded()
     lib.spooky_encoder_set_big_int(_encoders.enc, big_int_mode(big_int))
     rc = lib.spooky_chunk_transcode(
@@ -77,6 +82,7 @@ def transcode_chunk(
         t.chunk,
         ffi.from_buffer(data),
         len(data),
+        ffi.NULL if original is None else ffi.from_buffer(original),
         key,
         len(key),
         1 if skip_errors else 0,

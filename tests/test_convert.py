@@ -168,6 +168,20 @@ def test_duplicate_key_is_an_error(tmp_path: Path) -> None:
     assert not out.exists()
 
 
+def test_duplicate_key_lines_in_a_json_array(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # lines of the input, not element numbers
+    elements = [b'{"id": %d,\n   "v": 0}' % i for i in range(30)] + [b'{"id": 7}']
+    text = b"[\n  " + b",\n  ".join(elements) + b"\n]\n"
+    for chunk in (None, 50):
+        if chunk:
+            monkeypatch.setattr(inputs, "CHUNK_BYTES", chunk)
+        res, _ = convert(tmp_path, text, name="a.json")
+        assert res.code == 2
+        assert "a.json:16 and at " in res.stderr and "a.json:62 (use" in res.stderr, res.stderr
+
+
 def test_duplicate_key_last_wins(tmp_path: Path) -> None:
     res, out = convert(
         tmp_path, lines({"id": 7, "v": 1}, {"id": 8}, {"id": 7, "v": 2}), "--on-duplicate", "last"

@@ -104,7 +104,12 @@ def _convert(
             for piece in read_pieces(path, bar.advance):  # type: ignore[attr-defined]
                 stats.bytes_in += len(piece.data)
                 done = parse.submit(
-                    transcode_chunk, piece.data, key, skip_errors, big_int=writer.big_int
+                    transcode_chunk,
+                    piece.data,
+                    key,
+                    skip_errors,
+                    big_int=writer.big_int,
+                    original=piece.original if piece.array_mode else None,
                 )
                 item = (piece, source, done)
                 added.append(write.submit(_take, item, writer, skip_errors, stats, bar))
