@@ -93,7 +93,9 @@ def convert(
         help="A repeated key: fail, or keep the last record (the summary counts the replaced).",
     ),
     on_error: OnError = typer.Option(
-        OnError.fail, "--on-error", help="A bad line: fail, or list it on stderr and go on."
+        OnError.fail,
+        "--on-error",
+        help="A bad line: fail, or list it on stderr and go on (no good line at all still fails).",
     ),
     big_int: BigInt = typer.Option(
         BigInt.error,
@@ -104,6 +106,9 @@ def convert(
     quiet: bool = typer.Option(False, "-q", "--quiet", help="No progress and no summary."),
 ) -> None:
     """Convert JSON lines into a record file.
+
+    Keys are sorted in memory up to 32 MiB, beyond that through unnamed temporary
+    files in TMPDIR (default /tmp).
 
     Example: spooky convert events.ndjson.gz more.jsonl -o events.spky --key event_id
     """
