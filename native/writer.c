@@ -297,7 +297,8 @@ int spooky_chunk_transcode(spooky_encoder *enc, spooky_chunk *c, const uint8_t *
             } else {
                 if (!msg) msg = rc == SPOOKY_E_KEY_MISSING || rc == SPOOKY_E_KEY_TYPE
                                     ? spooky_strerror(rc) : err.message;
-                if (parsed) where = (uint64_t)(record_error_at(enc, p, line_end, rc, key_hash) - data);
+                if (parsed)
+                    where = (uint64_t)(record_error_at(enc, p, line_end, rc, key_hash) - data);
                 TRY(chunk_error(c, line, where, rc, msg));
                 if (!skip_errors) return rc;
             }
@@ -644,7 +645,8 @@ typedef struct {
 } out_stream;
 
 static int stream_write(out_stream *s) {
-    if (pwrite_all(s->fd, s->buf.data, s->buf.len, s->off)) return s->io_error ? s->io_error : SPOOKY_E_IO;
+    if (pwrite_all(s->fd, s->buf.data, s->buf.len, s->off))
+        return s->io_error ? s->io_error : SPOOKY_E_IO;
     s->off += s->buf.len;
     s->buf.len = 0;
     return SPOOKY_OK;
@@ -674,7 +676,8 @@ static int spill_run(spooky_writer *w) {
         w->spill_ends = e;
         w->cap_spills = cap;
     }
-    out_stream out = {w->spill_fd, w->nspills ? w->spill_ends[w->nspills - 1] : 0, {0}, SPOOKY_E_TEMP_FILE};
+    uint64_t start = w->nspills ? w->spill_ends[w->nspills - 1] : 0;
+    out_stream out = {w->spill_fd, start, {0}, SPOOKY_E_TEMP_FILE};
     int rc = SPOOKY_OK;
     for (size_t i = 0; i < w->nrun && !rc; i++) {
         const run_entry *e = &w->run[i];
@@ -1088,7 +1091,8 @@ static int finish_file(spooky_writer *w, int keep_last, int fd_rewrite, int *rew
         /* keys repeated and the last ones win: write the live records again */
         close(heap_fd);
         spooky_buf_free(&head);
-        spooky_writer *w2 = spooky_writer_new(fd_rewrite, w->key_field.data, w->key_field.len, w->temp_dir);
+        spooky_writer *w2 =
+            spooky_writer_new(fd_rewrite, w->key_field.data, w->key_field.len, w->temp_dir);
         if (!w2) return SPOOKY_E_NOMEM;
         rc = rewrite_live(w, w2);
         int again = 0;
