@@ -76,6 +76,13 @@ class _Scratch(threading.local):
         self.err = ffi.new("spooky_error *")
         self.tag = ffi.new("uint8_t *")
         self.slot = ffi.new("spooky_slot *")
+        self.big_int = lib.SPOOKY_BIG_INT_ERROR  # the encoder's mode
+
+    def set_big_int(self, big_int: str) -> None:
+        mode = big_int_mode(big_int)
+        if mode != self.big_int:  # most calls keep the mode: no call into C
+            lib.spooky_encoder_set_big_int(self.enc, mode)
+            self.big_int = mode
 
 
 _scratch = _Scratch()
@@ -126,10 +133,9 @@ def _utf8(data: bytes | bytearray | memoryview | str) -> bytes | bytearray | mem
 
 
 def _transcode(data: bytes | bytearray | memoryview | str, big_int: str) -> _Scratch:
-    mode = big_int_mode(big_int)
-    src = _utf8(data)
     s = _scratch
-    lib.spooky_encoder_set_big_int(s.enc, mode)
+    s.set_big_int(big_int)
+    src = _utf8(data)
     rc = lib.spooky_encode_record(s.enc, ffi.from_buffer(src), len(src), s.out, s.err)
     if rc:
         raise json_error(rc, s.err, bytes(src))
@@ -269,10 +275,9 @@ def encode_value(
 ) -> tuple[FieldType, bytes]:
     """One JSON value -> (type, value bytes) as a record field stores it
     (an integer beyond i64 and u64: BigIntError, or with big_int="float" f64)."""
-    mode = big_int_mode(big_int)
-    src = _utf8(data)
     s = _scratch
-    lib.spooky_encoder_set_big_int(s.enc, mode)
+    s.set_big_int(big_int)
+    src = _utf8(data)
     rc = lib.spooky_encode_value(s.enc, ffi.from_buffer(src), len(src), s.out, s.tag, s.err)
     if rc:
         raise json_error(rc, s.err, bytes(src))

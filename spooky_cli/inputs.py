@@ -21,9 +21,9 @@ CHUNK_BYTES = 4 << 20
 class Piece:
     """Whole lines of one input. `data` goes to the transcoder; `original` is
     the input's own bytes at the same offsets (they differ for JSON arrays;
-    empty for NDJSON). The piece starts at base_offset of its input, in its
-    0-based `line`, `column` characters in (a JSON array's piece may start
-    inside a line)."""
+    empty for NDJSON). The piece starts at byte base_offset of its input, on
+    its 0-based line `line`, `column` characters in (a JSON array's piece may
+    start inside a line)."""
 
     data: bytes | bytearray | memoryview
     original: bytes
