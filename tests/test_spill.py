@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import random
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -115,12 +117,12 @@ def test_keep_last_across_spills(tmp_path: Path):
 # -- temporary files: in TMPDIR, unnamed ----------------------------------------------------
 
 
-def open_files_under(folder: Path) -> list[str]:
-    """What this process's open descriptors point to inside folder."""
+def open_files_under(folder: Path, pid: int | str = "self") -> list[str]:
+    """What a process's open descriptors point to inside folder."""
     found = []
-    for fd in os.listdir("/proc/self/fd"):
+    for fd in os.listdir(f"/proc/{pid}/fd"):
         try:
-            target = os.readlink(f"/proc/self/fd/{fd}")
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
         except OSError:
             continue
         if target.startswith(f"{folder}/"):
@@ -209,3 +211,30 @@ def test_merge_of_many_runs_is_quick(tmp_path: Path) -> None:
         files.append(path.read_bytes())
     assert files[1] == files[0]
     assert times[1] < 5 * times[0] + 3.0, times
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc")
+def test_sigkill_leaves_no_temp_file(tmp_path: Path) -> None:
+    watched = tmp_path / "tmp"
+    watched.mkdir()
+    script = (
+        "from spooky_cli._native import lib\n"
+        "from spooky_cli.app import main\n"
+        "lib.spooky_test_set_run_limit(1024)\n"
+        f"main(['convert', '-', '-o', {str(tmp_path / 'out.spky')!r}, '-q'])\n"
+    )
+    env = {**os.environ, "TMPDIR": str(watched)}
+    proc = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, env=env)
+    try:
+        assert proc.stdin is not None
+        proc.stdin.write(ndjson(records(150_000, "shuffled")))  # > one 4 MiB read
+        proc.stdin.flush()
+        deadline = time.monotonic() + 20
+        while not open_files_under(watched, proc.pid):  # a spill file, while stdin stays open
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.05)
+        assert os.listdir(watched) == []
+    finally:
+        proc.kill()
+        proc.wait()
+    assert os.listdir(watched) == []
