@@ -59,7 +59,7 @@ def input_size(path: str) -> int | None:
 def _open(path: str) -> tuple[BinaryIO, BinaryIO]:
     """(the stream to read, the raw file under it) for progress by raw bytes."""
     raw: BinaryIO = sys.stdin.buffer if path == "-" else open(path, "rb")  # noqa: SIM115
-    buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw)  # type: ignore[arg-type]
+    buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw)  # type: ignore[arg-type, type-var]
     if buffered.peek(2)[:2] == b"\x1f\x8b":
         return gzip.GzipFile(fileobj=buffered, mode="rb"), buffered  # type: ignore[return-value]
     return buffered, buffered  # type: ignore[return-value]
