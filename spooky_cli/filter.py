@@ -29,7 +29,7 @@ import orjson
 
 from spooky_cli._native import ffi, lib
 from spooky_cli.encode import encode_value
-from spooky_cli.errors import JsonError, PredicateError, SpookyError, error_for
+from spooky_cli.errors import BigIntError, JsonError, PredicateError, SpookyError, error_for
 from spooky_cli.parallel import in_order
 from spooky_cli.reader import RecordFileReader, name_hash
 from spooky_cli.record import SpookyRecord
@@ -158,6 +158,13 @@ class Filter:
                 continue
             try:
                 tag, raw = encode_value(p.value)
+            except BigIntError:
+                example = "" if p.op in ("in", "not in") else f": {float(p.value)!r}"
+                raise PredicateError(
+                    f"predicate {p.text!r}: an integer beyond i64 and u64; a record file holds "
+                    f"such numbers as floats (convert --big-int float), so write it as a "
+                    f"float{example}"
+                ) from None
             except JsonError as exc:
                 raise PredicateError(f"predicate {p.text!r}: {exc}") from None
             buf = ffi.new("uint8_t[]", raw or b"\0")

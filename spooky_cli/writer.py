@@ -18,7 +18,7 @@ import orjson
 
 from spooky_cli._native import ffi, lib
 from spooky_cli.encode import BIG_INT_HINT, big_int_mode, big_int_reason, to_json
-from spooky_cli.errors import DuplicateKey, HashCollision, JsonError, error_for
+from spooky_cli.errors import DuplicateKey, HashCollision, JsonError, SpookyError, error_for
 from spooky_cli.keys import key_from_sort_form
 from spooky_cli.output import Output
 
@@ -262,6 +262,8 @@ class RecordFileWriter:
 
     def add(self, t: Transcoded, source: int = 0, first_line: int = 0) -> None:
         """Adds a transcoded chunk (records only; its errors are the caller's)."""
+        if self._closed:
+            raise SpookyError(f"the record writer of {self._shown} is closed")
         rc = lib.spooky_writer_add(self._w, t.chunk, source, first_line, self._err)
         if rc == 0:
             self.big_ints += t.big_ints
@@ -325,12 +327,21 @@ class RecordFileWriter:
             raise
         finally:
             rewrite.discard()
+        self._free_writer()
 
     def abort(self) -> None:
         """Drops everything written; the target is untouched."""
         if not self._closed:
             self._closed = True
             self._temp.discard()
+            self._free_writer()
+
+    def _free_writer(self) -> None:
+        """Frees the C writer now, and with it its spill file's disk space."""
+        w = getattr(self, "_w", None)
+        if w is not None:
+            self._w = None
+            ffi.release(w)
 
     def __enter__(self) -> RecordFileWriter:
         return self

@@ -499,3 +499,13 @@ def test_a_long_line_is_read_in_linear_time(tmp_path: Path, form: str) -> None:
     assert transient < 6 * len(long), (transient, len(long))
     assert b"".join(bytes(p.original or p.data) for p in pieces) == text
     assert len(pieces) >= 2 and pieces[0].line == 0 and pieces[1].line >= 1
+
+
+def test_a_writer_after_abort_frees_its_core_and_refuses_more(tmp_path: Path) -> None:
+    w = RecordFileWriter(tmp_path / "x.spky")
+    w.write({"id": 1})
+    w.abort()
+    assert w._w is None  # the C writer and its spill file are freed at once
+    with pytest.raises(spooky_cli.SpookyError, match="closed"):
+        w.write({"id": 2})
+    assert not (tmp_path / "x.spky").exists()

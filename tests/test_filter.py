@@ -617,3 +617,11 @@ def test_a_wrong_stored_key_is_not_copied_into_a_record_file(tmp_path: Path) -> 
     res = run_cli("filter", str(bad), "-w", "id >= 0", "-o", str(out))
     assert res.code == 2 and where in res.stderr, res.stderr
     assert not out.exists()
+
+
+def test_a_big_integer_literal_says_to_write_a_float() -> None:
+    with pytest.raises(PredicateError, match=r"write it as a float: 1\.2345678901234568e\+29"):
+        Filter(["n == 123456789012345678901234567890"])
+    with pytest.raises(PredicateError, match="write it as a float"):
+        Filter(["n in [1, 123456789012345678901234567890]"])
+    assert Filter(["n == 1.2345678901234568e+29"]).predicates
