@@ -88,6 +88,7 @@ typedef struct {
     size_t nchanges, cap;
     spooky_buf path;           /* deep: the path being walked, as text */
     spooky_buf paths;          /* deep: the paths of the changes */
+    spooky_buf scratch;        /* file_check_fields */
     sweep sweeps[2];
 } differ;
 
@@ -137,6 +138,16 @@ static int validate(differ *d, rec_ref *r) {
     return SPOOKY_OK;
 }
 
+/* A record that counts as a difference is checked whole first, as verify
+ * checks it (valid, strings UTF-8, nested values CBOR, floats finite, names
+ * known), whatever the output: corruption is an error, never a change. */
+static int check_record(differ *d, rec_ref *r) {
+    TRY(validate(d, r));
+    int rc = file_check_fields(d->files[r->side], r->rec, r->len, r->off, &d->scratch, d->err);
+    if (rc && d->err_file) *d->err_file = r->side;
+    return rc;
+}
+
 /* The key (sort form) as JSON: an integer or a string. */
 static int put_key(differ *d, const rec_ref *r) {
     const uint8_t *k = r->key;
@@ -164,8 +175,8 @@ static int put_color(differ *d, const char *color) {
 /* "- KEY {record}" / "+ KEY {record}", or {"op":"removed"|"added",...}. */
 static int emit_whole(differ *d, rec_ref *r) {
     const spooky_diff_spec *s = d->spec;
+    TRY(check_record(d, r));
     if (s->format == SPOOKY_DIFF_COUNT) return SPOOKY_OK;
-    TRY(validate(d, r));
     int added = r->side == 1;
     if (s->format == SPOOKY_DIFF_NDJSON) {
         TRY(put(d, added ? "{\"op\":\"added\",\"key\":" : "{\"op\":\"removed\",\"key\":"));
@@ -535,6 +546,8 @@ static int diff_pair(differ *d, rec_ref *o, rec_ref *n, spooky_diff_counts *coun
         counts->unchanged++;
         return SPOOKY_OK;
     }
+    TRY(check_record(d, o));
+    TRY(check_record(d, n));
     if (s->fields_mode == SPOOKY_DIFF_ALL_FIELDS && s->format == SPOOKY_DIFF_COUNT &&
         !(s->deep && s->ignore_paths_len)) {
         counts->changed++; /* canonical records: other bytes, other fields */
@@ -592,7 +605,7 @@ int spooky_diff_range(const spooky_diff_spec *spec, uint64_t old_begin, uint64_t
         new_end > spec->new_file->record_count)
         return file_fail(err, SPOOKY_E_ARG, 0, "bad argument");
     differ d = {spec, {spec->old_file, spec->new_file}, out, err, err_file, {{0}, {0}},
-                {{0}, {0}}, NULL, 0, 0, {0}, {0}, {{0}, {0}}};
+                {{0}, {0}}, NULL, 0, 0, {0}, {0}, {0}, {{0}, {0}}};
     int rc = SPOOKY_OK;
     size_t mark = out->len;
     if (spec->fields_mode == SPOOKY_DIFF_ONLY_FIELDS)
@@ -612,6 +625,7 @@ int spooky_diff_range(const spooky_diff_spec *spec, uint64_t old_begin, uint64_t
     schema_free(&d.schemas[1]);
     spooky_buf_free(&d.path);
     spooky_buf_free(&d.paths);
+    spooky_buf_free(&d.scratch);
     name_cache_free(&d.caches[0]);
     name_cache_free(&d.caches[1]);
     free(d.changes);

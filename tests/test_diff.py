@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -365,6 +366,10 @@ def test_missing_file(tmp_path: Path, pair) -> None:
 # ---- damaged files ------------------------------------------------------------------------
 
 
+def struct_f64(x: float) -> bytes:
+    return struct.pack("<d", x)
+
+
 def _record_offsets(path: Path) -> list[tuple[int, int]]:
     with RecordFileReader(path) as r:
         return [(e.offset, e.length) for e in r.index_entries()]
@@ -722,3 +727,69 @@ def test_ignoring_a_path_needs_deep_and_a_known_field(tmp_path: Path, pair) -> N
     assert res.code == 2 and "unknown field 'nope'" in res.stderr
     res = run_cli("diff", str(pair[0]), str(pair[1]), "--deep", "--ignore", 'name."x')
     assert res.code == 2 and "unterminated" in res.stderr
+
+
+# ---- corruption is not change: records that differ are checked first ------------------
+
+
+def _corrupt_pair(
+    tmp_path: Path,
+    old_objs: list[dict],
+    new_objs: list[dict],
+    bad: bytes,
+    worse: bytes,
+    both: bool = False,
+) -> tuple[Path, Path]:
+    """Record files of these objects whose record bytes have `bad` replaced by
+    `worse` (in the new file, or both), digests and checksums made to hold."""
+    import filebuilder as fb
+
+    def mangle(rec: bytes) -> bytes:
+        return rec.replace(bad, worse)
+
+    a, b = tmp_path / "a.spky", tmp_path / "b.spky"
+    a.write_bytes(fb.build(old_objs, mangle=mangle if both else None).data)
+    b.write_bytes(fb.build(new_objs, mangle=mangle).data)
+    return a, b
+
+
+@pytest.mark.parametrize("args", [["-q"], ["--summary"], ["--summary", "--format", "json"]])
+@pytest.mark.parametrize(
+    "value,bad,worse,what",
+    [
+        ("abc", b"abc", b"ab\xff", "not UTF-8"),
+        (1.5, struct_f64(1.5), struct_f64(float("nan")), "NaN"),
+        ([1, 2], b"\x82\x01\x02", b"\x82\x01\x1c", "CBOR"),
+    ],
+    ids=["utf8", "nan", "cbor"],
+)
+def test_counting_tells_corruption_from_change(tmp_path: Path, args, value, bad, worse, what):
+    """-q and --summary only count, yet a changed record that is not valid is
+    an error (exit 2, naming the file and the byte), not a change (exit 1)."""
+    old = [{"id": 1, "v": 1}, {"id": 2, "x": value}]
+    new = [{"id": 1, "v": 1}, {"id": 2, "x": value, "w": 0}]
+    a, b = _corrupt_pair(tmp_path, old, new, bad, worse)
+    res = run_cli("diff", str(a), str(b), *args)
+    assert res.code == 2, (res.code, res.stdout, res.stderr)
+    assert "b.spky" in res.stderr and what in res.stderr and "at byte" in res.stderr
+    assert res.stderr.count("\n") == 1
+
+
+def test_added_records_are_checked_when_counting(tmp_path: Path) -> None:
+    old = [{"id": 1, "v": 1}]
+    new = [{"id": 1, "v": 1}, {"id": 2, "s": "abc"}]
+    a, b = _corrupt_pair(tmp_path, old, new, b"abc", b"ab\xff")
+    res = run_cli("diff", str(a), str(b), "-q")
+    assert res.code == 2 and "b.spky" in res.stderr and "not UTF-8" in res.stderr
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_a_bad_value_in_a_field_that_did_not_change(tmp_path: Path, fmt: str) -> None:
+    """The bad string is the same on both sides; another field changed: the
+    output would show only that field, but the record is checked whole."""
+    old = [{"id": 1, "s": "abc", "v": 1}]
+    new = [{"id": 1, "s": "abc", "v": 2}]
+    a, b = _corrupt_pair(tmp_path, old, new, b"abc", b"ab\xff", both=True)
+    res = run_cli("diff", str(a), str(b), "--format", fmt)
+    assert res.code == 2 and "a.spky" in res.stderr and "not UTF-8" in res.stderr
+    assert res.stdout == b""
