@@ -6,8 +6,10 @@
  * records are compared field by field: all fields (a merge of the two
  * hash-sorted indexes), all but some, or only some (a ResolvedSchema per
  * file: slots resolved once per schema and refreshed per record). */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include "internal.h"
 #include "file.h"
 
@@ -27,42 +29,58 @@ typedef struct {
     int valid;        /* checked with spooky_record_validate */
 } rec_ref;
 
-/* Pages a range has read are given back while it reads forward through a
- * file (files written in key order, or mostly so): every SWEEP_STEP bytes
- * behind the current record, and a forward run's rest when it ends. A run of
- * fewer than SWEEP_RECORDS records in file order (records in random order)
- * keeps its pages: they would only fault in again. */
-#define SWEEP_STEP ((uint64_t)4 << 20)
-#define SWEEP_RECORDS 64
+/* Records are loaded a batch at a time: up to spec->batch index entries of
+ * one file (and BATCH_BYTES of records, but at least one), sorted by file
+ * offset and read in that order; records at most GAP bytes apart make one
+ * run. A long run (a file in key order) is read in place and its pages given
+ * back at the next batch; short runs (records in random order) are read
+ * with pread into a buffer (spec->read_fds), so the file is never mapped
+ * whole: memory stays a few batches whatever the order of its records.
+ * Without descriptors every run is read in place. */
+#define BATCH_RECORDS 4096
+#define BATCH_BYTES ((uint64_t)4 << 20)
+#define GAP 4096
+#define LONG_RUN ((uint64_t)64 << 10)
+#define IN_PLACE UINT64_MAX
 
 typedef struct {
-    uint64_t start, end; /* the forward run: first record, end of the last */
-    uint64_t done;       /* pages before this offset are given back */
-    uint64_t records;
-    int live;
-} sweep;
+    uint64_t off;
+    uint32_t len;
+    uint32_t k;          /* position in the batch */
+} span;
 
-static void sweep_end(const spooky_file *f, sweep *s) {
-    if (s->live && s->records >= SWEEP_RECORDS && s->end > s->done)
-        file_release(f, f->data + s->done, s->end - s->done);
-    s->live = 0;
+typedef struct {
+    uint64_t begin, end; /* index positions whose records are loaded */
+    uint64_t *at;        /* record of position begin + k: buf.data + at[k], or IN_PLACE */
+    span *spans;
+    size_t cap;
+    spooky_buf buf;
+    uint64_t lo, hi;     /* file bytes read in place, to give back */
+} batch;
+
+static void batch_free(batch *b) {
+    free(b->at);
+    free(b->spans);
+    spooky_buf_free(&b->buf);
 }
 
-static void sweep_add(const spooky_file *f, sweep *s, uint64_t off, uint64_t len) {
-    if (s->live && off >= s->end) { /* forward */
-        s->records++;
-        if (s->records >= SWEEP_RECORDS && off - s->done >= SWEEP_STEP) {
-            file_release(f, f->data + s->done, off - s->done);
-            s->done = off;
-        }
-        if (off + len > s->end) s->end = off + len;
-        return;
-    }
-    sweep_end(f, s);
-    s->start = s->done = off;
-    s->end = off + len;
-    s->records = 1;
-    s->live = 1;
+static int by_offset(const void *a, const void *b) {
+    uint64_t x = ((const span *)a)->off, y = ((const span *)b)->off;
+    return x < y ? -1 : x > y;
+}
+
+/* Gives back the pages that hold any of f's bytes [lo, hi), and SLACK bytes
+ * before: a fault maps a whole large folio of the page cache (up to 2 MB),
+ * so reading forward maps again some of the pages given back behind. */
+#define SLACK ((uint64_t)2 << 20)
+
+static void give_back(const spooky_file *f, uint64_t lo, uint64_t hi) {
+    uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+    lo = lo > SLACK ? lo - SLACK : 0;
+    lo -= lo % page;
+    hi = (hi + page - 1) / page * page;
+    if (hi > f->len) hi = f->len;
+    if (hi > lo) file_release(f, f->data + lo, hi - lo);
 }
 
 /* A change: a field's value (tag and bytes) on each side that has it; with
@@ -89,7 +107,7 @@ typedef struct {
     spooky_buf path;           /* deep: the path being walked, as text */
     spooky_buf paths;          /* deep: the paths of the changes */
     spooky_buf scratch;        /* file_check_fields */
-    sweep sweeps[2];
+    batch batches[2];
 } differ;
 
 static int fail_on(differ *d, int side, int code, uint64_t offset, const char *message) {
@@ -111,8 +129,84 @@ uint64_t spooky_file_lower_bound(const spooky_file *f, const uint8_t *key, size_
     return lo;
 }
 
-/* Index entry pos of one side, its record checked against the digest. */
-static int load(differ *d, int side, uint64_t pos, rec_ref *r) {
+/* n bytes of one side's file at off into dst. */
+static int read_at(differ *d, int side, uint8_t *dst, uint64_t off, uint64_t n) {
+    int fd = side ? d->spec->new_fd : d->spec->old_fd;
+    for (uint64_t done = 0; done < n;) {
+        ssize_t got = pread(fd, dst + done, (size_t)(n - done), (off_t)(off + done));
+        if (got < 0 && errno == EINTR) continue;
+        if (got < 0) return fail_on(d, side, SPOOKY_E_IO, off + done, "could not read the file");
+        if (got == 0)
+            return fail_on(d, side, SPOOKY_E_FILE_TRUNCATED, off + done,
+                           "file is shorter than when it was opened");
+        done += (uint64_t)got;
+    }
+    return SPOOKY_OK;
+}
+
+/* The run of sorted spans from i: its end offset, and the span after it. */
+static uint64_t run_end(const batch *b, size_t i, size_t n, size_t *next) {
+    uint64_t end = b->spans[i].off + b->spans[i].len; /* inside the blocks: checked at open */
+    for (i++; i < n && b->spans[i].off <= end + GAP; i++)
+        if (b->spans[i].off + b->spans[i].len > end) end = b->spans[i].off + b->spans[i].len;
+    *next = i;
+    return end;
+}
+
+/* Loads the records of index positions pos.. (before limit) of one side. */
+static int fill(differ *d, int side, uint64_t pos, uint64_t limit) {
+    const spooky_file *f = d->files[side];
+    batch *b = &d->batches[side];
+    if (b->hi > b->lo) give_back(f, b->lo, b->hi);
+    b->lo = b->hi = 0;
+    b->begin = b->end = pos;
+    uint64_t most = d->spec->batch ? d->spec->batch : BATCH_RECORDS, bytes = 0;
+    size_t n = 0;
+    while (pos + n < limit && n < most && (n == 0 || bytes < BATCH_BYTES)) {
+        if (n == b->cap) {
+            size_t cap = b->cap ? b->cap * 2 : 256;
+            span *sp = realloc(b->spans, cap * sizeof *sp);
+            if (sp) b->spans = sp;
+            uint64_t *at = realloc(b->at, cap * sizeof *at);
+            if (at) b->at = at;
+            if (!sp || !at) return SPOOKY_E_NOMEM;
+            b->cap = cap;
+        }
+        const uint8_t *e = f->index + (pos + n) * INDEX_ENTRY;
+        b->spans[n] = (span){load_u64(e + 8), load_u32(e + 16), (uint32_t)n};
+        bytes += b->spans[n].len;
+        n++;
+    }
+    size_t sorted = 1;
+    while (sorted < n && b->spans[sorted - 1].off <= b->spans[sorted].off) sorted++;
+    if (sorted < n) qsort(b->spans, n, sizeof *b->spans, by_offset);
+    int fds = d->spec->read_fds;
+    uint64_t need = 1;
+    for (size_t i = 0, j; i < n; i = j) {
+        uint64_t len = run_end(b, i, n, &j) - b->spans[i].off;
+        if (fds && len < LONG_RUN) need += len;
+    }
+    if (need >= SIZE_MAX / 2 || spooky_buf_reserve(&b->buf, (size_t)need)) return SPOOKY_E_NOMEM;
+    b->buf.len = 0;
+    for (size_t i = 0, j; i < n; i = j) {
+        uint64_t start = b->spans[i].off, end = run_end(b, i, n, &j);
+        if (!fds || end - start >= LONG_RUN) {
+            for (size_t k = i; k < j; k++) b->at[b->spans[k].k] = IN_PLACE;
+            if (b->hi <= b->lo) b->lo = start;
+            b->hi = end;
+            continue;
+        }
+        TRY(read_at(d, side, b->buf.data + b->buf.len, start, end - start));
+        for (size_t k = i; k < j; k++) b->at[b->spans[k].k] = b->buf.len + (b->spans[k].off - start);
+        b->buf.len += (size_t)(end - start);
+    }
+    b->end = pos + n;
+    return SPOOKY_OK;
+}
+
+/* Index entry pos of one side (limit: the end of its range), its record
+ * checked against the digest. */
+static int load(differ *d, int side, uint64_t pos, uint64_t limit, rec_ref *r) {
     const spooky_file *f = d->files[side];
     const uint8_t *e = f->index + pos * INDEX_ENTRY; /* bounds checked at open */
     r->digest = load_u64(e);
@@ -120,10 +214,12 @@ static int load(differ *d, int side, uint64_t pos, rec_ref *r) {
     r->len = load_u32(e + 16);
     r->key_len = load_u32(e + 20);
     r->key = f->heap + load_u64(e + 24);
-    r->rec = f->data + r->off;
     r->side = side;
     r->valid = 0;
-    sweep_add(f, &d->sweeps[side], r->off, r->len);
+    batch *b = &d->batches[side];
+    if (pos < b->begin || pos >= b->end) TRY(fill(d, side, pos, limit));
+    uint64_t at = b->at[pos - b->begin];
+    r->rec = at == IN_PLACE ? f->data + r->off : b->buf.data + at;
     if (spooky_xxh64(r->rec, r->len, 0) != r->digest)
         return fail_on(d, side, SPOOKY_E_CHECKSUM, r->off,
                        "record differs from its digest in the key index");
@@ -576,16 +672,16 @@ static int walk(differ *d, uint64_t oi, uint64_t oend, uint64_t ni, uint64_t nen
                              d->files[1]->heap + load_u64(en + 24), load_u32(en + 20));
         }
         if (c < 0) {
-            TRY(load(d, 0, oi++, &o));
+            TRY(load(d, 0, oi++, oend, &o));
             counts->removed++;
             TRY(emit_whole(d, &o));
         } else if (c > 0) {
-            TRY(load(d, 1, ni++, &n));
+            TRY(load(d, 1, ni++, nend, &n));
             counts->added++;
             TRY(emit_whole(d, &n));
         } else {
-            TRY(load(d, 0, oi++, &o));
-            TRY(load(d, 1, ni++, &n));
+            TRY(load(d, 0, oi++, oend, &o));
+            TRY(load(d, 1, ni++, nend, &n));
             TRY(diff_pair(d, &o, &n, counts));
         }
     }
@@ -612,13 +708,22 @@ int spooky_diff_range(const spooky_diff_spec *spec, uint64_t old_begin, uint64_t
         for (int side = 0; side < 2 && !rc; side++)
             rc = schema_init(&d.schemas[side], d.files[side], spec->fields, spec->nfields);
     if (!rc) rc = walk(&d, old_begin, old_end, new_begin, new_end, counts);
-    /* the rest of the forward runs, and the index entries read */
+    /* the index entries and keys read (the writer lays keys out in index order) */
     uint64_t begin[2] = {old_begin, new_begin}, end[2] = {old_end, new_end};
     for (int side = 0; side < 2; side++) {
         const spooky_file *f = d.files[side];
-        sweep_end(f, &d.sweeps[side]);
-        file_release(f, f->index + begin[side] * INDEX_ENTRY, (end[side] - begin[side]) * INDEX_ENTRY);
+        if (begin[side] == end[side]) continue;
+        uint64_t index = (uint64_t)(f->index - f->data), heap = (uint64_t)(f->heap - f->data);
+        give_back(f, index + begin[side] * INDEX_ENTRY, index + end[side] * INDEX_ENTRY);
+        const uint8_t *first = f->index + begin[side] * INDEX_ENTRY;
+        const uint8_t *last = f->index + (end[side] - 1) * INDEX_ENTRY;
+        uint64_t lo = load_u64(first + 24), hi = load_u64(last + 24) + load_u32(last + 20);
+        if (lo < hi) give_back(f, heap + lo, heap + hi);
+        if (d.batches[side].hi > d.batches[side].lo)
+            give_back(f, d.batches[side].lo, d.batches[side].hi);
     }
+    batch_free(&d.batches[0]);
+    batch_free(&d.batches[1]);
     if (rc == SPOOKY_E_NOMEM) file_fail(err, rc, 0, "no memory for the output");
     if (rc) out->len = mark;
     schema_free(&d.schemas[0]);

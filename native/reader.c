@@ -85,6 +85,10 @@ void file_release(const spooky_file *f, const uint8_t *p, uint64_t n) {
     if (f->release) release_pages(p, n);
 }
 
+void spooky_file_release(const spooky_file *f) {
+    if (f) file_release(f, f->data, f->len);
+}
+
 /* xxh64 of n bytes, read in windows released behind when `release`. */
 static uint64_t checksum(const uint8_t *p, uint64_t n, int release) {
     if (!release) return spooky_xxh64(p, (size_t)n, 0);

@@ -313,6 +313,10 @@ int spooky_file_key_field(const spooky_file *f, const uint8_t **name, size_t *le
 int spooky_file_name_at(const spooky_file *f, uint64_t i, spooky_name_info *out);
 int spooky_file_block_at(const spooky_file *f, uint64_t i, spooky_block_info *out);
 int spooky_file_index_at(const spooky_file *f, uint64_t i, spooky_index_entry *out);
+/* Gives back every page of f's mapping when it was opened with
+ * SPOOKY_OPEN_RELEASE_PAGES (else nothing), e.g. after binary searches that
+ * touched pages all over its key index; the page cache keeps them. */
+void spooky_file_release(const spooky_file *f);
 /* Binary search of the key index (key in sort form). */
 int spooky_file_find_key(const spooky_file *f, const uint8_t *key, size_t key_len,
                          uint64_t *index_pos);
@@ -410,6 +414,13 @@ typedef struct {
      * and the path's text as deep writes it ("user.updated_at"). */
     const uint8_t *ignore_paths;
     size_t ignore_paths_len;
+    /* read_fds 1: records are read with pread from old_fd and new_fd (the two
+     * files, opened for reading), a batch of up to `batch` records of a file
+     * at a time (0: 4096) in file order, so the files' records are never
+     * mapped, whatever their order. read_fds 0: read in place. */
+    int read_fds;
+    int old_fd, new_fd;
+    uint32_t batch;
 } spooky_diff_spec;
 
 typedef struct {

@@ -100,11 +100,13 @@ class RecordFileReader:
         self._view: memoryview | None = None
         self._ptr: Any = None
         self._file: Any = None
+        self._fd = -1
         try:
             with _open_input(self.path) as fh:
                 self.file_size = os.fstat(fh.fileno()).st_size
                 if self.file_size:
                     self._mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+                    self._fd = os.dup(fh.fileno())  # for pread (see fileno)
             if self.path == "-":
                 self.path = "<stdin>"
             self._view = memoryview(self._mm if self._mm is not None else b"")
@@ -129,6 +131,9 @@ class RecordFileReader:
         if self._file is not None:
             lib.spooky_file_close(self._file)
             self._file = None
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
         if self._ptr is not None:
             ffi.release(self._ptr)
             self._ptr = None
@@ -151,6 +156,13 @@ class RecordFileReader:
     def __del__(self) -> None:
         if getattr(self, "_file", None) is not None or getattr(self, "_mm", None) is not None:
             self.close()
+
+    def fileno(self) -> int:
+        """A descriptor of the file, open for reading: work that reads much of
+        a file at random (diff) reads it with pread instead of through the
+        map, whose pages would stay resident."""
+        self._f()
+        return self._fd
 
     def _f(self) -> Any:
         if self._file is None:

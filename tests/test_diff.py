@@ -793,3 +793,75 @@ def test_a_bad_value_in_a_field_that_did_not_change(tmp_path: Path, fmt: str) ->
     res = run_cli("diff", str(a), str(b), "--format", fmt)
     assert res.code == 2 and "a.spky" in res.stderr and "not UTF-8" in res.stderr
     assert res.stdout == b""
+
+
+# ---- records read in batches, in file order (pread), whatever the files' order ---------
+
+
+@settings(max_examples=40)
+@given(
+    pair=file_pairs(int_keys),
+    batch=st.sampled_from([1, 2, 3, 5]),
+    range_size=st.sampled_from([1, 4, 16384]),
+    fmt=st.sampled_from(["ndjson", "count"]),
+    seed=st.integers(0, 2**16),
+)
+def test_small_batches_in_any_record_order(tmp_path_factory, pair, batch, range_size, fmt, seed):
+    """Records written in a random key order, read a few at a time (sorted by
+    offset, pread): the same differences as the oracle's."""
+    import random
+
+    old, new = pair
+    rng = random.Random(seed)
+    shuffled = [dict(sorted(d.items(), key=lambda _: rng.random())) for d in (old, new)]
+    tmp = tmp_path_factory.mktemp("b")
+    out, counts = run_diff(tmp, *shuffled, fmt=fmt, batch=batch, range_size=range_size)
+    want = oracle(old, new)
+    if fmt == "ndjson":
+        assert_same_diffs(parse_ndjson(out), want)
+    assert counts == counts_of(want, old, new)
+
+
+@pytest.mark.parametrize("order", ["key", "random"])
+@pytest.mark.parametrize("batch", [1, 7, 4096])
+def test_long_and_short_runs(tmp_path: Path, order: str, batch: int) -> None:
+    """Records of 5 kB: in key order a batch is one long run read in place
+    (its pages given back at the next batch), in random order every record is
+    a run of its own, read with pread."""
+    import random
+
+    old = {i: {"id": i, "pad": "x" * 5000, "v": i} for i in range(400)}
+    new = {i: dict(r, v=-i) if i % 10 == 0 else r for i, r in old.items() if i % 37}
+    new.update({1000 + i: {"id": 1000 + i, "pad": "y" * 5000} for i in range(20)})
+    if order == "random":
+        rng = random.Random(batch)
+        old, new = ({k: d[k] for k in rng.sample(sorted(d), len(d))} for d in (old, new))
+    out, counts = run_diff(tmp_path, old, new, batch=batch, range_size=150)
+    want = oracle(old, new)
+    assert_same_diffs(parse_ndjson(out), want)
+    assert counts == counts_of(want, old, new)
+
+
+@pytest.mark.parametrize("batch", [1, 3, 4096])
+def test_a_bad_record_read_in_a_batch_names_file_and_byte(pair, tmp_path: Path, batch) -> None:
+    old, new = pair
+    off, n = _record_offsets(new)[3]
+    data = bytearray(new.read_bytes())
+    data[off + n - 1] ^= 0x01
+    bad = tmp_path / "bad.spky"
+    bad.write_bytes(bytes(data))
+    with (
+        RecordFileReader(old) as a,
+        RecordFileReader(bad) as b,
+        pytest.raises(ChecksumMismatch, match=rf"bad\.spky: .*digest.* \(at byte {off}\)"),
+    ):
+        diff_files(a, b, lambda _: None, batch=batch)
+
+
+def test_batch_must_be_positive(pair) -> None:
+    with (
+        RecordFileReader(pair[0]) as a,
+        RecordFileReader(pair[1]) as b,
+        pytest.raises(SpookyError, match="batch must be 1 to"),
+    ):
+        diff_files(a, b, batch=0)
