@@ -6,10 +6,8 @@
  * records are compared field by field: all fields (a merge of the two
  * hash-sorted indexes), all but some, or only some (a ResolvedSchema per
  * file: slots resolved once per schema and refreshed per record). */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <unistd.h>
 #include "internal.h"
 #include "file.h"
 
@@ -69,20 +67,6 @@ static int by_offset(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-/* Gives back the pages that hold any of f's bytes [lo, hi), and SLACK bytes
- * before: a fault maps a whole large folio of the page cache (up to 2 MB),
- * so reading forward maps again some of the pages given back behind. */
-#define SLACK ((uint64_t)2 << 20)
-
-static void give_back(const spooky_file *f, uint64_t lo, uint64_t hi) {
-    uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
-    lo = lo > SLACK ? lo - SLACK : 0;
-    lo -= lo % page;
-    hi = (hi + page - 1) / page * page;
-    if (hi > f->len) hi = f->len;
-    if (hi > lo) file_release(f, f->data + lo, hi - lo);
-}
-
 /* A change: a field's value (tag and bytes) on each side that has it; with
  * deep, the path of a value inside nested fields (values then CBOR items). */
 typedef struct {
@@ -131,17 +115,10 @@ uint64_t spooky_file_lower_bound(const spooky_file *f, const uint8_t *key, size_
 
 /* n bytes of one side's file at off into dst. */
 static int read_at(differ *d, int side, uint8_t *dst, uint64_t off, uint64_t n) {
-    int fd = side ? d->spec->new_fd : d->spec->old_fd;
-    for (uint64_t done = 0; done < n;) {
-        ssize_t got = pread(fd, dst + done, (size_t)(n - done), (off_t)(off + done));
-        if (got < 0 && errno == EINTR) continue;
-        if (got < 0) return fail_on(d, side, SPOOKY_E_IO, off + done, "could not read the file");
-        if (got == 0)
-            return fail_on(d, side, SPOOKY_E_FILE_TRUNCATED, off + done,
-                           "file is shorter than when it was opened");
-        done += (uint64_t)got;
-    }
-    return SPOOKY_OK;
+    int rc = file_read_at(d->files[side], side ? d->spec->new_fd : d->spec->old_fd, dst, off, n,
+                          d->err);
+    if (rc && d->err_file) *d->err_file = side;
+    return rc;
 }
 
 /* The run of sorted spans from i: its end offset, and the span after it. */
@@ -157,7 +134,7 @@ static uint64_t run_end(const batch *b, size_t i, size_t n, size_t *next) {
 static int fill(differ *d, int side, uint64_t pos, uint64_t limit) {
     const spooky_file *f = d->files[side];
     batch *b = &d->batches[side];
-    if (b->hi > b->lo) give_back(f, b->lo, b->hi);
+    if (b->hi > b->lo) file_give_back(f, b->lo, b->hi);
     b->lo = b->hi = 0;
     b->begin = b->end = pos;
     uint64_t most = d->spec->batch ? d->spec->batch : BATCH_RECORDS, bytes = 0;
@@ -714,13 +691,13 @@ int spooky_diff_range(const spooky_diff_spec *spec, uint64_t old_begin, uint64_t
         const spooky_file *f = d.files[side];
         if (begin[side] == end[side]) continue;
         uint64_t index = (uint64_t)(f->index - f->data), heap = (uint64_t)(f->heap - f->data);
-        give_back(f, index + begin[side] * INDEX_ENTRY, index + end[side] * INDEX_ENTRY);
+        file_give_back(f, index + begin[side] * INDEX_ENTRY, index + end[side] * INDEX_ENTRY);
         const uint8_t *first = f->index + begin[side] * INDEX_ENTRY;
         const uint8_t *last = f->index + (end[side] - 1) * INDEX_ENTRY;
         uint64_t lo = load_u64(first + 24), hi = load_u64(last + 24) + load_u32(last + 20);
-        if (lo < hi) give_back(f, heap + lo, heap + hi);
+        if (lo < hi) file_give_back(f, heap + lo, heap + hi);
         if (d.batches[side].hi > d.batches[side].lo)
-            give_back(f, d.batches[side].lo, d.batches[side].hi);
+            file_give_back(f, d.batches[side].lo, d.batches[side].hi);
     }
     batch_free(&d.batches[0]);
     batch_free(&d.batches[1]);

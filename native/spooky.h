@@ -322,6 +322,18 @@ int spooky_file_find_key(const spooky_file *f, const uint8_t *key, size_t key_le
                          uint64_t *index_pos);
 /* Block i: checksum, record framing, every record valid, keys well formed. */
 int spooky_file_verify_block(const spooky_file *f, uint64_t i, spooky_error *err);
+/* A whole file verified block by block with flat memory (info --verify): a
+ * verifier keeps every step-th key of the key index (step 0: 64, more for
+ * long keys) and reads the rest of a lookup with pread from fd (a
+ * descriptor of the same file; -1: from the file's bytes), so the key index
+ * is never mapped whole; with SPOOKY_OPEN_RELEASE_PAGES each block's pages
+ * are given back once it is checked. One thread at a time per verifier. */
+typedef struct spooky_verifier spooky_verifier;
+int spooky_verifier_new(const spooky_file *f, int fd, uint32_t step, spooky_verifier **out,
+                        spooky_error *err);
+void spooky_verifier_free(spooky_verifier *v);
+/* Block i, checked as spooky_file_verify_block checks it. */
+int spooky_verifier_check_block(spooky_verifier *v, uint64_t i, spooky_error *err);
 /* NDJSON of block i's records appended to out, one object per line; fields =
  * NULL for every field (in index order), else the nfields hashes given, in
  * that order (fields a record lacks are left out). */

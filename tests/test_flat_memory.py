@@ -12,10 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from spooky_cli._native import ffi
-from spooky_cli.diff import diff_files
-from spooky_cli.reader import RecordFileReader
-from spooky_cli.writer import RecordFileWriter
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import filebuilder as fb  # noqa: E402
+
+from spooky_cli._native import ffi  # noqa: E402
+from spooky_cli.diff import diff_files  # noqa: E402
+from spooky_cli.errors import ChecksumMismatch, RecordFileError, SpookyError  # noqa: E402
+from spooky_cli.reader import RecordFileReader  # noqa: E402
+from spooky_cli.writer import RecordFileWriter  # noqa: E402
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="reads /proc/self/smaps"
@@ -75,3 +80,99 @@ def test_diff_keeps_the_maps_small(files, order: str) -> None:
     # a batch of records read in place, the pages of a range of index entries
     # and keys, and what large folios map beyond them: far below the file
     assert max(peak) < size_kb // 8, (peak, size_kb)
+
+
+@pytest.mark.parametrize("order", ["key", "random"])
+def test_verify_keeps_the_map_small(files, order: str) -> None:
+    path = files[order][0]
+    size_kb = path.stat().st_size // 1024
+    peak = 0
+    with RecordFileReader(path) as r:
+
+        def sample(_: int) -> None:
+            nonlocal peak
+            peak = max(peak, mapped_kb(r))
+
+        assert r.verify(progress=sample) == (r.block_count, RECORDS)
+        sample(0)
+    # a block and what large folios map around it, never the key index
+    assert peak < size_kb // 4, (peak, size_kb)
+
+
+# ---- verify's lookups: samples of the key index, slices read with pread ----------------
+
+STEPS = [1, 2, 3, 7, 64, 0]
+
+
+def built(n: int = 40, order: str = "random", key_kind: str = "int") -> fb.Built:
+    objs = [{"id": i * 10 if key_kind == "int" else f"k{i * 10:05d}", "v": i} for i in range(n)]
+    if order == "random":
+        random.Random(n).shuffle(objs)
+    return fb.build(objs, block_target=300)
+
+
+@pytest.mark.parametrize("step", STEPS)
+@pytest.mark.parametrize("order", ["key", "random"])
+@pytest.mark.parametrize("key_kind", ["int", "str"])
+def test_verify_finds_every_record_with_any_step(tmp_path, step, order, key_kind) -> None:
+    b = built(order=order, key_kind=key_kind)
+    p = tmp_path / "f.spky"
+    p.write_bytes(b.data)
+    with RecordFileReader(p) as r:
+        assert r.block_count > 3
+        assert r.verify(index_step=step) == (r.block_count, 40)
+
+
+def _entry(b: fb.Built, pos: int) -> int:
+    """Footer payload offset of index entry pos."""
+    return b.sections["index"] + 32 * pos
+
+
+def _key_at(b: fb.Built, pos: int) -> int:
+    """Footer payload offset of index entry pos's key."""
+    koff = int.from_bytes(b.footer_payload[_entry(b, pos) + 24 : _entry(b, pos) + 32], "little")
+    return b.sections["heap"] + koff
+
+
+@pytest.mark.parametrize("step", STEPS)
+@pytest.mark.parametrize("pos", [0, 1, 5, 38, 39])
+def test_verify_index_damage_with_any_step(tmp_path, step, pos) -> None:
+    b = built()
+    p = tmp_path / "f.spky"
+    cases = [
+        # another digest
+        (_entry(b, pos), b"\x11" * 8, ChecksumMismatch, "digest differs"),
+        # another record length
+        (_entry(b, pos) + 16, (7).to_bytes(4, "little"), RecordFileError, "points elsewhere"),
+        # the key of entry pos (10 * pos) becomes 10 * pos + 5: the index stays
+        # sorted, and the record keyed 10 * pos is in no entry
+        (
+            _key_at(b, pos),
+            fb.sort_form(10 * pos + 5),
+            RecordFileError,
+            "missing from the key index",
+        ),
+    ]
+    for at, new, exc, message in cases:
+        p.write_bytes(fb.patch_footer(b, at, new))
+        with RecordFileReader(p) as r, pytest.raises(exc, match=message):
+            r.verify(index_step=step)
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_verify_two_entries_swapped(tmp_path, step) -> None:
+    b = built(order="key")
+    e0, e1 = _entry(b, 3) + 8, _entry(b, 4) + 8
+    fp = b.footer_payload
+    swapped = fb.patch(fb.patch(fp, e0, fp[e1 : e1 + 8]), e1, fp[e0 : e0 + 8])
+    p = tmp_path / "f.spky"
+    p.write_bytes(fb.with_footer(b, swapped))
+    with RecordFileReader(p) as r, pytest.raises(RecordFileError, match="points elsewhere"):
+        r.verify(index_step=step)
+
+
+def test_verify_step_range(tmp_path) -> None:
+    p = tmp_path / "f.spky"
+    p.write_bytes(built().data)
+    with RecordFileReader(p) as r, pytest.raises(SpookyError, match="index_step must be"):
+        r.verify(index_step=-1)
