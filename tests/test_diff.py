@@ -865,3 +865,79 @@ def test_batch_must_be_positive(pair) -> None:
         pytest.raises(SpookyError, match="batch must be 1 to"),
     ):
         diff_files(a, b, batch=0)
+
+
+# ---- what diff trusts, and --verify ------------------------------------------------------
+
+
+def _damaged_pair(tmp_path: Path, where: str) -> tuple[Path, Path, int]:
+    """Two files with the same records; the new one has a byte of one block
+    changed outside the records (its checksum not fixed). Returns the paths
+    and the block's number."""
+    import filebuilder as fb
+
+    objs = [{"id": i, "v": i, "s": "x" * i} for i in range(20)]
+    built = fb.build(objs, block_target=200)
+    rec = built.record_offsets[5]
+    block = max(i for i, off in enumerate(built.block_offsets) if off < rec)
+    head = built.block_offsets[1]
+    at = {
+        "stored key": rec - 2,
+        "key_len": rec - 9 - 8,
+        "record_len": rec - 9 - 4,
+        "block checksum": head + 32,
+        "block record count": head + 20,
+        "block sync": head + 3,
+        "block kind": head + 16,
+    }[where]
+    if where.startswith("block"):
+        block = 1
+    data = bytearray(built.data)
+    data[at] ^= 0x01
+    a, b = tmp_path / "a.spky", tmp_path / "b.spky"
+    a.write_bytes(built.data)
+    b.write_bytes(bytes(data))
+    return a, b, block
+
+
+DAMAGE = [
+    "stored key",
+    "key_len",
+    "record_len",
+    "block checksum",
+    "block record count",
+    "block sync",
+    "block kind",
+]
+
+
+@pytest.mark.parametrize("where", DAMAGE)
+def test_diff_reads_records_not_blocks_verify_reads_both(tmp_path: Path, where: str) -> None:
+    """diff reads each record through the key index and checks it against its
+    digest, but no block header, checksum or framing (docs/CLI.md): damage
+    there goes unnoticed; --verify finds it, naming the file and block."""
+    a, b, block = _damaged_pair(tmp_path, where)
+    assert run_cli("diff", str(a), str(b), "-q").code == 0
+    for args in (["-q"], ["--summary"], ["--format", "json"]):
+        res = run_cli("diff", str(a), str(b), "--verify", *args)
+        assert res.code == 2, (where, res.stderr)
+        assert f"block {block} of {b}:" in res.stderr and "at byte" in res.stderr
+        assert res.stderr.count("\n") == 1 and res.stdout == b""
+    res = run_cli("diff", str(b), str(a), "--verify", "-q")  # the old file damaged
+    assert res.code == 2 and f"block {block} of {b}:" in res.stderr
+
+
+def test_verify_changes_nothing_on_good_files(pair) -> None:
+    plain = run_cli("diff", str(pair[0]), str(pair[1]))
+    checked = run_cli("diff", str(pair[0]), str(pair[1]), "--verify")
+    assert checked.code == plain.code == 1
+    assert checked.stdout == plain.stdout
+    assert run_cli("diff", str(pair[0]), str(pair[0]), "--verify", "-q").code == 0
+
+
+def test_verify_reports_the_old_files_error_first(tmp_path: Path) -> None:
+    a, b, block = _damaged_pair(tmp_path, "block kind")
+    both = tmp_path / "c.spky"
+    both.write_bytes(b.read_bytes())
+    res = run_cli("diff", str(b), str(both), "--verify", "-q")
+    assert res.code == 2 and f"block {block} of {b}:" in res.stderr
