@@ -941,3 +941,39 @@ def test_verify_reports_the_old_files_error_first(tmp_path: Path) -> None:
     both.write_bytes(b.read_bytes())
     res = run_cli("diff", str(b), str(both), "--verify", "-q")
     assert res.code == 2 and f"block {block} of {b}:" in res.stderr
+
+
+def test_a_name_the_new_file_does_not_know_in_an_unchanged_field(tmp_path: Path) -> None:
+    """The new record's field z has the old one's bytes (its value was
+    checked there), but the new file's name table lacks z."""
+    import filebuilder as fb
+
+    a, b = tmp_path / "a.spky", tmp_path / "b.spky"
+    a.write_bytes(fb.build([{"id": 1, "v": 1, "z": [1, "x"]}]).data)
+    built = fb.build([{"id": 1, "v": 2, "z": [1, "x"]}])
+    # the footer again, without z's name table entry
+    p = built.footer_payload
+    count, blocks, names, names_off, blocks_off, index_off, heap_off = struct.unpack_from(
+        "<7Q", p, 0
+    )
+    at, entries = names_off, []
+    for _ in range(names):
+        n = struct.unpack_from("<I", p, at + 64)[0]
+        entries.append(p[at : at + 68 + n])
+        at += 68 + n
+    kept = b"".join(e for e in entries if not e.endswith(b"z"))
+    cut = len(p[names_off:blocks_off]) - len(kept)
+    fixed = struct.pack(
+        "<7Q",
+        count,
+        blocks,
+        names - 1,
+        names_off,
+        *(x - cut for x in (blocks_off, index_off, heap_off)),
+    )
+    payload = fixed + p[56:names_off] + kept + p[blocks_off:]
+    b.write_bytes(fb.with_footer(built, payload))
+    for args in (["-q"], ["--format", "json"]):
+        res = run_cli("diff", str(a), str(b), *args)
+        assert res.code == 2, res.stderr
+        assert "b.spky" in res.stderr and "missing from the name table" in res.stderr
