@@ -426,10 +426,12 @@ typedef struct {
      * and the path's text as deep writes it ("user.updated_at"). */
     const uint8_t *ignore_paths;
     size_t ignore_paths_len;
-    /* read_fds 1: records are read with pread from old_fd and new_fd (the two
-     * files, opened for reading), a batch of up to `batch` records of a file
-     * at a time (0: 4096) in file order, so the files' records are never
-     * mapped, whatever their order. read_fds 0: read in place. */
+    /* Records are loaded a batch of up to `batch` records of a file at a time
+     * (0: 4096), in file order: long runs (a file in key order) in place, their
+     * pages given back afterwards; with read_fds 1, scattered records (random
+     * key order) with pread from old_fd and new_fd (the two files, open for
+     * reading), so a file is never mapped whole, whatever its record order.
+     * read_fds 0: every record is read in place. */
     int read_fds;
     int old_fd, new_fd;
     uint32_t batch;
