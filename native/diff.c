@@ -27,42 +27,44 @@ typedef struct {
     int valid;        /* checked with spooky_record_validate */
 } rec_ref;
 
-/* Pages a range has read are given back while it reads forward through a
- * file (files written in key order, or mostly so): every SWEEP_STEP bytes
- * behind the current record, and a forward run's rest when it ends. A run of
- * fewer than SWEEP_RECORDS records in file order (records in random order)
- * keeps its pages: they would only fault in again. */
-#define SWEEP_STEP ((uint64_t)4 << 20)
-#define SWEEP_RECORDS 64
+/* Records are loaded a batch at a time: up to spec->batch index entries of
+ * one file (and BATCH_BYTES of records, but at least one), sorted by file
+ * offset and read in that order; records at most GAP bytes apart make one
+ * run. A long run (a file in key order) is read in place and its pages given
+ * back at the next batch; short runs (records in random order) are read
+ * with pread into a buffer (spec->read_fds), so the file is never mapped
+ * whole: memory stays a few batches whatever the order of its records.
+ * Without descriptors every run is read in place. */
+#define BATCH_RECORDS 4096
+#define BATCH_BYTES ((uint64_t)4 << 20)
+#define GAP 4096
+#define LONG_RUN ((uint64_t)64 << 10)
+#define IN_PLACE UINT64_MAX
 
 typedef struct {
-    uint64_t start, end; /* the forward run: first record, end of the last */
-    uint64_t done;       /* pages before this offset are given back */
-    uint64_t records;
-    int live;
-} sweep;
+    uint64_t off;
+    uint32_t len;
+    uint32_t k;          /* position in the batch */
+} span;
 
-static void sweep_end(const spooky_file *f, sweep *s) {
-    if (s->live && s->records >= SWEEP_RECORDS && s->end > s->done)
-        file_release(f, f->data + s->done, s->end - s->done);
-    s->live = 0;
+typedef struct {
+    uint64_t begin, end; /* index positions whose records are loaded */
+    uint64_t *at;        /* record of position begin + k: buf.data + at[k], or IN_PLACE */
+    span *spans;
+    size_t cap;
+    spooky_buf buf;
+    uint64_t lo, hi;     /* file bytes read in place, to give back */
+} batch;
+
+static void batch_free(batch *b) {
+    free(b->at);
+    free(b->spans);
+    spooky_buf_free(&b->buf);
 }
 
-static void sweep_add(const spooky_file *f, sweep *s, uint64_t off, uint64_t len) {
-    if (s->live && off >= s->end) { /* forward */
-        s->records++;
-        if (s->records >= SWEEP_RECORDS && off - s->done >= SWEEP_STEP) {
-            file_release(f, f->data + s->done, off - s->done);
-            s->done = off;
-        }
-        if (off + len > s->end) s->end = off + len;
-        return;
-    }
-    sweep_end(f, s);
-    s->start = s->done = off;
-    s->end = off + len;
-    s->records = 1;
-    s->live = 1;
+static int by_offset(const void *a, const void *b) {
+    uint64_t x = ((const span *)a)->off, y = ((const span *)b)->off;
+    return x < y ? -1 : x > y;
 }
 
 /* A change: a field's value (tag and bytes) on each side that has it; with
@@ -88,7 +90,11 @@ typedef struct {
     size_t nchanges, cap;
     spooky_buf path;           /* deep: the path being walked, as text */
     spooky_buf paths;          /* deep: the paths of the changes */
-    sweep sweeps[2];
+    spooky_buf scratch;        /* file_check_fields */
+    spooky_slot *pick;         /* check_new: the fields to check */
+    size_t pick_cap;
+    spooky_buf picked;
+    batch batches[2];
 } differ;
 
 static int fail_on(differ *d, int side, int code, uint64_t offset, const char *message) {
@@ -110,8 +116,77 @@ uint64_t spooky_file_lower_bound(const spooky_file *f, const uint8_t *key, size_
     return lo;
 }
 
-/* Index entry pos of one side, its record checked against the digest. */
-static int load(differ *d, int side, uint64_t pos, rec_ref *r) {
+/* n bytes of one side's file at off into dst. */
+static int read_at(differ *d, int side, uint8_t *dst, uint64_t off, uint64_t n) {
+    int rc = file_read_at(d->files[side], side ? d->spec->new_fd : d->spec->old_fd, dst, off, n,
+                          d->err);
+    if (rc && d->err_file) *d->err_file = side;
+    return rc;
+}
+
+/* The run of sorted spans from i: its end offset, and the span after it. */
+static uint64_t run_end(const batch *b, size_t i, size_t n, size_t *next) {
+    uint64_t end = b->spans[i].off + b->spans[i].len; /* inside the blocks: checked at open */
+    for (i++; i < n && b->spans[i].off <= end + GAP; i++)
+        if (b->spans[i].off + b->spans[i].len > end) end = b->spans[i].off + b->spans[i].len;
+    *next = i;
+    return end;
+}
+
+/* Loads the records of index positions pos.. (before limit) of one side. */
+static int fill(differ *d, int side, uint64_t pos, uint64_t limit) {
+    const spooky_file *f = d->files[side];
+    batch *b = &d->batches[side];
+    if (b->hi > b->lo) file_give_back(f, b->lo, b->hi);
+    b->lo = b->hi = 0;
+    b->begin = b->end = pos;
+    uint64_t most = d->spec->batch ? d->spec->batch : BATCH_RECORDS, bytes = 0;
+    size_t n = 0;
+    while (pos + n < limit && n < most && (n == 0 || bytes < BATCH_BYTES)) {
+        if (n == b->cap) {
+            size_t cap = b->cap ? b->cap * 2 : 256;
+            span *sp = realloc(b->spans, cap * sizeof *sp);
+            if (sp) b->spans = sp;
+            uint64_t *at = realloc(b->at, cap * sizeof *at);
+            if (at) b->at = at;
+            if (!sp || !at) return SPOOKY_E_NOMEM;
+            b->cap = cap;
+        }
+        const uint8_t *e = f->index + (pos + n) * INDEX_ENTRY;
+        b->spans[n] = (span){load_u64(e + 8), load_u32(e + 16), (uint32_t)n};
+        bytes += b->spans[n].len;
+        n++;
+    }
+    size_t sorted = 1;
+    while (sorted < n && b->spans[sorted - 1].off <= b->spans[sorted].off) sorted++;
+    if (sorted < n) qsort(b->spans, n, sizeof *b->spans, by_offset);
+    int fds = d->spec->read_fds;
+    uint64_t need = 1;
+    for (size_t i = 0, j; i < n; i = j) {
+        uint64_t len = run_end(b, i, n, &j) - b->spans[i].off;
+        if (fds && len < LONG_RUN) need += len;
+    }
+    if (need >= SIZE_MAX / 2 || spooky_buf_reserve(&b->buf, (size_t)need)) return SPOOKY_E_NOMEM;
+    b->buf.len = 0;
+    for (size_t i = 0, j; i < n; i = j) {
+        uint64_t start = b->spans[i].off, end = run_end(b, i, n, &j);
+        if (!fds || end - start >= LONG_RUN) {
+            for (size_t k = i; k < j; k++) b->at[b->spans[k].k] = IN_PLACE;
+            if (b->hi <= b->lo) b->lo = start;
+            b->hi = end;
+            continue;
+        }
+        TRY(read_at(d, side, b->buf.data + b->buf.len, start, end - start));
+        for (size_t k = i; k < j; k++) b->at[b->spans[k].k] = b->buf.len + (b->spans[k].off - start);
+        b->buf.len += (size_t)(end - start);
+    }
+    b->end = pos + n;
+    return SPOOKY_OK;
+}
+
+/* Index entry pos of one side (limit: the end of its range), its record
+ * checked against the digest. */
+static int load(differ *d, int side, uint64_t pos, uint64_t limit, rec_ref *r) {
     const spooky_file *f = d->files[side];
     const uint8_t *e = f->index + pos * INDEX_ENTRY; /* bounds checked at open */
     r->digest = load_u64(e);
@@ -119,10 +194,12 @@ static int load(differ *d, int side, uint64_t pos, rec_ref *r) {
     r->len = load_u32(e + 16);
     r->key_len = load_u32(e + 20);
     r->key = f->heap + load_u64(e + 24);
-    r->rec = f->data + r->off;
     r->side = side;
     r->valid = 0;
-    sweep_add(f, &d->sweeps[side], r->off, r->len);
+    batch *b = &d->batches[side];
+    if (pos < b->begin || pos >= b->end) TRY(fill(d, side, pos, limit));
+    uint64_t at = b->at[pos - b->begin];
+    r->rec = at == IN_PLACE ? f->data + r->off : b->buf.data + at;
     if (spooky_xxh64(r->rec, r->len, 0) != r->digest)
         return fail_on(d, side, SPOOKY_E_CHECKSUM, r->off,
                        "record differs from its digest in the key index");
@@ -135,6 +212,16 @@ static int validate(differ *d, rec_ref *r) {
         return fail_on(d, r->side, SPOOKY_E_RECORD_INVALID, r->off, "record is not valid");
     r->valid = 1;
     return SPOOKY_OK;
+}
+
+/* A record that counts as a difference is checked whole first, as verify
+ * checks it (valid, strings UTF-8, nested values CBOR, floats finite, names
+ * known), whatever the output: corruption is an error, never a change. */
+static int check_record(differ *d, rec_ref *r) {
+    TRY(validate(d, r));
+    int rc = file_check_fields(d->files[r->side], r->rec, r->len, r->off, &d->scratch, d->err);
+    if (rc && d->err_file) *d->err_file = r->side;
+    return rc;
 }
 
 /* The key (sort form) as JSON: an integer or a string. */
@@ -164,27 +251,26 @@ static int put_color(differ *d, const char *color) {
 /* "- KEY {record}" / "+ KEY {record}", or {"op":"removed"|"added",...}. */
 static int emit_whole(differ *d, rec_ref *r) {
     const spooky_diff_spec *s = d->spec;
+    TRY(check_record(d, r));
     if (s->format == SPOOKY_DIFF_COUNT) return SPOOKY_OK;
-    TRY(validate(d, r));
-    int added = r->side == 1;
-    if (s->format == SPOOKY_DIFF_NDJSON) {
+    int added = r->side == 1, json = s->format == SPOOKY_DIFF_NDJSON;
+    if (json) {
         TRY(put(d, added ? "{\"op\":\"added\",\"key\":" : "{\"op\":\"removed\",\"key\":"));
         TRY(put_key(d, r));
         TRY(put(d, ",\"record\":"));
-        TRY(file_put_record(d->files[r->side], r->rec, r->len, r->off, &d->caches[r->side],
-                            d->out, d->err));
-        return put(d, "}\n");
+    } else {
+        TRY(put_color(d, added ? GREEN : RED));
+        TRY(put(d, added ? "+ " : "- "));
+        TRY(put_key(d, r));
+        TRY(put(d, " "));
     }
-    TRY(put_color(d, added ? GREEN : RED));
-    TRY(put(d, added ? "+ " : "- "));
-    TRY(put_key(d, r));
-    TRY(put(d, " "));
     int rc = file_put_record(d->files[r->side], r->rec, r->len, r->off, &d->caches[r->side],
                              d->out, d->err);
     if (rc) {
         if (d->err_file) *d->err_file = r->side;
         return rc;
     }
+    if (json) return put(d, "}\n");
     TRY(put_color(d, RESET));
     return put(d, "\n");
 }
@@ -459,6 +545,9 @@ static int put_value(differ *d, const rec_ref *r, uint8_t tag, const uint8_t *v,
     uint64_t at = r->off + (uint64_t)(v - r->rec);
     if (rc == SPOOKY_E_NOT_JSON && tag == SPOOKY_F64)
         return file_fail(d->err, rc, at, "float field is NaN or infinite");
+    if (rc == SPOOKY_E_NOT_JSON && tag == SPOOKY_NESTED)
+        return file_fail(d->err, rc, at,
+                         "nested field holds a value JSON cannot hold (NaN, infinity, bytes or a tag)");
     return file_fail(d->err, SPOOKY_E_RECORD_INVALID, at,
                      tag == SPOOKY_STR ? "string field is not UTF-8" : "nested field is not valid CBOR");
 }
@@ -528,6 +617,42 @@ static int emit_changed(differ *d, rec_ref *o, rec_ref *n) {
     return json ? put(d, "}}\n") : SPOOKY_OK;
 }
 
+/* The new record of a pair whose bytes differ, after the old one was
+ * checked: a value the old record holds too, byte for byte, was checked
+ * there, so only the others are checked again (in a record of just those
+ * fields), and every name against the new file's table. A failure is found
+ * again by checking the record whole, which says where. */
+static int check_new(differ *d, rec_ref *o, rec_ref *n) {
+    TRY(validate(d, n));
+    const spooky_file *f = d->files[1];
+    uint32_t no = load_u32(o->rec), nn = load_u32(n->rec), i = 0;
+    if (nn > d->pick_cap) {
+        spooky_slot *p = realloc(d->pick, (size_t)nn * sizeof *p);
+        if (!p) return SPOOKY_E_NOMEM;
+        d->pick = p;
+        d->pick_cap = nn;
+    }
+    size_t k = 0;
+    spooky_slot so = {0};
+    if (no) spooky_record_slot_at(o->rec, o->len, 0, &so);
+    for (uint32_t j = 0; j < nn; j++) {
+        spooky_slot sn = {0};
+        spooky_record_slot_at(n->rec, n->len, j, &sn); /* both valid: in bounds */
+        while (i < no && so.name_hash < sn.name_hash)
+            if (++i < no) spooky_record_slot_at(o->rec, o->len, i, &so);
+        if (i < no && so.name_hash == sn.name_hash && same_value(o, &so, n, &sn)) {
+            if (file_name_index(f, sn.name_hash) < 0) return check_record(d, n);
+            continue;
+        }
+        d->pick[k++] = sn;
+    }
+    if (k == 0) return SPOOKY_OK;
+    int rc = record_pick(n->rec, d->pick, k, &d->picked);
+    if (rc == SPOOKY_OK)
+        rc = file_check_fields(f, d->picked.data, (uint32_t)d->picked.len, n->off, &d->scratch, NULL);
+    return rc == SPOOKY_OK ? SPOOKY_OK : check_record(d, n);
+}
+
 /* One key in both files. */
 static int diff_pair(differ *d, rec_ref *o, rec_ref *n, spooky_diff_counts *counts) {
     const spooky_diff_spec *s = d->spec;
@@ -535,6 +660,8 @@ static int diff_pair(differ *d, rec_ref *o, rec_ref *n, spooky_diff_counts *coun
         counts->unchanged++;
         return SPOOKY_OK;
     }
+    TRY(check_record(d, o));
+    TRY(check_new(d, o, n));
     if (s->fields_mode == SPOOKY_DIFF_ALL_FIELDS && s->format == SPOOKY_DIFF_COUNT &&
         !(s->deep && s->ignore_paths_len)) {
         counts->changed++; /* canonical records: other bytes, other fields */
@@ -563,16 +690,16 @@ static int walk(differ *d, uint64_t oi, uint64_t oend, uint64_t ni, uint64_t nen
                              d->files[1]->heap + load_u64(en + 24), load_u32(en + 20));
         }
         if (c < 0) {
-            TRY(load(d, 0, oi++, &o));
+            TRY(load(d, 0, oi++, oend, &o));
             counts->removed++;
             TRY(emit_whole(d, &o));
         } else if (c > 0) {
-            TRY(load(d, 1, ni++, &n));
+            TRY(load(d, 1, ni++, nend, &n));
             counts->added++;
             TRY(emit_whole(d, &n));
         } else {
-            TRY(load(d, 0, oi++, &o));
-            TRY(load(d, 1, ni++, &n));
+            TRY(load(d, 0, oi++, oend, &o));
+            TRY(load(d, 1, ni++, nend, &n));
             TRY(diff_pair(d, &o, &n, counts));
         }
     }
@@ -592,26 +719,38 @@ int spooky_diff_range(const spooky_diff_spec *spec, uint64_t old_begin, uint64_t
         new_end > spec->new_file->record_count)
         return file_fail(err, SPOOKY_E_ARG, 0, "bad argument");
     differ d = {spec, {spec->old_file, spec->new_file}, out, err, err_file, {{0}, {0}},
-                {{0}, {0}}, NULL, 0, 0, {0}, {0}, {{0}, {0}}};
+                {{0}, {0}}, NULL, 0, 0, {0}, {0}, {0}, NULL, 0, {0}, {{0}, {0}}};
     int rc = SPOOKY_OK;
     size_t mark = out->len;
     if (spec->fields_mode == SPOOKY_DIFF_ONLY_FIELDS)
         for (int side = 0; side < 2 && !rc; side++)
             rc = schema_init(&d.schemas[side], d.files[side], spec->fields, spec->nfields);
     if (!rc) rc = walk(&d, old_begin, old_end, new_begin, new_end, counts);
-    /* the rest of the forward runs, and the index entries read */
+    /* the index entries and keys read (the writer lays keys out in index order) */
     uint64_t begin[2] = {old_begin, new_begin}, end[2] = {old_end, new_end};
     for (int side = 0; side < 2; side++) {
         const spooky_file *f = d.files[side];
-        sweep_end(f, &d.sweeps[side]);
-        file_release(f, f->index + begin[side] * INDEX_ENTRY, (end[side] - begin[side]) * INDEX_ENTRY);
+        if (begin[side] == end[side]) continue;
+        uint64_t index = (uint64_t)(f->index - f->data), heap = (uint64_t)(f->heap - f->data);
+        file_give_back(f, index + begin[side] * INDEX_ENTRY, index + end[side] * INDEX_ENTRY);
+        const uint8_t *first = f->index + begin[side] * INDEX_ENTRY;
+        const uint8_t *last = f->index + (end[side] - 1) * INDEX_ENTRY;
+        uint64_t lo = load_u64(first + 24), hi = load_u64(last + 24) + load_u32(last + 20);
+        if (lo < hi) file_give_back(f, heap + lo, heap + hi);
+        if (d.batches[side].hi > d.batches[side].lo)
+            file_give_back(f, d.batches[side].lo, d.batches[side].hi);
     }
+    batch_free(&d.batches[0]);
+    batch_free(&d.batches[1]);
     if (rc == SPOOKY_E_NOMEM) file_fail(err, rc, 0, "no memory for the output");
     if (rc) out->len = mark;
     schema_free(&d.schemas[0]);
     schema_free(&d.schemas[1]);
     spooky_buf_free(&d.path);
     spooky_buf_free(&d.paths);
+    spooky_buf_free(&d.scratch);
+    spooky_buf_free(&d.picked);
+    free(d.pick);
     name_cache_free(&d.caches[0]);
     name_cache_free(&d.caches[1]);
     free(d.changes);

@@ -78,6 +78,17 @@ int file_check_fields(const spooky_file *f, const uint8_t *rec, uint32_t rlen, u
  * filter checks it for the records it copies. */
 int file_check_key(const spooky_file *f, const uint8_t *key, uint32_t klen, const uint8_t *rec,
                    uint32_t rlen, uint64_t key_off, spooky_error *err);
+/* n bytes of f at file offset off into dst: with pread from fd (a descriptor
+ * of the same file), or copied from f's bytes when fd < 0. A short file
+ * (changed since it was opened) is SPOOKY_E_FILE_TRUNCATED. (verify.c) */
+int file_read_at(const spooky_file *f, int fd, uint8_t *dst, uint64_t off, uint64_t n,
+                 spooky_error *err);
+/* Gives back the pages holding any of f's bytes [lo, hi), and FOLIO_SLACK
+ * bytes before: a fault maps a whole large folio of the page cache (up to
+ * 2 MB), so a pass reading forward maps again pages given back behind it. */
+#define FOLIO_SLACK ((uint64_t)2 << 20)
+void file_give_back(const spooky_file *f, uint64_t lo, uint64_t hi);
+
 /* A field value of a valid record as JSON, appended to out. */
 int file_put_value(const uint8_t *rec, const spooky_slot *s, uint64_t rec_off, spooky_buf *out,
                    spooky_error *err);

@@ -10,6 +10,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* memmem */
 #endif
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -83,6 +84,39 @@ static void release_pages(const uint8_t *p, uint64_t n) {
 
 void file_release(const spooky_file *f, const uint8_t *p, uint64_t n) {
     if (f->release) release_pages(p, n);
+}
+
+void spooky_file_release(const spooky_file *f) {
+    if (f) file_release(f, f->data, f->len);
+}
+
+void file_give_back(const spooky_file *f, uint64_t lo, uint64_t hi) {
+    if (!f->release) return;
+    uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+    lo = lo > FOLIO_SLACK ? lo - FOLIO_SLACK : 0;
+    lo -= lo % page;
+    hi = (hi + page - 1) / page * page;
+    if (hi > f->len) hi = f->len;
+    if (hi > lo) release_pages(f->data + lo, hi - lo);
+}
+
+int file_read_at(const spooky_file *f, int fd, uint8_t *dst, uint64_t off, uint64_t n,
+                 spooky_error *err) {
+    if (fd < 0) {
+        if (!fits(off, n, f->len)) return file_fail(err, SPOOKY_E_ARG, off, "read outside the file");
+        memcpy(dst, f->data + off, (size_t)n);
+        return SPOOKY_OK;
+    }
+    for (uint64_t done = 0; done < n;) {
+        ssize_t got = pread(fd, dst + done, (size_t)(n - done), (off_t)(off + done));
+        if (got < 0 && errno == EINTR) continue;
+        if (got < 0) return file_fail(err, SPOOKY_E_IO, off + done, "could not read the file");
+        if (got == 0)
+            return file_fail(err, SPOOKY_E_FILE_TRUNCATED, off + done,
+                             "file is shorter than when it was opened");
+        done += (uint64_t)got;
+    }
+    return SPOOKY_OK;
 }
 
 /* xxh64 of n bytes, read in windows released behind when `release`. */
@@ -447,8 +481,8 @@ int file_check_fields(const spooky_file *f, const uint8_t *rec, uint32_t rlen, u
 }
 
 /* The stored key is the sort form of the record's key field. */
-static int check_key(const spooky_file *f, const uint8_t *key, uint32_t klen, const uint8_t *rec,
-                     uint32_t rlen, uint64_t key_off, spooky_error *err) {
+int file_check_key(const spooky_file *f, const uint8_t *key, uint32_t klen, const uint8_t *rec,
+                   uint32_t rlen, uint64_t key_off, spooky_error *err) {
     if (!key_well_formed(key, klen))
         return file_fail(err, SPOOKY_E_RECORD_INVALID, key_off, "stored key is not well formed");
     spooky_slot s;
@@ -506,7 +540,7 @@ int spooky_file_verify_block(const spooky_file *f, uint64_t i, spooky_error *err
             rc = -got;
             break;
         }
-        if ((rc = check_key(f, key, klen, rec, rlen, rec_off - klen, err))) break;
+        if ((rc = file_check_key(f, key, klen, rec, rlen, rec_off - klen, err))) break;
         if ((rc = file_check_fields(f, rec, rlen, rec_off, &scratch, err))) break;
         if ((rc = check_indexed(f, key, klen, rec, rlen, rec_off, err))) break;
     }
@@ -535,11 +569,6 @@ int spooky_file_block_records(const spooky_file *f, uint64_t i, spooky_index_ent
 }
 
 /* ---- export -------------------------------------------------------------------- */
-
-int file_check_key(const spooky_file *f, const uint8_t *key, uint32_t klen, const uint8_t *rec,
-                   uint32_t rlen, uint64_t key_off, spooky_error *err) {
-    return check_key(f, key, klen, rec, rlen, key_off, err);
-}
 
 int file_put_value(const uint8_t *rec, const spooky_slot *s, uint64_t rec_off, spooky_buf *out,
                      spooky_error *err) {

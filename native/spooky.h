@@ -346,6 +346,10 @@ int spooky_file_key_field(const spooky_file *f, const uint8_t **name, size_t *le
 int spooky_file_name_at(const spooky_file *f, uint64_t i, spooky_name_info *out);
 int spooky_file_block_at(const spooky_file *f, uint64_t i, spooky_block_info *out);
 int spooky_file_index_at(const spooky_file *f, uint64_t i, spooky_index_entry *out);
+/* Gives back every page of f's mapping when it was opened with
+ * SPOOKY_OPEN_RELEASE_PAGES (else nothing), e.g. after binary searches that
+ * touched pages all over its key index; the page cache keeps them. */
+void spooky_file_release(const spooky_file *f);
 /* Binary search of the key index (key in sort form). */
 int spooky_file_find_key(const spooky_file *f, const uint8_t *key, size_t key_len,
                          uint64_t *index_pos);
@@ -357,6 +361,18 @@ int spooky_file_verify_block(const spooky_file *f, uint64_t i, spooky_error *err
  * digest is left 0. *n = records written. */
 int spooky_file_block_records(const spooky_file *f, uint64_t i, spooky_index_entry *out,
                               uint64_t cap, uint64_t *n, spooky_error *err);
+/* A whole file verified block by block with flat memory (info --verify): a
+ * verifier keeps every step-th key of the key index (step 0: 64, more for
+ * long keys) and reads the rest of a lookup with pread from fd (a
+ * descriptor of the same file; -1: from the file's bytes), so the key index
+ * is never mapped whole; with SPOOKY_OPEN_RELEASE_PAGES each block's pages
+ * are given back once it is checked. One thread at a time per verifier. */
+typedef struct spooky_verifier spooky_verifier;
+int spooky_verifier_new(const spooky_file *f, int fd, uint32_t step, spooky_verifier **out,
+                        spooky_error *err);
+void spooky_verifier_free(spooky_verifier *v);
+/* Block i, checked as spooky_file_verify_block checks it. */
+int spooky_verifier_check_block(spooky_verifier *v, uint64_t i, spooky_error *err);
 /* NDJSON of block i's records appended to out, one object per line; fields =
  * NULL for every field (in index order), else the nfields hashes given, in
  * that order (fields a record lacks are left out). */
@@ -457,6 +473,15 @@ typedef struct {
      * and the path's text as deep writes it ("user.updated_at"). */
     const uint8_t *ignore_paths;
     size_t ignore_paths_len;
+    /* Records are loaded a batch of up to `batch` records of a file at a time
+     * (0: 4096), in file order: long runs (a file in key order) in place, their
+     * pages given back afterwards; with read_fds 1, scattered records (random
+     * key order) with pread from old_fd and new_fd (the two files, open for
+     * reading), so a file is never mapped whole, whatever its record order.
+     * read_fds 0: every record is read in place. */
+    int read_fds;
+    int old_fd, new_fd;
+    uint32_t batch;
 } spooky_diff_spec;
 
 typedef struct {

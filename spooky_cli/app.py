@@ -192,10 +192,19 @@ def diff(
         False, "--deep", help="Changes inside nested fields by path (user.address.city)."
     ),
     quiet: bool = typer.Option(False, "-q", "--quiet", help="No output at all: the exit code."),
+    verify: bool = typer.Option(
+        False, "--verify", help="First check every block of both files, as info --verify."
+    ),
 ) -> None:
     """Show records added, removed and changed between two record files, by key.
 
-    Exit 0 when they hold the same records, 1 when they differ, 2 on error.
+    Every record is read through the key index and checked against its
+    digest; one that differs from the other side's is checked whole. Block
+    headers, block checksums and the framing around records are not read:
+    --verify checks them too (every block of both files, as info --verify).
+
+    Exit 0 when they hold the same records, 1 when they differ, 2 on error or
+    damage found.
 
     Example: spooky diff yesterday.spky today.spky --ignore updated_at --format json
     """
@@ -211,6 +220,7 @@ def diff(
         ignore=ignore.split(",") if ignore is not None else None,
         deep=deep,
         quiet=quiet,
+        verify=verify,
     )
 
 

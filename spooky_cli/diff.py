@@ -21,6 +21,7 @@ from spooky_cli.parallel import in_order
 from spooky_cli.reader import RecordFileReader, field_label, name_hash
 
 RANGE = 16384  # records of the larger file per range
+BATCH = 4096  # records of a file read at once (pread, in file order)
 FORMATS = {
     "count": lib.SPOOKY_DIFF_COUNT,
     "ndjson": lib.SPOOKY_DIFF_NDJSON,
@@ -67,6 +68,9 @@ def _ranges(
         lib.spooky_file_index_at(fb, pos, e)
         cuts_big.append(pos)
         cuts_small.append(lib.spooky_file_lower_bound(fs, e.key, e.key_len))
+        if len(cuts_big) % 8 == 0:  # keep the key index pages read here few
+            lib.spooky_file_release(fb)
+            lib.spooky_file_release(fs)
     cuts_big.append(big.record_count)
     cuts_small.append(small.record_count)
     pairs = list(zip(cuts_big, cuts_small))
@@ -88,6 +92,7 @@ def diff_files(
     deep: bool = False,
     progress: Callable[[int], Any] | None = None,
     range_size: int = RANGE,
+    batch: int = BATCH,
 ) -> DiffCounts:
     """Compares old and new by key. fmt: "ndjson" (one JSON object per
     difference), "text" (lines for people) or "count" (no output). fields: only
@@ -97,7 +102,10 @@ def diff_files(
     not plain is a JSON string, as filter paths read), the rest of the nested
     value left out. write gets the output in key
     order; progress the records of each range done (ranges of range_size
-    records of the larger file). Returns the counts."""
+    records of the larger file). Records are read `batch` records of a file
+    at a time, in file order (long runs in place, scattered records with
+    pread), so memory stays flat whatever the files' record order. Returns
+    the counts."""
     if old.key_field != new.key_field:
         raise SpookyError(
             f"{old.path} is keyed by {old.key_field!r} and {new.path} by {new.key_field!r}: "
@@ -107,6 +115,8 @@ def diff_files(
         raise SpookyError("give either fields to compare or fields to ignore, not both")
     if fmt not in FORMATS:
         raise SpookyError(f"unknown diff format {fmt!r} (one of: {', '.join(FORMATS)})")
+    if not 1 <= batch <= 2**32 - 1:
+        raise SpookyError(f"batch must be 1 to {2**32 - 1} records, got {batch}")
     ignore_paths: list[str] = []
     if ignore is not None:
         names_only = []
@@ -140,6 +150,7 @@ def diff_files(
     )
     keep_paths = ffi.new("uint8_t[]", packed or b"\0")
     spec.ignore_paths, spec.ignore_paths_len = keep_paths, len(packed)
+    spec.read_fds, spec.old_fd, spec.new_fd, spec.batch = 1, old.fileno(), new.fileno(), batch
     readers = (old, new)
     per_thread = threading.local()
 
@@ -159,8 +170,13 @@ def diff_files(
 
     totals = [0, 0, 0, 0]
     ranges = _ranges(old, new, max(1, range_size))
+    for reader in readers:  # what the binary searches of _ranges mapped
+        lib.spooky_file_release(reader._f())
     with in_order(diff_range, ranges, name="spooky-diff") as done:
-        for r, (text, counts) in done:
+        for n, (r, (text, counts)) in enumerate(done, 1):
+            if n % 64 == 0:  # a range may map pages past its end that the next gave back
+                for reader in readers:
+                    lib.spooky_file_release(reader._f())
             if text and write is not None:
                 write(text)
             for i, c in enumerate(counts):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -365,6 +366,10 @@ def test_missing_file(tmp_path: Path, pair) -> None:
 # ---- damaged files ------------------------------------------------------------------------
 
 
+def struct_f64(x: float) -> bytes:
+    return struct.pack("<d", x)
+
+
 def _record_offsets(path: Path) -> list[tuple[int, int]]:
     with RecordFileReader(path) as r:
         return [(e.offset, e.length) for e in r.index_entries()]
@@ -722,3 +727,253 @@ def test_ignoring_a_path_needs_deep_and_a_known_field(tmp_path: Path, pair) -> N
     assert res.code == 2 and "unknown field 'nope'" in res.stderr
     res = run_cli("diff", str(pair[0]), str(pair[1]), "--deep", "--ignore", 'name."x')
     assert res.code == 2 and "unterminated" in res.stderr
+
+
+# ---- corruption is not change: records that differ are checked first ------------------
+
+
+def _corrupt_pair(
+    tmp_path: Path,
+    old_objs: list[dict],
+    new_objs: list[dict],
+    bad: bytes,
+    worse: bytes,
+    both: bool = False,
+) -> tuple[Path, Path]:
+    """Record files of these objects whose record bytes have `bad` replaced by
+    `worse` (in the new file, or both), digests and checksums made to hold."""
+    import filebuilder as fb
+
+    def mangle(rec: bytes) -> bytes:
+        return rec.replace(bad, worse)
+
+    a, b = tmp_path / "a.spky", tmp_path / "b.spky"
+    a.write_bytes(fb.build(old_objs, mangle=mangle if both else None).data)
+    b.write_bytes(fb.build(new_objs, mangle=mangle).data)
+    return a, b
+
+
+@pytest.mark.parametrize("args", [["-q"], ["--summary"], ["--summary", "--format", "json"]])
+@pytest.mark.parametrize(
+    "value,bad,worse,what",
+    [
+        ("abc", b"abc", b"ab\xff", "not UTF-8"),
+        (1.5, struct_f64(1.5), struct_f64(float("nan")), "NaN"),
+        ([1, 2], b"\x82\x01\x02", b"\x82\x01\x1c", "CBOR"),
+    ],
+    ids=["utf8", "nan", "cbor"],
+)
+def test_counting_tells_corruption_from_change(tmp_path: Path, args, value, bad, worse, what):
+    """-q and --summary only count, yet a changed record that is not valid is
+    an error (exit 2, naming the file and the byte), not a change (exit 1)."""
+    old = [{"id": 1, "v": 1}, {"id": 2, "x": value}]
+    new = [{"id": 1, "v": 1}, {"id": 2, "x": value, "w": 0}]
+    a, b = _corrupt_pair(tmp_path, old, new, bad, worse)
+    res = run_cli("diff", str(a), str(b), *args)
+    assert res.code == 2, (res.code, res.stdout, res.stderr)
+    assert "b.spky" in res.stderr and what in res.stderr and "at byte" in res.stderr
+    assert res.stderr.count("\n") == 1
+
+
+def test_added_records_are_checked_when_counting(tmp_path: Path) -> None:
+    old = [{"id": 1, "v": 1}]
+    new = [{"id": 1, "v": 1}, {"id": 2, "s": "abc"}]
+    a, b = _corrupt_pair(tmp_path, old, new, b"abc", b"ab\xff")
+    res = run_cli("diff", str(a), str(b), "-q")
+    assert res.code == 2 and "b.spky" in res.stderr and "not UTF-8" in res.stderr
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_a_bad_value_in_a_field_that_did_not_change(tmp_path: Path, fmt: str) -> None:
+    """The bad string is the same on both sides; another field changed: the
+    output would show only that field, but the record is checked whole."""
+    old = [{"id": 1, "s": "abc", "v": 1}]
+    new = [{"id": 1, "s": "abc", "v": 2}]
+    a, b = _corrupt_pair(tmp_path, old, new, b"abc", b"ab\xff", both=True)
+    res = run_cli("diff", str(a), str(b), "--format", fmt)
+    assert res.code == 2 and "a.spky" in res.stderr and "not UTF-8" in res.stderr
+    assert res.stdout == b""
+
+
+# ---- records read in batches, in file order (pread), whatever the files' order ---------
+
+
+@settings(max_examples=40)
+@given(
+    pair=file_pairs(int_keys),
+    batch=st.sampled_from([1, 2, 3, 5]),
+    range_size=st.sampled_from([1, 4, 16384]),
+    fmt=st.sampled_from(["ndjson", "count"]),
+    seed=st.integers(0, 2**16),
+)
+def test_small_batches_in_any_record_order(tmp_path_factory, pair, batch, range_size, fmt, seed):
+    """Records written in a random key order, read a few at a time (sorted by
+    offset, pread): the same differences as the oracle's."""
+    import random
+
+    old, new = pair
+    rng = random.Random(seed)
+    shuffled = [dict(sorted(d.items(), key=lambda _: rng.random())) for d in (old, new)]
+    tmp = tmp_path_factory.mktemp("b")
+    out, counts = run_diff(tmp, *shuffled, fmt=fmt, batch=batch, range_size=range_size)
+    want = oracle(old, new)
+    if fmt == "ndjson":
+        assert_same_diffs(parse_ndjson(out), want)
+    assert counts == counts_of(want, old, new)
+
+
+@pytest.mark.parametrize("order", ["key", "random"])
+@pytest.mark.parametrize("batch", [1, 7, 4096])
+def test_long_and_short_runs(tmp_path: Path, order: str, batch: int) -> None:
+    """Records of 5 kB: in key order a batch is one long run read in place
+    (its pages given back at the next batch), in random order every record is
+    a run of its own, read with pread."""
+    import random
+
+    old = {i: {"id": i, "pad": "x" * 5000, "v": i} for i in range(400)}
+    new = {i: dict(r, v=-i) if i % 10 == 0 else r for i, r in old.items() if i % 37}
+    new.update({1000 + i: {"id": 1000 + i, "pad": "y" * 5000} for i in range(20)})
+    if order == "random":
+        rng = random.Random(batch)
+        old, new = ({k: d[k] for k in rng.sample(sorted(d), len(d))} for d in (old, new))
+    out, counts = run_diff(tmp_path, old, new, batch=batch, range_size=150)
+    want = oracle(old, new)
+    assert_same_diffs(parse_ndjson(out), want)
+    assert counts == counts_of(want, old, new)
+
+
+@pytest.mark.parametrize("batch", [1, 3, 4096])
+def test_a_bad_record_read_in_a_batch_names_file_and_byte(pair, tmp_path: Path, batch) -> None:
+    old, new = pair
+    off, n = _record_offsets(new)[3]
+    data = bytearray(new.read_bytes())
+    data[off + n - 1] ^= 0x01
+    bad = tmp_path / "bad.spky"
+    bad.write_bytes(bytes(data))
+    with (
+        RecordFileReader(old) as a,
+        RecordFileReader(bad) as b,
+        pytest.raises(ChecksumMismatch, match=rf"bad\.spky: .*digest.* \(at byte {off}\)"),
+    ):
+        diff_files(a, b, lambda _: None, batch=batch)
+
+
+def test_batch_must_be_positive(pair) -> None:
+    with (
+        RecordFileReader(pair[0]) as a,
+        RecordFileReader(pair[1]) as b,
+        pytest.raises(SpookyError, match="batch must be 1 to"),
+    ):
+        diff_files(a, b, batch=0)
+
+
+# ---- what diff trusts, and --verify ------------------------------------------------------
+
+
+def _damaged_pair(tmp_path: Path, where: str) -> tuple[Path, Path, int]:
+    """Two files with the same records; the new one has a byte of one block
+    changed outside the records (its checksum not fixed). Returns the paths
+    and the block's number."""
+    import filebuilder as fb
+
+    objs = [{"id": i, "v": i, "s": "x" * i} for i in range(20)]
+    built = fb.build(objs, block_target=200)
+    rec = built.record_offsets[5]
+    block = max(i for i, off in enumerate(built.block_offsets) if off < rec)
+    head = built.block_offsets[1]
+    at = {
+        "stored key": rec - 2,
+        "key_len": rec - 9 - 8,
+        "record_len": rec - 9 - 4,
+        "block checksum": head + 32,
+        "block record count": head + 20,
+        "block sync": head + 3,
+        "block kind": head + 16,
+    }[where]
+    if where.startswith("block"):
+        block = 1
+    data = bytearray(built.data)
+    data[at] ^= 0x01
+    a, b = tmp_path / "a.spky", tmp_path / "b.spky"
+    a.write_bytes(built.data)
+    b.write_bytes(bytes(data))
+    return a, b, block
+
+
+DAMAGE = [
+    "stored key",
+    "key_len",
+    "record_len",
+    "block checksum",
+    "block record count",
+    "block sync",
+    "block kind",
+]
+
+
+@pytest.mark.parametrize("where", DAMAGE)
+def test_diff_reads_records_not_blocks_verify_reads_both(tmp_path: Path, where: str) -> None:
+    """diff reads each record through the key index and checks it against its
+    digest, but no block header, checksum or framing (docs/CLI.md): damage
+    there goes unnoticed; --verify finds it, naming the file and block."""
+    a, b, block = _damaged_pair(tmp_path, where)
+    assert run_cli("diff", str(a), str(b), "-q").code == 0
+    for args in (["-q"], ["--summary"], ["--format", "json"]):
+        res = run_cli("diff", str(a), str(b), "--verify", *args)
+        assert res.code == 2, (where, res.stderr)
+        assert f"block {block} of {b}:" in res.stderr and "at byte" in res.stderr
+        assert res.stderr.count("\n") == 1 and res.stdout == b""
+    res = run_cli("diff", str(b), str(a), "--verify", "-q")  # the old file damaged
+    assert res.code == 2 and f"block {block} of {b}:" in res.stderr
+
+
+def test_verify_changes_nothing_on_good_files(pair) -> None:
+    plain = run_cli("diff", str(pair[0]), str(pair[1]))
+    checked = run_cli("diff", str(pair[0]), str(pair[1]), "--verify")
+    assert checked.code == plain.code == 1
+    assert checked.stdout == plain.stdout
+    assert run_cli("diff", str(pair[0]), str(pair[0]), "--verify", "-q").code == 0
+
+
+def test_verify_reports_the_old_files_error_first(tmp_path: Path) -> None:
+    a, b, block = _damaged_pair(tmp_path, "block kind")
+    both = tmp_path / "c.spky"
+    both.write_bytes(b.read_bytes())
+    res = run_cli("diff", str(b), str(both), "--verify", "-q")
+    assert res.code == 2 and f"block {block} of {b}:" in res.stderr
+
+
+def test_a_name_the_new_file_does_not_know_in_an_unchanged_field(tmp_path: Path) -> None:
+    """The new record's field z has the old one's bytes (its value was
+    checked there), but the new file's name table lacks z."""
+    import filebuilder as fb
+
+    a, b = tmp_path / "a.spky", tmp_path / "b.spky"
+    a.write_bytes(fb.build([{"id": 1, "v": 1, "z": [1, "x"]}]).data)
+    built = fb.build([{"id": 1, "v": 2, "z": [1, "x"]}])
+    # the footer again, without z's name table entry
+    p = built.footer_payload
+    count, blocks, names, names_off, blocks_off, index_off, heap_off = struct.unpack_from(
+        "<7Q", p, 0
+    )
+    at, entries = names_off, []
+    for _ in range(names):
+        n = struct.unpack_from("<I", p, at + 64)[0]
+        entries.append(p[at : at + 68 + n])
+        at += 68 + n
+    kept = b"".join(e for e in entries if not e.endswith(b"z"))
+    cut = len(p[names_off:blocks_off]) - len(kept)
+    fixed = struct.pack(
+        "<7Q",
+        count,
+        blocks,
+        names - 1,
+        names_off,
+        *(x - cut for x in (blocks_off, index_off, heap_off)),
+    )
+    payload = fixed + p[56:names_off] + kept + p[blocks_off:]
+    b.write_bytes(fb.with_footer(built, payload))
+    for args in (["-q"], ["--format", "json"]):
+        res = run_cli("diff", str(a), str(b), *args)
+        assert res.code == 2, res.stderr
+        assert "b.spky" in res.stderr and "missing from the name table" in res.stderr

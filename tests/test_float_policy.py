@@ -113,13 +113,8 @@ def test_diff_rendering_errors_cleanly(bad, tmp_path: Path, fmt: str, case: str)
 
 
 @pytest.mark.parametrize(("fmt", "case"), DIFF_CASES)
-def test_diff_names_the_file_and_byte(request, bad, tmp_path: Path, fmt: str, case: str) -> None:
+def test_diff_names_the_file_and_byte(bad, tmp_path: Path, fmt: str, case: str) -> None:
     path, where = bad
-    # native/diff.c (not changed here): put_value reports a NaN in a changed
-    # nested field as "not valid CBOR", and emit_whole's NDJSON branch leaves
-    # *err_file at 0, so an added record's error names the old file
-    if ("nested" in where and case != "added") or (fmt, case) == ("json", "added"):
-        request.applymarker(pytest.mark.xfail(strict=True, reason="native/diff.c messages"))
     fails(run_cli("diff", *diff_args(path, tmp_path, case), "--format", fmt), where)
 
 

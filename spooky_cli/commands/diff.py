@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 
 import orjson
@@ -26,6 +28,7 @@ def run(
     ignore: list[str] | None = None,
     deep: bool = False,
     quiet: bool = False,
+    verify: bool = False,
 ) -> None:
     """Writes the differences of NEW against OLD to OUTPUT in key order, then a
     summary line to stderr. Exits 0 when the files hold the same records, 1
@@ -39,13 +42,17 @@ def run(
     absent on that side). deep: a change inside a nested field is listed by
     its path (user.address.city) instead of the whole field. summary_only:
     just the counts on stdout, a line of text or one JSON object {"added",
-    "removed", "changed", "unchanged"}."""
+    "removed", "changed", "unchanged"}. verify: first every block of both
+    files is checked as info --verify checks it (the diff itself reads only
+    the records, through the key index)."""
     if old == "-" and new == "-":
         raise SpookyError("stdin (-) can be read only once")
     fields = _names(fields, "--fields")
     ignore = _names(ignore, "--ignore")
     started = time.perf_counter()
     with RecordFileReader(old) as a, RecordFileReader(new) as b:
+        if verify:
+            _verify(a, b, quiet)
         c_fmt = "count" if summary_only or quiet else ("ndjson" if fmt == "json" else "text")
         try:
             with (
@@ -77,6 +84,38 @@ def run(
         render.summary([_counts_line(counts), f"{seconds:.2f} s"], quiet=quiet)
     if counts.differences:
         raise typer.Exit(1)
+
+
+class _Stopped(Exception):
+    """The old file's verify failed: the new file's need not finish."""
+
+
+def _verify(a: RecordFileReader, b: RecordFileReader, quiet: bool) -> None:
+    """--verify: both files block by block, one thread each. The old file's
+    error wins (the new file's check stops when it fails), so the error
+    reported does not depend on which thread was quicker."""
+    stop = threading.Event()
+    with render.progress("verifying", a.records_bytes + b.records_bytes, quiet=quiet) as bar:
+
+        def one(r: RecordFileReader) -> None:
+            def advance(n: int) -> None:
+                if r is b and stop.is_set():
+                    raise _Stopped
+                bar.advance(n)
+
+            try:
+                r.verify(progress=advance)
+            except BaseException:
+                if r is a:
+                    stop.set()
+                raise
+
+        with ThreadPoolExecutor(2, thread_name_prefix="spooky-verify") as pool:
+            futures = [pool.submit(one, r) for r in (a, b)]
+    for f in futures:
+        exc = f.exception()
+        if exc is not None and not isinstance(exc, _Stopped):
+            raise exc
 
 
 class _Discard:
