@@ -27,14 +27,16 @@ typedef struct {
     int valid;        /* checked with spooky_record_validate */
 } rec_ref;
 
-/* Records are loaded a batch at a time: up to spec->batch index entries of
- * one file (and BATCH_BYTES of records, but at least one), sorted by file
- * offset and read in that order; records at most GAP bytes apart make one
- * run. A long run (a file in key order) is read in place and its pages given
- * back at the next batch; short runs (records in random order) are read
- * with pread into a buffer (spec->read_fds), so the file is never mapped
- * whole: memory stays a few batches whatever the order of its records.
- * Without descriptors every run is read in place. */
+/* Only records that differ are read: a key whose index entries hold the
+ * same digest and length on both sides is unchanged without reading either
+ * record (the index is trusted; `diff --verify` checks every block). The
+ * walk plans a batch of differences ahead (up to spec->batch records of each
+ * file, and BATCH_BYTES of records, but at least one), then loads the
+ * records they need, sorted by file offset; records at most GAP bytes apart
+ * make one run. A long run (a file in key order) is read in place and its
+ * pages given back at the next batch; short runs (records in random order)
+ * are read with pread into a buffer (spec->read_fds), so the file is never
+ * mapped whole. Without descriptors every run is read in place. */
 #define BATCH_RECORDS 4096
 #define BATCH_BYTES ((uint64_t)4 << 20)
 #define GAP 4096
@@ -48,15 +50,17 @@ typedef struct {
 } span;
 
 typedef struct {
-    uint64_t begin, end; /* index positions whose records are loaded */
-    uint64_t *at;        /* record of position begin + k: buf.data + at[k], or IN_PLACE */
+    uint64_t *pos;       /* index positions whose records the batch needs, in key order */
+    uint64_t *at;        /* record k: buf.data + at[k], or IN_PLACE */
     span *spans;
-    size_t cap;
+    size_t n, next, cap; /* needed, loaded so far, room */
+    uint64_t bytes;      /* of the needed records */
     spooky_buf buf;
     uint64_t lo, hi;     /* file bytes read in place, to give back */
 } batch;
 
 static void batch_free(batch *b) {
+    free(b->pos);
     free(b->at);
     free(b->spans);
     spooky_buf_free(&b->buf);
@@ -133,40 +137,46 @@ static uint64_t run_end(const batch *b, size_t i, size_t n, size_t *next) {
     return end;
 }
 
-/* Loads the records of index positions pos.. (before limit) of one side. */
-static int fill(differ *d, int side, uint64_t pos, uint64_t limit) {
+/* Notes that the record of index position pos of one side is needed. */
+static int need(differ *d, int side, uint64_t pos) {
+    batch *b = &d->batches[side];
+    if (b->n == b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 256;
+        span *sp = realloc(b->spans, cap * sizeof *sp);
+        if (sp) b->spans = sp;
+        uint64_t *at = realloc(b->at, cap * sizeof *at);
+        if (at) b->at = at;
+        uint64_t *ps = realloc(b->pos, cap * sizeof *ps);
+        if (ps) b->pos = ps;
+        if (!sp || !at || !ps) return SPOOKY_E_NOMEM;
+        b->cap = cap;
+    }
+    const uint8_t *e = d->files[side]->index + pos * INDEX_ENTRY; /* checked at open */
+    b->pos[b->n] = pos;
+    b->spans[b->n] = (span){load_u64(e + 8), load_u32(e + 16), (uint32_t)b->n};
+    b->bytes += b->spans[b->n].len;
+    b->n++;
+    return SPOOKY_OK;
+}
+
+/* Loads the records one side's batch needs, in file order. */
+static int fill(differ *d, int side) {
     const spooky_file *f = d->files[side];
     batch *b = &d->batches[side];
     if (b->hi > b->lo) file_give_back(f, b->lo, b->hi);
     b->lo = b->hi = 0;
-    b->begin = b->end = pos;
-    uint64_t most = d->spec->batch ? d->spec->batch : BATCH_RECORDS, bytes = 0;
-    size_t n = 0;
-    while (pos + n < limit && n < most && (n == 0 || bytes < BATCH_BYTES)) {
-        if (n == b->cap) {
-            size_t cap = b->cap ? b->cap * 2 : 256;
-            span *sp = realloc(b->spans, cap * sizeof *sp);
-            if (sp) b->spans = sp;
-            uint64_t *at = realloc(b->at, cap * sizeof *at);
-            if (at) b->at = at;
-            if (!sp || !at) return SPOOKY_E_NOMEM;
-            b->cap = cap;
-        }
-        const uint8_t *e = f->index + (pos + n) * INDEX_ENTRY;
-        b->spans[n] = (span){load_u64(e + 8), load_u32(e + 16), (uint32_t)n};
-        bytes += b->spans[n].len;
-        n++;
-    }
+    b->next = 0;
+    size_t n = b->n;
     size_t sorted = 1;
     while (sorted < n && b->spans[sorted - 1].off <= b->spans[sorted].off) sorted++;
     if (sorted < n) qsort(b->spans, n, sizeof *b->spans, by_offset);
     int fds = d->spec->read_fds;
-    uint64_t need = 1;
+    uint64_t room = 1;
     for (size_t i = 0, j; i < n; i = j) {
         uint64_t len = run_end(b, i, n, &j) - b->spans[i].off;
-        if (fds && len < LONG_RUN) need += len;
+        if (fds && len < LONG_RUN) room += len;
     }
-    if (need >= SIZE_MAX / 2 || spooky_buf_reserve(&b->buf, (size_t)need)) return SPOOKY_E_NOMEM;
+    if (room >= SIZE_MAX / 2 || spooky_buf_reserve(&b->buf, (size_t)room)) return SPOOKY_E_NOMEM;
     b->buf.len = 0;
     for (size_t i = 0, j; i < n; i = j) {
         uint64_t start = b->spans[i].off, end = run_end(b, i, n, &j);
@@ -180,13 +190,12 @@ static int fill(differ *d, int side, uint64_t pos, uint64_t limit) {
         for (size_t k = i; k < j; k++) b->at[b->spans[k].k] = b->buf.len + (b->spans[k].off - start);
         b->buf.len += (size_t)(end - start);
     }
-    b->end = pos + n;
     return SPOOKY_OK;
 }
 
-/* Index entry pos of one side (limit: the end of its range), its record
- * checked against the digest. */
-static int load(differ *d, int side, uint64_t pos, uint64_t limit, rec_ref *r) {
+/* Index entry pos of one side, the batch's next record of that side, its
+ * record checked against the digest. */
+static int load(differ *d, int side, uint64_t pos, rec_ref *r) {
     const spooky_file *f = d->files[side];
     const uint8_t *e = f->index + pos * INDEX_ENTRY; /* bounds checked at open */
     r->digest = load_u64(e);
@@ -197,8 +206,9 @@ static int load(differ *d, int side, uint64_t pos, uint64_t limit, rec_ref *r) {
     r->side = side;
     r->valid = 0;
     batch *b = &d->batches[side];
-    if (pos < b->begin || pos >= b->end) TRY(fill(d, side, pos, limit));
-    uint64_t at = b->at[pos - b->begin];
+    size_t k = b->next++; /* the batch needed them in this order */
+    if (k >= b->n || b->pos[k] != pos) return fail_on(d, side, SPOOKY_E_ARG, r->off, "diff batch out of step");
+    uint64_t at = b->at[k];
     r->rec = at == IN_PLACE ? f->data + r->off : b->buf.data + at;
     if (spooky_xxh64(r->rec, r->len, 0) != r->digest)
         return fail_on(d, side, SPOOKY_E_CHECKSUM, r->off,
@@ -656,10 +666,6 @@ static int check_new(differ *d, rec_ref *o, rec_ref *n) {
 /* One key in both files. */
 static int diff_pair(differ *d, rec_ref *o, rec_ref *n, spooky_diff_counts *counts) {
     const spooky_diff_spec *s = d->spec;
-    if (o->digest == n->digest && o->len == n->len && memcmp(o->rec, n->rec, o->len) == 0) {
-        counts->unchanged++;
-        return SPOOKY_OK;
-    }
     TRY(check_record(d, o));
     TRY(check_new(d, o, n));
     if (s->fields_mode == SPOOKY_DIFF_ALL_FIELDS && s->format == SPOOKY_DIFF_COUNT &&
@@ -676,34 +682,67 @@ static int diff_pair(differ *d, rec_ref *o, rec_ref *n, spooky_diff_counts *coun
     return s->format == SPOOKY_DIFF_COUNT ? SPOOKY_OK : emit_changed(d, o, n);
 }
 
+/* What the walk does at one key: a record removed or added, or a pair whose
+ * digests differ (pairs with the same digest and length count as unchanged
+ * as they are planned, and are never read). */
+typedef struct {
+    uint64_t oi, ni;
+    int what; /* -1 removed, 1 added, 0 a pair */
+} step_plan;
+
 static int walk(differ *d, uint64_t oi, uint64_t oend, uint64_t ni, uint64_t nend,
                 spooky_diff_counts *counts) {
-    rec_ref o, n;
-    while (oi < oend || ni < nend) {
-        int c;
-        if (ni == nend) c = -1;
-        else if (oi == oend) c = 1;
-        else {
-            const uint8_t *eo = d->files[0]->index + oi * INDEX_ENTRY;
-            const uint8_t *en = d->files[1]->index + ni * INDEX_ENTRY;
-            c = file_key_cmp(d->files[0]->heap + load_u64(eo + 24), load_u32(eo + 20),
-                             d->files[1]->heap + load_u64(en + 24), load_u32(en + 20));
+    uint64_t most = d->spec->batch ? d->spec->batch : BATCH_RECORDS;
+    step_plan *plan = malloc((size_t)most * sizeof *plan);
+    if (!plan) return SPOOKY_E_NOMEM;
+    int rc = SPOOKY_OK;
+    while (!rc && (oi < oend || ni < nend)) {
+        batch *bo = &d->batches[0], *bn = &d->batches[1];
+        bo->n = bn->n = 0;
+        bo->bytes = bn->bytes = 0;
+        size_t steps = 0;
+        while (!rc && (oi < oend || ni < nend) && steps < most &&
+               (steps == 0 || bo->bytes + bn->bytes < BATCH_BYTES)) {
+            const uint8_t *eo = oi < oend ? d->files[0]->index + oi * INDEX_ENTRY : NULL;
+            const uint8_t *en = ni < nend ? d->files[1]->index + ni * INDEX_ENTRY : NULL;
+            int c = !en ? -1
+                    : !eo ? 1
+                          : file_key_cmp(d->files[0]->heap + load_u64(eo + 24), load_u32(eo + 20),
+                                         d->files[1]->heap + load_u64(en + 24), load_u32(en + 20));
+            if (c == 0 && load_u64(eo) == load_u64(en) && load_u32(eo + 16) == load_u32(en + 16)) {
+                counts->unchanged++; /* same digest, same length: not read */
+                oi++, ni++;
+                continue;
+            }
+            plan[steps] = (step_plan){oi, ni, c < 0 ? -1 : c > 0};
+            if (c <= 0) rc = need(d, 0, oi++);
+            if (!rc && c >= 0) rc = need(d, 1, ni++);
+            steps++;
         }
-        if (c < 0) {
-            TRY(load(d, 0, oi++, oend, &o));
-            counts->removed++;
-            TRY(emit_whole(d, &o));
-        } else if (c > 0) {
-            TRY(load(d, 1, ni++, nend, &n));
-            counts->added++;
-            TRY(emit_whole(d, &n));
-        } else {
-            TRY(load(d, 0, oi++, oend, &o));
-            TRY(load(d, 1, ni++, nend, &n));
-            TRY(diff_pair(d, &o, &n, counts));
+        if (!rc) rc = fill(d, 0);
+        if (!rc) rc = fill(d, 1);
+        rec_ref o, n;
+        for (size_t i = 0; i < steps && !rc; i++) {
+            const step_plan *p = &plan[i];
+            if (p->what < 0) {
+                rc = load(d, 0, p->oi, &o);
+                if (rc) break;
+                counts->removed++;
+                rc = emit_whole(d, &o);
+            } else if (p->what > 0) {
+                rc = load(d, 1, p->ni, &n);
+                if (rc) break;
+                counts->added++;
+                rc = emit_whole(d, &n);
+            } else {
+                rc = load(d, 0, p->oi, &o);
+                if (!rc) rc = load(d, 1, p->ni, &n);
+                if (!rc) rc = diff_pair(d, &o, &n, counts);
+            }
         }
     }
-    return SPOOKY_OK;
+    free(plan);
+    return rc;
 }
 
 int spooky_diff_range(const spooky_diff_spec *spec, uint64_t old_begin, uint64_t old_end,

@@ -102,10 +102,12 @@ def diff_files(
     not plain is a JSON string, as filter paths read), the rest of the nested
     value left out. write gets the output in key
     order; progress the records of each range done (ranges of range_size
-    records of the larger file). Records are read `batch` records of a file
-    at a time, in file order (long runs in place, scattered records with
-    pread), so memory stays flat whatever the files' record order. Returns
-    the counts."""
+    records of the larger file). The key index is trusted: a key whose
+    record digest and length are the same in both indexes is unchanged and
+    neither record is read (verify the files for more). The records that
+    differ are read `batch` differences at a time, in file order (long runs
+    in place, scattered records with pread), so memory stays flat whatever
+    the files' record order. Returns the counts."""
     if old.key_field != new.key_field:
         raise SpookyError(
             f"{old.path} is keyed by {old.key_field!r} and {new.path} by {new.key_field!r}: "

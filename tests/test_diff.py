@@ -845,7 +845,7 @@ def test_long_and_short_runs(tmp_path: Path, order: str, batch: int) -> None:
 @pytest.mark.parametrize("batch", [1, 3, 4096])
 def test_a_bad_record_read_in_a_batch_names_file_and_byte(pair, tmp_path: Path, batch) -> None:
     old, new = pair
-    off, n = _record_offsets(new)[3]
+    off, n = _record_offsets(new)[2]  # key 3: changed, so diff reads it
     data = bytearray(new.read_bytes())
     data[off + n - 1] ^= 0x01
     bad = tmp_path / "bad.spky"
@@ -882,6 +882,7 @@ def _damaged_pair(tmp_path: Path, where: str) -> tuple[Path, Path, int]:
     block = max(i for i, off in enumerate(built.block_offsets) if off < rec)
     head = built.block_offsets[1]
     at = {
+        "record byte": rec + 1,
         "stored key": rec - 2,
         "key_len": rec - 9 - 8,
         "record_len": rec - 9 - 4,
@@ -901,6 +902,7 @@ def _damaged_pair(tmp_path: Path, where: str) -> tuple[Path, Path, int]:
 
 
 DAMAGE = [
+    "record byte",
     "stored key",
     "key_len",
     "record_len",
@@ -913,9 +915,10 @@ DAMAGE = [
 
 @pytest.mark.parametrize("where", DAMAGE)
 def test_diff_reads_records_not_blocks_verify_reads_both(tmp_path: Path, where: str) -> None:
-    """diff reads each record through the key index and checks it against its
-    digest, but no block header, checksum or framing (docs/CLI.md): damage
-    there goes unnoticed; --verify finds it, naming the file and block."""
+    """diff trusts the key index: a record whose digest and length equal the
+    other side's is unchanged without being read, and no block header,
+    checksum or framing is read (docs/CLI.md). Damage there goes unnoticed;
+    --verify finds it, naming the file and block."""
     a, b, block = _damaged_pair(tmp_path, where)
     assert run_cli("diff", str(a), str(b), "-q").code == 0
     for args in (["-q"], ["--summary"], ["--format", "json"]):
