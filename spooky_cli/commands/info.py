@@ -42,7 +42,10 @@ def run(file: str, verify: bool = False, as_json: bool = False) -> None:
       types that occur; and with --verify also verified: {blocks, records}.
     """
     with RecordFileReader(file) as reader:
-        verified = reader.verify() if verify else None
+        verified = None
+        if verify:
+            with render.progress("verifying", reader.records_bytes) as bar:
+                verified = reader.verify(progress=bar.advance)
         facts = describe(reader)
     if verified is not None:
         facts["verified"] = {"blocks": verified[0], "records": verified[1]}
