@@ -203,6 +203,7 @@ def test_stdin_that_is_the_output_is_refused(work: Path) -> None:
             [sys.executable, "-m", "spooky_cli", "convert", "-", "-o", str(target)],
             stdin=stdin,
             capture_output=True,
+            cwd=work,  # away from the checkout, whose spooky_cli/ has no compiled core
         )
     assert res.returncode == 2
     assert b"same file as the input stdin" in res.stderr

@@ -224,7 +224,9 @@ def test_sigkill_leaves_no_temp_file(tmp_path: Path) -> None:
         f"main(['convert', '-', '-o', {str(tmp_path / 'out.spky')!r}, '-q'])\n"
     )
     env = {**os.environ, "TMPDIR": str(watched)}
-    proc = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, env=env)
+    proc = subprocess.Popen(  # cwd away from the checkout (its spooky_cli/ has no core)
+        [sys.executable, "-c", script], stdin=subprocess.PIPE, env=env, cwd=tmp_path
+    )
     try:
         assert proc.stdin is not None
         proc.stdin.write(ndjson(records(150_000, "shuffled")))  # > one 4 MiB read
