@@ -15,7 +15,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "spooky.h"
+#include "bench.h"
 
 static uint64_t now_ns(void)
 {

@@ -1,6 +1,7 @@
 """cffi build script: compiles native/*.c into the extension spooky_cli._spooky.
 
-The cdef is the part of native/spooky.h between its CDEF markers, read as is.
+The cdef is the part of native/spooky.h between its CDEF markers, read as is,
+then that of native/bench.h (benchmark kernels and test hooks).
 Build switches from the environment (see the Makefile):
   SPOOKY_DEBUG=1     -O0 -g
   SPOOKY_SANITIZE=1  -fsanitize=address,undefined (run with libasan preloaded)
@@ -17,12 +18,19 @@ NATIVE = Path(__file__).resolve().parent
 ROOT = NATIVE.parent
 
 
+# spooky.h: what users call; bench.h: the benchmark kernels and test hooks.
+CDEF_HEADERS = ("spooky.h", "bench.h")
+
+
 def cdef_source() -> str:
-    header = (NATIVE / "spooky.h").read_text()
-    match = re.search(r"/\* CDEF-BEGIN \*/(.*)/\* CDEF-END \*/", header, re.S)
-    if not match:
-        raise RuntimeError("native/spooky.h has no CDEF-BEGIN/CDEF-END section")
-    return match.group(1)
+    parts = []
+    for name in CDEF_HEADERS:
+        header = (NATIVE / name).read_text()
+        match = re.search(r"/\* CDEF-BEGIN \*/(.*)/\* CDEF-END \*/", header, re.S)
+        if not match:
+            raise RuntimeError(f"native/{name} has no CDEF-BEGIN/CDEF-END section")
+        parts.append(match.group(1))
+    return "\n".join(parts)
 
 
 def package_version() -> str:
@@ -63,7 +71,7 @@ def make_builder(absolute: bool = False) -> FFI:
     builder.cdef(cdef_source())
     builder.set_source(
         "spooky_cli._spooky",
-        '#include "spooky.h"',
+        '#include "spooky.h"\n#include "bench.h"',
         sources=[path(p) for p in sorted(NATIVE.glob("*.c"))],
         include_dirs=[path(NATIVE)],
         define_macros=[("SPOOKY_VERSION", f'"{package_version()}"'), ("_GNU_SOURCE", None)],

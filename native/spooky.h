@@ -1,8 +1,10 @@
-/* spooky.h: the whole public surface of the spooky C core.
+/* spooky.h: the public surface of the spooky C core (benchmark kernels and
+ * test hooks live in bench.h).
  *
  * This file is also the cffi cdef: native/build.py feeds the part between the
- * CDEF markers to cffi unchanged, so keep that part to plain declarations that
- * cffi understands (no macros with arguments, no inline code).
+ * CDEF markers to cffi unchanged (then bench.h's), so keep that part to plain
+ * declarations that cffi understands (no macros with arguments, no inline
+ * code).
  *
  * Every function that can fail returns an int status: SPOOKY_OK (0) or one of
  * the spooky_status codes; spooky_strerror() names it. Records are the
@@ -108,17 +110,6 @@ const char *spooky_strerror(int code);
 uint64_t spooky_xxh64(const uint8_t *data, size_t len, uint64_t seed);
 /* The hash of a field name: xxh64, seed 0 (masked only under the test hook). */
 uint64_t spooky_name_hash(const uint8_t *name, size_t len);
-/* TESTS ONLY: ANDs every name hash with mask so that collisions can be made.
- * Records written meanwhile are not valid SpookyRecords. ~0 restores. */
-void spooky_test_set_name_hash_mask(uint64_t mask);
-/* TESTS ONLY: a record writer spills its key-index run to a temporary file
- * once the run holds this many bytes (so that tests reach the merge of many
- * runs with little input). 0 restores the default, 32 MiB. */
-void spooky_test_set_run_limit(size_t bytes);
-/* TESTS ONLY: 1 makes temporary files without O_TMPFILE (a named file
- * unlinked at once, as on file systems that refuse O_TMPFILE); 0 restores. */
-void spooky_test_set_no_o_tmpfile(int on);
-
 int spooky_buf_reserve(spooky_buf *buf, size_t cap);
 void spooky_buf_free(spooky_buf *buf);
 
@@ -145,7 +136,6 @@ int spooky_encode_value(spooky_encoder *enc, const uint8_t *json, size_t len,
 /* Checks untrusted bytes: header, index bounds, sorted unique hashes, known
  * tags and lengths, packed data that ends exactly at len. */
 int spooky_record_validate(const uint8_t *rec, size_t len);
-uint32_t spooky_record_field_count(const uint8_t *rec, size_t len);
 
 /* Binary search of a validated record. SPOOKY_E_NOT_FOUND if absent. */
 int spooky_record_find(const uint8_t *rec, size_t len, uint64_t name_hash,
@@ -155,49 +145,6 @@ int spooky_record_resolve(const uint8_t *rec, size_t len, const uint8_t *name,
 /* The slot of index position i (for iteration). */
 int spooky_record_slot_at(const uint8_t *rec, size_t len, uint32_t i,
                           spooky_slot *slot);
-
-/* Typed reads by name: hash, binary search, tag and length check. */
-int spooky_get_i64(const uint8_t *rec, size_t len, const uint8_t *name,
-                   size_t name_len, int64_t *out);
-int spooky_get_u64(const uint8_t *rec, size_t len, const uint8_t *name,
-                   size_t name_len, uint64_t *out);
-int spooky_get_f64(const uint8_t *rec, size_t len, const uint8_t *name,
-                   size_t name_len, double *out);
-int spooky_get_bool(const uint8_t *rec, size_t len, const uint8_t *name,
-                    size_t name_len, int *out);
-int spooky_get_str(const uint8_t *rec, size_t len, const uint8_t *name,
-                   size_t name_len, const uint8_t **out, size_t *out_len);
-
-/* Typed reads and writes through a slot: O(1), no hash, no search. The slot's
- * bounds are still checked against len, so a stale slot never leaves the
- * record; a write also checks that the index entry at slot->index still
- * holds the slot's hash, offset, length and tag (else SPOOKY_E_STALE_SLOT),
- * so a stale slot can never corrupt a record. */
-int spooky_get_i64_at(const uint8_t *rec, size_t len, const spooky_slot *slot,
-                      int64_t *out);
-int spooky_get_u64_at(const uint8_t *rec, size_t len, const spooky_slot *slot,
-                      uint64_t *out);
-int spooky_get_f64_at(const uint8_t *rec, size_t len, const spooky_slot *slot,
-                      double *out);
-int spooky_get_bool_at(const uint8_t *rec, size_t len, const spooky_slot *slot,
-                       int *out);
-int spooky_get_str_at(const uint8_t *rec, size_t len, const spooky_slot *slot,
-                      const uint8_t **out, size_t *out_len);
-int spooky_set_i64_at(uint8_t *rec, size_t len, const spooky_slot *slot,
-                      int64_t value);
-int spooky_set_u64_at(uint8_t *rec, size_t len, const spooky_slot *slot,
-                      uint64_t value);
-int spooky_set_f64_at(uint8_t *rec, size_t len, const spooky_slot *slot,
-                      double value);
-int spooky_set_bool_at(uint8_t *rec, size_t len, const spooky_slot *slot,
-                       int value);
-/* Same tag, same byte length only (else SPOOKY_E_TYPE / SPOOKY_E_LENGTH). */
-int spooky_set_bytes_at(uint8_t *rec, size_t len, const spooky_slot *slot,
-                        const uint8_t *value, size_t value_len);
-
-/* Fixed-width writes by name (in place, layout unchanged). */
-int spooky_set_i64(uint8_t *rec, size_t len, const uint8_t *name,
-                   size_t name_len, int64_t value);
 
 /* Any structural change: writes the edited record into out (cleared first).
  * Data stay packed in index order, so the result equals a fresh encode. */
@@ -497,37 +444,6 @@ uint64_t spooky_file_lower_bound(const spooky_file *f, const uint8_t *key, size_
 int spooky_diff_range(const spooky_diff_spec *spec, uint64_t old_begin, uint64_t old_end,
                       uint64_t new_begin, uint64_t new_end, spooky_buf *out,
                       spooky_diff_counts *counts, spooky_error *err, int *err_file);
-
-/* Benchmark kernels (native/bench.c), used by `spooky bench` and benchmarks/.
- * Each runs `iters` operations in a C loop and reports elapsed nanoseconds
- * from a monotonic clock; *sink receives a value derived from every result so
- * the compiler cannot drop the loop. */
-typedef enum {
-    SPOOKY_BENCH_GET_I64 = 0,
-    SPOOKY_BENCH_GET_STR = 1,
-    SPOOKY_BENCH_GET_BOOL = 2,
-    SPOOKY_BENCH_GET_F64 = 3,
-    SPOOKY_BENCH_SET_I64 = 4,
-    SPOOKY_BENCH_SET_STR = 5
-} spooky_bench_op;
-
-/* One field of one record (rec is modified by the set ops, same bytes back). */
-int spooky_bench_field(uint8_t *rec, size_t len, const uint8_t *name,
-                       size_t name_len, int op, int use_slot, uint64_t iters,
-                       uint64_t *elapsed_ns, uint64_t *sink);
-/* n JSON objects (object i is json[offsets[i] .. offsets[i+1])) encoded into
- * a fresh buffer per record (reuse=0) or one reused buffer (reuse=1). */
-int spooky_bench_serialize(const uint8_t *json, const size_t *offsets, size_t n,
-                           int reuse, uint64_t *elapsed_ns, uint64_t *sink);
-/* Change detection over n record pairs (old[i], new[i]), each a record at
- * recs[offsets[i] .. offsets[i+1]]: a pair differs when its `version` (i64)
- * or `content_hash` (u64) differ. By name, or through slots resolved once. */
-int spooky_bench_change_detection(const uint8_t *old_recs,
-                                  const size_t *old_offsets,
-                                  const uint8_t *new_recs,
-                                  const size_t *new_offsets, size_t n,
-                                  int use_slot, uint64_t *elapsed_ns,
-                                  uint64_t *changed);
 
 /* CDEF-END */
 

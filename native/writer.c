@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 #include "internal.h"
+#include "bench.h" /* the test hooks defined here */
 #include "encoder.h"
 #include "file.h"
 

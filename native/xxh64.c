@@ -1,5 +1,6 @@
 /* xxh64.c: xxHash64 (seed-able), written from the public algorithm description. */
 #include "internal.h"
+#include "bench.h" /* the test hooks and C accessors defined here */
 
 #define P1 0x9E3779B185EBCA87ULL
 #define P2 0xC2B2AE3D27D4EB4FULL
