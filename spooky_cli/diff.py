@@ -61,7 +61,7 @@ def _ranges(
     """(old_begin, old_end, new_begin, new_end): cuts of the larger index every
     size records, and the same keys' positions in the other."""
     big, small = (old, new) if old.record_count >= new.record_count else (new, old)
-    fb, fs = big._f(), small._f()
+    fb, fs = big.handle, small.handle
     e = ffi.new("spooky_index_entry *")
     cuts_big, cuts_small = [0], [0]
     for pos in range(size, big.record_count, size):
@@ -143,7 +143,7 @@ def diff_files(
     )
     keep = ffi.new("uint64_t[]", hashes or [0])
     spec = ffi.new("spooky_diff_spec *")
-    spec.old_file, spec.new_file = old._f(), new._f()
+    spec.old_file, spec.new_file = old.handle, new.handle
     spec.fields, spec.nfields = keep, len(hashes)
     spec.fields_mode, spec.format, spec.color = mode, FORMATS[fmt], 1 if color else 0
     spec.deep = 1 if deep else 0
@@ -166,19 +166,19 @@ def diff_files(
         counts = ffi.new("spooky_diff_counts *")
         rc = lib.spooky_diff_range(spec, r[0], r[1], r[2], r[3], buf, counts, err, side)
         if rc:
-            raise readers[side[0]]._error(rc, err, "could not diff")
+            raise readers[side[0]].core_error(rc, err, "could not diff")
         text = ffi.buffer(buf.data, buf.len)[:] if buf.len else b""
         return text, (counts.added, counts.removed, counts.changed, counts.unchanged)
 
     totals = [0, 0, 0, 0]
     ranges = _ranges(old, new, max(1, range_size))
     for reader in readers:  # what the binary searches of _ranges mapped
-        lib.spooky_file_release(reader._f())
+        lib.spooky_file_release(reader.handle)
     with in_order(diff_range, ranges, name="spooky-diff") as done:
         for n, (r, (text, counts)) in enumerate(done, 1):
             if n % 64 == 0:  # a range may map pages past its end that the next gave back
                 for reader in readers:
-                    lib.spooky_file_release(reader._f())
+                    lib.spooky_file_release(reader.handle)
             if text and write is not None:
                 write(text)
             for i, c in enumerate(counts):

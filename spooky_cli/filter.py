@@ -231,7 +231,7 @@ def filter_file(
             names.append(reader.key_field)  # a record file needs the key
         projection = reader.field_hashes(names)
     spec, _projection = flt.spec(projection)
-    f = reader._f()
+    f = reader.handle
     per_thread = threading.local()
 
     def run_block(index: int) -> tuple[Any, int]:
@@ -252,18 +252,18 @@ def filter_file(
             rc = lib.spooky_filter_block(f, index, spec, ffi.NULL, ffi.NULL, matched, err)
             result = None
         if rc:
-            raise reader._error(rc, err, f"could not filter block {index} of")
+            raise reader.core_error(rc, err, f"could not filter block {index} of")
         return result, matched[0]
 
     total, released = 0, 0
-    with in_order(lambda b: run_block(b.index), reader.blocks(), name="spooky-filter") as done:
+    with in_order(lambda b: run_block(b.number), reader.blocks(), name="spooky-filter") as done:
         for block, (result, matched) in done:
             total += matched
             if writer is not None and matched:
                 writer.add(result)
             elif write is not None and result:
                 write(result)
-            released = reader._release(released, block.payload_offset + block.payload_len)
+            released = reader.release_pages(released, block.payload_offset + block.payload_len)
             if progress is not None:
                 progress(block.payload_len + lib.SPOOKY_BLOCK_HEADER_SIZE)
     return total

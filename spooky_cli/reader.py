@@ -45,7 +45,7 @@ class FieldInfo(NamedTuple):
 
 
 class BlockInfo(NamedTuple):
-    index: int
+    number: int  # its position in the block table
     offset: int  # file offset of the block's sync
     payload_offset: int
     payload_len: int
@@ -114,7 +114,7 @@ class RecordFileReader:
             flags = lib.SPOOKY_OPEN_RELEASE_PAGES if self._mm is not None else 0
             rc = lib.spooky_file_open(self._ptr, len(self._view), flags, out, err)
             if rc:
-                raise self._error(rc, err, "could not open record file")
+                raise self.core_error(rc, err, "could not open record file")
             self._file = out[0]
             self._load_footer()
         except BaseException:
@@ -159,15 +159,26 @@ class RecordFileReader:
         """A descriptor of the file, open for reading: work that reads much of
         a file at random (diff) reads it with pread instead of through the
         map, whose pages would stay resident."""
-        self._f()
+        self._check_open()
         return self._fd
 
-    def _f(self) -> Any:
+    # -- the surface the other modules use to call the core on this file -------
+
+    def _check_open(self) -> None:
+        if self._file is None:
+            raise SpookyError(f"record file {self.path} is closed")
+
+    @property
+    def handle(self) -> Any:
+        """The core's `spooky_file *` of this file, for calls into the C core
+        (valid while the reader is open: SpookyError once closed)."""
         if self._file is None:
             raise SpookyError(f"record file {self.path} is closed")
         return self._file
 
-    def _error(self, code: int, err: Any, what: str) -> Exception:
+    def core_error(self, code: int, err: Any, what: str) -> Exception:
+        """The exception for a core status about this file: "WHAT PATH: detail
+        (at byte N)", from the spooky_error the core filled in."""
         detail = ffi.string(err.message).decode() if err.message != ffi.NULL else ""
         exc = error_for(code, f"{what} {self.path}")
         if detail and isinstance(exc, SpookyError):  # the core's detail says more
@@ -203,9 +214,11 @@ class RecordFileReader:
             lib.spooky_file_block_at(f, i, b)
             blocks.append(BlockInfo(i, b.offset, b.payload_offset, b.payload_len, b.record_count))
         self._blocks = blocks
-        self._block_at = {b.offset: b.index for b in blocks}
-        (self.version,) = struct.unpack_from("<I", self._view, 8)
-        (self.footer_offset,) = struct.unpack_from("<Q", self._view, self.file_size - _TAIL_SIZE)
+        self._block_at = {b.offset: b.number for b in blocks}
+        view = self._view
+        assert view is not None  # set in __init__ before the footer is read
+        (self.version,) = struct.unpack_from("<I", view, 8)
+        (self.footer_offset,) = struct.unpack_from("<Q", view, self.file_size - _TAIL_SIZE)
         self._sync = lib.spooky_file_sync(f)
 
     @property
@@ -243,14 +256,14 @@ class RecordFileReader:
     def _block_records(self, index: int) -> Iterator[tuple[int | str, SpookyRecord]]:
         """The records of block index, checked in C (header against the block
         table, checksum, framing, every record) before any is yielded."""
-        f, view = self._f(), self._view
+        f, view = self.handle, self._view
         assert view is not None
         count = self._blocks[index].record_count
         entries = ffi.new("spooky_index_entry[]", max(count, 1))
         n, err = ffi.new("uint64_t *"), ffi.new("spooky_error *")
         rc = lib.spooky_file_block_records(f, index, entries, count, n, err)
         if rc:
-            raise self._error(rc, err, f"could not read block {index} of")
+            raise self.core_error(rc, err, f"could not read block {index} of")
         for e in entries[0 : n[0]]:
             off = e.record_offset
             key = self._stored_key(ffi.buffer(e.key, e.key_len), off - e.key_len)
@@ -265,7 +278,7 @@ class RecordFileReader:
     def __iter__(self) -> Iterator[tuple[int | str, SpookyRecord]]:
         """(key, record) of every record in file order."""
         for b in self._blocks:
-            yield from self._block_records(b.index)
+            yield from self._block_records(b.number)
 
     def __len__(self) -> int:
         return self.record_count
@@ -273,7 +286,7 @@ class RecordFileReader:
     def iter_range(self, start: int, end: int) -> Iterator[tuple[int | str, SpookyRecord]]:
         """(key, record) of the blocks whose sync begins in [start, end): split a
         file into byte ranges and each record is in exactly one of them."""
-        self._f()
+        self._check_open()
         start = max(0, start)
         end = min(end, self.file_size)
         pos = start
@@ -292,11 +305,11 @@ class RecordFileReader:
     # -- the key index ---------------------------------------------------------------------
 
     def _entry(self, i: int, e: Any) -> None:
-        lib.spooky_file_index_at(self._f(), i, e)
+        lib.spooky_file_index_at(self.handle, i, e)
 
     def get_sort_form(self, key: bytes) -> SpookyRecord | None:
         """The record of a key given in sort form, or None."""
-        f = self._f()
+        f = self.handle
         pos = ffi.new("uint64_t *")
         rc = lib.spooky_file_find_key(f, key, len(key), pos)
         if rc == _NOT_FOUND:
@@ -310,7 +323,9 @@ class RecordFileReader:
             raise ChecksumMismatch(
                 f"{self.path}: record at offset {off} does not match its digest in the key index"
             )
-        return SpookyRecord(self._view[off : off + n])
+        view = self._view
+        assert view is not None  # open: handle above checked it
+        return SpookyRecord(view[off : off + n])
 
     def get(self, key: int | str) -> SpookyRecord | None:
         """The record with this key (binary search of the key index), or None."""
@@ -323,7 +338,7 @@ class RecordFileReader:
         line, 2 orjson's OPT_INDENT_2. A value JSON cannot hold (NaN) raises."""
         if not 0 <= indent <= 16:
             raise SpookyError(f"indent must be 0 to 16, not {indent}")
-        f = self._f()
+        f = self.handle
         pos = ffi.new("uint64_t *")
         rc = lib.spooky_file_find_key(f, key, len(key), pos)
         if rc == _NOT_FOUND:
@@ -334,7 +349,7 @@ class RecordFileReader:
         err = ffi.new("spooky_error *")
         rc = lib.spooky_file_record_json(f, pos[0], indent, buf, err)
         if rc:
-            raise self._error(rc, err, "could not read a record of")
+            raise self.core_error(rc, err, "could not read a record of")
         return ffi.buffer(buf.data, buf.len)[:]
 
     def get_json(self, key: int | str, indent: int = 0) -> bytes | None:
@@ -342,7 +357,7 @@ class RecordFileReader:
         return self.get_json_sort_form(key_to_sort_form(key), indent)
 
     def __contains__(self, key: int | str) -> bool:
-        f = self._f()
+        f = self.handle
         raw = key_to_sort_form(key)
         return lib.spooky_file_find_key(f, raw, len(raw), ffi.new("uint64_t *")) == 0
 
@@ -383,19 +398,19 @@ class RecordFileReader:
         once checked, and a record is looked up in the key index through a
         sample of every index_step-th key (0: 64, more for long keys) and
         pread, never through the map."""
-        f = self._f()
+        f = self.handle
         if not 0 <= index_step < 2**32:
             raise SpookyError(f"index_step must be 0 to {2**32 - 1}, got {index_step}")
         err = ffi.new("spooky_error *")
         out = ffi.new("spooky_verifier **")
         rc = lib.spooky_verifier_new(f, self._fd, index_step, out, err)
         if rc:
-            raise self._error(rc, err, "could not verify")
+            raise self.core_error(rc, err, "could not verify")
         try:
             for b in self._blocks:
-                rc = lib.spooky_verifier_check_block(out[0], b.index, err)
+                rc = lib.spooky_verifier_check_block(out[0], b.number, err)
                 if rc:
-                    raise self._error(rc, err, f"block {b.index} of")
+                    raise self.core_error(rc, err, f"block {b.number} of")
                 if progress is not None:
                     progress(b.payload_len + _BLOCK_HEADER_SIZE)
         finally:
@@ -413,7 +428,7 @@ class RecordFileReader:
         the file lacks raise SpookyError). write gets one bytes per block;
         progress, if given, the payload bytes of each block done. Returns the
         records written."""
-        f = self._f()
+        f = self.handle
         if fields is None:
             hashes, n = ffi.NULL, 0
         else:
@@ -430,20 +445,20 @@ class RecordFileReader:
             buf.len = 0
             rc = lib.spooky_file_export_block(f, index, hashes, n, buf, err)
             if rc:
-                raise self._error(rc, err, f"could not export block {index} of")
+                raise self.core_error(rc, err, f"could not export block {index} of")
             return ffi.buffer(buf.data, buf.len)[:]
 
         # two blocks are turned into JSON at once, written in file order
         released = 0
-        with in_order(lambda b: export_block(b.index), self._blocks, name="spooky-export") as done:
+        with in_order(lambda b: export_block(b.number), self._blocks, name="spooky-export") as done:
             for block, text in done:
                 write(text)
-                released = self._release(released, block.payload_offset + block.payload_len)
+                released = self.release_pages(released, block.payload_offset + block.payload_len)
                 if progress is not None:
                     progress(block.payload_len + _BLOCK_HEADER_SIZE)
         return self.record_count
 
-    def _release(self, start: int, end: int) -> int:
+    def release_pages(self, start: int, end: int) -> int:
         """Drops mapped pages in [start, end) already read, so that a pass over a
         large file keeps a flat resident size (the page cache keeps them)."""
         end -= end % mmap.PAGESIZE
