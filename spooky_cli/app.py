@@ -13,6 +13,7 @@ import typer
 from spooky_cli import render
 from spooky_cli._version import __version__
 from spooky_cli.errors import SpookyError
+from spooky_cli.output import ReaderGone
 
 app = typer.Typer(
     name="spooky",
@@ -353,6 +354,8 @@ def _run(argv: list[str] | None) -> None:
     except typer.Abort:
         render.error("aborted")
         sys.exit(2)
+    except ReaderGone:
+        sys.exit(0)  # `spooky export x | head`: the reader had enough
     except KeyboardInterrupt:
         render.error("interrupted")
         sys.exit(130)

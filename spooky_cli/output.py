@@ -34,6 +34,12 @@ _PROC_FD = "/proc/self/fd"
 _NO_TMPFILE = {errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL, errno.ENOENT}
 
 
+class ReaderGone(Exception):
+    """The reader of a piped output went away (`spooky export x.spky | head`):
+    the command stops quietly (stdout is pointed at /dev/null so the final
+    flush cannot fail). The CLI exits 0 (diff: 1)."""
+
+
 class Output:
     """An output path, checked: `kind` is "stdout", "through" (a device, FIFO
     or socket: written as it is) or "file" (replaced atomically)."""
@@ -132,11 +138,16 @@ class Output:
 
     @contextmanager
     def stream(self) -> Iterator[BinaryIO]:
-        """A binary stream written through: stdout or the device/FIFO itself."""
+        """A binary stream written through: stdout or the device/FIFO itself.
+        A reader that goes away (a broken pipe) raises ReaderGone."""
         if self.kind == "stdout":
-            sys.stdout.flush()
-            yield sys.stdout.buffer
-            sys.stdout.buffer.flush()
+            try:
+                sys.stdout.flush()
+                yield sys.stdout.buffer
+                sys.stdout.buffer.flush()
+            except BrokenPipeError:
+                _quiet_stdout()
+                raise ReaderGone(self.path) from None
             return
         try:
             f = open(self.target, "wb", buffering=1 << 16)  # noqa: SIM115
@@ -145,6 +156,8 @@ class Output:
         try:
             yield f  # type: ignore[misc]
             f.flush()
+        except BrokenPipeError:
+            raise ReaderGone(self.path) from None
         except OSError as exc:
             raise _named(exc, self.path) from None
         finally:
@@ -245,6 +258,16 @@ def _refuse_inputs(path: str, out: os.stat_result | None, inputs: Iterable[str])
             raise SpookyError(
                 f"output {path!r} is the same file as the input {shown}: write to another file"
             )
+
+
+def _quiet_stdout() -> None:
+    """Points stdout at /dev/null so the interpreter's final flush does not fail."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
 
 
 def _stat(path: str) -> os.stat_result | None:

@@ -344,3 +344,36 @@ def test_an_existing_output_survives_a_signal(work: Path) -> None:
     proc.communicate(timeout=20)
     assert (work / "out.spky").read_bytes() == b"precious"
     assert listing(work) == ["in.ndjson", "in.spky", "out.spky"]
+
+
+# -- a reader that goes away ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command, code", [("export", 0), ("filter", 0), ("diff", 1)])
+def test_a_pipe_reader_that_goes_away_stops_the_command_quietly(
+    tmp_path: Path, command: str, code: int
+) -> None:
+    many = b"".join(orjson.dumps({"id": i, "pad": "x" * 200}) + b"\n" for i in range(50_000))
+    (tmp_path / "big.ndjson").write_bytes(many)
+    big = tmp_path / "big.spky"
+    assert run_cli("convert", str(tmp_path / "big.ndjson"), "-o", str(big)).code == 0
+    (tmp_path / "empty.ndjson").write_bytes(b"")
+    empty = tmp_path / "empty.spky"
+    assert run_cli("convert", str(tmp_path / "empty.ndjson"), "-o", str(empty)).code == 0
+    args = {
+        "export": ["export", str(big)],
+        "filter": ["filter", str(big), "-w", "id >= 0"],
+        "diff": ["diff", str(big), str(empty)],
+    }[command]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from spooky_cli.app import main; main()", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=tmp_path,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.readline()  # one line, then the reader goes away
+    proc.stdout.close()
+    err = proc.stderr.read()
+    assert proc.wait(timeout=60) == code
+    assert b"Traceback" not in err and b"error" not in err

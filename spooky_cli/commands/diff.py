@@ -11,10 +11,9 @@ import orjson
 import typer
 
 from spooky_cli import render
-from spooky_cli.commands.export import quiet_stdout
 from spooky_cli.diff import DiffCounts, diff_files
 from spooky_cli.errors import SpookyError
-from spooky_cli.output import open_output
+from spooky_cli.output import ReaderGone, open_output
 from spooky_cli.reader import RecordFileReader
 
 
@@ -74,11 +73,8 @@ def run(
                 )
                 if summary_only and not quiet:
                     out.write(_summary_text(counts, fmt) + b"\n")
-        except BrokenPipeError:
-            if output != "-":
-                raise
-            quiet_stdout()
-            raise typer.Exit(1) from None
+        except ReaderGone:
+            raise typer.Exit(1) from None  # what was shown differs
     seconds = time.perf_counter() - started
     if not summary_only:
         render.summary([_counts_line(counts), f"{seconds:.2f} s"], quiet=quiet)

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import sys
 import time
-
-import typer
 
 from spooky_cli import render
 from spooky_cli.errors import SpookyError
@@ -35,17 +31,11 @@ def run(file: str, output: str, fields: list[str] | None = None, quiet: bool = F
             out.write(data)
             written += len(data)
 
-        try:
-            with (
-                open_output(output, inputs=[file]) as out,
-                render.progress("export", reader.records_bytes, quiet=quiet) as bar,
-            ):
-                records = reader.export_ndjson(write_block, fields, progress=bar.advance)
-        except BrokenPipeError:
-            if output != "-":
-                raise
-            quiet_stdout()  # the reader went away (`| head`): stop quietly
-            raise typer.Exit(0) from None
+        with (
+            open_output(output, inputs=[file]) as out,
+            render.progress("exporting", reader.records_bytes, quiet=quiet) as bar,
+        ):
+            records = reader.export_ndjson(write_block, fields, progress=bar.advance)
     seconds = time.perf_counter() - started
     rate = records / seconds if seconds > 0 else 0.0
     render.summary(
@@ -57,13 +47,3 @@ def run(file: str, output: str, fields: list[str] | None = None, quiet: bool = F
         ],
         quiet=quiet,
     )
-
-
-def quiet_stdout() -> None:
-    """Points stdout at /dev/null so the interpreter's final flush does not fail."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
-    except (OSError, ValueError):
-        pass

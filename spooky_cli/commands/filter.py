@@ -7,7 +7,6 @@ import time
 import typer
 
 from spooky_cli import render
-from spooky_cli.commands.export import quiet_stdout
 from spooky_cli.errors import SpookyError
 from spooky_cli.filter import Filter, filter_file
 from spooky_cli.output import open_output
@@ -64,16 +63,10 @@ def run(
                         reader, flt, fields=fields, writer=writer, progress=bar.advance
                     )
             else:
-                try:
-                    with open_output(output, inputs=[file]) as out:
-                        matched = filter_file(
-                            reader, flt, fields=fields, write=out.write, progress=bar.advance
-                        )
-                except BrokenPipeError:
-                    if output != "-":
-                        raise
-                    quiet_stdout()
-                    raise typer.Exit(0) from None
+                with open_output(output, inputs=[file]) as out:
+                    matched = filter_file(
+                        reader, flt, fields=fields, write=out.write, progress=bar.advance
+                    )
         total = reader.record_count
     seconds = time.perf_counter() - started
     render.summary(
