@@ -7,6 +7,7 @@ import signal
 import sys
 import threading
 from enum import Enum
+from typing import Any
 
 import typer
 
@@ -57,6 +58,38 @@ class BigInt(str, Enum):
     float = "float"
 
 
+# ---- options several commands share: defined once ---------------------------------
+
+
+def output_option(what: str, required: bool = False) -> Any:
+    """-o/--output FILE: where a command writes; - is stdout."""
+    return typer.Option(
+        ... if required else "-", "-o", "--output", metavar="FILE", help=f"{what} (- for stdout)."
+    )
+
+
+def quiet_option(help: str = "No progress and no summary.") -> Any:
+    return typer.Option(False, "-q", "--quiet", help=help)
+
+
+def fields_option(help: str = "Comma-separated fields to keep, in that order.") -> Any:
+    return typer.Option(None, "--fields", metavar="A,B", help=help)
+
+
+def format_option(default: Any, help: str) -> Any:
+    return typer.Option(default, "--format", help=help)
+
+
+def field_list(text: str | None, option: str = "--fields") -> list[str] | None:
+    """The names of a comma-separated option, or None when it was not given."""
+    if text is None:
+        return None
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise SpookyError(f"{option} names no field (give names separated by commas)")
+    return names
+
+
 def _version(value: bool) -> None:
     if value:
         print(f"spooky {__version__}")
@@ -86,7 +119,7 @@ def convert(
     inputs: list[str] = typer.Argument(
         ..., metavar="INPUT...", help="NDJSON/JSONL or JSON-array files, .gz ok; - for stdin."
     ),
-    output: str = typer.Option(..., "-o", "--output", help="Record file to write (- for stdout)."),
+    output: str = output_option("Record file to write", required=True),
     key: str = typer.Option("id", "--key", help="Field whose value keys each record."),
     on_duplicate: OnDuplicate = typer.Option(
         OnDuplicate.error,
@@ -104,7 +137,7 @@ def convert(
         help="An integer beyond i64 and u64: fail, or store the nearest float (as the "
         "reference does; the summary counts them).",
     ),
-    quiet: bool = typer.Option(False, "-q", "--quiet", help="No progress and no summary."),
+    quiet: bool = quiet_option(),
 ) -> None:
     """Convert JSON lines into a record file.
 
@@ -129,9 +162,9 @@ def convert(
 @app.command()
 def export(
     file: str = typer.Argument(..., metavar="FILE.spky", help="Record file to read."),
-    output: str = typer.Option("-", "-o", "--output", help="NDJSON to write (- for stdout)."),
-    fields: str | None = typer.Option(None, "--fields", help="Comma-separated fields to keep."),
-    quiet: bool = typer.Option(False, "-q", "--quiet", help="No progress and no summary."),
+    output: str = output_option("NDJSON to write"),
+    fields: str | None = fields_option(),
+    quiet: bool = quiet_option(),
 ) -> None:
     """Write a record file's records as NDJSON, in file order.
 
@@ -139,7 +172,7 @@ def export(
     """
     from spooky_cli.commands import export as cmd
 
-    cmd.run(file, output, fields=fields.split(",") if fields else None, quiet=quiet)
+    cmd.run(file, output, fields=field_list(fields), quiet=quiet)
 
 
 @app.command()
@@ -178,31 +211,29 @@ def get(
 def diff(
     old: str = typer.Argument(..., metavar="OLD.spky", help="Record file before."),
     new: str = typer.Argument(..., metavar="NEW.spky", help="Record file after."),
-    output: str = typer.Option("-", "-o", "--output", help="Where the differences go (- stdout)."),
-    fmt: DiffFormat = typer.Option(
-        DiffFormat.text, "--format", help="text for people, json for one object per line."
+    output: str = output_option("Where the differences go"),
+    fmt: DiffFormat = format_option(
+        DiffFormat.text, "text for people, json for one object per line."
     ),
     summary: bool = typer.Option(False, "--summary", help="Only the counts, on stdout."),
-    fields: str | None = typer.Option(
-        None, "--fields", help="Comma-separated fields: only these count as changes."
-    ),
+    fields: str | None = fields_option("Comma-separated fields: only these count as changes."),
     ignore: str | None = typer.Option(
         None, "--ignore", help="Comma-separated fields whose changes do not count."
     ),
     deep: bool = typer.Option(
         False, "--deep", help="Changes inside nested fields by path (user.address.city)."
     ),
-    quiet: bool = typer.Option(False, "-q", "--quiet", help="No output at all: the exit code."),
+    quiet: bool = quiet_option("No output at all: the exit code."),
     verify: bool = typer.Option(
         False, "--verify", help="First check every block of both files, as info --verify."
     ),
 ) -> None:
     """Show records added, removed and changed between two record files, by key.
 
-    Every record is read through the key index and checked against its
-    digest; one that differs from the other side's is checked whole. Block
-    headers, block checksums and the framing around records are not read:
-    --verify checks them too (every block of both files, as info --verify).
+    The key index is trusted: a record whose digest equals the other side's is
+    unchanged and not read. A record that differs is checked against its
+    digest and whole before it counts. --verify first checks every block of
+    both files, as info --verify does.
 
     Exit 0 when they hold the same records, 1 when they differ, 2 on error or
     damage found.
@@ -217,8 +248,8 @@ def diff(
         output,
         fmt=fmt.value,
         summary_only=summary,
-        fields=fields.split(",") if fields is not None else None,
-        ignore=ignore.split(",") if ignore is not None else None,
+        fields=field_list(fields),
+        ignore=field_list(ignore, "--ignore"),
         deep=deep,
         quiet=quiet,
         verify=verify,
@@ -236,13 +267,13 @@ def filter_(
         "FIELD missing. FIELD may be a path: user.name. Repeat to AND them.",
     ),
     any_: bool = typer.Option(False, "--any", help="Match records where any --where holds."),
-    output: str = typer.Option("-", "-o", "--output", help="Where matches go (- for stdout)."),
-    fmt: FilterFormat | None = typer.Option(
-        None, "--format", help="json (NDJSON) or spky (a record file); default: by -o's suffix."
+    output: str = output_option("Where matches go"),
+    fmt: FilterFormat | None = format_option(
+        None, "json (NDJSON) or spky (a record file); default: by -o's suffix."
     ),
-    fields: str | None = typer.Option(None, "--fields", help="Comma-separated fields to keep."),
+    fields: str | None = fields_option(),
     count: bool = typer.Option(False, "--count", help="Print only the number of matches."),
-    quiet: bool = typer.Option(False, "-q", "--quiet", help="No progress and no summary."),
+    quiet: bool = quiet_option(),
 ) -> None:
     """Keep the records whose fields match predicates, as NDJSON or a record file.
 
@@ -258,7 +289,7 @@ def filter_(
         output,
         fmt=fmt.value if fmt is not None else None,
         any_=any_,
-        fields=fields.split(",") if fields is not None else None,
+        fields=field_list(fields),
         count_only=count,
         quiet=quiet,
     )

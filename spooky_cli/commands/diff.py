@@ -46,8 +46,6 @@ def run(
     the records, through the key index)."""
     if old == "-" and new == "-":
         raise SpookyError("stdin (-) can be read only once")
-    fields = _names(fields, "--fields")
-    ignore = _names(ignore, "--ignore")
     started = time.perf_counter()
     with RecordFileReader(old) as a, RecordFileReader(new) as b:
         if verify:
@@ -119,15 +117,6 @@ class _Discard:
 
     def write(self, data: bytes) -> int:
         return len(data)
-
-
-def _names(names: list[str] | None, option: str) -> list[str] | None:
-    if names is None:
-        return None
-    names = [n.strip() for n in names if n.strip()]
-    if not names:
-        raise SpookyError(f"{option} names no field (give names separated by commas)")
-    return names
 
 
 def _counts_line(c: DiffCounts) -> str:

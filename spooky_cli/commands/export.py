@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 
 from spooky_cli import render
-from spooky_cli.errors import SpookyError
 from spooky_cli.output import open_output
 from spooky_cli.reader import RecordFileReader
 
@@ -16,10 +15,6 @@ def run(file: str, output: str, fields: list[str] | None = None, quiet: bool = F
     fields keeps only the named fields, in that order (names the file does not
     know are an error listing the ones it has). A progress bar over the blocks'
     bytes and a one-line summary go to stderr unless quiet."""
-    if fields is not None:
-        fields = [f.strip() for f in fields if f.strip()]
-        if not fields:
-            raise SpookyError("--fields names no field (give names separated by commas)")
     started = time.perf_counter()
     with RecordFileReader(file) as reader:
         if fields is not None:

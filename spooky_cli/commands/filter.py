@@ -37,10 +37,6 @@ def run(
     matched, 1 when none did (like grep); errors exit 2 from the caller."""
     if not where:
         raise SpookyError("give at least one --where predicate, e.g. --where 'age >= 30'")
-    if fields is not None:
-        fields = [f.strip() for f in fields if f.strip()]
-        if not fields:
-            raise SpookyError("--fields names no field (give names separated by commas)")
     flt = Filter(where, any_=any_)
     fmt = output_format(output, fmt)
     started = time.perf_counter()
