@@ -5,7 +5,7 @@ ASAN_DIR := build/asan
 .PHONY: install test sanitize bench lint clean
 
 install:
-	$(PYTHON) -m pip install -e '.[test]'
+	$(PYTHON) -m pip install -e '.[test,lint]'
 
 test:
 	pytest
@@ -30,6 +30,7 @@ bench:
 lint:
 	ruff check spooky_cli tests benchmarks native/build.py
 	ruff format --check spooky_cli tests benchmarks native/build.py
+	mypy
 
 clean:
 	rm -rf build dist *.egg-info spooky_cli/_spooky*.so
