@@ -101,8 +101,8 @@ def diff_files(
     fields are listed by path ("user.address.city", "tags.2"; a step that is
     not plain is a JSON string, as filter paths read), the rest of the nested
     value left out. write gets the output in key
-    order; progress the records of each range done (ranges of range_size
-    records of the larger file). The key index is trusted: a key whose
+    order; progress the records of the larger file done, range by range
+    (ranges of range_size records of the larger file). The key index is trusted: a key whose
     record digest and length are the same in both indexes is unchanged and
     neither record is read (verify the files for more). The records that
     differ are read `batch` differences at a time, in file order (long runs
@@ -172,6 +172,7 @@ def diff_files(
 
     totals = [0, 0, 0, 0]
     ranges = _ranges(old, new, max(1, range_size))
+    old_is_larger = old.record_count >= new.record_count  # progress counts its records
     for reader in readers:  # what the binary searches of _ranges mapped
         lib.spooky_file_release(reader.handle)
     with in_order(diff_range, ranges, name="spooky-diff") as done:
@@ -184,7 +185,7 @@ def diff_files(
             for i, c in enumerate(counts):
                 totals[i] += c
             if progress is not None:
-                progress((r[1] - r[0]) + (r[3] - r[2]))
+                progress(r[1] - r[0] if old_is_larger else r[3] - r[2])
     return DiffCounts(*totals)
 
 

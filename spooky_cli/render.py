@@ -5,6 +5,8 @@ stdout elsewhere, never through here."""
 from __future__ import annotations
 
 import os
+import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -13,7 +15,6 @@ from rich.console import Console
 from rich.progress import (
     BarColumn,
     DownloadColumn,
-    MofNCompleteColumn,
     Progress,
     ProgressColumn,
     TextColumn,
@@ -98,19 +99,49 @@ class _NoProgress:
 
 
 class _Bar:
-    def __init__(self, progress: Progress, task: Any):
-        self._progress, self._task = progress, task
-        self._records = 0
+    """A progress bar that shows itself only once the work has taken `delay`
+    seconds (short commands draw nothing), and is gone from the screen when
+    the block ends, before any summary is printed."""
+
+    def __init__(self, columns: list[Any], description: str, total: int | None, delay: float):
+        self._columns, self._description, self._total = columns, description, total
+        self._shown_at = time.monotonic() + delay
+        self._done = self._records = 0
+        self._progress: Progress | None = None
+        self._task: Any = None
+
+    def _show(self) -> bool:
+        if self._progress is None and time.monotonic() >= self._shown_at:
+            self._progress = Progress(*self._columns, console=_stderr, transient=True)
+            self._task = self._progress.add_task(
+                self._description, total=self._total, completed=self._done, records=None
+            )
+            if self._records:
+                self._progress.update(self._task, records=self._records)
+            self._progress.start()
+        return self._progress is not None
 
     def advance(self, n: int) -> None:
-        self._progress.advance(self._task, n)
+        self._done += n
+        if self._show():
+            assert self._progress is not None
+            self._progress.update(self._task, completed=self._done)
 
     def add_records(self, n: int) -> None:
         self._records += n
-        self._progress.update(self._task, records=self._records)
+        if self._show():
+            assert self._progress is not None
+            self._progress.update(self._task, records=self._records)
 
     def set_total(self, total: int | None) -> None:
-        self._progress.update(self._task, total=total)
+        self._total = total
+        if self._progress is not None:
+            self._progress.update(self._task, total=total)
+
+    def stop(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()  # transient: the bar leaves no line behind
+            self._progress = None
 
 
 class _RecordsColumn(ProgressColumn):
@@ -124,20 +155,48 @@ class _RecordsColumn(ProgressColumn):
         return Text(f"{records:,} records, {rate:,.0f}/s")
 
 
+class _CountColumn(ProgressColumn):
+    """done/total with thousands separators: 1,234,567/2,000,000."""
+
+    def render(self, task: Any) -> Text:
+        total = f"{int(task.total):,}" if task.total is not None else "?"
+        return Text(f"{int(task.completed):,}/{total}")
+
+
+def _shares_terminal_with_stdout() -> bool:
+    """Whether stdout is the terminal stderr is: data written there would
+    land in the middle of a bar."""
+    try:
+        out, err = os.fstat(sys.stdout.fileno()), os.fstat(sys.stderr.fileno())
+        return os.isatty(sys.stdout.fileno()) and out.st_rdev == err.st_rdev
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
+PROGRESS_DELAY = 1.0  # seconds of work before a bar appears
+
+
 @contextmanager
 def progress(
-    description: str, total: int | None, quiet: bool = False, unit: str = "bytes"
+    description: str,
+    total: int | None,
+    quiet: bool = False,
+    unit: str = "bytes",
+    data_to_stdout: bool = False,
 ) -> Iterator[Any]:
-    """A progress bar on stderr, only when stderr is a terminal: bytes read and
-    speed (records/s once counted), or with unit="records" records done."""
-    if quiet or not _stderr.is_terminal:
+    """A progress bar on stderr: bytes read and speed (records/s once
+    counted), or with unit="records" records done. Drawn only when stderr is
+    a terminal, only after PROGRESS_DELAY seconds of work, and never while
+    the command's data go to stdout on that same terminal; removed from the
+    screen when the block ends."""
+    if quiet or not _stderr.is_terminal or (data_to_stdout and _shares_terminal_with_stdout()):
         yield _NoProgress()
         return
     if unit == "records":
         columns: list[Any] = [
             TextColumn("{task.description}"),
             BarColumn(),
-            MofNCompleteColumn(),
+            _CountColumn(),
             TextColumn("records"),
             TimeRemainingColumn(),
         ]
@@ -150,8 +209,11 @@ def progress(
             _RecordsColumn(),
             TimeRemainingColumn(),
         ]
-    with Progress(*columns, console=_stderr, transient=True) as bar:
-        yield _Bar(bar, bar.add_task(description, total=total))
+    bar = _Bar(columns, description, total, PROGRESS_DELAY)
+    try:
+        yield bar
+    finally:
+        bar.stop()
 
 
 def mb(n: int) -> str:

@@ -17,7 +17,6 @@ from typer.testing import CliRunner
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import filebuilder as fb  # noqa: E402
-from cli_runner import run_cli  # noqa: E402
 from strict import same  # noqa: E402
 
 from spooky_cli.app import app, main  # noqa: E402
@@ -328,18 +327,3 @@ def test_on_duplicate_last_file_reads_back(tmp_path):
         assert orjson.loads(invoke("get", out, str(k)).stdout) == {"id": k, "v": 15 + k}
     lines = invoke("export", out, "-q").stdout_bytes.split(b"\n")[:-1]
     assert sorted(orjson.loads(x)["v"] for x in lines) == [15, 16, 17, 18, 19]
-
-
-def test_info_verify_shows_progress_only_on_a_terminal(tmp_path: Path) -> None:
-    from spooky_cli import render
-
-    src = tmp_path / "in.ndjson"
-    src.write_bytes(b"".join(b'{"id": %d}\n' % i for i in range(10)))
-    assert run_cli("convert", str(src), "-o", str(tmp_path / "a.spky")).code == 0
-    try:
-        res = run_cli("--color", "always", "info", str(tmp_path / "a.spky"), "--verify")
-        assert res.code == 0 and "verifying" in res.stderr  # forced terminal: a bar
-        res = run_cli("--color", "never", "info", str(tmp_path / "a.spky"), "--verify")
-        assert res.code == 0 and "verifying" not in res.stderr
-    finally:
-        render.set_color("auto")

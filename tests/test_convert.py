@@ -293,9 +293,10 @@ def test_writer_failure_leaves_target(tmp_path: Path) -> None:
     assert os.listdir(tmp_path) == ["w.spky"]
 
 
-def test_progress_only_on_a_terminal(tmp_path: Path) -> None:
+def test_progress_only_on_a_terminal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from spooky_cli import render
 
+    monkeypatch.setattr(render, "PROGRESS_DELAY", 0.0)  # a bar at once, not after a second
     src = tmp_path / "in.ndjson"
     src.write_bytes(lines(*[{"id": i} for i in range(10)]))
     try:

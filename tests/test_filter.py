@@ -552,21 +552,6 @@ def test_paths_through_damaged_cbor_never_crash(data, path, op) -> None:
         pass
 
 
-@pytest.mark.parametrize("command", ["filter", "diff"])
-def test_progress_only_on_a_terminal(people: Path, command: str) -> None:
-    from spooky_cli import render
-
-    args = ["-w", "age > 1"] if command == "filter" else [str(people)]
-    word = "filtering" if command == "filter" else "diffing"
-    try:
-        res = run_cli("--color", "always", command, str(people), *args)
-        assert res.code == 0 and word in res.stderr  # forced terminal: a bar
-        res = run_cli("--color", "never", command, str(people), *args)
-        assert res.code == 0 and word not in res.stderr and "\x1b[" not in res.stderr
-    finally:
-        render.set_color("auto")
-
-
 # ---- a record file out: every copied record is checked -------------------------------------
 
 DAMAGED = [{"id": i, "name": f"n{i}", "score": i + 0.5, "tags": [i, "x"]} for i in range(5)]

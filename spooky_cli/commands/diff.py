@@ -55,7 +55,11 @@ def run(
             with (
                 nullcontext(_Discard()) if quiet else open_output(output, inputs=[old, new]) as out,
                 render.progress(
-                    "diffing", a.record_count + b.record_count, quiet=quiet, unit="records"
+                    "diffing",
+                    max(a.record_count, b.record_count),
+                    quiet=quiet,
+                    unit="records",
+                    data_to_stdout=output == "-",
                 ) as bar,
             ):
                 counts = diff_files(

@@ -28,7 +28,9 @@ def run(file: str, output: str, fields: list[str] | None = None, quiet: bool = F
 
         with (
             open_output(output, inputs=[file]) as out,
-            render.progress("exporting", reader.records_bytes, quiet=quiet) as bar,
+            render.progress(
+                "exporting", reader.records_bytes, quiet=quiet, data_to_stdout=output == "-"
+            ) as bar,
         ):
             records = reader.export_ndjson(write_block, fields, progress=bar.advance)
     seconds = time.perf_counter() - started

@@ -49,10 +49,12 @@ def run(
                 )
         if fields is not None:
             reader.field_hashes(fields)  # unknown names fail before any output
-        with render.progress("filtering", reader.records_bytes, quiet=quiet) as bar:
+        to_stdout = output == "-" and fmt == "json" and not count_only
+        with render.progress(
+            "filtering", reader.records_bytes, quiet=quiet, data_to_stdout=to_stdout
+        ) as bar:
             if count_only:
                 matched = filter_file(reader, flt, progress=bar.advance)
-                print(matched, flush=True)
             elif fmt == "spky":
                 with RecordFileWriter(output, key=reader.key_field, inputs=[file]) as writer:
                     matched = filter_file(
@@ -64,6 +66,8 @@ def run(
                         reader, flt, fields=fields, write=out.write, progress=bar.advance
                     )
         total = reader.record_count
+    if count_only:
+        print(matched, flush=True)  # once the bar is gone
     seconds = time.perf_counter() - started
     render.summary(
         [f"{matched:,} of {render.count(total, 'record')} matched", f"{seconds:.2f} s"],
