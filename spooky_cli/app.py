@@ -18,7 +18,7 @@ from spooky_cli.output import ReaderGone
 
 app = typer.Typer(
     name="spooky",
-    add_completion=False,
+    add_completion=True,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -99,6 +99,7 @@ def _version(value: bool) -> None:
 @app.callback()
 def main_options(
     color: Color = typer.Option(Color.auto, "--color", help="Colour on stderr/stdout."),
+    quiet: bool = quiet_option(),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors."),
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
@@ -106,12 +107,16 @@ def main_options(
 ) -> None:
     """Convert JSON to SpookyRecord files, read them back, look records up.
 
+    Each command's options, with an example: spooky COMMAND --help. Global
+    options (--color, --quiet, --debug) go before or after the command.
+
     Exit codes: 0 success, 1 differences (diff), no match (filter), not found
-    (get) or a regression (bench --compare), 2 any error. Docs: docs/CLI.md.
+    (get) or a regression (bench --compare), 2 any error.
     """
     global _debug
     _debug = debug
     render.set_color(color.value)
+    render.set_quiet(quiet)
 
 
 @app.command()
@@ -374,7 +379,56 @@ def main(argv: list[str] | None = None) -> None:
             signal.signal(sig, handler)
 
 
+# Global options and how many values each takes; given after the command,
+# they move before it unless the command has an option of that name itself
+# (diff's -q means "no output at all").
+_GLOBAL_OPTIONS = {"--color": 1, "--quiet": 0, "-q": 0, "--debug": 0}
+
+
+def hoist_global_options(argv: list[str]) -> list[str]:
+    """argv with the global options given after the command moved before it:
+    `spooky info x.spky --color never` reads as `spooky --color never info x.spky`."""
+    commands = getattr(typer.main.get_command(app), "commands", {})  # typer's own click
+    head: list[str] = []
+    i = 0
+    while i < len(argv) and argv[i].startswith("-"):  # global options before the command
+        name = argv[i].split("=", 1)[0]
+        takes = _GLOBAL_OPTIONS.get(name, 0) if "=" not in argv[i] else 0
+        head += argv[i : i + 1 + takes]
+        i += 1 + takes
+    if i >= len(argv) or argv[i] not in commands:
+        return argv
+    own: dict[str, int] = {}  # the command's options: values each takes
+    for param in commands[argv[i]].params:
+        if getattr(param, "param_type_name", "") == "option":
+            for opt in (*param.opts, *param.secondary_opts):
+                own[opt] = 0 if param.is_flag or param.count else param.nargs
+    rest, moved = [argv[i]], []
+    j = i + 1
+    while j < len(argv):
+        tok = argv[j]
+        if tok == "--":
+            rest += argv[j:]
+            break
+        name = tok.split("=", 1)[0]
+        if name in own:
+            takes = own[name] if "=" not in tok else 0
+            rest += argv[j : j + 1 + takes]
+            j += 1 + takes
+        elif name in _GLOBAL_OPTIONS:
+            takes = _GLOBAL_OPTIONS[name] if "=" not in tok else 0
+            moved += argv[j : j + 1 + takes]
+            j += 1 + takes
+        else:
+            rest.append(tok)
+            j += 1
+    return head + moved + rest
+
+
 def _run(argv: list[str] | None) -> None:
+    if argv is None:
+        argv = sys.argv[1:]
+    argv = hoist_global_options(argv)
     try:
         # without standalone mode click returns a typer.Exit's code instead of raising
         code = app(args=argv, prog_name="spooky", standalone_mode=False)

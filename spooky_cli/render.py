@@ -25,6 +25,12 @@ from rich.table import Table
 from rich.text import Text
 
 _color = "auto"
+_quiet = False  # the global --quiet: no progress and no summary, in any command
+
+
+def set_quiet(quiet: bool) -> None:
+    global _quiet
+    _quiet = quiet
 
 
 def set_color(mode: str) -> None:
@@ -189,7 +195,12 @@ def progress(
     a terminal, only after PROGRESS_DELAY seconds of work, and never while
     the command's data go to stdout on that same terminal; removed from the
     screen when the block ends."""
-    if quiet or not _stderr.is_terminal or (data_to_stdout and _shares_terminal_with_stdout()):
+    if (
+        quiet
+        or _quiet
+        or not _stderr.is_terminal
+        or (data_to_stdout and _shares_terminal_with_stdout())
+    ):
         yield _NoProgress()
         return
     if unit == "records":
@@ -224,6 +235,18 @@ def mb(n: int) -> str:
     return f"{n} B"
 
 
+def timing(seconds: float, records: int | None = None) -> list[str]:
+    """A summary's time, and its rate when the work took long enough for one
+    to mean something: ['12 ms'], ['2.41 s', '415,000 records/s']."""
+    if seconds < 1:
+        parts = [f"{seconds * 1000:.0f} ms"]
+    else:
+        parts = [f"{seconds:.2f} s"]
+    if records is not None and seconds >= 0.1:
+        parts.append(f"{records / seconds:,.0f} records/s")
+    return parts
+
+
 def count(n: int, noun: str) -> str:
     """'1 record', '2,000 records'."""
     return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
@@ -231,12 +254,12 @@ def count(n: int, noun: str) -> str:
 
 def summary(parts: list[str], quiet: bool = False) -> None:
     """The one-line summary at the end of a command."""
-    if not quiet:
+    if not quiet and not _quiet:
         _stderr.print(_escape(", ".join(parts)))
 
 
 def table(
-    title: str, columns: list[str], rows: list[list[Any]], out: Console | None = None
+    title: str | None, columns: list[str], rows: list[list[Any]], out: Console | None = None
 ) -> None:
     t = Table(title=title, title_justify="left", show_edge=False)
     for i, c in enumerate(columns):

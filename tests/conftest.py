@@ -46,3 +46,14 @@ def _profile() -> str:
 
 
 settings.load_profile(_profile())
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # noqa: ANN001
+    """Says plainly when the JSON conformance suite was not there to run."""
+    if not (JSON_TEST_SUITE / "test_parsing").is_dir():
+        terminalreporter.write_sep(
+            "!",
+            f"JSON conformance suite not found at {JSON_TEST_SUITE}: "
+            "its tests (tests/test_conformance.py) did not run",
+            yellow=True,
+        )

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 import reference_encoder as ref
+from conftest import JSON_TEST_SUITE
 
 from spooky_cli import BigIntError, JsonError, SpookyRecord, encode_value, record_from_json
 
-SUITE = Path(__file__).resolve().parents[2] / "shared" / "conformance" / "JSONTestSuite"
+SUITE = JSON_TEST_SUITE
 PARSING = SUITE / "test_parsing"
 TRANSFORM = SUITE / "test_transform"
 

@@ -65,13 +65,12 @@ def run(
                 "no good one (listed above)"
             )
 
-    seconds = max(time.perf_counter() - start, 1e-9)
+    seconds = time.perf_counter() - start
     parts = [
         render.count(writer.records, "record"),
         f"{render.mb(stats.bytes_in)} in",
         f"{render.mb(writer.bytes_written)} out",
-        f"{seconds:.2f} s",
-        f"{writer.records / seconds:,.0f} records/s",
+        *render.timing(seconds, writer.records),
     ]
     if keep_last:
         parts.append(f"{writer.replaced:,} replaced")

@@ -79,7 +79,7 @@ def run(
             raise typer.Exit(1) from None  # what was shown differs
     seconds = time.perf_counter() - started
     if not summary_only:
-        render.summary([_counts_line(counts), f"{seconds:.2f} s"], quiet=quiet)
+        render.summary([_counts_line(counts), *render.timing(seconds)], quiet=quiet)
     if counts.differences:
         raise typer.Exit(1)
 

@@ -34,13 +34,11 @@ def run(file: str, output: str, fields: list[str] | None = None, quiet: bool = F
         ):
             records = reader.export_ndjson(write_block, fields, progress=bar.advance)
     seconds = time.perf_counter() - started
-    rate = records / seconds if seconds > 0 else 0.0
     render.summary(
         [
             f"exported {render.count(records, 'record')}",
             render.mb(written),
-            f"{seconds:.2f} s",
-            f"{rate:,.0f} records/s",
+            *render.timing(seconds, records),
         ],
         quiet=quiet,
     )

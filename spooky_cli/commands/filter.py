@@ -70,7 +70,7 @@ def run(
         print(matched, flush=True)  # once the bar is gone
     seconds = time.perf_counter() - started
     render.summary(
-        [f"{matched:,} of {render.count(total, 'record')} matched", f"{seconds:.2f} s"],
+        [f"{matched:,} of {render.count(total, 'record')} matched", *render.timing(seconds)],
         quiet=quiet,
     )
     if not matched:

@@ -72,7 +72,7 @@ def run(file: str, verify: bool = False, as_json: bool = False) -> None:
         for f in facts["fields"]:
             types = ", ".join(f"{t} {f['types'][t]:,}" for t in TYPE_NAMES if t in f["types"])
             rows.append([field_label(f["name"]), types, f"{sum(f['types'].values()):,}"])
-        render.table("fields", ["name", "types", "records"], rows)
+        render.table(None, ["name", "types", "records"], rows)  # under "fields N"
     if verified is not None:
         blocks, records = render.count(verified[0], "block"), render.count(verified[1], "record")
         render.stdout().print(f"verified: {blocks}, {records}", markup=False)
