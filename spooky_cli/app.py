@@ -122,7 +122,10 @@ def main_options(
 @app.command()
 def convert(
     inputs: list[str] = typer.Argument(
-        ..., metavar="INPUT...", help="NDJSON/JSONL or JSON-array files, .gz ok; - for stdin."
+        ...,
+        metavar="INPUT...",
+        help="NDJSON/JSONL or JSON-array files, .gz ok; - for stdin; a folder: its "
+        "*.ndjson, *.jsonl and *.json files.",
     ),
     output: str = output_option("Record file to write", required=True),
     key: str = typer.Option("id", "--key", help="Field whose value keys each record."),

@@ -7,12 +7,13 @@ import gzip
 import io
 import os
 import sys
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
 from spooky_cli._native import ffi, lib
-from spooky_cli.errors import JsonError
+from spooky_cli.errors import JsonError, SpookyError
 
 CHUNK_BYTES = 4 << 20
 
@@ -40,6 +41,31 @@ def text_position(text: bytes, line: int, column: int) -> tuple[int, int]:
     if last_nl < 0:
         return line, column + len(text.decode("utf-8", "replace"))
     return line + text.count(b"\n"), len(text[last_nl + 1 :].decode("utf-8", "replace"))
+
+
+INPUT_SUFFIXES = (".ndjson", ".jsonl", ".json")
+
+
+def expand_inputs(paths: list[str]) -> list[str]:
+    """The input files: a folder stands for its .ndjson, .jsonl and .json
+    files (and their .gz forms), in name order; other paths as given."""
+    out: list[str] = []
+    for path in paths:
+        if path == "-" or not os.path.isdir(path):
+            out.append(path)
+            continue
+        names = sorted(
+            name
+            for name in os.listdir(path)
+            if name.removesuffix(".gz").endswith(INPUT_SUFFIXES)
+            and os.path.isfile(os.path.join(path, name))
+        )
+        if not names:
+            raise SpookyError(
+                f"{path}: a folder with no .ndjson, .jsonl or .json files (or their .gz forms)"
+            )
+        out += [os.path.join(path, name) for name in names]
+    return out
 
 
 def display_name(path: str) -> str:
@@ -96,7 +122,17 @@ def _pieces(
     decided = False
     raw_pos = 0
     while True:
-        block = stream.read(chunk_bytes)
+        block, failure = _read_block(stream, chunk_bytes)
+        if failure is not None:  # a damaged or cut compressed input: say where it stopped
+            text = b"".join([*(carry_orig if array_state is not None else carry), block])
+            at_line, at_column = text_position(bytes(text), line, column)
+            raise JsonError(
+                f"compressed input is cut short or damaged ({failure}); it stops here",
+                source=display_name(path),
+                line=at_line + 1,
+                column=at_column + 1,
+                offset=base + len(text),
+            )
         try:
             pos = raw.tell()
         except (OSError, ValueError):
@@ -148,6 +184,25 @@ def _pieces(
             line, column = line + block.count(b"\n", 0, cut), 0
         carry = [data[cut:]] if cut < len(data) else []
         carry_orig = [block[cut:]] if array_mode and cut < len(block) else []
+
+
+def _read_block(stream: BinaryIO, n: int) -> tuple[bytes, Exception | None]:
+    """Up to n bytes, and the error that stopped the reading early, if any
+    (read in steps, so that the bytes a damaged gzip gave before it broke
+    are not lost: they say where it broke)."""
+    parts: list[bytes] = []
+    size = 0
+    read1 = getattr(stream, "read1", None)
+    try:
+        while size < n:
+            chunk = read1(n - size) if read1 is not None else stream.read(n - size)
+            if not chunk:
+                break
+            parts.append(chunk)
+            size += len(chunk)
+    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        return b"".join(parts), exc
+    return b"".join(parts), None
 
 
 def _text_len(parts: list[bytes]) -> int:

@@ -510,3 +510,42 @@ def test_a_writer_after_abort_frees_its_core_and_refuses_more(tmp_path: Path) ->
     with pytest.raises(spooky_cli.SpookyError, match="closed"):
         w.write({"id": 2})
     assert not (tmp_path / "x.spky").exists()
+
+
+@pytest.mark.parametrize("name", ["cut.ndjson.gz", "cut.json.gz"])
+def test_a_cut_gzip_says_where_it_stopped(tmp_path: Path, name: str) -> None:
+    import zlib
+
+    objs = [{"id": i, "pad": "x" * (i % 50)} for i in range(100_000)]
+    if name.endswith(".json.gz"):
+        text = b"[\n" + b",\n".join(orjson.dumps(o) for o in objs) + b"\n]\n"
+    else:
+        text = b"".join(orjson.dumps(o) + b"\n" for o in objs)
+    packed = gzip.compress(text)
+    cut = packed[: len(packed) // 2]
+    got = zlib.decompressobj(31).decompress(cut)  # what a reader can get back
+    line, column = got.count(b"\n") + 1, len(got) - (got.rfind(b"\n") + 1) + 1
+    res, out = convert(tmp_path, cut, name=name)
+    assert res.code == 2 and not out.exists()
+    assert f"{name}:{line}:{column}: compressed input is cut short" in res.stderr, res.stderr
+
+
+def test_a_folder_reads_its_json_files_in_name_order(tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "b.jsonl").write_bytes(lines({"id": 2}))
+    (folder / "a.ndjson").write_bytes(lines({"id": 1}))
+    (folder / "c.json.gz").write_bytes(gzip.compress(b'[{"id": 3}]'))
+    (folder / "d.ndjson.gz").write_bytes(gzip.compress(lines({"id": 4})))
+    (folder / "notes.txt").write_bytes(b"not json")
+    (folder / "sub.ndjson").mkdir()  # a folder is not a file to read
+    out = tmp_path / "o.spky"
+    res = run_cli("convert", str(folder), "-o", str(out))
+    assert res.code == 0, res.stderr
+    assert [k for k, _ in records_of(out)] == [1, 2, 3, 4]
+    with RecordFileReader(out) as r:
+        assert [k for k, _ in r] == [1, 2, 3, 4]  # file order: the files' name order
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    res = run_cli("convert", str(empty), "-o", str(tmp_path / "e.spky"))
+    assert res.code == 2 and "a folder with no .ndjson" in res.stderr

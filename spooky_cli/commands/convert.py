@@ -13,7 +13,7 @@ from typing import Any
 
 from spooky_cli import render
 from spooky_cli.errors import SpookyError
-from spooky_cli.inputs import Piece, display_name, input_size, read_pieces
+from spooky_cli.inputs import Piece, display_name, expand_inputs, input_size, read_pieces
 from spooky_cli.writer import (
     RecordFileWriter,
     Transcoded,
@@ -46,6 +46,7 @@ def run(
 ) -> None:
     if inputs.count("-") > 1:
         raise SpookyError("stdin (-) can be read only once")
+    inputs = expand_inputs(inputs)
     for path in inputs:
         if path != "-" and not os.path.exists(path):
             raise FileNotFoundError(2, "no such file", path)
