@@ -226,7 +226,10 @@ def diff(
     summary: bool = typer.Option(False, "--summary", help="Only the counts, on stdout."),
     fields: str | None = fields_option("Comma-separated fields: only these count as changes."),
     ignore: str | None = typer.Option(
-        None, "--ignore", help="Comma-separated fields whose changes do not count."
+        None,
+        "--ignore",
+        help="Comma-separated fields, or paths (user.updated_at: turns --deep on), whose "
+        "changes do not count.",
     ),
     deep: bool = typer.Option(
         False, "--deep", help="Changes inside nested fields by path (user.address.city)."

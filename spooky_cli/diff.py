@@ -98,7 +98,8 @@ def diff_files(
     difference), "text" (lines for people) or "count" (no output). fields: only
     these fields count; ignore: these do not (with deep, paths too:
     "user.updated_at"). deep: changes inside nested
-    fields are listed by path ("user.address.city", "tags.2"; a step that is
+    fields are listed by path ("user.address.city", "tags.2"; a path in
+    ignore turns deep on; a step that is
     not plain is a JSON string, as filter paths read), the rest of the nested
     value left out. write gets the output in key
     order; progress the records of the larger file done, range by range
@@ -126,9 +127,8 @@ def diff_files(
             steps = parse_path(name) if "." in name or name.startswith('"') else [name]
             if len(steps) == 1:
                 names_only.append(steps[0])
-            elif not deep:
-                raise SpookyError(f"ignoring a path ({name!r}) needs deep (--deep)")
-            else:
+            else:  # a path: changes are listed by path (deep), else it could not apply
+                deep = True
                 _field_hashes(steps[:1], old, new)  # its field must be known
                 ignore_paths.append(path_text(steps))
         ignore = names_only

@@ -720,9 +720,10 @@ def test_deep_ignores_paths(tmp_path_factory, pair, data, fmt) -> None:
     assert counts == counts_of(want, old, new)
 
 
-def test_ignoring_a_path_needs_deep_and_a_known_field(tmp_path: Path, pair) -> None:
-    res = run_cli("diff", str(pair[0]), str(pair[1]), "--ignore", "name.x")
-    assert res.code == 2 and "needs deep (--deep)" in res.stderr
+def test_ignoring_a_path_turns_deep_on_and_needs_a_known_field(tmp_path: Path, pair) -> None:
+    plain = run_cli("diff", str(pair[0]), str(pair[1]), "--ignore", "name.x")
+    deep = run_cli("diff", str(pair[0]), str(pair[1]), "--deep", "--ignore", "name.x")
+    assert plain.code == deep.code == 1 and plain.stdout == deep.stdout
     res = run_cli("diff", str(pair[0]), str(pair[1]), "--deep", "--ignore", "nope.x")
     assert res.code == 2 and "unknown field 'nope'" in res.stderr
     res = run_cli("diff", str(pair[0]), str(pair[1]), "--deep", "--ignore", 'name."x')
