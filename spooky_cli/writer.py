@@ -166,12 +166,19 @@ def explain(
     data: bytes | bytearray | memoryview,
     offset: int,
     big_int_hint: str = BIG_INT_HINT,
+    key: str | None = None,
+    key_hint: str = "key=",
 ) -> str:
     """A bad line's message: a big integer's digits and big_int_hint (what
-    stores it), or the two field names whose hashes collide (an error path:
-    it parses the lines up to the bad one again)."""
+    stores it), the key field a record lacks and key_hint (how to choose
+    another), or the two field names whose hashes collide (an error path: it
+    parses the lines up to the bad one again)."""
     if code == lib.SPOOKY_E_JSON_BIG_INT:
         return big_int_reason(data, offset, big_int_hint)
+    if key is not None and code == lib.SPOOKY_E_KEY_MISSING:
+        return f"record has no field {_quoted(key)} (choose the key with {key_hint})"
+    if key is not None and code == lib.SPOOKY_E_KEY_TYPE:
+        return f"key field {_quoted(key)} is not a string or an integer"
     if code != lib.SPOOKY_E_HASH_COLLISION:
         return message
     text = bytes(data)
@@ -188,6 +195,10 @@ def explain(
             if other != name:
                 return collision_message(other, name)
     return message
+
+
+def _quoted(name: str) -> str:
+    return orjson.dumps(name).decode()
 
 
 def collision_message(a: str, b: str) -> str:
@@ -280,7 +291,7 @@ class RecordFileWriter:
         t = transcode_chunk(data, self._key_bytes, skip_errors=False, big_int=self.big_int)
         if t.errors:
             line, offset, code, message = t.errors[0]
-            message = explain(code, message, data, offset)
+            message = explain(code, message, data, offset, key=self.key)
             err = line_errors(source, data, [(line, offset, message)])[0]
             raise exception_for_line(code, err)
         self.add(t, sid, 0)

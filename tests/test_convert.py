@@ -211,8 +211,8 @@ def test_writer_counts_replaced_records(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "line,needle",
     [
-        (b'{"name": "x"}', "no key field"),
-        (b'{"id": 1.5}', "not a string or an integer"),
+        (b'{"name": "x"}', 'record has no field "id" (choose the key with --key)'),
+        (b'{"id": 1.5}', 'key field "id" is not a string or an integer'),
         (b'{"id": null}', "not a string or an integer"),
         (b"[1, 2]", "JSON object"),
     ],
@@ -424,8 +424,16 @@ def test_array_error_positions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
         "one.json": b"[" + b", ".join(elements) + b"]",
     }
     expected = {
-        "lines.json": ["2:3: record has no key", "4:20: invalid value", "5:4: key is not"],
-        "one.json": ["1:2: record has no key", "1:40: invalid value", "1:47: key is not"],
+        "lines.json": [
+            '2:3: record has no field "id"',
+            "4:20: invalid value",
+            '5:4: key field "id" is not',
+        ],
+        "one.json": [
+            '1:2: record has no field "id"',
+            "1:40: invalid value",
+            '1:47: key field "id" is not',
+        ],
     }
     for chunk in (None, 8):  # one piece; a piece every few elements
         if chunk:
@@ -461,7 +469,7 @@ def test_many_bad_array_elements_are_quick(tmp_path: Path, monkeypatch: pytest.M
         assert res.code == 0 and "20,000 bad lines skipped" in res.stderr
         assert len(warned) == 20_000
     column = forms["one.json"].rindex(b'{"x":19999') + 1
-    assert warned[-1].startswith(f"{tmp_path / 'one.json'}:1:{column}: record has no key")
+    assert warned[-1].startswith(f'{tmp_path / "one.json"}:1:{column}: record has no field "id"')
     for name in ("lines.json", "one.json"):
         assert seconds[name] < 3 * seconds["bad.ndjson"] + 2, seconds
 
@@ -549,3 +557,13 @@ def test_a_folder_reads_its_json_files_in_name_order(tmp_path: Path) -> None:
     empty.mkdir()
     res = run_cli("convert", str(empty), "-o", str(tmp_path / "e.spky"))
     assert res.code == 2 and "a folder with no .ndjson" in res.stderr
+
+
+def test_the_api_names_the_missing_key_field(tmp_path: Path) -> None:
+    with (
+        pytest.raises(
+            spooky_cli.errors.RecordKeyError, match='no field "ts" \\(choose the key with key='
+        ),
+        RecordFileWriter(tmp_path / "k.spky", key="ts") as w,
+    ):
+        w.write({"id": 1})

@@ -137,7 +137,11 @@ def _take(
         if isinstance(original, memoryview):
             original = original.tobytes()  # error path only: messages need a searchable copy
         found = [
-            (line, offset, explain(code, message, piece.data, offset, BIG_INT_HINT))
+            (
+                line,
+                offset,
+                explain(code, message, piece.data, offset, BIG_INT_HINT, writer.key, "--key"),
+            )
             for line, offset, code, message in t.errors
         ]
         errs = line_errors(
