@@ -121,12 +121,6 @@ void schema_free(resolved_schema *s);
 int file_put_projected(const spooky_file *f, resolved_schema *p, const uint8_t *rec, uint32_t rlen,
                        uint64_t rec_off, spooky_buf *out, spooky_error *err);
 
-/* writer.c: a chunk (emptied by chunk_reset) takes a valid record of f and its
- * key in sort form, with the record's names from f's name table. */
-void chunk_reset(spooky_chunk *c);
-int chunk_append_from(spooky_chunk *c, const spooky_file *f, const uint8_t *key, uint32_t klen,
-                      const uint8_t *rec, uint32_t rlen);
-
 /* record.c: a record of the fields of rec at the given slots (valid for rec,
  * strictly ascending name hashes) into out (cleared first). */
 int record_pick(const uint8_t *rec, const spooky_slot *slots, size_t n, spooky_buf *out);

@@ -10,6 +10,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include "internal.h"
+#include "chunk.h"
 #include "file.h"
 
 #define UNORDERED 2 /* a comparison with NaN, or of types without an order */
