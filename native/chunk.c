@@ -30,13 +30,7 @@ int spooky_chunk_error_at(const spooky_chunk *c, uint64_t i, spooky_line_error *
 }
 
 static int chunk_error(spooky_chunk *c, uint64_t line, uint64_t offset, int code, const char *msg) {
-    if (c->nerrors == c->cap_errors) {
-        size_t cap = c->cap_errors ? c->cap_errors * 2 : 16;
-        spooky_line_error *e = realloc(c->errors, cap * sizeof *e);
-        if (!e) return SPOOKY_E_NOMEM;
-        c->errors = e;
-        c->cap_errors = cap;
-    }
+    TRY(grow_array(&c->errors, &c->cap_errors, c->nerrors + 1, sizeof *c->errors));
     spooky_line_error *e = &c->errors[c->nerrors++];
     e->line = line;
     e->offset = offset;
@@ -109,13 +103,7 @@ static int chunk_put(spooky_chunk *c, int string_kind, const uint8_t *key, uint3
     if (string_kind) TRY(buf_push(&c->entries, 3));
     TRY(buf_append(&c->entries, key, klen));
     TRY(buf_append(&c->entries, rec, rlen));
-    if (c->records == c->cap_lines) {
-        size_t cap = c->cap_lines ? c->cap_lines * 2 : 1024;
-        uint64_t *l = realloc(c->rec_lines, cap * sizeof *l);
-        if (!l) return SPOOKY_E_NOMEM;
-        c->rec_lines = l;
-        c->cap_lines = cap;
-    }
+    TRY(grow_array(&c->rec_lines, &c->cap_lines, c->records + 1, sizeof *c->rec_lines));
     c->rec_lines[c->records++] = line;
     return SPOOKY_OK;
 }

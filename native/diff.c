@@ -140,15 +140,11 @@ static uint64_t run_end(const batch *b, size_t i, size_t n, size_t *next) {
 /* Notes that the record of index position pos of one side is needed. */
 static int need(differ *d, int side, uint64_t pos) {
     batch *b = &d->batches[side];
-    if (b->n == b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 256;
-        span *sp = realloc(b->spans, cap * sizeof *sp);
-        if (sp) b->spans = sp;
-        uint64_t *at = realloc(b->at, cap * sizeof *at);
-        if (at) b->at = at;
-        uint64_t *ps = realloc(b->pos, cap * sizeof *ps);
-        if (ps) b->pos = ps;
-        if (!sp || !at || !ps) return SPOOKY_E_NOMEM;
+    if (b->n == b->cap) { /* three arrays of one capacity */
+        size_t cap = b->cap;
+        TRY(grow_array(&b->spans, &cap, b->n + 1, sizeof *b->spans));
+        TRY(resize_array(&b->at, cap, sizeof *b->at));
+        TRY(resize_array(&b->pos, cap, sizeof *b->pos));
         b->cap = cap;
     }
     const uint8_t *e = d->files[side]->index + pos * INDEX_ENTRY; /* checked at open */
@@ -288,13 +284,7 @@ static int emit_whole(differ *d, rec_ref *r) {
 /* Notes a change of field hash: old and/or new value (tag, bytes). */
 static int note(differ *d, uint64_t hash, int has_old, uint8_t otag, const uint8_t *ov,
                 uint32_t olen, int has_new, uint8_t ntag, const uint8_t *nv, uint32_t nlen) {
-    if (d->nchanges == d->cap) {
-        size_t cap = d->cap ? d->cap * 2 : 16;
-        field_change *c = realloc(d->changes, cap * sizeof *c);
-        if (!c) return SPOOKY_E_NOMEM;
-        d->changes = c;
-        d->cap = cap;
-    }
+    TRY(grow_array(&d->changes, &d->cap, d->nchanges + 1, sizeof *d->changes));
     field_change *c = &d->changes[d->nchanges++];
     c->has_old = has_old;
     c->has_new = has_new;
@@ -636,12 +626,7 @@ static int check_new(differ *d, rec_ref *o, rec_ref *n) {
     TRY(validate(d, n));
     const spooky_file *f = d->files[1];
     uint32_t no = load_u32(o->rec), nn = load_u32(n->rec), i = 0;
-    if (nn > d->pick_cap) {
-        spooky_slot *p = realloc(d->pick, (size_t)nn * sizeof *p);
-        if (!p) return SPOOKY_E_NOMEM;
-        d->pick = p;
-        d->pick_cap = nn;
-    }
+    TRY(grow_array(&d->pick, &d->pick_cap, nn, sizeof *d->pick));
     size_t k = 0;
     spooky_slot so = {0};
     if (no) spooky_record_slot_at(o->rec, o->len, 0, &so);

@@ -97,7 +97,7 @@ int file_put_value(const uint8_t *rec, const spooky_slot *s, uint64_t rec_off, s
 /* Which name table entry field j of the last record had (see file_put_record). */
 typedef struct {
     int64_t *ni;
-    uint32_t cap;
+    size_t cap;
 } name_cache;
 void name_cache_free(name_cache *cache);
 /* A valid record's fields as one JSON object (no newline) appended to out. */

@@ -680,12 +680,7 @@ NOINLINE static const uint8_t *cbor_array(spooky_encoder *enc, spooky_buf *out, 
 /* Room for one more member. */
 static inline int reserve_member(spooky_encoder *enc) {
     if (enc->nmembers < enc->cap_members) return SPOOKY_OK;
-    size_t cap = enc->cap_members ? enc->cap_members * 2 : 64;
-    member *mm = realloc(enc->members, cap * sizeof *mm);
-    if (!mm) return SPOOKY_E_NOMEM;
-    enc->members = mm;
-    enc->cap_members = cap;
-    return SPOOKY_OK;
+    return grow_array(&enc->members, &enc->cap_members, enc->nmembers + 1, sizeof *enc->members);
 }
 
 NOINLINE static int key_cmp_bytes(const member *a, const member *b, const uint8_t *base) {
@@ -950,16 +945,10 @@ static inline int bytes_eq(const uint8_t *a, const uint8_t *b, size_t n) {
 /* Room for one more field (and its place in the hash order). */
 static int reserve_field(spooky_encoder *enc) {
     if (enc->nfields < enc->cap_fields) return SPOOKY_OK;
-    size_t cap = enc->cap_fields ? enc->cap_fields * 2 : 32;
-    field *ff = realloc(enc->fields, cap * sizeof *ff);
-    if (!ff) return SPOOKY_E_NOMEM;
-    enc->fields = ff;
-    field_ref *s = realloc(enc->sorted, cap * sizeof *s);
-    if (!s) return SPOOKY_E_NOMEM;
-    enc->sorted = s;
-    cached_key *c = realloc(enc->ckey, cap * sizeof *c);
-    if (!c) return SPOOKY_E_NOMEM;
-    enc->ckey = c;
+    size_t cap = enc->cap_fields; /* three arrays of one capacity */
+    TRY(grow_array(&enc->fields, &cap, enc->nfields + 1, sizeof *enc->fields));
+    TRY(resize_array(&enc->sorted, cap, sizeof *enc->sorted));
+    TRY(resize_array(&enc->ckey, cap, sizeof *enc->ckey));
     enc->cap_fields = cap;
     return SPOOKY_OK;
 }

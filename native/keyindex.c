@@ -70,13 +70,7 @@ static void sort_run(key_index *k) {
 static int spill_run(key_index *k) {
     sort_run(k);
     if (k->spill_fd < 0) TRY(temp_file(k->temp_dir, &k->spill_fd));
-    if (k->nspills == k->cap_spills) {
-        size_t cap = k->cap_spills ? k->cap_spills * 2 : 16;
-        uint64_t *e = realloc(k->spill_ends, cap * sizeof *e);
-        if (!e) return SPOOKY_E_NOMEM;
-        k->spill_ends = e;
-        k->cap_spills = cap;
-    }
+    TRY(grow_array(&k->spill_ends, &k->cap_spills, k->nspills + 1, sizeof *k->spill_ends));
     uint64_t start = k->nspills ? k->spill_ends[k->nspills - 1] : 0;
     out_stream out = {k->spill_fd, start, {0}, SPOOKY_E_TEMP_FILE};
     int rc = SPOOKY_OK;
@@ -104,13 +98,7 @@ static int spill_run(key_index *k) {
 
 int key_index_add(key_index *k, const uint8_t *key, uint32_t key_len, uint32_t rec_len,
                   uint64_t digest, uint64_t rec_off, uint32_t source, uint64_t line) {
-    if (k->nrun == k->cap_run) {
-        size_t cap = k->cap_run ? k->cap_run * 2 : 4096;
-        run_entry *r = realloc(k->run, cap * sizeof *r);
-        if (!r) return SPOOKY_E_NOMEM;
-        k->run = r;
-        k->cap_run = cap;
-    }
+    TRY(grow_array(&k->run, &k->cap_run, k->nrun + 1, sizeof *k->run));
     run_entry *r = &k->run[k->nrun++];
     r->key_off = k->run_heap.len;
     r->key_len = key_len;
@@ -207,18 +195,6 @@ static int emit_entry(merge_state *m) {
     return SPOOKY_OK;
 }
 
-static int add_dead(key_index *k, uint64_t ordinal) {
-    if (k->ndead == k->cap_dead) {
-        size_t cap = k->cap_dead ? k->cap_dead * 2 : 64;
-        uint64_t *d = realloc(k->dead, cap * sizeof *d);
-        if (!d) return SPOOKY_E_NOMEM;
-        k->dead = d;
-        k->cap_dead = cap;
-    }
-    k->dead[k->ndead++] = ordinal;
-    return SPOOKY_OK;
-}
-
 /* Takes entries in key order (equal keys by ordinal); writes the index. */
 static int merge_take(merge_state *m, const run_entry *e, const uint8_t *key) {
     if (m->have_prev && m->prev_key.len == e->key_len && memcmp(m->prev_key.data, key, e->key_len) == 0) {
@@ -230,7 +206,9 @@ static int merge_take(merge_state *m, const run_entry *e, const uint8_t *key) {
             k->dup_source[1] = e->source, k->dup_line[1] = e->line;
             return SPOOKY_E_DUPLICATE_KEY;
         }
-        TRY(add_dead(k, m->prev.ordinal)); /* a later record of this key wins */
+        /* a later record of this key wins */
+        TRY(grow_array(&k->dead, &k->cap_dead, k->ndead + 1, sizeof *k->dead));
+        k->dead[k->ndead++] = m->prev.ordinal;
         m->prev = *e;
         return SPOOKY_OK;
     }

@@ -591,13 +591,10 @@ int file_put_record(const spooky_file *f, const uint8_t *rec, uint32_t rlen, uin
                     name_cache *cache, spooky_buf *out, spooky_error *err) {
     uint32_t n = load_u32(rec);
     if (n > cache->cap) {
-        uint32_t cap = cache->cap ? cache->cap : 16;
-        while (cap < n) cap = cap > UINT32_MAX / 2 ? n : cap * 2;
-        int64_t *c = realloc(cache->ni, (size_t)cap * sizeof *c);
-        if (!c) return file_fail(err, SPOOKY_E_NOMEM, 0, "no memory");
-        for (uint32_t j = cache->cap; j < cap; j++) c[j] = -1;
-        cache->ni = c;
-        cache->cap = cap;
+        size_t old = cache->cap;
+        if (grow_array(&cache->ni, &cache->cap, n, sizeof *cache->ni))
+            return file_fail(err, SPOOKY_E_NOMEM, 0, "no memory");
+        for (size_t j = old; j < cache->cap; j++) cache->ni[j] = -1;
     }
     TRY(buf_push(out, '{'));
     for (uint32_t j = 0; j < n; j++) {

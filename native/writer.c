@@ -123,13 +123,7 @@ static int flush_block(spooky_writer *w) {
                  spooky_xxh64(w->block.data, w->block.len, 0));
     TRY(write_all(w->fd, h, sizeof h));
     TRY(write_all(w->fd, w->block.data, w->block.len));
-    if (w->nblocks == w->cap_blocks) {
-        size_t cap = w->cap_blocks ? w->cap_blocks * 2 : 64;
-        block_entry *b = realloc(w->blocks, cap * sizeof *b);
-        if (!b) return SPOOKY_E_NOMEM;
-        w->blocks = b;
-        w->cap_blocks = cap;
-    }
+    TRY(grow_array(&w->blocks, &w->cap_blocks, w->nblocks + 1, sizeof *w->blocks));
     w->blocks[w->nblocks++] = (block_entry){w->block_offset, w->block_records, w->block.len};
     uint64_t size = SPOOKY_BLOCK_HEADER_SIZE + w->block.len;
     w->block_offset += size;
