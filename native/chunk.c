@@ -5,6 +5,7 @@
 #include "chunk.h"
 #include "encoder.h"
 #include "file.h"
+#include "keys.h"
 
 spooky_chunk *spooky_chunk_new(void) { return calloc(1, sizeof(spooky_chunk)); }
 
@@ -39,38 +40,6 @@ static int chunk_error(spooky_chunk *c, uint64_t line, uint64_t offset, int code
     return SPOOKY_OK;
 }
 
-/* The key of a record in sort form, into key[9] or pointing into the record. */
-static int record_key(const uint8_t *rec, size_t len, uint64_t key_hash, uint8_t *fixed,
-                      const uint8_t **key, size_t *key_len, uint8_t *kind) {
-    spooky_slot s;
-    int rc = spooky_record_find(rec, len, key_hash, &s);
-    if (rc == SPOOKY_E_NOT_FOUND) return SPOOKY_E_KEY_MISSING;
-    if (rc) return rc;
-    uint64_t v;
-    switch (s.tag) {
-    case SPOOKY_I64:
-        v = load_u64(rec + s.offset) ^ 0x8000000000000000ULL;
-        fixed[0] = 1;
-        break;
-    case SPOOKY_U64:
-        v = load_u64(rec + s.offset);
-        fixed[0] = 2;
-        break;
-    case SPOOKY_STR:
-        *kind = 3;
-        *key = rec + s.offset;
-        *key_len = s.length;
-        return SPOOKY_OK;
-    default:
-        return SPOOKY_E_KEY_TYPE;
-    }
-    for (int i = 0; i < 8; i++) fixed[1 + i] = (uint8_t)(v >> (56 - 8 * i));
-    *kind = fixed[0];
-    *key = fixed;
-    *key_len = 9;
-    return SPOOKY_OK;
-}
-
 /* The first byte at or after p that is not a blank (or end). */
 static const uint8_t *skip_blanks(const uint8_t *p, const uint8_t *end) {
     while (p < end && (*p == ' ' || *p == '\t' || *p == '\r')) p++;
@@ -88,20 +57,19 @@ static const uint8_t *record_error_at(const spooky_encoder *enc, const uint8_t *
     return skip_blanks(json, end);
 }
 
-/* Appends an entry [key_len][record_len][digest][key][record] (the key in
- * sort form, after a 0x03 kind byte when string_kind) and the record's line;
- * the record's names must be in the chunk's table (its types are counted). */
-static int chunk_put(spooky_chunk *c, int string_kind, const uint8_t *key, uint32_t klen,
-                     const uint8_t *rec, uint32_t rlen, uint64_t line) {
+/* Appends an entry [key_len][record_len][digest][key][record] and the
+ * record's line; the record's names must be in the chunk's table (its types
+ * are counted). */
+static int chunk_put(spooky_chunk *c, const key_form *key, const uint8_t *rec, uint32_t rlen,
+                     uint64_t line) {
     uint8_t hdr[16];
-    store_u32(hdr, klen + (string_kind ? 1 : 0));
+    store_u32(hdr, (uint32_t)key_form_len(key));
     store_u32(hdr + 4, rlen);
     store_u64(hdr + 8, spooky_xxh64(rec, rlen, 0));
     names_count_types(&c->names, rec);
-    TRY(buf_grow(&c->entries, 16 + 1 + (size_t)klen + rlen));
+    TRY(buf_grow(&c->entries, 16 + key_form_len(key) + rlen));
     TRY(buf_append(&c->entries, hdr, 16));
-    if (string_kind) TRY(buf_push(&c->entries, 3));
-    TRY(buf_append(&c->entries, key, klen));
+    TRY(key_form_append(key, &c->entries));
     TRY(buf_append(&c->entries, rec, rlen));
     TRY(grow_array(&c->rec_lines, &c->cap_lines, c->records + 1, sizeof *c->rec_lines));
     c->rec_lines[c->records++] = line;
@@ -161,14 +129,10 @@ int spooky_chunk_transcode(spooky_encoder *enc, spooky_chunk *c, const uint8_t *
             uint64_t where = (uint64_t)(p - data) + (rc ? err.offset : 0);
             int parsed = rc == SPOOKY_OK;
             if (rc == SPOOKY_OK) rc = chunk_names(c, enc, &msg);
-            uint8_t fixed[9], kind = 0;
-            const uint8_t *k = NULL;
-            size_t klen = 0;
-            if (rc == SPOOKY_OK)
-                rc = record_key(c->record.data, c->record.len, key_hash, fixed, &k, &klen, &kind);
+            key_form k;
+            if (rc == SPOOKY_OK) rc = key_form_of_record(c->record.data, c->record.len, key_hash, &k);
             if (rc == SPOOKY_OK) {
-                TRY(chunk_put(c, kind == 3, k, (uint32_t)klen, c->record.data,
-                              (uint32_t)c->record.len, line));
+                TRY(chunk_put(c, &k, c->record.data, (uint32_t)c->record.len, line));
                 c->big_ints += enc->big_ints;
             } else if (rc == SPOOKY_E_NOMEM) {
                 return rc;
@@ -207,7 +171,8 @@ int chunk_append_from(spooky_chunk *c, const spooky_file *f, const uint8_t *key,
         name_slot *clash;
         TRY(names_add(&c->names, hash, f->names[ni].name, f->names[ni].name_len, &clash));
     }
-    TRY(chunk_put(c, 0, key, klen, rec, rlen, c->records));
+    key_form k = key_form_stored(key, klen);
+    TRY(chunk_put(c, &k, rec, rlen, c->records));
     c->lines++;
     return SPOOKY_OK;
 }

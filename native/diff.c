@@ -112,7 +112,7 @@ uint64_t spooky_file_lower_bound(const spooky_file *f, const uint8_t *key, size_
     while (lo < hi) {
         uint64_t mid = lo + (hi - lo) / 2;
         const uint8_t *e = f->index + mid * INDEX_ENTRY;
-        if (file_key_cmp(f->heap + load_u64(e + 24), load_u32(e + 20), key, key_len) < 0)
+        if (bytes_cmp(f->heap + load_u64(e + 24), load_u32(e + 20), key, key_len) < 0)
             lo = mid + 1;
         else
             hi = mid;
@@ -232,20 +232,10 @@ static int check_record(differ *d, rec_ref *r) {
 
 /* The key (sort form) as JSON: an integer or a string. */
 static int put_key(differ *d, const rec_ref *r) {
-    const uint8_t *k = r->key;
-    if (r->key_len == 9 && (k[0] == 1 || k[0] == 2)) {
-        uint64_t v = 0;
-        for (int i = 0; i < 8; i++) v = v << 8 | k[1 + i];
-        if (k[0] == 1) v ^= 0x8000000000000000ULL;
-        uint8_t raw[8];
-        store_u64(raw, v);
-        return spooky_value_to_json(k[0] == 1 ? SPOOKY_I64 : SPOOKY_U64, raw, 8, d->out);
-    }
-    if (r->key_len >= 1 && k[0] == 3) {
-        int rc = spooky_value_to_json(SPOOKY_STR, k + 1, r->key_len - 1, d->out);
-        if (rc != SPOOKY_E_NOT_JSON && rc != SPOOKY_E_RECORD_INVALID) return rc;
-    }
-    return fail_on(d, r->side, SPOOKY_E_FILE_INVALID, r->off, "stored key is not well formed");
+    int rc = spooky_key_to_json(r->key, r->key_len, d->out);
+    if (rc == SPOOKY_E_ARG)
+        return fail_on(d, r->side, SPOOKY_E_FILE_INVALID, r->off, "stored key is not well formed");
+    return rc;
 }
 
 static int put(differ *d, const char *text) { return buf_append(d->out, text, strlen(text)); }
@@ -421,7 +411,7 @@ static int deep_items(differ *d, uint64_t hash, const item *a, const item *b, in
         int c;
         if (ib == nb) c = -1;
         else if (ia == na) c = 1;
-        else c = file_key_cmp(ka.p, (size_t)(ka.end - ka.p), kb.p, (size_t)(kb.end - kb.p));
+        else c = bytes_cmp(ka.p, (size_t)(ka.end - ka.p), kb.p, (size_t)(kb.end - kb.p));
         const item *key = c <= 0 ? &ka : &kb;
         TRY(deep_step(d, hash, key->p, (size_t)(key->end - key->p), c <= 0 ? &va : NULL,
                       c >= 0 ? &vb : NULL, depth));
@@ -692,7 +682,7 @@ static int walk(differ *d, uint64_t oi, uint64_t oend, uint64_t ni, uint64_t nen
             const uint8_t *en = ni < nend ? d->files[1]->index + ni * INDEX_ENTRY : NULL;
             int c = !en ? -1
                     : !eo ? 1
-                          : file_key_cmp(d->files[0]->heap + load_u64(eo + 24), load_u32(eo + 20),
+                          : bytes_cmp(d->files[0]->heap + load_u64(eo + 24), load_u32(eo + 20),
                                          d->files[1]->heap + load_u64(en + 24), load_u32(en + 20));
             if (c == 0 && load_u64(eo) == load_u64(en) && load_u32(eo + 16) == load_u32(en + 16)) {
                 counts->unchanged++; /* same digest, same length: not read */

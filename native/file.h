@@ -56,8 +56,6 @@ void file_release(const spooky_file *f, const uint8_t *p, uint64_t n);
 
 /* Fills err (if given) and returns code. */
 int file_fail(spooky_error *err, int code, uint64_t offset, const char *message);
-/* Sort-form key order: memcmp, then the shorter first. */
-int file_key_cmp(const uint8_t *a, size_t an, const uint8_t *b, size_t bn);
 /* Index of the name with this hash in f->names, or -1. */
 int64_t file_name_index(const spooky_file *f, uint64_t hash);
 /* Block i's header against the block table and its checksum. */

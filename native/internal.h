@@ -111,6 +111,27 @@ static inline size_t utf8_seq(const uint8_t *p, const uint8_t *end) {
     return 0;
 }
 
+/* Whether the n bytes at p are valid UTF-8. */
+static inline int valid_utf8(const uint8_t *p, size_t n) {
+    const uint8_t *end = p + n;
+    while (p < end) {
+        if (*p < 0x80) { p++; continue; }
+        size_t k = utf8_seq(p, end);
+        if (!k) return 0;
+        p += k;
+    }
+    return 1;
+}
+
+/* Byte order: memcmp, then the shorter first. The order of sort-form keys
+ * (keys.h) and of canonical CBOR map keys. */
+static inline int bytes_cmp(const uint8_t *a, size_t an, const uint8_t *b, size_t bn) {
+    size_t n = an < bn ? an : bn;
+    int c = n ? memcmp(a, b, n) : 0;
+    if (c) return c;
+    return an < bn ? -1 : an > bn ? 1 : 0;
+}
+
 /* Streaming xxh64 (xxh64.c). */
 typedef struct {
     uint64_t v[4], seed, total;

@@ -39,10 +39,8 @@ void key_index_free(key_index *k) {
 
 /* Key order, then ordinal: the order of one sort of all entries. */
 static int entry_cmp(const uint8_t *ka, const run_entry *a, const uint8_t *kb, const run_entry *b) {
-    size_t n = a->key_len < b->key_len ? a->key_len : b->key_len;
-    int c = memcmp(ka, kb, n);
+    int c = bytes_cmp(ka, a->key_len, kb, b->key_len);
     if (c) return c;
-    if (a->key_len != b->key_len) return a->key_len < b->key_len ? -1 : 1;
     return a->ordinal < b->ordinal ? -1 : (a->ordinal > b->ordinal);
 }
 

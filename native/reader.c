@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include "internal.h"
 #include "file.h"
+#include "keys.h"
 
 
 
@@ -33,32 +34,6 @@ static int all_zero(const uint8_t *p, size_t n) {
     for (size_t i = 0; i < n; i++)
         if (p[i]) return 0;
     return 1;
-}
-
-static int valid_utf8(const uint8_t *p, size_t n) {
-    const uint8_t *end = p + n;
-    while (p < end) {
-        if (*p < 0x80) { p++; continue; }
-        size_t k = utf8_seq(p, end);
-        if (!k) return 0;
-        p += k;
-    }
-    return 1;
-}
-
-/* Sort-form key order: memcmp, then the shorter first. */
-int file_key_cmp(const uint8_t *a, size_t an, const uint8_t *b, size_t bn) {
-    int c = memcmp(a, b, an < bn ? an : bn);
-    if (c) return c;
-    return an < bn ? -1 : an > bn ? 1 : 0;
-}
-
-/* A stored key: 0x01/0x02 + 8 bytes, or 0x03 + UTF-8. */
-static int key_well_formed(const uint8_t *k, size_t n) {
-    if (n == 0) return 0;
-    if (k[0] == 1 || k[0] == 2) return n == 9;
-    if (k[0] == 3) return valid_utf8(k + 1, n - 1);
-    return 0;
 }
 
 /* ---- open ------------------------------------------------------------------ */
@@ -234,7 +209,7 @@ static int open_footer(spooky_file *f, const uint8_t *p, uint64_t n, uint64_t ba
             !fits(roff, rlen, f->footer_offset))
             return file_fail(err, SPOOKY_E_FILE_INVALID, where, "index record outside the blocks");
         const uint8_t *k = f->heap + koff;
-        if (prev && file_key_cmp(prev, prev_len, k, klen) >= 0)
+        if (prev && bytes_cmp(prev, prev_len, k, klen) >= 0)
             return file_fail(err, SPOOKY_E_FILE_INVALID, where, "key index is not sorted by key");
         if (release && i % (RELEASE_WINDOW / INDEX_ENTRY) == RELEASE_WINDOW / INDEX_ENTRY - 1) {
             uint64_t from = i + 1 - RELEASE_WINDOW / INDEX_ENTRY;
@@ -371,7 +346,7 @@ int spooky_file_find_key(const spooky_file *f, const uint8_t *key, size_t key_le
         uint64_t mid = lo + (hi - lo) / 2;
         uint32_t klen;
         const uint8_t *k = index_key(f, mid, &klen);
-        int c = file_key_cmp(k, klen, key, key_len);
+        int c = bytes_cmp(k, klen, key, key_len);
         if (c < 0) lo = mid + 1;
         else if (c > 0) hi = mid;
         else {
@@ -480,31 +455,20 @@ int file_check_fields(const spooky_file *f, const uint8_t *rec, uint32_t rlen, u
     return SPOOKY_OK;
 }
 
-/* The stored key is the sort form of the record's key field. */
+/* The stored key is well formed and the sort form of the record's key field. */
 int file_check_key(const spooky_file *f, const uint8_t *key, uint32_t klen, const uint8_t *rec,
                    uint32_t rlen, uint64_t key_off, spooky_error *err) {
-    if (!key_well_formed(key, klen))
+    uint8_t scratch[8], tag;
+    const uint8_t *value;
+    size_t len;
+    if (key_value_of(key, klen, scratch, &tag, &value, &len))
         return file_fail(err, SPOOKY_E_RECORD_INVALID, key_off, "stored key is not well formed");
-    spooky_slot s;
-    if (spooky_record_find(rec, rlen, f->key_hash, &s) != SPOOKY_OK)
-        return file_fail(err, SPOOKY_E_RECORD_INVALID, key_off, "record has no key field");
-    uint8_t form[9];
-    const uint8_t *want = form;
-    size_t want_len = 9;
-    if (s.tag == SPOOKY_I64 || s.tag == SPOOKY_U64) {
-        uint64_t v = load_u64(rec + s.offset);
-        if (s.tag == SPOOKY_I64) v ^= 0x8000000000000000ULL;
-        form[0] = s.tag == SPOOKY_I64 ? 1 : 2;
-        for (int b = 0; b < 8; b++) form[1 + b] = (uint8_t)(v >> (56 - 8 * b));
-    } else if (s.tag == SPOOKY_STR) {
-        if (klen != (uint64_t)s.length + 1 || key[0] != 3 ||
-            memcmp(key + 1, rec + s.offset, s.length) != 0)
-            return file_fail(err, SPOOKY_E_RECORD_INVALID, key_off, "stored key differs from the key field");
-        return SPOOKY_OK;
-    } else {
+    key_form want;
+    int rc = key_form_of_record(rec, rlen, f->key_hash, &want);
+    if (rc == SPOOKY_E_KEY_TYPE)
         return file_fail(err, SPOOKY_E_RECORD_INVALID, key_off, "key field is not a string or an integer");
-    }
-    if (klen != want_len || memcmp(key, want, want_len) != 0)
+    if (rc) return file_fail(err, SPOOKY_E_RECORD_INVALID, key_off, "record has no key field");
+    if (!key_form_equals(&want, key, klen))
         return file_fail(err, SPOOKY_E_RECORD_INVALID, key_off, "stored key differs from the key field");
     return SPOOKY_OK;
 }

@@ -147,7 +147,7 @@ static int find(spooky_verifier *v, const uint8_t *key, uint32_t klen, uint64_t 
     while (lo < hi) {
         uint64_t mid = lo + (hi - lo) / 2;
         const uint8_t *s = v->samples.data + v->sample_at[mid];
-        if (file_key_cmp(s, v->sample_len[mid], key, klen) <= 0) lo = mid + 1;
+        if (bytes_cmp(s, v->sample_len[mid], key, klen) <= 0) lo = mid + 1;
         else hi = mid;
     }
     if (lo == 0) return SPOOKY_OK;
@@ -157,7 +157,7 @@ static int find(spooky_verifier *v, const uint8_t *key, uint32_t klen, uint64_t 
         uint64_t mid = lo + (hi - lo) / 2;
         uint32_t n;
         const uint8_t *k = slice_key(v, mid, &n);
-        int c = file_key_cmp(k, n, key, klen);
+        int c = bytes_cmp(k, n, key, klen);
         if (c < 0) lo = mid + 1;
         else if (c > 0) hi = mid;
         else {
@@ -178,7 +178,7 @@ static int check_indexed(spooky_verifier *v, const uint8_t *key, uint32_t klen,
     if (v->loaded && pos >= v->lo && pos < v->hi) { /* the key after the last one's */
         uint32_t n;
         const uint8_t *k = slice_key(v, pos, &n);
-        found = file_key_cmp(k, n, key, klen) == 0;
+        found = bytes_cmp(k, n, key, klen) == 0;
     }
     if (!found) TRY(find(v, key, klen, &pos, &found, err));
     if (!found)
