@@ -36,12 +36,15 @@ struct spooky_file {
     int release;                 /* data is a read-only mapping: pages may be given back */
 };
 
-/* Walks a checked payload entry by entry. */
+/* A walk over the entries of a block whose header and checksum hold
+ * (file_walk_block); key .. rec_off: the entry read last. */
 typedef struct {
-    const uint8_t *p;       /* payload */
-    uint64_t len, at;       /* payload length, position */
-    uint64_t base;          /* file offset of the payload */
-    uint64_t seen, count;   /* records read, records the block holds */
+    spooky_block_info block;
+    const uint8_t *p;       /* the payload */
+    uint64_t at, seen;      /* position in the payload, records read */
+    const uint8_t *key, *rec;
+    uint32_t klen, rlen;
+    uint64_t rec_off;       /* file offset of rec */
 } block_walk;
 
 /* [off, off + n) lies inside [0, size) */
@@ -58,12 +61,12 @@ void file_release(const spooky_file *f, const uint8_t *p, uint64_t n);
 int file_fail(spooky_error *err, int code, uint64_t offset, const char *message);
 /* Index of the name with this hash in f->names, or -1. */
 int64_t file_name_index(const spooky_file *f, uint64_t hash);
-/* Block i's header against the block table and its checksum. */
-int file_open_block(const spooky_file *f, uint64_t i, spooky_block_info *b, spooky_error *err);
-/* The next entry of a block, its record validated: 1 with key/record set, 0
- * at the end, or a negated status on error. */
-int file_next_entry(block_walk *w, const uint8_t **key, uint32_t *klen, const uint8_t **rec,
-                    uint32_t *rlen, uint64_t *rec_off, spooky_error *err);
+/* Block i's header against the block table and its checksum, then a walk
+ * from its first entry (w->block is set as far as it was read). */
+int file_walk_block(const spooky_file *f, uint64_t i, block_walk *w, spooky_error *err);
+/* The next entry into w, its record validated: 1, or 0 with *rc the
+ * status: SPOOKY_OK at the end of the block, else why it is not valid. */
+int file_next_entry(block_walk *w, int *rc, spooky_error *err);
 /* Every field of a valid record has a JSON form: strings UTF-8, nested
  * values valid CBOR, floats finite (NaN and infinities are not allowed in a
  * record file: SPOOKY_E_NOT_JSON), and, when f is given, every name in f's
@@ -76,6 +79,10 @@ int file_check_fields(const spooky_file *f, const uint8_t *rec, uint32_t rlen, u
  * filter checks it for the records it copies. */
 int file_check_key(const spooky_file *f, const uint8_t *key, uint32_t klen, const uint8_t *rec,
                    uint32_t rlen, uint64_t key_off, spooky_error *err);
+/* The entry read last by a walk: file_check_key and file_check_fields, what
+ * verify checks per record besides the key index. */
+int file_check_entry(const spooky_file *f, const block_walk *w, spooky_buf *scratch,
+                     spooky_error *err);
 /* n bytes of f at file offset off into dst: with pread from fd (a descriptor
  * of the same file), or copied from f's bytes when fd < 0. A short file
  * (changed since it was opened) is SPOOKY_E_FILE_TRUNCATED. (verify.c) */
@@ -118,6 +125,10 @@ void schema_free(resolved_schema *s);
 /* The schema's fields of a valid record, in its order, as one JSON object. */
 int file_put_projected(const spooky_file *f, resolved_schema *p, const uint8_t *rec, uint32_t rlen,
                        uint64_t rec_off, spooky_buf *out, spooky_error *err);
+/* The record a walk read last as one NDJSON line: the fields of p, or with
+ * p NULL every field (cache as file_put_record's). */
+int file_put_line(const spooky_file *f, resolved_schema *p, name_cache *cache, const block_walk *w,
+                  spooky_buf *out, spooky_error *err);
 
 /* record.c: a record of the fields of rec at the given slots (valid for rec,
  * strictly ascending name hashes) into out (cleared first). */

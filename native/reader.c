@@ -372,8 +372,8 @@ int64_t file_name_index(const spooky_file *f, uint64_t hash) {
 
 /* ---- blocks --------------------------------------------------------------------- */
 
-/* Block i's header against the block table and its checksum: the payload. */
-int file_open_block(const spooky_file *f, uint64_t i, spooky_block_info *b, spooky_error *err) {
+/* Block i's header against the block table and its checksum. */
+static int open_block(const spooky_file *f, uint64_t i, spooky_block_info *b, spooky_error *err) {
     if (!f || i >= f->block_count) return file_fail(err, SPOOKY_E_ARG, 0, "no such block");
     spooky_file_block_at(f, i, b);
     const uint8_t *h = f->data + b->offset; /* in bounds: checked at open */
@@ -394,33 +394,46 @@ int file_open_block(const spooky_file *f, uint64_t i, spooky_block_info *b, spoo
     return SPOOKY_OK;
 }
 
-/* The next entry, its record validated: 1 with key/record set, 0 at the
- * end, or a status < 0 on error (negated). */
-int file_next_entry(block_walk *w, const uint8_t **key, uint32_t *klen, const uint8_t **rec,
-                      uint32_t *rlen, uint64_t *rec_off, spooky_error *err) {
-    if (w->at == w->len) {
-        if (w->seen != w->count)
-            return -file_fail(err, SPOOKY_E_FILE_INVALID, w->base + w->at,
-                         "block holds fewer records than its header says");
-        return 0;
+int file_walk_block(const spooky_file *f, uint64_t i, block_walk *w, spooky_error *err) {
+    memset(w, 0, sizeof *w);
+    TRY(open_block(f, i, &w->block, err));
+    w->p = f->data + w->block.payload_offset;
+    return SPOOKY_OK;
+}
+
+/* Ends a walk: 0 with *rc = the status (file_fail when not SPOOKY_OK). */
+static int walk_ends(int *rc, spooky_error *err, int code, uint64_t offset, const char *message) {
+    *rc = code ? file_fail(err, code, offset, message) : SPOOKY_OK;
+    return 0;
+}
+
+int file_next_entry(block_walk *w, int *rc, spooky_error *err) {
+    uint64_t len = w->block.payload_len, base = w->block.payload_offset;
+    if (w->at == len) {
+        if (w->seen != w->block.record_count)
+            return walk_ends(rc, err, SPOOKY_E_FILE_INVALID, base + w->at,
+                             "block holds fewer records than its header says");
+        return walk_ends(rc, err, SPOOKY_OK, 0, NULL);
     }
-    if (w->seen == w->count)
-        return -file_fail(err, SPOOKY_E_FILE_INVALID, w->base + w->at,
-                     "block holds more records than its header says");
-    if (!fits(w->at, 8, w->len))
-        return -file_fail(err, SPOOKY_E_FILE_INVALID, w->base + w->at, "record entry cut short");
-    *klen = load_u32(w->p + w->at);
-    *rlen = load_u32(w->p + w->at + 4);
+    if (w->seen == w->block.record_count)
+        return walk_ends(rc, err, SPOOKY_E_FILE_INVALID, base + w->at,
+                         "block holds more records than its header says");
+    if (!fits(w->at, 8, len))
+        return walk_ends(rc, err, SPOOKY_E_FILE_INVALID, base + w->at, "record entry cut short");
+    w->klen = load_u32(w->p + w->at);
+    w->rlen = load_u32(w->p + w->at + 4);
     uint64_t k = w->at + 8;
-    if (!fits(k, *klen, w->len) || !fits(k + *klen, *rlen, w->len))
-        return -file_fail(err, SPOOKY_E_FILE_INVALID, w->base + w->at, "record entry runs past its block");
-    *key = w->p + k;
-    *rec = w->p + k + *klen;
-    *rec_off = w->base + k + *klen;
-    w->at = k + *klen + *rlen;
+    if (!fits(k, w->klen, len) || !fits(k + w->klen, w->rlen, len))
+        return walk_ends(rc, err, SPOOKY_E_FILE_INVALID, base + w->at,
+                         "record entry runs past its block");
+    w->key = w->p + k;
+    w->rec = w->p + k + w->klen;
+    w->rec_off = base + k + w->klen;
+    w->at = k + w->klen + w->rlen;
     w->seen++;
-    if (spooky_record_validate(*rec, *rlen) != SPOOKY_OK)
-        return -file_fail(err, SPOOKY_E_RECORD_INVALID, *rec_off, "record is not valid");
+    if (spooky_record_validate(w->rec, w->rlen) != SPOOKY_OK)
+        return walk_ends(rc, err, SPOOKY_E_RECORD_INVALID, w->rec_off, "record is not valid");
+    *rc = SPOOKY_OK;
     return 1;
 }
 
@@ -488,25 +501,20 @@ static int check_indexed(const spooky_file *f, const uint8_t *key, uint32_t klen
     return SPOOKY_OK;
 }
 
+int file_check_entry(const spooky_file *f, const block_walk *w, spooky_buf *scratch,
+                     spooky_error *err) {
+    TRY(file_check_key(f, w->key, w->klen, w->rec, w->rlen, w->rec_off - w->klen, err));
+    return file_check_fields(f, w->rec, w->rlen, w->rec_off, scratch, err);
+}
+
 int spooky_file_verify_block(const spooky_file *f, uint64_t i, spooky_error *err) {
-    spooky_block_info b;
-    TRY(file_open_block(f, i, &b, err));
-    block_walk w = {f->data + b.payload_offset, b.payload_len, 0, b.payload_offset, 0,
-                    b.record_count};
+    block_walk w;
+    TRY(file_walk_block(f, i, &w, err));
     spooky_buf scratch = {0};
-    int rc = SPOOKY_OK;
-    for (;;) {
-        const uint8_t *key, *rec;
-        uint32_t klen, rlen;
-        uint64_t rec_off;
-        int got = file_next_entry(&w, &key, &klen, &rec, &rlen, &rec_off, err);
-        if (got <= 0) {
-            rc = -got;
-            break;
-        }
-        if ((rc = file_check_key(f, key, klen, rec, rlen, rec_off - klen, err))) break;
-        if ((rc = file_check_fields(f, rec, rlen, rec_off, &scratch, err))) break;
-        if ((rc = check_indexed(f, key, klen, rec, rlen, rec_off, err))) break;
+    int rc;
+    while (file_next_entry(&w, &rc, err)) {
+        if ((rc = file_check_entry(f, &w, &scratch, err))) break;
+        if ((rc = check_indexed(f, w.key, w.klen, w.rec, w.rlen, w.rec_off, err))) break;
     }
     spooky_buf_free(&scratch);
     return rc;
@@ -516,20 +524,16 @@ int spooky_file_block_records(const spooky_file *f, uint64_t i, spooky_index_ent
                               uint64_t cap, uint64_t *n, spooky_error *err) {
     if (!n || (!out && cap)) return file_fail(err, SPOOKY_E_ARG, 0, "bad argument");
     *n = 0;
-    spooky_block_info b;
-    TRY(file_open_block(f, i, &b, err));
-    if (b.record_count > cap) return file_fail(err, SPOOKY_E_ARG, b.offset, "no room for the records");
-    block_walk w = {f->data + b.payload_offset, b.payload_len, 0, b.payload_offset, 0,
-                    b.record_count};
-    for (;;) {
-        const uint8_t *key, *rec;
-        uint32_t klen, rlen;
-        uint64_t rec_off;
-        int got = file_next_entry(&w, &key, &klen, &rec, &rlen, &rec_off, err);
-        if (got <= 0) return -got;
-        out[*n] = (spooky_index_entry){0, rec_off, rlen, key, klen};
+    block_walk w;
+    TRY(file_walk_block(f, i, &w, err));
+    if (w.block.record_count > cap)
+        return file_fail(err, SPOOKY_E_ARG, w.block.offset, "no room for the records");
+    int rc;
+    while (file_next_entry(&w, &rc, err)) {
+        out[*n] = (spooky_index_entry){0, w.rec_off, w.rlen, w.key, w.klen};
         (*n)++;
     }
+    return rc;
 }
 
 /* ---- export -------------------------------------------------------------------- */
@@ -628,23 +632,19 @@ int file_put_projected(const spooky_file *f, resolved_schema *p, const uint8_t *
     return buf_push(out, '}');
 }
 
+int file_put_line(const spooky_file *f, resolved_schema *p, name_cache *cache, const block_walk *w,
+                  spooky_buf *out, spooky_error *err) {
+    TRY(p ? file_put_projected(f, p, w->rec, w->rlen, w->rec_off, out, err)
+          : file_put_record(f, w->rec, w->rlen, w->rec_off, cache, out, err));
+    return buf_push(out, '\n');
+}
+
 static int export_walk(const spooky_file *f, block_walk *w, resolved_schema *p, spooky_buf *out,
                        spooky_error *err) {
     name_cache cache = {0};
-    int rc = SPOOKY_OK;
-    for (;;) {
-        const uint8_t *key, *rec;
-        uint32_t klen, rlen;
-        uint64_t rec_off;
-        int got = file_next_entry(w, &key, &klen, &rec, &rlen, &rec_off, err);
-        if (got <= 0) {
-            rc = -got;
-            break;
-        }
-        rc = p ? file_put_projected(f, p, rec, rlen, rec_off, out, err)
-               : file_put_record(f, rec, rlen, rec_off, &cache, out, err);
-        if (rc || (rc = buf_push(out, '\n'))) break;
-    }
+    int rc;
+    while (file_next_entry(w, &rc, err))
+        if ((rc = file_put_line(f, p, &cache, w, out, err))) break;
     name_cache_free(&cache);
     return rc;
 }
@@ -652,13 +652,12 @@ static int export_walk(const spooky_file *f, block_walk *w, resolved_schema *p, 
 int spooky_file_export_block(const spooky_file *f, uint64_t i, const uint64_t *fields,
                              size_t nfields, spooky_buf *out, spooky_error *err) {
     if (!f || !out || (!fields && nfields)) return file_fail(err, SPOOKY_E_ARG, 0, "bad argument");
-    spooky_block_info b;
-    TRY(file_open_block(f, i, &b, err));
-    block_walk w = {f->data + b.payload_offset, b.payload_len, 0, b.payload_offset, 0,
-                    b.record_count};
+    block_walk w;
+    TRY(file_walk_block(f, i, &w, err));
     size_t mark = out->len;
     /* A block's JSON is usually about as long as its payload: grow once. */
-    if (b.payload_len < SIZE_MAX / 4 && buf_grow(out, (size_t)b.payload_len + 64))
+    uint64_t payload_len = w.block.payload_len;
+    if (payload_len < SIZE_MAX / 4 && buf_grow(out, (size_t)payload_len + 64))
         return file_fail(err, SPOOKY_E_NOMEM, 0, "no memory for the output");
     resolved_schema p = {0};
     if (fields && schema_init(&p, f, fields, nfields))

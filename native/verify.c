@@ -195,23 +195,13 @@ static int check_indexed(spooky_verifier *v, const uint8_t *key, uint32_t klen,
 int spooky_verifier_check_block(spooky_verifier *v, uint64_t i, spooky_error *err) {
     if (!v) return file_fail(err, SPOOKY_E_ARG, 0, "no verifier");
     const spooky_file *f = v->f;
-    spooky_block_info b = {0};
-    int rc = file_open_block(f, i, &b, err);
-    block_walk w = {f->data + b.payload_offset, b.payload_len, 0, b.payload_offset, 0,
-                    b.record_count};
-    while (!rc) {
-        const uint8_t *key, *rec;
-        uint32_t klen, rlen;
-        uint64_t rec_off;
-        int got = file_next_entry(&w, &key, &klen, &rec, &rlen, &rec_off, err);
-        if (got <= 0) {
-            rc = -got;
-            break;
-        }
-        if ((rc = file_check_key(f, key, klen, rec, rlen, rec_off - klen, err))) break;
-        if ((rc = file_check_fields(f, rec, rlen, rec_off, &v->scratch, err))) break;
-        rc = check_indexed(v, key, klen, rec, rlen, rec_off, err);
+    block_walk w;
+    int rc = file_walk_block(f, i, &w, err);
+    while (!rc && file_next_entry(&w, &rc, err)) {
+        if ((rc = file_check_entry(f, &w, &v->scratch, err))) break;
+        rc = check_indexed(v, w.key, w.klen, w.rec, w.rlen, w.rec_off, err);
     }
-    if (i < f->block_count) file_give_back(f, b.offset, b.payload_offset + b.payload_len);
+    const spooky_block_info *b = &w.block;
+    if (i < f->block_count) file_give_back(f, b->offset, b->payload_offset + b->payload_len);
     return rc;
 }
