@@ -81,10 +81,8 @@ static int compare(uint8_t ta, const uint8_t *a, size_t alen, uint8_t tb, const 
     if (ta != tb) return UNORDERED;
     if (ta == SPOOKY_STR) {
         *ordered = 1;
-        size_t n = alen < blen ? alen : blen;
-        int c = n ? memcmp(a, b, n) : 0;
-        if (c) return c < 0 ? -1 : 1;
-        return usign(alen, blen);
+        int c = bytes_cmp(a, alen, b, blen);
+        return (c > 0) - (c < 0);
     }
     /* null, bool, nested: canonical bytes, so equal values have equal bytes */
     if (alen == blen && (alen == 0 || memcmp(a, b, alen) == 0)) return 0;
