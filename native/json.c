@@ -591,21 +591,34 @@ static inline int is_word(const uint8_t *p, const uint8_t *end, const char *word
 
 static const uint8_t *cbor_value(spooky_encoder *enc, spooky_buf *out, const uint8_t *p, int depth);
 
-/* The literal true, false or null at p: its tag (SPOOKY_BOOL or SPOOKY_NULL)
- * and, for a bool, *truth. */
-static inline const uint8_t *parse_literal(spooky_encoder *enc, const uint8_t *p, uint8_t *tag,
-                                           int *truth) {
+/* The first byte of a value at or after p (whitespace skipped). */
+static inline const uint8_t *value_start(spooky_encoder *enc, const uint8_t *p) {
+    p = skip_ws(p, enc->end);
+    return p < enc->end ? p : fail(enc, p, SPOOKY_E_JSON_SYNTAX, "value expected");
+}
+
+/* The literal true, false or null at p appended to out: as a CBOR simple
+ * value when cbor, else as a field value (a bool's byte; null has none).
+ * *tag: SPOOKY_BOOL or SPOOKY_NULL. */
+static inline const uint8_t *put_literal(spooky_encoder *enc, spooky_buf *out, const uint8_t *p,
+                                         int cbor, uint8_t *tag) {
     const uint8_t *end = enc->end;
+    size_t n;
+    uint8_t byte;
     *tag = SPOOKY_BOOL;
-    *truth = 0;
     if (is_word(p, end, "true", 4)) {
-        *truth = 1;
-        return p + 4;
+        n = 4, byte = cbor ? 0xf5 : 1;
+    } else if (is_word(p, end, "false", 5)) {
+        n = 5, byte = cbor ? 0xf4 : 0;
+    } else if (is_word(p, end, "null", 4)) {
+        *tag = SPOOKY_NULL;
+        if (!cbor) return p + 4;
+        n = 4, byte = 0xf6;
+    } else {
+        return fail(enc, p, SPOOKY_E_JSON_SYNTAX, "invalid value");
     }
-    if (is_word(p, end, "false", 5)) return p + 5;
-    *tag = SPOOKY_NULL;
-    if (is_word(p, end, "null", 4)) return p + 4;
-    return fail(enc, p, SPOOKY_E_JSON_SYNTAX, "invalid value");
+    TRYB(enc, p, push(out, byte));
+    return p + n;
 }
 
 static inline uint64_t load_be64(const uint8_t *p) {
@@ -880,14 +893,8 @@ NOINLINE static const uint8_t *cbor_object(spooky_encoder *enc, spooky_buf *out,
 
 /* One JSON value at p (after optional whitespace) as CBOR appended to out. */
 static const uint8_t *cbor_value(spooky_encoder *enc, spooky_buf *out, const uint8_t *p, int depth) {
-    const uint8_t *end = enc->end;
-    if (p >= end) return fail(enc, p, SPOOKY_E_JSON_SYNTAX, "value expected");
+    TRYP(p, value_start(enc, p));
     switch (*p) {
-    case ' ':
-    case '\t':
-    case '\n':
-    case '\r':
-        return cbor_value(enc, out, skip_ws(p, end), depth);
     case '{':
         if (depth + 1 > SPOOKY_MAX_DEPTH) return fail(enc, p, SPOOKY_E_JSON_DEPTH, "nested too deeply");
         return cbor_object(enc, out, p, depth + 1);
@@ -900,13 +907,9 @@ static const uint8_t *cbor_value(spooky_encoder *enc, spooky_buf *out, const uin
     }
     case 't':
     case 'f':
-    case 'n': { /* CBOR simple values 21, 20, 22 */
+    case 'n': {
         uint8_t tag;
-        int truth;
-        const uint8_t *q;
-        TRYP(q, parse_literal(enc, p, &tag, &truth));
-        TRYB(enc, p, push(out, tag == SPOOKY_NULL ? 0xf6 : truth ? 0xf5 : 0xf4));
-        return q;
+        return put_literal(enc, out, p, 1, &tag);
     }
     default: {
         number num;
@@ -928,14 +931,8 @@ static const uint8_t *cbor_value(spooky_encoder *enc, spooky_buf *out, const uin
  * bytes appended to out. */
 static const uint8_t *field_value(spooky_encoder *enc, spooky_buf *out, const uint8_t *p, uint8_t *tag,
                                   int depth) {
-    const uint8_t *end = enc->end;
-    if (p >= end) return fail(enc, p, SPOOKY_E_JSON_SYNTAX, "value expected");
+    TRYP(p, value_start(enc, p));
     switch (*p) {
-    case ' ':
-    case '\t':
-    case '\n':
-    case '\r':
-        return field_value(enc, out, skip_ws(p, end), tag, depth);
     case '{':
     case '[':
         *tag = SPOOKY_NESTED;
@@ -945,13 +942,8 @@ static const uint8_t *field_value(spooky_encoder *enc, spooky_buf *out, const ui
         return parse_string(enc, out, p);
     case 't':
     case 'f':
-    case 'n': {
-        int truth;
-        const uint8_t *q;
-        TRYP(q, parse_literal(enc, p, tag, &truth));
-        if (*tag == SPOOKY_BOOL) TRYB(enc, p, push(out, (uint8_t)truth));
-        return q;
-    }
+    case 'n':
+        return put_literal(enc, out, p, 0, tag);
     default: {
         number num;
         TRYP(p, parse_number(enc, p, &num));
