@@ -106,20 +106,6 @@ static int fail_on(differ *d, int side, int code, uint64_t offset, const char *m
     return file_fail(d->err, code, offset, message);
 }
 
-uint64_t spooky_file_lower_bound(const spooky_file *f, const uint8_t *key, size_t key_len) {
-    if (!f || (!key && key_len)) return 0;
-    uint64_t lo = 0, hi = f->record_count;
-    while (lo < hi) {
-        uint64_t mid = lo + (hi - lo) / 2;
-        const uint8_t *e = f->index + mid * INDEX_ENTRY;
-        if (bytes_cmp(f->heap + load_u64(e + 24), load_u32(e + 20), key, key_len) < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
-}
-
 /* n bytes of one side's file at off into dst. */
 static int read_at(differ *d, int side, uint8_t *dst, uint64_t off, uint64_t n) {
     int rc = file_read_at(d->files[side], side ? d->spec->new_fd : d->spec->old_fd, dst, off, n,

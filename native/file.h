@@ -59,6 +59,12 @@ void file_release(const spooky_file *f, const uint8_t *p, uint64_t n);
 
 /* Fills err (if given) and returns code. */
 int file_fail(spooky_error *err, int code, uint64_t offset, const char *message);
+/* A binary search of a sorted key index, or of a slice [lo, hi) of it:
+ * the first position whose key (key_at(ctx, pos, &len)) is not below key,
+ * or hi; *found (if given): that key is key. */
+typedef const uint8_t *(*index_key_fn)(const void *ctx, uint64_t pos, uint32_t *len);
+uint64_t file_key_search(uint64_t lo, uint64_t hi, const uint8_t *key, size_t key_len,
+                         index_key_fn key_at, const void *ctx, int *found);
 /* Index of the name with this hash in f->names, or -1. */
 int64_t file_name_index(const spooky_file *f, uint64_t hash);
 /* Block i's header against the block table and its checksum, then a walk

@@ -332,7 +332,27 @@ int spooky_file_index_at(const spooky_file *f, uint64_t i, spooky_index_entry *o
     return SPOOKY_OK;
 }
 
-static inline const uint8_t *index_key(const spooky_file *f, uint64_t i, uint32_t *klen) {
+uint64_t file_key_search(uint64_t lo, uint64_t hi, const uint8_t *key, size_t key_len,
+                         index_key_fn key_at, const void *ctx, int *found) {
+    uint64_t end = hi;
+    while (lo < hi) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        uint32_t klen;
+        const uint8_t *k = key_at(ctx, mid, &klen);
+        if (bytes_cmp(k, klen, key, key_len) < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    if (found) {
+        uint32_t klen = 0;
+        const uint8_t *k = lo < end ? key_at(ctx, lo, &klen) : NULL;
+        *found = k && bytes_cmp(k, klen, key, key_len) == 0;
+    }
+    return lo;
+}
+
+/* The key of index entry i of a file (ctx). */
+static const uint8_t *index_key(const void *ctx, uint64_t i, uint32_t *klen) {
+    const spooky_file *f = ctx;
     const uint8_t *e = f->index + i * INDEX_ENTRY;
     *klen = load_u32(e + 20);
     return f->heap + load_u64(e + 24);
@@ -341,20 +361,16 @@ static inline const uint8_t *index_key(const spooky_file *f, uint64_t i, uint32_
 int spooky_file_find_key(const spooky_file *f, const uint8_t *key, size_t key_len,
                          uint64_t *index_pos) {
     if (!f || !index_pos || (!key && key_len)) return SPOOKY_E_ARG;
-    uint64_t lo = 0, hi = f->record_count;
-    while (lo < hi) {
-        uint64_t mid = lo + (hi - lo) / 2;
-        uint32_t klen;
-        const uint8_t *k = index_key(f, mid, &klen);
-        int c = bytes_cmp(k, klen, key, key_len);
-        if (c < 0) lo = mid + 1;
-        else if (c > 0) hi = mid;
-        else {
-            *index_pos = mid;
-            return SPOOKY_OK;
-        }
-    }
-    return SPOOKY_E_NOT_FOUND;
+    int found;
+    uint64_t pos = file_key_search(0, f->record_count, key, key_len, index_key, f, &found);
+    if (!found) return SPOOKY_E_NOT_FOUND;
+    *index_pos = pos;
+    return SPOOKY_OK;
+}
+
+uint64_t spooky_file_lower_bound(const spooky_file *f, const uint8_t *key, size_t key_len) {
+    if (!f || (!key && key_len)) return 0;
+    return file_key_search(0, f->record_count, key, key_len, index_key, f, NULL);
 }
 
 /* Index of the name with this hash, or -1. */

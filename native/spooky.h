@@ -446,7 +446,7 @@ typedef struct {
     uint64_t added, removed, changed, unchanged;
 } spooky_diff_counts;
 
-/* Index position of the first key >= key (sort form) in f. */
+/* Index position of the first key >= key (sort form) in f (native/reader.c). */
 uint64_t spooky_file_lower_bound(const spooky_file *f, const uint8_t *key, size_t key_len);
 /* Diffs old index positions [old_begin, old_end) against new [new_begin,
  * new_end) (ranges that hold the same keys: cut them with lower_bound);

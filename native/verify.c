@@ -131,8 +131,9 @@ static int load_slice(spooky_verifier *v, uint64_t j, spooky_error *err) {
     return SPOOKY_OK;
 }
 
-/* The key of index position pos, in the slice read last. */
-static const uint8_t *slice_key(const spooky_verifier *v, uint64_t pos, uint32_t *klen) {
+/* The key of index position pos, in the slice read last by the verifier ctx. */
+static const uint8_t *slice_key(const void *ctx, uint64_t pos, uint32_t *klen) {
+    const spooky_verifier *v = ctx;
     const uint8_t *e = v->entries.data + (pos - v->lo) * INDEX_ENTRY;
     uint64_t koff = load_u64(e + 24);
     *klen = load_u32(e + 20);
@@ -152,20 +153,7 @@ static int find(spooky_verifier *v, const uint8_t *key, uint32_t klen, uint64_t 
     }
     if (lo == 0) return SPOOKY_OK;
     TRY(load_slice(v, lo - 1, err));
-    lo = v->lo, hi = v->hi;
-    while (lo < hi) {
-        uint64_t mid = lo + (hi - lo) / 2;
-        uint32_t n;
-        const uint8_t *k = slice_key(v, mid, &n);
-        int c = bytes_cmp(k, n, key, klen);
-        if (c < 0) lo = mid + 1;
-        else if (c > 0) hi = mid;
-        else {
-            *pos = mid;
-            *found = 1;
-            return SPOOKY_OK;
-        }
-    }
+    *pos = file_key_search(v->lo, v->hi, key, klen, slice_key, v, found);
     return SPOOKY_OK;
 }
 
