@@ -1,5 +1,5 @@
 /* file.h: an opened record file and block walking, shared by reader.c,
- * diff.c and filter.c (internal, not the cdef). */
+ * verify.c, diff.c, filter.c and chunk.c (internal, not the cdef). */
 #ifndef SPOOKY_FILE_H
 #define SPOOKY_FILE_H
 

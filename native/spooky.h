@@ -175,8 +175,8 @@ int spooky_value_to_json(uint8_t tag, const uint8_t *value, size_t len,
 #define SPOOKY_FOOTER_FIXED_SIZE 72
 #define SPOOKY_BLOCK_TARGET 1048576
 
-/* Writing (native/writer.c). A chunk is many NDJSON lines transcoded at once,
- * into [key_len u32][record_len u32][key][record] entries; chunks can be
+/* Writing (native/chunk.c, native/writer.c). A chunk is many NDJSON lines
+ * transcoded at once into records with their keys; chunks can be
  * transcoded on several threads (one encoder and chunk each), then handed to
  * the writer in input order. */
 typedef struct spooky_chunk spooky_chunk;
@@ -207,7 +207,7 @@ uint64_t spooky_chunk_big_ints(const spooky_chunk *chunk);
 uint64_t spooky_chunk_error_count(const spooky_chunk *chunk);
 int spooky_chunk_error_at(const spooky_chunk *chunk, uint64_t i, spooky_line_error *out);
 
-/* A JSON array of objects as lines, in place and the same length (so byte
+/* A JSON array of objects as lines (native/jsonarray.c), in place and the same length (so byte
  * offsets stay the input's): the array's brackets become spaces, newlines
  * inside elements spaces, and the commas between elements newlines. Zero the
  * state before the first piece; it carries across pieces. Not an array, or
