@@ -44,9 +44,7 @@ const char *spooky_strerror(int code) {
 
 int spooky_buf_reserve(spooky_buf *buf, size_t cap) {
     if (cap <= buf->cap) return SPOOKY_OK;
-    uint8_t *p = realloc(buf->data, cap);
-    if (!p) return SPOOKY_E_NOMEM;
-    buf->data = p;
+    TRY(resize_array(&buf->data, cap, 1));
     buf->cap = cap;
     return SPOOKY_OK;
 }

@@ -106,20 +106,6 @@ static int fail_on(differ *d, int side, int code, uint64_t offset, const char *m
     return file_fail(d->err, code, offset, message);
 }
 
-uint64_t spooky_file_lower_bound(const spooky_file *f, const uint8_t *key, size_t key_len) {
-    if (!f || (!key && key_len)) return 0;
-    uint64_t lo = 0, hi = f->record_count;
-    while (lo < hi) {
-        uint64_t mid = lo + (hi - lo) / 2;
-        const uint8_t *e = f->index + mid * INDEX_ENTRY;
-        if (file_key_cmp(f->heap + load_u64(e + 24), load_u32(e + 20), key, key_len) < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
-}
-
 /* n bytes of one side's file at off into dst. */
 static int read_at(differ *d, int side, uint8_t *dst, uint64_t off, uint64_t n) {
     int rc = file_read_at(d->files[side], side ? d->spec->new_fd : d->spec->old_fd, dst, off, n,
@@ -140,15 +126,11 @@ static uint64_t run_end(const batch *b, size_t i, size_t n, size_t *next) {
 /* Notes that the record of index position pos of one side is needed. */
 static int need(differ *d, int side, uint64_t pos) {
     batch *b = &d->batches[side];
-    if (b->n == b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 256;
-        span *sp = realloc(b->spans, cap * sizeof *sp);
-        if (sp) b->spans = sp;
-        uint64_t *at = realloc(b->at, cap * sizeof *at);
-        if (at) b->at = at;
-        uint64_t *ps = realloc(b->pos, cap * sizeof *ps);
-        if (ps) b->pos = ps;
-        if (!sp || !at || !ps) return SPOOKY_E_NOMEM;
+    if (b->n == b->cap) { /* three arrays of one capacity */
+        size_t cap = b->cap;
+        TRY(grow_array(&b->spans, &cap, b->n + 1, sizeof *b->spans));
+        TRY(resize_array(&b->at, cap, sizeof *b->at));
+        TRY(resize_array(&b->pos, cap, sizeof *b->pos));
         b->cap = cap;
     }
     const uint8_t *e = d->files[side]->index + pos * INDEX_ENTRY; /* checked at open */
@@ -236,20 +218,10 @@ static int check_record(differ *d, rec_ref *r) {
 
 /* The key (sort form) as JSON: an integer or a string. */
 static int put_key(differ *d, const rec_ref *r) {
-    const uint8_t *k = r->key;
-    if (r->key_len == 9 && (k[0] == 1 || k[0] == 2)) {
-        uint64_t v = 0;
-        for (int i = 0; i < 8; i++) v = v << 8 | k[1 + i];
-        if (k[0] == 1) v ^= 0x8000000000000000ULL;
-        uint8_t raw[8];
-        store_u64(raw, v);
-        return spooky_value_to_json(k[0] == 1 ? SPOOKY_I64 : SPOOKY_U64, raw, 8, d->out);
-    }
-    if (r->key_len >= 1 && k[0] == 3) {
-        int rc = spooky_value_to_json(SPOOKY_STR, k + 1, r->key_len - 1, d->out);
-        if (rc != SPOOKY_E_NOT_JSON && rc != SPOOKY_E_RECORD_INVALID) return rc;
-    }
-    return fail_on(d, r->side, SPOOKY_E_FILE_INVALID, r->off, "stored key is not well formed");
+    int rc = spooky_key_to_json(r->key, r->key_len, d->out);
+    if (rc == SPOOKY_E_ARG)
+        return fail_on(d, r->side, SPOOKY_E_FILE_INVALID, r->off, "stored key is not well formed");
+    return rc;
 }
 
 static int put(differ *d, const char *text) { return buf_append(d->out, text, strlen(text)); }
@@ -288,13 +260,7 @@ static int emit_whole(differ *d, rec_ref *r) {
 /* Notes a change of field hash: old and/or new value (tag, bytes). */
 static int note(differ *d, uint64_t hash, int has_old, uint8_t otag, const uint8_t *ov,
                 uint32_t olen, int has_new, uint8_t ntag, const uint8_t *nv, uint32_t nlen) {
-    if (d->nchanges == d->cap) {
-        size_t cap = d->cap ? d->cap * 2 : 16;
-        field_change *c = realloc(d->changes, cap * sizeof *c);
-        if (!c) return SPOOKY_E_NOMEM;
-        d->changes = c;
-        d->cap = cap;
-    }
+    TRY(grow_array(&d->changes, &d->cap, d->nchanges + 1, sizeof *d->changes));
     field_change *c = &d->changes[d->nchanges++];
     c->has_old = has_old;
     c->has_new = has_new;
@@ -431,7 +397,7 @@ static int deep_items(differ *d, uint64_t hash, const item *a, const item *b, in
         int c;
         if (ib == nb) c = -1;
         else if (ia == na) c = 1;
-        else c = file_key_cmp(ka.p, (size_t)(ka.end - ka.p), kb.p, (size_t)(kb.end - kb.p));
+        else c = bytes_cmp(ka.p, (size_t)(ka.end - ka.p), kb.p, (size_t)(kb.end - kb.p));
         const item *key = c <= 0 ? &ka : &kb;
         TRY(deep_step(d, hash, key->p, (size_t)(key->end - key->p), c <= 0 ? &va : NULL,
                       c >= 0 ? &vb : NULL, depth));
@@ -636,12 +602,7 @@ static int check_new(differ *d, rec_ref *o, rec_ref *n) {
     TRY(validate(d, n));
     const spooky_file *f = d->files[1];
     uint32_t no = load_u32(o->rec), nn = load_u32(n->rec), i = 0;
-    if (nn > d->pick_cap) {
-        spooky_slot *p = realloc(d->pick, (size_t)nn * sizeof *p);
-        if (!p) return SPOOKY_E_NOMEM;
-        d->pick = p;
-        d->pick_cap = nn;
-    }
+    TRY(grow_array(&d->pick, &d->pick_cap, nn, sizeof *d->pick));
     size_t k = 0;
     spooky_slot so = {0};
     if (no) spooky_record_slot_at(o->rec, o->len, 0, &so);
@@ -707,7 +668,7 @@ static int walk(differ *d, uint64_t oi, uint64_t oend, uint64_t ni, uint64_t nen
             const uint8_t *en = ni < nend ? d->files[1]->index + ni * INDEX_ENTRY : NULL;
             int c = !en ? -1
                     : !eo ? 1
-                          : file_key_cmp(d->files[0]->heap + load_u64(eo + 24), load_u32(eo + 20),
+                          : bytes_cmp(d->files[0]->heap + load_u64(eo + 24), load_u32(eo + 20),
                                          d->files[1]->heap + load_u64(en + 24), load_u32(en + 20));
             if (c == 0 && load_u64(eo) == load_u64(en) && load_u32(eo + 16) == load_u32(en + 16)) {
                 counts->unchanged++; /* same digest, same length: not read */

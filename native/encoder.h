@@ -5,7 +5,7 @@
 #include "internal.h"
 
 /* A top-level field parsed but not yet placed. After a record is encoded,
- * fields[0..nfields) still name every field in input order (writer.c). */
+ * fields[0..nfields) still name every field in input order (chunk.c). */
 typedef struct {
     uint64_t hash;
     size_t key_off, key_len; /* in enc->keys */

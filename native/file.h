@@ -1,5 +1,5 @@
 /* file.h: an opened record file and block walking, shared by reader.c,
- * diff.c and filter.c (internal, not the cdef). */
+ * verify.c, diff.c, filter.c and chunk.c (internal, not the cdef). */
 #ifndef SPOOKY_FILE_H
 #define SPOOKY_FILE_H
 
@@ -36,12 +36,15 @@ struct spooky_file {
     int release;                 /* data is a read-only mapping: pages may be given back */
 };
 
-/* Walks a checked payload entry by entry. */
+/* A walk over the entries of a block whose header and checksum hold
+ * (file_walk_block); key .. rec_off: the entry read last. */
 typedef struct {
-    const uint8_t *p;       /* payload */
-    uint64_t len, at;       /* payload length, position */
-    uint64_t base;          /* file offset of the payload */
-    uint64_t seen, count;   /* records read, records the block holds */
+    spooky_block_info block;
+    const uint8_t *p;       /* the payload */
+    uint64_t at, seen;      /* position in the payload, records read */
+    const uint8_t *key, *rec;
+    uint32_t klen, rlen;
+    uint64_t rec_off;       /* file offset of rec */
 } block_walk;
 
 /* [off, off + n) lies inside [0, size) */
@@ -56,16 +59,20 @@ void file_release(const spooky_file *f, const uint8_t *p, uint64_t n);
 
 /* Fills err (if given) and returns code. */
 int file_fail(spooky_error *err, int code, uint64_t offset, const char *message);
-/* Sort-form key order: memcmp, then the shorter first. */
-int file_key_cmp(const uint8_t *a, size_t an, const uint8_t *b, size_t bn);
+/* A binary search of a sorted key index, or of a slice [lo, hi) of it:
+ * the first position whose key (key_at(ctx, pos, &len)) is not below key,
+ * or hi; *found (if given): that key is key. */
+typedef const uint8_t *(*index_key_fn)(const void *ctx, uint64_t pos, uint32_t *len);
+uint64_t file_key_search(uint64_t lo, uint64_t hi, const uint8_t *key, size_t key_len,
+                         index_key_fn key_at, const void *ctx, int *found);
 /* Index of the name with this hash in f->names, or -1. */
 int64_t file_name_index(const spooky_file *f, uint64_t hash);
-/* Block i's header against the block table and its checksum. */
-int file_open_block(const spooky_file *f, uint64_t i, spooky_block_info *b, spooky_error *err);
-/* The next entry of a block, its record validated: 1 with key/record set, 0
- * at the end, or a negated status on error. */
-int file_next_entry(block_walk *w, const uint8_t **key, uint32_t *klen, const uint8_t **rec,
-                    uint32_t *rlen, uint64_t *rec_off, spooky_error *err);
+/* Block i's header against the block table and its checksum, then a walk
+ * from its first entry (w->block is set as far as it was read). */
+int file_walk_block(const spooky_file *f, uint64_t i, block_walk *w, spooky_error *err);
+/* The next entry into w, its record validated: 1, or 0 with *rc the
+ * status: SPOOKY_OK at the end of the block, else why it is not valid. */
+int file_next_entry(block_walk *w, int *rc, spooky_error *err);
 /* Every field of a valid record has a JSON form: strings UTF-8, nested
  * values valid CBOR, floats finite (NaN and infinities are not allowed in a
  * record file: SPOOKY_E_NOT_JSON), and, when f is given, every name in f's
@@ -78,6 +85,10 @@ int file_check_fields(const spooky_file *f, const uint8_t *rec, uint32_t rlen, u
  * filter checks it for the records it copies. */
 int file_check_key(const spooky_file *f, const uint8_t *key, uint32_t klen, const uint8_t *rec,
                    uint32_t rlen, uint64_t key_off, spooky_error *err);
+/* The entry read last by a walk: file_check_key and file_check_fields, what
+ * verify checks per record besides the key index. */
+int file_check_entry(const spooky_file *f, const block_walk *w, spooky_buf *scratch,
+                     spooky_error *err);
 /* n bytes of f at file offset off into dst: with pread from fd (a descriptor
  * of the same file), or copied from f's bytes when fd < 0. A short file
  * (changed since it was opened) is SPOOKY_E_FILE_TRUNCATED. (verify.c) */
@@ -97,7 +108,7 @@ int file_put_value(const uint8_t *rec, const spooky_slot *s, uint64_t rec_off, s
 /* Which name table entry field j of the last record had (see file_put_record). */
 typedef struct {
     int64_t *ni;
-    uint32_t cap;
+    size_t cap;
 } name_cache;
 void name_cache_free(name_cache *cache);
 /* A valid record's fields as one JSON object (no newline) appended to out. */
@@ -120,12 +131,10 @@ void schema_free(resolved_schema *s);
 /* The schema's fields of a valid record, in its order, as one JSON object. */
 int file_put_projected(const spooky_file *f, resolved_schema *p, const uint8_t *rec, uint32_t rlen,
                        uint64_t rec_off, spooky_buf *out, spooky_error *err);
-
-/* writer.c: a chunk (emptied by chunk_reset) takes a valid record of f and its
- * key in sort form, with the record's names from f's name table. */
-void chunk_reset(spooky_chunk *c);
-int chunk_append_from(spooky_chunk *c, const spooky_file *f, const uint8_t *key, uint32_t klen,
-                      const uint8_t *rec, uint32_t rlen);
+/* The record a walk read last as one NDJSON line: the fields of p, or with
+ * p NULL every field (cache as file_put_record's). */
+int file_put_line(const spooky_file *f, resolved_schema *p, name_cache *cache, const block_walk *w,
+                  spooky_buf *out, spooky_error *err);
 
 /* record.c: a record of the fields of rec at the given slots (valid for rec,
  * strictly ascending name hashes) into out (cleared first). */

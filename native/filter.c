@@ -10,6 +10,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include "internal.h"
+#include "chunk.h"
 #include "file.h"
 
 #define UNORDERED 2 /* a comparison with NaN, or of types without an order */
@@ -80,10 +81,8 @@ static int compare(uint8_t ta, const uint8_t *a, size_t alen, uint8_t tb, const 
     if (ta != tb) return UNORDERED;
     if (ta == SPOOKY_STR) {
         *ordered = 1;
-        size_t n = alen < blen ? alen : blen;
-        int c = n ? memcmp(a, b, n) : 0;
-        if (c) return c < 0 ? -1 : 1;
-        return usign(alen, blen);
+        int c = bytes_cmp(a, alen, b, blen);
+        return (c > 0) - (c < 0);
     }
     /* null, bool, nested: canonical bytes, so equal values have equal bytes */
     if (alen == blen && (alen == 0 || memcmp(a, b, alen) == 0)) return 0;
@@ -377,16 +376,17 @@ static int pick(resolved_schema *p, const uint32_t *order, const uint8_t *rec, u
     return record_pick(rec, picked, n, out);
 }
 
-/* A record about to be copied into a record file: its stored key and every
- * value it carries (file_check_fields), so the output passes `info
- * --verify`. copy is rec itself, or the record pick() made of rec's fields
- * picked[0..n) (then an error's offset is mapped back into rec). */
-static int check_copy(const spooky_file *f, const uint8_t *key, uint32_t klen, const uint8_t *rec,
-                      uint32_t rlen, uint64_t rec_off, const uint8_t *copy, uint32_t clen,
-                      const spooky_slot *picked, size_t n, spooky_buf *scratch,
+/* The record a walk read last, about to be copied into a record file: its
+ * stored key and every value it carries (file_check_fields), so the output
+ * passes `info --verify`. copy is the record itself, or the record pick()
+ * made of its fields picked[0..n) (then an error's offset is mapped back
+ * into the record). */
+static int check_copy(const spooky_file *f, const block_walk *w, const uint8_t *copy,
+                      uint32_t clen, const spooky_slot *picked, size_t n, spooky_buf *scratch,
                       spooky_error *err) {
-    TRY(file_check_key(f, key, klen, rec, rlen, rec_off - klen, err));
-    if (copy == rec) return file_check_fields(f, rec, rlen, rec_off, scratch, err);
+    if (copy == w->rec) return file_check_entry(f, w, scratch, err);
+    uint64_t rec_off = w->rec_off;
+    TRY(file_check_key(f, w->key, w->klen, w->rec, w->rlen, rec_off - w->klen, err));
     int rc = file_check_fields(f, copy, clen, 0, scratch, err);
     if (!rc || !err) return rc;
     uint64_t at = err->offset;
@@ -411,10 +411,8 @@ int spooky_filter_block(const spooky_file *f, uint64_t i, const spooky_filter_sp
         return file_fail(err, SPOOKY_E_ARG, 0, "bad argument");
     *matched = 0;
     if (chunk_out) chunk_reset(chunk_out);
-    spooky_block_info b;
-    TRY(file_open_block(f, i, &b, err));
-    block_walk w = {f->data + b.payload_offset, b.payload_len, 0, b.payload_offset, 0,
-                    b.record_count};
+    block_walk w;
+    TRY(file_walk_block(f, i, &w, err));
     size_t mark = json_out ? json_out->len : 0;
     int project = spec->fields != NULL;
     resolved_schema fields = {0};
@@ -423,7 +421,7 @@ int spooky_filter_block(const spooky_file *f, uint64_t i, const spooky_filter_sp
     resolved_schema p = {0};
     name_cache cache = {0};
     spooky_buf rec_out = {0}, scratch = {0};
-    int rc = SPOOKY_OK;
+    int rc;
     if (!picked || !order || predicate_fields(spec, &fields) ||
         (project && schema_init(&p, f, spec->fields, spec->nfields))) {
         rc = file_fail(err, SPOOKY_E_NOMEM, 0, "no memory");
@@ -437,18 +435,10 @@ int spooky_filter_block(const spooky_file *f, uint64_t i, const spooky_filter_sp
             order[c] = order[c - 1];
             order[c - 1] = t;
         }
-    for (;;) {
-        const uint8_t *key, *rec;
-        uint32_t klen, rlen;
-        uint64_t rec_off;
-        int got = file_next_entry(&w, &key, &klen, &rec, &rlen, &rec_off, err);
-        if (got <= 0) {
-            rc = -got;
-            break;
-        }
+    while (file_next_entry(&w, &rc, err)) {
         int match = 0;
-        if ((rc = matches(spec, &fields, rec, rlen, &match))) {
-            rc = file_fail(err, SPOOKY_E_RECORD_INVALID, rec_off,
+        if ((rc = matches(spec, &fields, w.rec, w.rlen, &match))) {
+            rc = file_fail(err, SPOOKY_E_RECORD_INVALID, w.rec_off,
                            rc == SPOOKY_E_CBOR_INVALID ? "nested field is not valid CBOR"
                                                        : "record is not valid");
             break;
@@ -456,24 +446,20 @@ int spooky_filter_block(const spooky_file *f, uint64_t i, const spooky_filter_sp
         if (!match) continue;
         ++*matched;
         if (json_out) {
-            rc = project ? file_put_projected(f, &p, rec, rlen, rec_off, json_out, err)
-                         : file_put_record(f, rec, rlen, rec_off, &cache, json_out, err);
-            if (rc || (rc = buf_push(json_out, '\n'))) break;
+            if ((rc = file_put_line(f, project ? &p : NULL, &cache, &w, json_out, err))) break;
         } else if (chunk_out) {
-            const uint8_t *copy = rec;
-            uint32_t clen = rlen;
+            const uint8_t *copy = w.rec;
+            uint32_t clen = w.rlen;
             size_t npicked = 0;
             if (project) {
-                if ((rc = pick(&p, order, rec, rlen, picked, &npicked, &rec_out))) break;
+                if ((rc = pick(&p, order, w.rec, w.rlen, picked, &npicked, &rec_out))) break;
                 copy = rec_out.data;
                 clen = (uint32_t)rec_out.len;
             }
-            if ((rc = check_copy(f, key, klen, rec, rlen, rec_off, copy, clen, picked, npicked,
-                                 &scratch, err)))
-                break;
-            rc = chunk_append_from(chunk_out, f, key, klen, copy, clen);
+            if ((rc = check_copy(f, &w, copy, clen, picked, npicked, &scratch, err))) break;
+            rc = chunk_append_from(chunk_out, f, w.key, w.klen, copy, clen);
             if (rc == SPOOKY_E_FILE_INVALID) {
-                rc = file_fail(err, rc, rec_off, "record field missing from the name table");
+                rc = file_fail(err, rc, w.rec_off, "record field missing from the name table");
                 break;
             }
             if (rc) break;

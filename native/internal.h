@@ -2,6 +2,7 @@
 #ifndef SPOOKY_INTERNAL_H
 #define SPOOKY_INTERNAL_H
 
+#include <stdlib.h>
 #include <string.h>
 #include "spooky.h"
 
@@ -25,14 +26,38 @@ static inline uint64_t load_u64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8)
 static inline void store_u32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
 static inline void store_u64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
 
+/* Reallocates the array at *items_ptr (the address of a T *) to n items of
+ * item_size bytes; on failure the array is left as it was. */
+static inline int resize_array(void *items_ptr, size_t n, size_t item_size) {
+    void *items;
+    memcpy(&items, items_ptr, sizeof items); /* a T * read as a void *, without aliasing */
+    if (n > SIZE_MAX / item_size) return SPOOKY_E_NOMEM;
+    items = realloc(items, n * item_size);
+    if (!items) return SPOOKY_E_NOMEM;
+    memcpy(items_ptr, &items, sizeof items);
+    return SPOOKY_OK;
+}
+
+/* Room for need items in the array at *items_ptr (the address of a T *)
+ * whose capacity is *cap: the capacity doubles, from 16, until they fit. On
+ * failure the array and *cap are left as they were. */
+static inline int grow_array(void *items_ptr, size_t *cap, size_t need, size_t item_size) {
+    if (need <= *cap) return SPOOKY_OK;
+    size_t n = *cap ? *cap : 16;
+    while (n < need) {
+        if (n > SIZE_MAX / 2 / item_size) return SPOOKY_E_NOMEM;
+        n *= 2;
+    }
+    int rc = resize_array(items_ptr, n, item_size);
+    if (rc == SPOOKY_OK) *cap = n;
+    return rc;
+}
+
 /* Grows buf so that `extra` more bytes fit after len. */
 static inline int buf_grow(spooky_buf *buf, size_t extra) {
     if (buf->cap - buf->len >= extra) return SPOOKY_OK;
     if (extra > SIZE_MAX / 2 - buf->len) return SPOOKY_E_NOMEM;
-    size_t need = buf->len + extra;
-    size_t cap = buf->cap ? buf->cap : 64;
-    while (cap < need) cap *= 2;
-    return spooky_buf_reserve(buf, cap);
+    return grow_array(&buf->data, &buf->cap, buf->len + extra, 1);
 }
 
 static inline int buf_append(spooky_buf *buf, const void *data, size_t n) {
@@ -84,6 +109,27 @@ static inline size_t utf8_seq(const uint8_t *p, const uint8_t *end) {
         return (p[1] >= lo && p[1] <= hi) ? 4 : 0;
     }
     return 0;
+}
+
+/* Whether the n bytes at p are valid UTF-8. */
+static inline int valid_utf8(const uint8_t *p, size_t n) {
+    const uint8_t *end = p + n;
+    while (p < end) {
+        if (*p < 0x80) { p++; continue; }
+        size_t k = utf8_seq(p, end);
+        if (!k) return 0;
+        p += k;
+    }
+    return 1;
+}
+
+/* Byte order: memcmp, then the shorter first. The order of sort-form keys
+ * (keys.h) and of canonical CBOR map keys. */
+static inline int bytes_cmp(const uint8_t *a, size_t an, const uint8_t *b, size_t bn) {
+    size_t n = an < bn ? an : bn;
+    int c = n ? memcmp(a, b, n) : 0;
+    if (c) return c;
+    return an < bn ? -1 : an > bn ? 1 : 0;
 }
 
 /* Streaming xxh64 (xxh64.c). */

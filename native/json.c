@@ -591,6 +591,36 @@ static inline int is_word(const uint8_t *p, const uint8_t *end, const char *word
 
 static const uint8_t *cbor_value(spooky_encoder *enc, spooky_buf *out, const uint8_t *p, int depth);
 
+/* The first byte of a value at or after p (whitespace skipped). */
+static inline const uint8_t *value_start(spooky_encoder *enc, const uint8_t *p) {
+    p = skip_ws(p, enc->end);
+    return p < enc->end ? p : fail(enc, p, SPOOKY_E_JSON_SYNTAX, "value expected");
+}
+
+/* The literal true, false or null at p appended to out: as a CBOR simple
+ * value when cbor, else as a field value (a bool's byte; null has none).
+ * *tag: SPOOKY_BOOL or SPOOKY_NULL. */
+static inline const uint8_t *put_literal(spooky_encoder *enc, spooky_buf *out, const uint8_t *p,
+                                         int cbor, uint8_t *tag) {
+    const uint8_t *end = enc->end;
+    size_t n;
+    uint8_t byte;
+    *tag = SPOOKY_BOOL;
+    if (is_word(p, end, "true", 4)) {
+        n = 4, byte = cbor ? 0xf5 : 1;
+    } else if (is_word(p, end, "false", 5)) {
+        n = 5, byte = cbor ? 0xf4 : 0;
+    } else if (is_word(p, end, "null", 4)) {
+        *tag = SPOOKY_NULL;
+        if (!cbor) return p + 4;
+        n = 4, byte = 0xf6;
+    } else {
+        return fail(enc, p, SPOOKY_E_JSON_SYNTAX, "invalid value");
+    }
+    TRYB(enc, p, push(out, byte));
+    return p + n;
+}
+
 static inline uint64_t load_be64(const uint8_t *p) {
     return (uint64_t)p[0] << 56 | (uint64_t)p[1] << 48 | (uint64_t)p[2] << 40 | (uint64_t)p[3] << 32 |
            (uint64_t)p[4] << 24 | (uint64_t)p[5] << 16 | (uint64_t)p[6] << 8 | p[7];
@@ -652,27 +682,76 @@ static inline const uint8_t *cbor_string(spooky_encoder *enc, spooky_buf *out, c
     return cbor_string_any(enc, out, p, text_len, prefix);
 }
 
-NOINLINE static const uint8_t *cbor_array(spooky_encoder *enc, spooky_buf *out, const uint8_t *p, int depth) {
+/* ---- the punctuation of arrays and objects ---- */
+
+/* Past the '[' or '{' at p, and a 1-byte head placeholder for the container
+ * (CBOR major type 4 or 5) at *head in out. *empty: the container closed at
+ * once (then its head is written and the position is past its end). */
+static inline const uint8_t *open_container(spooky_encoder *enc, spooky_buf *out, const uint8_t *p,
+                                            uint8_t major, size_t *head, int *empty) {
     const uint8_t *end = enc->end;
-    size_t head = out->len;
-    uint64_t count = 0;
+    uint8_t close = major == 4 ? ']' : '}';
+    *head = out->len;
+    *empty = 0;
     TRYB(enc, p, push(out, 0));
-    p = skip_ws(p + 1, end); /* past '[' */
-    if (p < end && *p == ']') {
-        TRYB(enc, p + 1, close_head(out, head, 4, 0));
+    p = skip_ws(p + 1, end);
+    *empty = p < end && *p == close;
+    if (*empty) {
+        TRYB(enc, p + 1, close_head(out, *head, major, 0));
         return p + 1;
     }
-    for (;;) {
+    return p;
+}
+
+/* After an element or member at p: past the ',' before the next (*more 1)
+ * or past the container's closing byte (*more 0). */
+static inline const uint8_t *next_item(spooky_encoder *enc, const uint8_t *p, uint8_t close,
+                                       int *more) {
+    const uint8_t *end = enc->end;
+    int array = close == ']';
+    if (p >= end || (*p != ',' && *p != close)) { /* whitespace is rare */
+        p = skip_ws(p, end);
+        if (p >= end)
+            return fail(enc, p, SPOOKY_E_JSON_SYNTAX, array ? "unterminated array" : "unterminated object");
+    }
+    *more = *p == ',';
+    if (*p == ',' || *p == close) return p + 1;
+    return fail(enc, p, SPOOKY_E_JSON_SYNTAX, array ? "',' or ']' expected" : "',' or '}' expected");
+}
+
+/* The opening quote of a member's key at or after p. */
+static inline const uint8_t *member_key(spooky_encoder *enc, const uint8_t *p) {
+    const uint8_t *end = enc->end;
+    if (p >= end || *p != '"') {
+        p = skip_ws(p, end);
+        if (p >= end || *p != '"') return fail(enc, p, SPOOKY_E_JSON_SYNTAX, "object key expected");
+    }
+    return p;
+}
+
+/* Past the ':' after a member's key, at or after p. */
+static inline const uint8_t *member_colon(spooky_encoder *enc, const uint8_t *p) {
+    const uint8_t *end = enc->end;
+    if (p >= end || *p != ':') {
+        p = skip_ws(p, end);
+        if (p >= end || *p != ':') return fail(enc, p, SPOOKY_E_JSON_SYNTAX, "':' expected");
+    }
+    return p + 1;
+}
+
+/* ---- arrays and objects -> CBOR ---- */
+
+NOINLINE static const uint8_t *cbor_array(spooky_encoder *enc, spooky_buf *out, const uint8_t *p, int depth) {
+    size_t head;
+    uint64_t count = 0;
+    int empty, more = 0;
+    TRYP(p, open_container(enc, out, p, 4, &head, &empty));
+    if (empty) return p;
+    do {
         TRYP(p, cbor_value(enc, out, p, depth)); /* skips whitespace before the value */
         count++;
-        if (p >= end || (*p != ',' && *p != ']')) { /* whitespace is rare */
-            p = skip_ws(p, end);
-            if (p >= end) return fail(enc, p, SPOOKY_E_JSON_SYNTAX, "unterminated array");
-        }
-        if (*p == ',') { p++; continue; }
-        if (*p == ']') { p++; break; }
-        return fail(enc, p, SPOOKY_E_JSON_SYNTAX, "',' or ']' expected");
-    }
+        TRYP(p, next_item(enc, p, ']', &more));
+    } while (more);
     TRYB(enc, p, close_head(out, head, 4, count));
     return p;
 }
@@ -680,19 +759,11 @@ NOINLINE static const uint8_t *cbor_array(spooky_encoder *enc, spooky_buf *out, 
 /* Room for one more member. */
 static inline int reserve_member(spooky_encoder *enc) {
     if (enc->nmembers < enc->cap_members) return SPOOKY_OK;
-    size_t cap = enc->cap_members ? enc->cap_members * 2 : 64;
-    member *mm = realloc(enc->members, cap * sizeof *mm);
-    if (!mm) return SPOOKY_E_NOMEM;
-    enc->members = mm;
-    enc->cap_members = cap;
-    return SPOOKY_OK;
+    return grow_array(&enc->members, &enc->cap_members, enc->nmembers + 1, sizeof *enc->members);
 }
 
 NOINLINE static int key_cmp_bytes(const member *a, const member *b, const uint8_t *base) {
-    size_t n = a->key_len < b->key_len ? a->key_len : b->key_len;
-    int c = memcmp(base + a->key_off, base + b->key_off, n);
-    if (c) return c;
-    return a->key_len < b->key_len ? -1 : (a->key_len > b->key_len);
+    return bytes_cmp(base + a->key_off, a->key_len, base + b->key_off, b->key_len);
 }
 
 /* Key order (UTF-8 bytes) of two members; their keys are at base + key_off. */
@@ -793,21 +864,14 @@ static int sort_members(spooky_encoder *enc, spooky_buf *out, member *ms, size_t
 }
 
 NOINLINE static const uint8_t *cbor_object(spooky_encoder *enc, spooky_buf *out, const uint8_t *p, int depth) {
-    const uint8_t *end = enc->end;
-    size_t head = out->len;
+    size_t head;
     size_t base = enc->nmembers;
     uint32_t order = 0;
-    TRYB(enc, p, push(out, 0));
-    p = skip_ws(p + 1, end); /* past '{' */
-    if (p < end && *p == '}') {
-        TRYB(enc, p + 1, close_head(out, head, 5, 0));
-        return p + 1;
-    }
-    for (;;) {
-        if (p >= end || *p != '"') {
-            p = skip_ws(p, end);
-            if (p >= end || *p != '"') return fail(enc, p, SPOOKY_E_JSON_SYNTAX, "object key expected");
-        }
+    int empty, more = 0;
+    TRYP(p, open_container(enc, out, p, 5, &head, &empty));
+    if (empty) return p;
+    do {
+        TRYP(p, member_key(enc, p));
         TRYB(enc, p, reserve_member(enc));
         size_t k = enc->nmembers++;
         member *m = &enc->members[k];
@@ -815,20 +879,11 @@ NOINLINE static const uint8_t *cbor_object(spooky_encoder *enc, spooky_buf *out,
         m->order = order++;
         TRYP(p, cbor_string(enc, out, p, &m->key_len, &m->prefix));
         m->key_off = out->len - m->key_len; /* key bytes sit after their head */
-        if (p >= end || *p != ':') {
-            p = skip_ws(p, end);
-            if (p >= end || *p != ':') return fail(enc, p, SPOOKY_E_JSON_SYNTAX, "':' expected");
-        }
-        TRYP(p, cbor_value(enc, out, p + 1, depth)); /* may move enc->members */
+        TRYP(p, member_colon(enc, p));
+        TRYP(p, cbor_value(enc, out, p, depth)); /* may move enc->members */
         enc->members[k].end = out->len;
-        if (p >= end || (*p != ',' && *p != '}')) {
-            p = skip_ws(p, end);
-            if (p >= end) return fail(enc, p, SPOOKY_E_JSON_SYNTAX, "unterminated object");
-        }
-        if (*p == ',') { p++; continue; }
-        if (*p == '}') { p++; break; }
-        return fail(enc, p, SPOOKY_E_JSON_SYNTAX, "',' or '}' expected");
-    }
+        TRYP(p, next_item(enc, p, '}', &more));
+    } while (more);
     uint64_t count;
     TRYB(enc, p, sort_members(enc, out, enc->members + base, enc->nmembers - base, head + 1, &count));
     enc->nmembers = base;
@@ -838,14 +893,8 @@ NOINLINE static const uint8_t *cbor_object(spooky_encoder *enc, spooky_buf *out,
 
 /* One JSON value at p (after optional whitespace) as CBOR appended to out. */
 static const uint8_t *cbor_value(spooky_encoder *enc, spooky_buf *out, const uint8_t *p, int depth) {
-    const uint8_t *end = enc->end;
-    if (p >= end) return fail(enc, p, SPOOKY_E_JSON_SYNTAX, "value expected");
+    TRYP(p, value_start(enc, p));
     switch (*p) {
-    case ' ':
-    case '\t':
-    case '\n':
-    case '\r':
-        return cbor_value(enc, out, skip_ws(p, end), depth);
     case '{':
         if (depth + 1 > SPOOKY_MAX_DEPTH) return fail(enc, p, SPOOKY_E_JSON_DEPTH, "nested too deeply");
         return cbor_object(enc, out, p, depth + 1);
@@ -857,17 +906,11 @@ static const uint8_t *cbor_value(spooky_encoder *enc, spooky_buf *out, const uin
         return cbor_string(enc, out, p, &n, NULL);
     }
     case 't':
-        if (!is_word(p, end, "true", 4)) return fail(enc, p, SPOOKY_E_JSON_SYNTAX, "invalid value");
-        TRYB(enc, p, push(out, 0xf5));
-        return p + 4;
     case 'f':
-        if (!is_word(p, end, "false", 5)) return fail(enc, p, SPOOKY_E_JSON_SYNTAX, "invalid value");
-        TRYB(enc, p, push(out, 0xf4));
-        return p + 5;
-    case 'n':
-        if (!is_word(p, end, "null", 4)) return fail(enc, p, SPOOKY_E_JSON_SYNTAX, "invalid value");
-        TRYB(enc, p, push(out, 0xf6));
-        return p + 4;
+    case 'n': {
+        uint8_t tag;
+        return put_literal(enc, out, p, 1, &tag);
+    }
     default: {
         number num;
         TRYP(p, parse_number(enc, p, &num));
@@ -888,14 +931,8 @@ static const uint8_t *cbor_value(spooky_encoder *enc, spooky_buf *out, const uin
  * bytes appended to out. */
 static const uint8_t *field_value(spooky_encoder *enc, spooky_buf *out, const uint8_t *p, uint8_t *tag,
                                   int depth) {
-    const uint8_t *end = enc->end;
-    if (p >= end) return fail(enc, p, SPOOKY_E_JSON_SYNTAX, "value expected");
+    TRYP(p, value_start(enc, p));
     switch (*p) {
-    case ' ':
-    case '\t':
-    case '\n':
-    case '\r':
-        return field_value(enc, out, skip_ws(p, end), tag, depth);
     case '{':
     case '[':
         *tag = SPOOKY_NESTED;
@@ -904,19 +941,9 @@ static const uint8_t *field_value(spooky_encoder *enc, spooky_buf *out, const ui
         *tag = SPOOKY_STR;
         return parse_string(enc, out, p);
     case 't':
-        *tag = SPOOKY_BOOL;
-        if (!is_word(p, end, "true", 4)) return fail(enc, p, SPOOKY_E_JSON_SYNTAX, "invalid value");
-        TRYB(enc, p, push(out, 1));
-        return p + 4;
     case 'f':
-        *tag = SPOOKY_BOOL;
-        if (!is_word(p, end, "false", 5)) return fail(enc, p, SPOOKY_E_JSON_SYNTAX, "invalid value");
-        TRYB(enc, p, push(out, 0));
-        return p + 5;
     case 'n':
-        *tag = SPOOKY_NULL;
-        if (!is_word(p, end, "null", 4)) return fail(enc, p, SPOOKY_E_JSON_SYNTAX, "invalid value");
-        return p + 4;
+        return put_literal(enc, out, p, 0, tag);
     default: {
         number num;
         TRYP(p, parse_number(enc, p, &num));
@@ -950,16 +977,10 @@ static inline int bytes_eq(const uint8_t *a, const uint8_t *b, size_t n) {
 /* Room for one more field (and its place in the hash order). */
 static int reserve_field(spooky_encoder *enc) {
     if (enc->nfields < enc->cap_fields) return SPOOKY_OK;
-    size_t cap = enc->cap_fields ? enc->cap_fields * 2 : 32;
-    field *ff = realloc(enc->fields, cap * sizeof *ff);
-    if (!ff) return SPOOKY_E_NOMEM;
-    enc->fields = ff;
-    field_ref *s = realloc(enc->sorted, cap * sizeof *s);
-    if (!s) return SPOOKY_E_NOMEM;
-    enc->sorted = s;
-    cached_key *c = realloc(enc->ckey, cap * sizeof *c);
-    if (!c) return SPOOKY_E_NOMEM;
-    enc->ckey = c;
+    size_t cap = enc->cap_fields; /* three arrays of one capacity */
+    TRY(grow_array(&enc->fields, &cap, enc->nfields + 1, sizeof *enc->fields));
+    TRY(resize_array(&enc->sorted, cap, sizeof *enc->sorted));
+    TRY(resize_array(&enc->ckey, cap, sizeof *enc->ckey));
     enc->cap_fields = cap;
     return SPOOKY_OK;
 }
@@ -1081,11 +1102,9 @@ int encode_object(spooky_encoder *enc, spooky_buf *out) {
         return write_record(enc, out, enc->nckeys == 0);
     }
     size_t hits = 0; /* keys found in the cache at their place */
-    for (;;) {
-        if (p >= end || *p != '"') {
-            p = skip_ws(p, end);
-            if (p >= end || *p != '"') return fail_code(enc, p, SPOOKY_E_JSON_SYNTAX, "object key expected");
-        }
+    int more = 0;
+    do {
+        if (!(p = member_key(enc, p))) return enc->err_code;
         if (reserve_field(enc)) return fail_code(enc, p, SPOOKY_E_NOMEM, spooky_strerror(SPOOKY_E_NOMEM));
         size_t i = enc->nfields;
         field *f = &enc->fields[i];
@@ -1108,23 +1127,14 @@ int encode_object(spooky_encoder *enc, spooky_buf *out) {
             f->key_len = enc->keys.len - f->key_off;
             f->hash = spooky_name_hash(enc->keys.data + f->key_off, f->key_len);
         }
-        if (p >= end || *p != ':') {
-            p = skip_ws(p, end);
-            if (p >= end || *p != ':') return fail_code(enc, p, SPOOKY_E_JSON_SYNTAX, "':' expected");
-        }
+        if (!(p = member_colon(enc, p))) return enc->err_code;
         f->val_off = enc->vals.len;
         /* field_value skips whitespace before the value */
-        if (!(p = field_value(enc, &enc->vals, p + 1, &f->tag, 1))) return enc->err_code;
+        if (!(p = field_value(enc, &enc->vals, p, &f->tag, 1))) return enc->err_code;
         f->val_len = enc->vals.len - f->val_off;
         enc->nfields++;
-        if (p >= end || (*p != ',' && *p != '}')) {
-            p = skip_ws(p, end);
-            if (p >= end) return fail_code(enc, p, SPOOKY_E_JSON_SYNTAX, "unterminated object");
-        }
-        if (*p == ',') { p++; continue; }
-        if (*p == '}') { p++; break; }
-        return fail_code(enc, p, SPOOKY_E_JSON_SYNTAX, "',' or '}' expected");
-    }
+        if (!(p = next_item(enc, p, '}', &more))) return enc->err_code;
+    } while (more);
     enc->p = p;
     return write_record(enc, out, hits == enc->nfields && hits == enc->nckeys);
 }

@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include "internal.h"
 #include "file.h"
+#include "keys.h"
 
 
 
@@ -33,32 +34,6 @@ static int all_zero(const uint8_t *p, size_t n) {
     for (size_t i = 0; i < n; i++)
         if (p[i]) return 0;
     return 1;
-}
-
-static int valid_utf8(const uint8_t *p, size_t n) {
-    const uint8_t *end = p + n;
-    while (p < end) {
-        if (*p < 0x80) { p++; continue; }
-        size_t k = utf8_seq(p, end);
-        if (!k) return 0;
-        p += k;
-    }
-    return 1;
-}
-
-/* Sort-form key order: memcmp, then the shorter first. */
-int file_key_cmp(const uint8_t *a, size_t an, const uint8_t *b, size_t bn) {
-    int c = memcmp(a, b, an < bn ? an : bn);
-    if (c) return c;
-    return an < bn ? -1 : an > bn ? 1 : 0;
-}
-
-/* A stored key: 0x01/0x02 + 8 bytes, or 0x03 + UTF-8. */
-static int key_well_formed(const uint8_t *k, size_t n) {
-    if (n == 0) return 0;
-    if (k[0] == 1 || k[0] == 2) return n == 9;
-    if (k[0] == 3) return valid_utf8(k + 1, n - 1);
-    return 0;
 }
 
 /* ---- open ------------------------------------------------------------------ */
@@ -234,7 +209,7 @@ static int open_footer(spooky_file *f, const uint8_t *p, uint64_t n, uint64_t ba
             !fits(roff, rlen, f->footer_offset))
             return file_fail(err, SPOOKY_E_FILE_INVALID, where, "index record outside the blocks");
         const uint8_t *k = f->heap + koff;
-        if (prev && file_key_cmp(prev, prev_len, k, klen) >= 0)
+        if (prev && bytes_cmp(prev, prev_len, k, klen) >= 0)
             return file_fail(err, SPOOKY_E_FILE_INVALID, where, "key index is not sorted by key");
         if (release && i % (RELEASE_WINDOW / INDEX_ENTRY) == RELEASE_WINDOW / INDEX_ENTRY - 1) {
             uint64_t from = i + 1 - RELEASE_WINDOW / INDEX_ENTRY;
@@ -357,7 +332,27 @@ int spooky_file_index_at(const spooky_file *f, uint64_t i, spooky_index_entry *o
     return SPOOKY_OK;
 }
 
-static inline const uint8_t *index_key(const spooky_file *f, uint64_t i, uint32_t *klen) {
+uint64_t file_key_search(uint64_t lo, uint64_t hi, const uint8_t *key, size_t key_len,
+                         index_key_fn key_at, const void *ctx, int *found) {
+    uint64_t end = hi;
+    while (lo < hi) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        uint32_t klen;
+        const uint8_t *k = key_at(ctx, mid, &klen);
+        if (bytes_cmp(k, klen, key, key_len) < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    if (found) {
+        uint32_t klen = 0;
+        const uint8_t *k = lo < end ? key_at(ctx, lo, &klen) : NULL;
+        *found = k && bytes_cmp(k, klen, key, key_len) == 0;
+    }
+    return lo;
+}
+
+/* The key of index entry i of a file (ctx). */
+static const uint8_t *index_key(const void *ctx, uint64_t i, uint32_t *klen) {
+    const spooky_file *f = ctx;
     const uint8_t *e = f->index + i * INDEX_ENTRY;
     *klen = load_u32(e + 20);
     return f->heap + load_u64(e + 24);
@@ -366,20 +361,16 @@ static inline const uint8_t *index_key(const spooky_file *f, uint64_t i, uint32_
 int spooky_file_find_key(const spooky_file *f, const uint8_t *key, size_t key_len,
                          uint64_t *index_pos) {
     if (!f || !index_pos || (!key && key_len)) return SPOOKY_E_ARG;
-    uint64_t lo = 0, hi = f->record_count;
-    while (lo < hi) {
-        uint64_t mid = lo + (hi - lo) / 2;
-        uint32_t klen;
-        const uint8_t *k = index_key(f, mid, &klen);
-        int c = file_key_cmp(k, klen, key, key_len);
-        if (c < 0) lo = mid + 1;
-        else if (c > 0) hi = mid;
-        else {
-            *index_pos = mid;
-            return SPOOKY_OK;
-        }
-    }
-    return SPOOKY_E_NOT_FOUND;
+    int found;
+    uint64_t pos = file_key_search(0, f->record_count, key, key_len, index_key, f, &found);
+    if (!found) return SPOOKY_E_NOT_FOUND;
+    *index_pos = pos;
+    return SPOOKY_OK;
+}
+
+uint64_t spooky_file_lower_bound(const spooky_file *f, const uint8_t *key, size_t key_len) {
+    if (!f || (!key && key_len)) return 0;
+    return file_key_search(0, f->record_count, key, key_len, index_key, f, NULL);
 }
 
 /* Index of the name with this hash, or -1. */
@@ -397,8 +388,8 @@ int64_t file_name_index(const spooky_file *f, uint64_t hash) {
 
 /* ---- blocks --------------------------------------------------------------------- */
 
-/* Block i's header against the block table and its checksum: the payload. */
-int file_open_block(const spooky_file *f, uint64_t i, spooky_block_info *b, spooky_error *err) {
+/* Block i's header against the block table and its checksum. */
+static int open_block(const spooky_file *f, uint64_t i, spooky_block_info *b, spooky_error *err) {
     if (!f || i >= f->block_count) return file_fail(err, SPOOKY_E_ARG, 0, "no such block");
     spooky_file_block_at(f, i, b);
     const uint8_t *h = f->data + b->offset; /* in bounds: checked at open */
@@ -419,33 +410,46 @@ int file_open_block(const spooky_file *f, uint64_t i, spooky_block_info *b, spoo
     return SPOOKY_OK;
 }
 
-/* The next entry, its record validated: 1 with key/record set, 0 at the
- * end, or a status < 0 on error (negated). */
-int file_next_entry(block_walk *w, const uint8_t **key, uint32_t *klen, const uint8_t **rec,
-                      uint32_t *rlen, uint64_t *rec_off, spooky_error *err) {
-    if (w->at == w->len) {
-        if (w->seen != w->count)
-            return -file_fail(err, SPOOKY_E_FILE_INVALID, w->base + w->at,
-                         "block holds fewer records than its header says");
-        return 0;
+int file_walk_block(const spooky_file *f, uint64_t i, block_walk *w, spooky_error *err) {
+    memset(w, 0, sizeof *w);
+    TRY(open_block(f, i, &w->block, err));
+    w->p = f->data + w->block.payload_offset;
+    return SPOOKY_OK;
+}
+
+/* Ends a walk: 0 with *rc = the status (file_fail when not SPOOKY_OK). */
+static int walk_ends(int *rc, spooky_error *err, int code, uint64_t offset, const char *message) {
+    *rc = code ? file_fail(err, code, offset, message) : SPOOKY_OK;
+    return 0;
+}
+
+int file_next_entry(block_walk *w, int *rc, spooky_error *err) {
+    uint64_t len = w->block.payload_len, base = w->block.payload_offset;
+    if (w->at == len) {
+        if (w->seen != w->block.record_count)
+            return walk_ends(rc, err, SPOOKY_E_FILE_INVALID, base + w->at,
+                             "block holds fewer records than its header says");
+        return walk_ends(rc, err, SPOOKY_OK, 0, NULL);
     }
-    if (w->seen == w->count)
-        return -file_fail(err, SPOOKY_E_FILE_INVALID, w->base + w->at,
-                     "block holds more records than its header says");
-    if (!fits(w->at, 8, w->len))
-        return -file_fail(err, SPOOKY_E_FILE_INVALID, w->base + w->at, "record entry cut short");
-    *klen = load_u32(w->p + w->at);
-    *rlen = load_u32(w->p + w->at + 4);
+    if (w->seen == w->block.record_count)
+        return walk_ends(rc, err, SPOOKY_E_FILE_INVALID, base + w->at,
+                         "block holds more records than its header says");
+    if (!fits(w->at, 8, len))
+        return walk_ends(rc, err, SPOOKY_E_FILE_INVALID, base + w->at, "record entry cut short");
+    w->klen = load_u32(w->p + w->at);
+    w->rlen = load_u32(w->p + w->at + 4);
     uint64_t k = w->at + 8;
-    if (!fits(k, *klen, w->len) || !fits(k + *klen, *rlen, w->len))
-        return -file_fail(err, SPOOKY_E_FILE_INVALID, w->base + w->at, "record entry runs past its block");
-    *key = w->p + k;
-    *rec = w->p + k + *klen;
-    *rec_off = w->base + k + *klen;
-    w->at = k + *klen + *rlen;
+    if (!fits(k, w->klen, len) || !fits(k + w->klen, w->rlen, len))
+        return walk_ends(rc, err, SPOOKY_E_FILE_INVALID, base + w->at,
+                         "record entry runs past its block");
+    w->key = w->p + k;
+    w->rec = w->p + k + w->klen;
+    w->rec_off = base + k + w->klen;
+    w->at = k + w->klen + w->rlen;
     w->seen++;
-    if (spooky_record_validate(*rec, *rlen) != SPOOKY_OK)
-        return -file_fail(err, SPOOKY_E_RECORD_INVALID, *rec_off, "record is not valid");
+    if (spooky_record_validate(w->rec, w->rlen) != SPOOKY_OK)
+        return walk_ends(rc, err, SPOOKY_E_RECORD_INVALID, w->rec_off, "record is not valid");
+    *rc = SPOOKY_OK;
     return 1;
 }
 
@@ -480,31 +484,20 @@ int file_check_fields(const spooky_file *f, const uint8_t *rec, uint32_t rlen, u
     return SPOOKY_OK;
 }
 
-/* The stored key is the sort form of the record's key field. */
+/* The stored key is well formed and the sort form of the record's key field. */
 int file_check_key(const spooky_file *f, const uint8_t *key, uint32_t klen, const uint8_t *rec,
                    uint32_t rlen, uint64_t key_off, spooky_error *err) {
-    if (!key_well_formed(key, klen))
+    uint8_t scratch[8], tag;
+    const uint8_t *value;
+    size_t len;
+    if (key_value_of(key, klen, scratch, &tag, &value, &len))
         return file_fail(err, SPOOKY_E_RECORD_INVALID, key_off, "stored key is not well formed");
-    spooky_slot s;
-    if (spooky_record_find(rec, rlen, f->key_hash, &s) != SPOOKY_OK)
-        return file_fail(err, SPOOKY_E_RECORD_INVALID, key_off, "record has no key field");
-    uint8_t form[9];
-    const uint8_t *want = form;
-    size_t want_len = 9;
-    if (s.tag == SPOOKY_I64 || s.tag == SPOOKY_U64) {
-        uint64_t v = load_u64(rec + s.offset);
-        if (s.tag == SPOOKY_I64) v ^= 0x8000000000000000ULL;
-        form[0] = s.tag == SPOOKY_I64 ? 1 : 2;
-        for (int b = 0; b < 8; b++) form[1 + b] = (uint8_t)(v >> (56 - 8 * b));
-    } else if (s.tag == SPOOKY_STR) {
-        if (klen != (uint64_t)s.length + 1 || key[0] != 3 ||
-            memcmp(key + 1, rec + s.offset, s.length) != 0)
-            return file_fail(err, SPOOKY_E_RECORD_INVALID, key_off, "stored key differs from the key field");
-        return SPOOKY_OK;
-    } else {
+    key_form want;
+    int rc = key_form_of_record(rec, rlen, f->key_hash, &want);
+    if (rc == SPOOKY_E_KEY_TYPE)
         return file_fail(err, SPOOKY_E_RECORD_INVALID, key_off, "key field is not a string or an integer");
-    }
-    if (klen != want_len || memcmp(key, want, want_len) != 0)
+    if (rc) return file_fail(err, SPOOKY_E_RECORD_INVALID, key_off, "record has no key field");
+    if (!key_form_equals(&want, key, klen))
         return file_fail(err, SPOOKY_E_RECORD_INVALID, key_off, "stored key differs from the key field");
     return SPOOKY_OK;
 }
@@ -524,25 +517,20 @@ static int check_indexed(const spooky_file *f, const uint8_t *key, uint32_t klen
     return SPOOKY_OK;
 }
 
+int file_check_entry(const spooky_file *f, const block_walk *w, spooky_buf *scratch,
+                     spooky_error *err) {
+    TRY(file_check_key(f, w->key, w->klen, w->rec, w->rlen, w->rec_off - w->klen, err));
+    return file_check_fields(f, w->rec, w->rlen, w->rec_off, scratch, err);
+}
+
 int spooky_file_verify_block(const spooky_file *f, uint64_t i, spooky_error *err) {
-    spooky_block_info b;
-    TRY(file_open_block(f, i, &b, err));
-    block_walk w = {f->data + b.payload_offset, b.payload_len, 0, b.payload_offset, 0,
-                    b.record_count};
+    block_walk w;
+    TRY(file_walk_block(f, i, &w, err));
     spooky_buf scratch = {0};
-    int rc = SPOOKY_OK;
-    for (;;) {
-        const uint8_t *key, *rec;
-        uint32_t klen, rlen;
-        uint64_t rec_off;
-        int got = file_next_entry(&w, &key, &klen, &rec, &rlen, &rec_off, err);
-        if (got <= 0) {
-            rc = -got;
-            break;
-        }
-        if ((rc = file_check_key(f, key, klen, rec, rlen, rec_off - klen, err))) break;
-        if ((rc = file_check_fields(f, rec, rlen, rec_off, &scratch, err))) break;
-        if ((rc = check_indexed(f, key, klen, rec, rlen, rec_off, err))) break;
+    int rc;
+    while (file_next_entry(&w, &rc, err)) {
+        if ((rc = file_check_entry(f, &w, &scratch, err))) break;
+        if ((rc = check_indexed(f, w.key, w.klen, w.rec, w.rlen, w.rec_off, err))) break;
     }
     spooky_buf_free(&scratch);
     return rc;
@@ -552,20 +540,16 @@ int spooky_file_block_records(const spooky_file *f, uint64_t i, spooky_index_ent
                               uint64_t cap, uint64_t *n, spooky_error *err) {
     if (!n || (!out && cap)) return file_fail(err, SPOOKY_E_ARG, 0, "bad argument");
     *n = 0;
-    spooky_block_info b;
-    TRY(file_open_block(f, i, &b, err));
-    if (b.record_count > cap) return file_fail(err, SPOOKY_E_ARG, b.offset, "no room for the records");
-    block_walk w = {f->data + b.payload_offset, b.payload_len, 0, b.payload_offset, 0,
-                    b.record_count};
-    for (;;) {
-        const uint8_t *key, *rec;
-        uint32_t klen, rlen;
-        uint64_t rec_off;
-        int got = file_next_entry(&w, &key, &klen, &rec, &rlen, &rec_off, err);
-        if (got <= 0) return -got;
-        out[*n] = (spooky_index_entry){0, rec_off, rlen, key, klen};
+    block_walk w;
+    TRY(file_walk_block(f, i, &w, err));
+    if (w.block.record_count > cap)
+        return file_fail(err, SPOOKY_E_ARG, w.block.offset, "no room for the records");
+    int rc;
+    while (file_next_entry(&w, &rc, err)) {
+        out[*n] = (spooky_index_entry){0, w.rec_off, w.rlen, w.key, w.klen};
         (*n)++;
     }
+    return rc;
 }
 
 /* ---- export -------------------------------------------------------------------- */
@@ -591,13 +575,10 @@ int file_put_record(const spooky_file *f, const uint8_t *rec, uint32_t rlen, uin
                     name_cache *cache, spooky_buf *out, spooky_error *err) {
     uint32_t n = load_u32(rec);
     if (n > cache->cap) {
-        uint32_t cap = cache->cap ? cache->cap : 16;
-        while (cap < n) cap = cap > UINT32_MAX / 2 ? n : cap * 2;
-        int64_t *c = realloc(cache->ni, (size_t)cap * sizeof *c);
-        if (!c) return file_fail(err, SPOOKY_E_NOMEM, 0, "no memory");
-        for (uint32_t j = cache->cap; j < cap; j++) c[j] = -1;
-        cache->ni = c;
-        cache->cap = cap;
+        size_t old = cache->cap;
+        if (grow_array(&cache->ni, &cache->cap, n, sizeof *cache->ni))
+            return file_fail(err, SPOOKY_E_NOMEM, 0, "no memory");
+        for (size_t j = old; j < cache->cap; j++) cache->ni[j] = -1;
     }
     TRY(buf_push(out, '{'));
     for (uint32_t j = 0; j < n; j++) {
@@ -667,23 +648,19 @@ int file_put_projected(const spooky_file *f, resolved_schema *p, const uint8_t *
     return buf_push(out, '}');
 }
 
+int file_put_line(const spooky_file *f, resolved_schema *p, name_cache *cache, const block_walk *w,
+                  spooky_buf *out, spooky_error *err) {
+    TRY(p ? file_put_projected(f, p, w->rec, w->rlen, w->rec_off, out, err)
+          : file_put_record(f, w->rec, w->rlen, w->rec_off, cache, out, err));
+    return buf_push(out, '\n');
+}
+
 static int export_walk(const spooky_file *f, block_walk *w, resolved_schema *p, spooky_buf *out,
                        spooky_error *err) {
     name_cache cache = {0};
-    int rc = SPOOKY_OK;
-    for (;;) {
-        const uint8_t *key, *rec;
-        uint32_t klen, rlen;
-        uint64_t rec_off;
-        int got = file_next_entry(w, &key, &klen, &rec, &rlen, &rec_off, err);
-        if (got <= 0) {
-            rc = -got;
-            break;
-        }
-        rc = p ? file_put_projected(f, p, rec, rlen, rec_off, out, err)
-               : file_put_record(f, rec, rlen, rec_off, &cache, out, err);
-        if (rc || (rc = buf_push(out, '\n'))) break;
-    }
+    int rc;
+    while (file_next_entry(w, &rc, err))
+        if ((rc = file_put_line(f, p, &cache, w, out, err))) break;
     name_cache_free(&cache);
     return rc;
 }
@@ -691,13 +668,12 @@ static int export_walk(const spooky_file *f, block_walk *w, resolved_schema *p, 
 int spooky_file_export_block(const spooky_file *f, uint64_t i, const uint64_t *fields,
                              size_t nfields, spooky_buf *out, spooky_error *err) {
     if (!f || !out || (!fields && nfields)) return file_fail(err, SPOOKY_E_ARG, 0, "bad argument");
-    spooky_block_info b;
-    TRY(file_open_block(f, i, &b, err));
-    block_walk w = {f->data + b.payload_offset, b.payload_len, 0, b.payload_offset, 0,
-                    b.record_count};
+    block_walk w;
+    TRY(file_walk_block(f, i, &w, err));
     size_t mark = out->len;
     /* A block's JSON is usually about as long as its payload: grow once. */
-    if (b.payload_len < SIZE_MAX / 4 && buf_grow(out, (size_t)b.payload_len + 64))
+    uint64_t payload_len = w.block.payload_len;
+    if (payload_len < SIZE_MAX / 4 && buf_grow(out, (size_t)payload_len + 64))
         return file_fail(err, SPOOKY_E_NOMEM, 0, "no memory for the output");
     resolved_schema p = {0};
     if (fields && schema_init(&p, f, fields, nfields))

@@ -107,25 +107,26 @@ static inline int check_slot(const spooky_slot *s, size_t len, uint8_t tag, uint
     return slot_in_bounds(s, len) ? SPOOKY_OK : SPOOKY_E_RECORD_INVALID;
 }
 
-int spooky_get_i64_at(const uint8_t *rec, size_t len, const spooky_slot *slot, int64_t *out) {
-    int rc = check_slot(slot, len, SPOOKY_I64, 8);
+/* An 8-byte value (i64, u64, f64: its bytes as the record stores them) read
+ * through a slot. */
+static inline int read_8(const uint8_t *rec, size_t len, const spooky_slot *slot, uint8_t tag,
+                         void *out) {
+    int rc = check_slot(slot, len, tag, 8);
     if (rc) return rc;
     memcpy(out, rec + slot->offset, 8);
     return SPOOKY_OK;
+}
+
+int spooky_get_i64_at(const uint8_t *rec, size_t len, const spooky_slot *slot, int64_t *out) {
+    return read_8(rec, len, slot, SPOOKY_I64, out);
 }
 
 int spooky_get_u64_at(const uint8_t *rec, size_t len, const spooky_slot *slot, uint64_t *out) {
-    int rc = check_slot(slot, len, SPOOKY_U64, 8);
-    if (rc) return rc;
-    *out = load_u64(rec + slot->offset);
-    return SPOOKY_OK;
+    return read_8(rec, len, slot, SPOOKY_U64, out);
 }
 
 int spooky_get_f64_at(const uint8_t *rec, size_t len, const spooky_slot *slot, double *out) {
-    int rc = check_slot(slot, len, SPOOKY_F64, 8);
-    if (rc) return rc;
-    memcpy(out, rec + slot->offset, 8);
-    return SPOOKY_OK;
+    return read_8(rec, len, slot, SPOOKY_F64, out);
 }
 
 int spooky_get_bool_at(const uint8_t *rec, size_t len, const spooky_slot *slot, int *out) {
@@ -187,32 +188,31 @@ static inline int check_write(const uint8_t *rec, size_t len, const spooky_slot 
     return SPOOKY_OK;
 }
 
-int spooky_set_i64_at(uint8_t *rec, size_t len, const spooky_slot *slot, int64_t value) {
-    int rc = check_write(rec, len, slot, SPOOKY_I64, 8);
+/* A fixed-width value (width bytes at value, as the record stores them)
+ * written through a slot. */
+static inline int write_fixed(uint8_t *rec, size_t len, const spooky_slot *slot, uint8_t tag,
+                              const void *value, uint32_t width) {
+    int rc = check_write(rec, len, slot, tag, width);
     if (rc) return rc;
-    memcpy(rec + slot->offset, &value, 8);
+    memcpy(rec + slot->offset, value, width);
     return SPOOKY_OK;
+}
+
+int spooky_set_i64_at(uint8_t *rec, size_t len, const spooky_slot *slot, int64_t value) {
+    return write_fixed(rec, len, slot, SPOOKY_I64, &value, 8);
 }
 
 int spooky_set_u64_at(uint8_t *rec, size_t len, const spooky_slot *slot, uint64_t value) {
-    int rc = check_write(rec, len, slot, SPOOKY_U64, 8);
-    if (rc) return rc;
-    store_u64(rec + slot->offset, value);
-    return SPOOKY_OK;
+    return write_fixed(rec, len, slot, SPOOKY_U64, &value, 8);
 }
 
 int spooky_set_f64_at(uint8_t *rec, size_t len, const spooky_slot *slot, double value) {
-    int rc = check_write(rec, len, slot, SPOOKY_F64, 8);
-    if (rc) return rc;
-    memcpy(rec + slot->offset, &value, 8);
-    return SPOOKY_OK;
+    return write_fixed(rec, len, slot, SPOOKY_F64, &value, 8);
 }
 
 int spooky_set_bool_at(uint8_t *rec, size_t len, const spooky_slot *slot, int value) {
-    int rc = check_write(rec, len, slot, SPOOKY_BOOL, 1);
-    if (rc) return rc;
-    rec[slot->offset] = value ? 1 : 0;
-    return SPOOKY_OK;
+    uint8_t byte = value ? 1 : 0;
+    return write_fixed(rec, len, slot, SPOOKY_BOOL, &byte, 1);
 }
 
 int spooky_set_bytes_at(uint8_t *rec, size_t len, const spooky_slot *slot, const uint8_t *value,

@@ -175,8 +175,8 @@ int spooky_value_to_json(uint8_t tag, const uint8_t *value, size_t len,
 #define SPOOKY_FOOTER_FIXED_SIZE 72
 #define SPOOKY_BLOCK_TARGET 1048576
 
-/* Writing (native/writer.c). A chunk is many NDJSON lines transcoded at once,
- * into [key_len u32][record_len u32][key][record] entries; chunks can be
+/* Writing (native/chunk.c, native/writer.c). A chunk is many NDJSON lines
+ * transcoded at once into records with their keys; chunks can be
  * transcoded on several threads (one encoder and chunk each), then handed to
  * the writer in input order. */
 typedef struct spooky_chunk spooky_chunk;
@@ -207,7 +207,7 @@ uint64_t spooky_chunk_big_ints(const spooky_chunk *chunk);
 uint64_t spooky_chunk_error_count(const spooky_chunk *chunk);
 int spooky_chunk_error_at(const spooky_chunk *chunk, uint64_t i, spooky_line_error *out);
 
-/* A JSON array of objects as lines, in place and the same length (so byte
+/* A JSON array of objects as lines (native/jsonarray.c), in place and the same length (so byte
  * offsets stay the input's): the array's brackets become spaces, newlines
  * inside elements spaces, and the commas between elements newlines. Zero the
  * state before the first piece; it carries across pieces. Not an array, or
@@ -337,6 +337,17 @@ int spooky_file_record_json(const spooky_file *f, uint64_t pos, int indent, spoo
  * header and checksum hold, or -1: how a byte range of a file finds its blocks. */
 int64_t spooky_find_block(const uint8_t *data, size_t len, const uint8_t *sync, size_t from);
 
+/* Record keys (native/keys.c) in their sort form (docs/FORMAT.md), whose byte
+ * order is key order. A key is one component today (the key field's value);
+ * composite keys will be components back to back. */
+/* The sort form of a key component, a value as a record stores it (tag and
+ * bytes: SPOOKY_I64 or SPOOKY_U64, 8 bytes, or SPOOKY_STR, UTF-8), appended
+ * to out. Other tags: SPOOKY_E_KEY_TYPE; bad bytes: SPOOKY_E_ARG. */
+int spooky_key_sort_form(uint8_t tag, const uint8_t *value, size_t len, spooky_buf *out);
+/* A stored key (sort form) as JSON text appended to out: an integer or a
+ * string. SPOOKY_E_ARG when the bytes are no key's sort form. */
+int spooky_key_to_json(const uint8_t *key, size_t len, spooky_buf *out);
+
 /* Filtering (native/filter.c): predicates on top-level fields, each
  * resolved to a slot once per schema. A literal is a field value as a record
  * stores it (spooky_encode_value). Numbers compare by value across i64, u64
@@ -435,7 +446,7 @@ typedef struct {
     uint64_t added, removed, changed, unchanged;
 } spooky_diff_counts;
 
-/* Index position of the first key >= key (sort form) in f. */
+/* Index position of the first key >= key (sort form) in f (native/reader.c). */
 uint64_t spooky_file_lower_bound(const spooky_file *f, const uint8_t *key, size_t key_len);
 /* Diffs old index positions [old_begin, old_end) against new [new_begin,
  * new_end) (ranges that hold the same keys: cut them with lower_bound);

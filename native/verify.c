@@ -131,8 +131,9 @@ static int load_slice(spooky_verifier *v, uint64_t j, spooky_error *err) {
     return SPOOKY_OK;
 }
 
-/* The key of index position pos, in the slice read last. */
-static const uint8_t *slice_key(const spooky_verifier *v, uint64_t pos, uint32_t *klen) {
+/* The key of index position pos, in the slice read last by the verifier ctx. */
+static const uint8_t *slice_key(const void *ctx, uint64_t pos, uint32_t *klen) {
+    const spooky_verifier *v = ctx;
     const uint8_t *e = v->entries.data + (pos - v->lo) * INDEX_ENTRY;
     uint64_t koff = load_u64(e + 24);
     *klen = load_u32(e + 20);
@@ -147,25 +148,12 @@ static int find(spooky_verifier *v, const uint8_t *key, uint32_t klen, uint64_t 
     while (lo < hi) {
         uint64_t mid = lo + (hi - lo) / 2;
         const uint8_t *s = v->samples.data + v->sample_at[mid];
-        if (file_key_cmp(s, v->sample_len[mid], key, klen) <= 0) lo = mid + 1;
+        if (bytes_cmp(s, v->sample_len[mid], key, klen) <= 0) lo = mid + 1;
         else hi = mid;
     }
     if (lo == 0) return SPOOKY_OK;
     TRY(load_slice(v, lo - 1, err));
-    lo = v->lo, hi = v->hi;
-    while (lo < hi) {
-        uint64_t mid = lo + (hi - lo) / 2;
-        uint32_t n;
-        const uint8_t *k = slice_key(v, mid, &n);
-        int c = file_key_cmp(k, n, key, klen);
-        if (c < 0) lo = mid + 1;
-        else if (c > 0) hi = mid;
-        else {
-            *pos = mid;
-            *found = 1;
-            return SPOOKY_OK;
-        }
-    }
+    *pos = file_key_search(v->lo, v->hi, key, klen, slice_key, v, found);
     return SPOOKY_OK;
 }
 
@@ -178,7 +166,7 @@ static int check_indexed(spooky_verifier *v, const uint8_t *key, uint32_t klen,
     if (v->loaded && pos >= v->lo && pos < v->hi) { /* the key after the last one's */
         uint32_t n;
         const uint8_t *k = slice_key(v, pos, &n);
-        found = file_key_cmp(k, n, key, klen) == 0;
+        found = bytes_cmp(k, n, key, klen) == 0;
     }
     if (!found) TRY(find(v, key, klen, &pos, &found, err));
     if (!found)
@@ -195,23 +183,13 @@ static int check_indexed(spooky_verifier *v, const uint8_t *key, uint32_t klen,
 int spooky_verifier_check_block(spooky_verifier *v, uint64_t i, spooky_error *err) {
     if (!v) return file_fail(err, SPOOKY_E_ARG, 0, "no verifier");
     const spooky_file *f = v->f;
-    spooky_block_info b = {0};
-    int rc = file_open_block(f, i, &b, err);
-    block_walk w = {f->data + b.payload_offset, b.payload_len, 0, b.payload_offset, 0,
-                    b.record_count};
-    while (!rc) {
-        const uint8_t *key, *rec;
-        uint32_t klen, rlen;
-        uint64_t rec_off;
-        int got = file_next_entry(&w, &key, &klen, &rec, &rlen, &rec_off, err);
-        if (got <= 0) {
-            rc = -got;
-            break;
-        }
-        if ((rc = file_check_key(f, key, klen, rec, rlen, rec_off - klen, err))) break;
-        if ((rc = file_check_fields(f, rec, rlen, rec_off, &v->scratch, err))) break;
-        rc = check_indexed(v, key, klen, rec, rlen, rec_off, err);
+    block_walk w;
+    int rc = file_walk_block(f, i, &w, err);
+    while (!rc && file_next_entry(&w, &rc, err)) {
+        if ((rc = file_check_entry(f, &w, &v->scratch, err))) break;
+        rc = check_indexed(v, w.key, w.klen, w.rec, w.rlen, w.rec_off, err);
     }
-    if (i < f->block_count) file_give_back(f, b.offset, b.payload_offset + b.payload_len);
+    const spooky_block_info *b = &w.block;
+    if (i < f->block_count) file_give_back(f, b->offset, b->payload_offset + b->payload_len);
     return rc;
 }

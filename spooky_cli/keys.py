@@ -1,36 +1,69 @@
-"""Record keys in their sort form (docs/FORMAT.md): byte order is key order."""
+"""Record keys in their sort form (docs/FORMAT.md): byte order is key order.
+
+The byte layout is the C core's (native/keys.c); here Python values become
+the typed values it takes (a key is a str or an int in i64 or u64), and back.
+"""
 
 from __future__ import annotations
 
-_FLIP = 1 << 63
+import struct
+import threading
+
+import orjson
+
+from spooky_cli._native import ffi, lib
+from spooky_cli.errors import error_for
+
 _I64_MIN, _I64_MAX, _U64_MAX = -(2**63), 2**63 - 1, 2**64 - 1
+_PACK_I64 = struct.Struct("<q").pack
+_PACK_U64 = struct.Struct("<Q").pack
+
+
+class _Buffer(threading.local):
+    """A per-thread output buffer for the C calls, reused."""
+
+    def __init__(self) -> None:
+        self.buf = ffi.gc(ffi.new("spooky_buf *"), lib.spooky_buf_free)
+
+
+_out = _Buffer()
+
+
+def _typed(value: int | str) -> tuple[int, bytes]:
+    """A key value as a record stores it: (type tag, value bytes)."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise TypeError(f"a key is a str or an int, not {type(value).__name__}")
+    if isinstance(value, str):
+        return lib.SPOOKY_STR, value.encode("utf-8")
+    if _I64_MIN <= value <= _I64_MAX:
+        return lib.SPOOKY_I64, _PACK_I64(value)
+    if _I64_MAX < value <= _U64_MAX:
+        return lib.SPOOKY_U64, _PACK_U64(value)
+    raise ValueError(f"integer key {value} is outside the i64 and u64 ranges")
 
 
 def key_to_sort_form(value: int | str) -> bytes:
     """The key bytes a record file stores for a key value."""
-    if isinstance(value, bool) or not isinstance(value, (int, str)):
-        raise TypeError(f"a key is a str or an int, not {type(value).__name__}")
-    if isinstance(value, str):
-        return b"\x03" + value.encode("utf-8")
-    if _I64_MIN <= value <= _I64_MAX:
-        return b"\x01" + ((value & 0xFFFFFFFFFFFFFFFF) ^ _FLIP).to_bytes(8, "big")
-    if value <= _U64_MAX:
-        return b"\x02" + value.to_bytes(8, "big")
-    raise ValueError(f"integer key {value} is outside the i64 and u64 ranges")
+    tag, raw = _typed(value)
+    buf = _out.buf
+    buf.len = 0
+    rc = lib.spooky_key_sort_form(tag, raw, len(raw), buf)
+    if rc:
+        raise error_for(rc, "could not make the sort form of a key")
+    return ffi.buffer(buf.data, buf.len)[:]
 
 
 def key_from_sort_form(raw: bytes | memoryview) -> int | str:
     """The key value of stored key bytes."""
     raw = bytes(raw)
-    kind = raw[:1]
-    if kind == b"\x03":
-        return raw[1:].decode("utf-8")
-    if kind == b"\x01" and len(raw) == 9:
-        u = int.from_bytes(raw[1:], "big") ^ _FLIP
-        return u - (1 << 64) if u >= _FLIP else u
-    if kind == b"\x02" and len(raw) == 9:
-        return int.from_bytes(raw[1:], "big")
-    raise ValueError(f"not a stored key: {raw[:16].hex()}")
+    buf = _out.buf
+    buf.len = 0
+    rc = lib.spooky_key_to_json(raw, len(raw), buf)
+    if rc == lib.SPOOKY_E_ARG:
+        raise ValueError(f"not a stored key: {raw[:16].hex()}")
+    if rc:
+        raise error_for(rc, "could not read a stored key")
+    return orjson.loads(ffi.buffer(buf.data, buf.len)[:])
 
 
 def parse_key_argument(text: str) -> list[bytes]:

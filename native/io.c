@@ -1,0 +1,130 @@
+/* io.c: the file I/O helpers of io.h, shared by the block writer and the
+ * key index: whole reads and writes, unnamed temporary files, range copies
+ * and checksums, and the buffered out_stream. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include "io.h"
+#include "bench.h" /* the test hook defined here */
+
+#define IO_CHUNK ((size_t)1 << 20) /* bytes copied or checksummed at once */
+
+int write_all(int fd, const void *data, size_t n) {
+    const uint8_t *p = data;
+    while (n) {
+        ssize_t k = write(fd, p, n);
+        if (k < 0) {
+            if (errno == EINTR) continue;
+            return SPOOKY_E_IO;
+        }
+        p += k;
+        n -= (size_t)k;
+    }
+    return SPOOKY_OK;
+}
+
+int pwrite_all(int fd, const void *data, size_t n, uint64_t off) {
+    const uint8_t *p = data;
+    while (n) {
+        ssize_t k = pwrite(fd, p, n, (off_t)off);
+        if (k < 0) {
+            if (errno == EINTR) continue;
+            return SPOOKY_E_IO;
+        }
+        p += k;
+        n -= (size_t)k;
+        off += (uint64_t)k;
+    }
+    return SPOOKY_OK;
+}
+
+int pread_all(int fd, void *data, size_t n, uint64_t off) {
+    uint8_t *p = data;
+    while (n) {
+        ssize_t k = pread(fd, p, n, (off_t)off);
+        if (k < 0) {
+            if (errno == EINTR) continue;
+            return SPOOKY_E_IO;
+        }
+        if (k == 0) return SPOOKY_E_IO;
+        p += k;
+        n -= (size_t)k;
+        off += (uint64_t)k;
+    }
+    return SPOOKY_OK;
+}
+
+static int no_o_tmpfile; /* test hook: take the fallback path */
+
+void spooky_test_set_no_o_tmpfile(int on) { no_o_tmpfile = on; }
+
+int temp_file(const char *dir, int *fd) {
+#ifdef O_TMPFILE
+    if (!no_o_tmpfile) {
+        *fd = open(dir, O_TMPFILE | O_RDWR | O_EXCL | O_CLOEXEC, 0600);
+        if (*fd >= 0) return SPOOKY_OK;
+    }
+#endif
+    /* a file system without O_TMPFILE: a named file, unlinked at once */
+    static const char name[] = "/.spooky-XXXXXX";
+    size_t n = strlen(dir);
+    char *path = malloc(n + sizeof name);
+    if (!path) return SPOOKY_E_NOMEM;
+    memcpy(path, dir, n);
+    memcpy(path + n, name, sizeof name);
+    *fd = mkostemp(path, O_CLOEXEC);
+    int saved = errno;
+    if (*fd >= 0) unlink(path);
+    free(path);
+    errno = saved;
+    return *fd >= 0 ? SPOOKY_OK : SPOOKY_E_TEMP_FILE;
+}
+
+int copy_range(int from, uint64_t from_off, int to, uint64_t to_off, uint64_t n) {
+    spooky_buf tmp = {0};
+    int rc = buf_grow(&tmp, IO_CHUNK);
+    for (uint64_t done = 0; !rc && done < n;) {
+        size_t k = n - done < IO_CHUNK ? (size_t)(n - done) : IO_CHUNK;
+        rc = pread_all(from, tmp.data, k, from_off + done) ? SPOOKY_E_TEMP_FILE : SPOOKY_OK;
+        if (!rc) rc = pwrite_all(to, tmp.data, k, to_off + done);
+        done += k;
+    }
+    spooky_buf_free(&tmp);
+    return rc;
+}
+
+int checksum_range(int fd, uint64_t off, uint64_t n, uint64_t *sum) {
+    spooky_buf tmp = {0};
+    int rc = buf_grow(&tmp, IO_CHUNK);
+    xxh64_state st;
+    xxh64_init(&st, 0);
+    for (uint64_t done = 0; !rc && done < n;) {
+        size_t k = n - done < IO_CHUNK ? (size_t)(n - done) : IO_CHUNK;
+        rc = pread_all(fd, tmp.data, k, off + done);
+        if (!rc) xxh64_update(&st, tmp.data, k);
+        done += k;
+    }
+    spooky_buf_free(&tmp);
+    *sum = xxh64_digest(&st);
+    return rc;
+}
+
+static int stream_write(out_stream *s) {
+    if (pwrite_all(s->fd, s->buf.data, s->buf.len, s->off))
+        return s->io_error ? s->io_error : SPOOKY_E_IO;
+    s->off += s->buf.len;
+    s->buf.len = 0;
+    return SPOOKY_OK;
+}
+
+int stream_put(out_stream *s, const void *data, size_t n) {
+    if (s->buf.len + n > IO_CHUNK) TRY(stream_write(s));
+    return buf_append(&s->buf, data, n);
+}
+
+int stream_flush(out_stream *s) {
+    TRY(stream_write(s));
+    spooky_buf_free(&s->buf);
+    return SPOOKY_OK;
+}
