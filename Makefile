@@ -2,7 +2,7 @@
 PYTHON ?= python3
 ASAN_DIR := build/asan
 
-.PHONY: install test sanitize bench lint clean
+.PHONY: install test sanitize bench lint format clean
 
 install:
 	$(PYTHON) -m pip install -e '.[test,lint]'
@@ -31,6 +31,12 @@ lint:
 	ruff check spooky_cli tests benchmarks native/build.py
 	ruff format --check spooky_cli tests benchmarks native/build.py
 	mypy
+	clang-format --dry-run --Werror native/*.c native/*.h
+
+# Lays out the Python (ruff) and the C (clang-format, .clang-format) once.
+format:
+	ruff format spooky_cli tests benchmarks native/build.py
+	clang-format -i native/*.c native/*.h
 
 clean:
 	rm -rf build dist *.egg-info spooky_cli/_spooky*.so

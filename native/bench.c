@@ -26,15 +26,15 @@ static uint64_t now_ns(void) {
 /* Runs CALL (a status) for i = 0 .. iters-1 between t0 and t1, adding FOLD
  * (a value derived from the result) to acc; the first failure stops it with
  * rc set. The loop is spelled out at each use, so no call is indirect. */
-#define TIMED_LOOP(CALL, FOLD)                       \
-    do {                                             \
-        rc = SPOOKY_OK;                              \
-        t0 = now_ns();                               \
-        for (i = 0; i < iters; i++) {                \
-            if ((rc = (CALL)) != SPOOKY_OK) break;   \
-            acc += (uint64_t)(FOLD);                 \
-        }                                            \
-        t1 = now_ns();                               \
+#define TIMED_LOOP(CALL, FOLD)                                                                     \
+    do {                                                                                           \
+        rc = SPOOKY_OK;                                                                            \
+        t0 = now_ns();                                                                             \
+        for (i = 0; i < iters; i++) {                                                              \
+            if ((rc = (CALL)) != SPOOKY_OK) break;                                                 \
+            acc += (uint64_t)(FOLD);                                                               \
+        }                                                                                          \
+        t1 = now_ns();                                                                             \
     } while (0)
 
 /* ---- field access ------------------------------------------------------ */
@@ -64,27 +64,27 @@ static inline uint64_t f64_bits(double d) {
 /* A get kernel: values of type T through a slot (GET_AT) or by name (GET),
  * each folded into the sink by FOLD(v). The first read is untimed, so that
  * a missing field or another type fails before the clock starts. */
-#define BENCH_GET(fn, T, GET_AT, GET, FOLD)                                                  \
-    static int fn(uint8_t *rec, size_t len, const uint8_t *name, size_t name_len,           \
-                  int use_slot, uint64_t iters, uint64_t *elapsed_ns, uint64_t *sink) {      \
-        spooky_slot slot;                                                                    \
-        T v;                                                                                 \
-        uint64_t acc = 0, t0, t1, i;                                                         \
-        int rc;                                                                              \
-        memset(&v, 0, sizeof v);                                                             \
-        if (use_slot) {                                                                      \
-            if ((rc = spooky_record_resolve(rec, len, name, name_len, &slot)) != SPOOKY_OK) \
-                return rc;                                                                   \
-            if ((rc = GET_AT(rec, len, &slot, &v)) != SPOOKY_OK) return rc;                  \
-            TIMED_LOOP(GET_AT(rec, len, &slot, &v), FOLD(v));                                \
-        } else {                                                                             \
-            if ((rc = GET(rec, len, name, name_len, &v)) != SPOOKY_OK) return rc;            \
-            TIMED_LOOP(GET(rec, len, name, name_len, &v), FOLD(v));                          \
-        }                                                                                    \
-        if (rc != SPOOKY_OK) return rc;                                                      \
-        *elapsed_ns = t1 - t0;                                                               \
-        *sink += acc;                                                                        \
-        return SPOOKY_OK;                                                                    \
+#define BENCH_GET(fn, T, GET_AT, GET, FOLD)                                                        \
+    static int fn(uint8_t *rec, size_t len, const uint8_t *name, size_t name_len, int use_slot,    \
+                  uint64_t iters, uint64_t *elapsed_ns, uint64_t *sink) {                          \
+        spooky_slot slot;                                                                          \
+        T v;                                                                                       \
+        uint64_t acc = 0, t0, t1, i;                                                               \
+        int rc;                                                                                    \
+        memset(&v, 0, sizeof v);                                                                   \
+        if (use_slot) {                                                                            \
+            if ((rc = spooky_record_resolve(rec, len, name, name_len, &slot)) != SPOOKY_OK)        \
+                return rc;                                                                         \
+            if ((rc = GET_AT(rec, len, &slot, &v)) != SPOOKY_OK) return rc;                        \
+            TIMED_LOOP(GET_AT(rec, len, &slot, &v), FOLD(v));                                      \
+        } else {                                                                                   \
+            if ((rc = GET(rec, len, name, name_len, &v)) != SPOOKY_OK) return rc;                  \
+            TIMED_LOOP(GET(rec, len, name, name_len, &v), FOLD(v));                                \
+        }                                                                                          \
+        if (rc != SPOOKY_OK) return rc;                                                            \
+        *elapsed_ns = t1 - t0;                                                                     \
+        *sink += acc;                                                                              \
+        return SPOOKY_OK;                                                                          \
     }
 
 #define FOLD_INT(v) (v)
@@ -265,15 +265,15 @@ static inline int read_by_name(const uint8_t *rec, size_t len, const spooky_slot
 /* The loop of spooky_bench_change_detection (its locals), spelled out per
  * reader so that no call is indirect: counts the pairs whose version or hash
  * differ, READ(rec, len, &ver, &hash, &v, &h) reading each record. */
-#define COUNT_CHANGES(READ)                                                             \
-    for (i = 0; i < n; i++) {                                                           \
-        const uint8_t *o = old_recs + old_offsets[i], *w = new_recs + new_offsets[i];   \
-        int64_t vo, vn;                                                                 \
-        uint64_t ho, hn;                                                                \
-        if ((rc = READ(o, old_offsets[i + 1] - old_offsets[i], &ver, &hash, &vo, &ho)) || \
-            (rc = READ(w, new_offsets[i + 1] - new_offsets[i], &ver, &hash, &vn, &hn)))   \
-            return rc;                                                                  \
-        count += (vo != vn) | (ho != hn);                                               \
+#define COUNT_CHANGES(READ)                                                                        \
+    for (i = 0; i < n; i++) {                                                                      \
+        const uint8_t *o = old_recs + old_offsets[i], *w = new_recs + new_offsets[i];              \
+        int64_t vo, vn;                                                                            \
+        uint64_t ho, hn;                                                                           \
+        if ((rc = READ(o, old_offsets[i + 1] - old_offsets[i], &ver, &hash, &vo, &ho)) ||          \
+            (rc = READ(w, new_offsets[i + 1] - new_offsets[i], &ver, &hash, &vn, &hn)))            \
+            return rc;                                                                             \
+        count += (vo != vn) | (ho != hn);                                                          \
     }
 
 int spooky_bench_change_detection(const uint8_t *old_recs, const size_t *old_offsets,

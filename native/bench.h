@@ -21,49 +21,38 @@ void spooky_test_set_run_limit(size_t bytes);
  * unlinked at once, as on file systems that refuse O_TMPFILE); 0 restores. */
 void spooky_test_set_no_o_tmpfile(int on);
 
-
 /* Typed reads by name: hash, binary search, tag and length check. */
-int spooky_get_i64(const uint8_t *rec, size_t len, const uint8_t *name,
-                   size_t name_len, int64_t *out);
-int spooky_get_u64(const uint8_t *rec, size_t len, const uint8_t *name,
-                   size_t name_len, uint64_t *out);
-int spooky_get_f64(const uint8_t *rec, size_t len, const uint8_t *name,
-                   size_t name_len, double *out);
-int spooky_get_bool(const uint8_t *rec, size_t len, const uint8_t *name,
-                    size_t name_len, int *out);
-int spooky_get_str(const uint8_t *rec, size_t len, const uint8_t *name,
-                   size_t name_len, const uint8_t **out, size_t *out_len);
+int spooky_get_i64(const uint8_t *rec, size_t len, const uint8_t *name, size_t name_len,
+                   int64_t *out);
+int spooky_get_u64(const uint8_t *rec, size_t len, const uint8_t *name, size_t name_len,
+                   uint64_t *out);
+int spooky_get_f64(const uint8_t *rec, size_t len, const uint8_t *name, size_t name_len,
+                   double *out);
+int spooky_get_bool(const uint8_t *rec, size_t len, const uint8_t *name, size_t name_len, int *out);
+int spooky_get_str(const uint8_t *rec, size_t len, const uint8_t *name, size_t name_len,
+                   const uint8_t **out, size_t *out_len);
 
 /* Typed reads and writes through a slot: O(1), no hash, no search. The slot's
  * bounds are still checked against len, so a stale slot never leaves the
  * record; a write also checks that the index entry at slot->index still
  * holds the slot's hash, offset, length and tag (else SPOOKY_E_STALE_SLOT),
  * so a stale slot can never corrupt a record. */
-int spooky_get_i64_at(const uint8_t *rec, size_t len, const spooky_slot *slot,
-                      int64_t *out);
-int spooky_get_u64_at(const uint8_t *rec, size_t len, const spooky_slot *slot,
-                      uint64_t *out);
-int spooky_get_f64_at(const uint8_t *rec, size_t len, const spooky_slot *slot,
-                      double *out);
-int spooky_get_bool_at(const uint8_t *rec, size_t len, const spooky_slot *slot,
-                       int *out);
-int spooky_get_str_at(const uint8_t *rec, size_t len, const spooky_slot *slot,
-                      const uint8_t **out, size_t *out_len);
-int spooky_set_i64_at(uint8_t *rec, size_t len, const spooky_slot *slot,
-                      int64_t value);
-int spooky_set_u64_at(uint8_t *rec, size_t len, const spooky_slot *slot,
-                      uint64_t value);
-int spooky_set_f64_at(uint8_t *rec, size_t len, const spooky_slot *slot,
-                      double value);
-int spooky_set_bool_at(uint8_t *rec, size_t len, const spooky_slot *slot,
-                       int value);
+int spooky_get_i64_at(const uint8_t *rec, size_t len, const spooky_slot *slot, int64_t *out);
+int spooky_get_u64_at(const uint8_t *rec, size_t len, const spooky_slot *slot, uint64_t *out);
+int spooky_get_f64_at(const uint8_t *rec, size_t len, const spooky_slot *slot, double *out);
+int spooky_get_bool_at(const uint8_t *rec, size_t len, const spooky_slot *slot, int *out);
+int spooky_get_str_at(const uint8_t *rec, size_t len, const spooky_slot *slot, const uint8_t **out,
+                      size_t *out_len);
+int spooky_set_i64_at(uint8_t *rec, size_t len, const spooky_slot *slot, int64_t value);
+int spooky_set_u64_at(uint8_t *rec, size_t len, const spooky_slot *slot, uint64_t value);
+int spooky_set_f64_at(uint8_t *rec, size_t len, const spooky_slot *slot, double value);
+int spooky_set_bool_at(uint8_t *rec, size_t len, const spooky_slot *slot, int value);
 /* Same tag, same byte length only (else SPOOKY_E_TYPE / SPOOKY_E_LENGTH). */
-int spooky_set_bytes_at(uint8_t *rec, size_t len, const spooky_slot *slot,
-                        const uint8_t *value, size_t value_len);
+int spooky_set_bytes_at(uint8_t *rec, size_t len, const spooky_slot *slot, const uint8_t *value,
+                        size_t value_len);
 
 /* Fixed-width writes by name (in place, layout unchanged). */
-int spooky_set_i64(uint8_t *rec, size_t len, const uint8_t *name,
-                   size_t name_len, int64_t value);
+int spooky_set_i64(uint8_t *rec, size_t len, const uint8_t *name, size_t name_len, int64_t value);
 
 /* Benchmark kernels (native/bench.c), used by `spooky bench` and benchmarks/.
  * Each runs `iters` operations in a C loop and reports elapsed nanoseconds
@@ -79,22 +68,18 @@ typedef enum {
 } spooky_bench_op;
 
 /* One field of one record (rec is modified by the set ops, same bytes back). */
-int spooky_bench_field(uint8_t *rec, size_t len, const uint8_t *name,
-                       size_t name_len, int op, int use_slot, uint64_t iters,
-                       uint64_t *elapsed_ns, uint64_t *sink);
+int spooky_bench_field(uint8_t *rec, size_t len, const uint8_t *name, size_t name_len, int op,
+                       int use_slot, uint64_t iters, uint64_t *elapsed_ns, uint64_t *sink);
 /* n JSON objects (object i is json[offsets[i] .. offsets[i+1])) encoded into
  * a fresh buffer per record (reuse=0) or one reused buffer (reuse=1). */
-int spooky_bench_serialize(const uint8_t *json, const size_t *offsets, size_t n,
-                           int reuse, uint64_t *elapsed_ns, uint64_t *sink);
+int spooky_bench_serialize(const uint8_t *json, const size_t *offsets, size_t n, int reuse,
+                           uint64_t *elapsed_ns, uint64_t *sink);
 /* Change detection over n record pairs (old[i], new[i]), each a record at
  * recs[offsets[i] .. offsets[i+1]]: a pair differs when its `version` (i64)
  * or `content_hash` (u64) differ. By name, or through slots resolved once. */
-int spooky_bench_change_detection(const uint8_t *old_recs,
-                                  const size_t *old_offsets,
-                                  const uint8_t *new_recs,
-                                  const size_t *new_offsets, size_t n,
-                                  int use_slot, uint64_t *elapsed_ns,
-                                  uint64_t *changed);
+int spooky_bench_change_detection(const uint8_t *old_recs, const size_t *old_offsets,
+                                  const uint8_t *new_recs, const size_t *new_offsets, size_t n,
+                                  int use_slot, uint64_t *elapsed_ns, uint64_t *changed);
 
 /* CDEF-END */
 

@@ -130,15 +130,18 @@ int spooky_chunk_transcode(spooky_encoder *enc, spooky_chunk *c, const uint8_t *
             int parsed = rc == SPOOKY_OK;
             if (rc == SPOOKY_OK) rc = chunk_names(c, enc, &msg);
             key_form k;
-            if (rc == SPOOKY_OK) rc = key_form_of_record(c->record.data, c->record.len, key_hash, &k);
+            if (rc == SPOOKY_OK)
+                rc = key_form_of_record(c->record.data, c->record.len, key_hash, &k);
             if (rc == SPOOKY_OK) {
                 TRY(chunk_put(c, &k, c->record.data, (uint32_t)c->record.len, line));
                 c->big_ints += enc->big_ints;
             } else if (rc == SPOOKY_E_NOMEM) {
                 return rc;
             } else {
-                if (!msg) msg = rc == SPOOKY_E_KEY_MISSING || rc == SPOOKY_E_KEY_TYPE
-                                    ? spooky_strerror(rc) : err.message;
+                if (!msg)
+                    msg = rc == SPOOKY_E_KEY_MISSING || rc == SPOOKY_E_KEY_TYPE
+                              ? spooky_strerror(rc)
+                              : err.message;
                 if (parsed)
                     where = (uint64_t)(record_error_at(enc, p, line_end, rc, key_hash) - data);
                 TRY(chunk_error(c, line, where, rc, msg));

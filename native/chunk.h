@@ -9,15 +9,15 @@
 #include "names.h"
 
 struct spooky_chunk {
-    spooky_buf entries;   /* [key_len u32][record_len u32][digest u64][key][record] */
-    spooky_buf record;    /* one record, reused */
-    uint64_t *rec_lines;  /* line of each record within the chunk */
+    spooky_buf entries; /* [key_len u32][record_len u32][digest u64][key][record] */
+    spooky_buf record; /* one record, reused */
+    uint64_t *rec_lines; /* line of each record within the chunk */
     size_t cap_lines;
     uint64_t lines, records;
-    uint64_t big_ints;    /* integers of the records stored as floats */
+    uint64_t big_ints; /* integers of the records stored as floats */
     spooky_line_error *errors;
     size_t nerrors, cap_errors;
-    name_table names;     /* every name in the chunk, with type counts */
+    name_table names; /* every name in the chunk, with type counts */
 };
 
 /* One record of a chunk: its key in sort form, digest and line. */

@@ -19,12 +19,12 @@
 typedef struct {
     const uint8_t *rec;
     uint32_t len;
-    uint64_t off;     /* file offset */
+    uint64_t off; /* file offset */
     uint64_t digest;
     const uint8_t *key;
     uint32_t key_len;
-    int side;         /* 0 old, 1 new */
-    int valid;        /* checked with spooky_record_validate */
+    int side; /* 0 old, 1 new */
+    int valid; /* checked with spooky_record_validate */
 } rec_ref;
 
 /* Only records that differ are read: a key whose index entries hold the
@@ -46,17 +46,17 @@ typedef struct {
 typedef struct {
     uint64_t off;
     uint32_t len;
-    uint32_t k;          /* position in the batch */
+    uint32_t k; /* position in the batch */
 } span;
 
 typedef struct {
-    uint64_t *pos;       /* index positions whose records the batch needs, in key order */
-    uint64_t *at;        /* record k: buf.data + at[k], or IN_PLACE */
+    uint64_t *pos; /* index positions whose records the batch needs, in key order */
+    uint64_t *at; /* record k: buf.data + at[k], or IN_PLACE */
     span *spans;
     size_t n, next, cap; /* needed, loaded so far, room */
-    uint64_t bytes;      /* of the needed records */
+    uint64_t bytes; /* of the needed records */
     spooky_buf buf;
-    uint64_t lo, hi;     /* file bytes read in place, to give back */
+    uint64_t lo, hi; /* file bytes read in place, to give back */
 } batch;
 
 static void batch_free(batch *b) {
@@ -78,7 +78,7 @@ typedef struct {
     uint8_t otag, ntag;
     const uint8_t *ov, *nv;
     uint32_t olen, nlen;
-    uint64_t hash;             /* the top-level field */
+    uint64_t hash; /* the top-level field */
     size_t path_off, path_len; /* deep: the path's text in differ.paths */
 } field_change;
 
@@ -92,10 +92,10 @@ typedef struct {
     name_cache caches[2];
     field_change *changes;
     size_t nchanges, cap;
-    spooky_buf path;           /* deep: the path being walked, as text */
-    spooky_buf paths;          /* deep: the paths of the changes */
-    spooky_buf scratch;        /* file_check_fields */
-    spooky_slot *pick;         /* check_new: the fields to check */
+    spooky_buf path; /* deep: the path being walked, as text */
+    spooky_buf paths; /* deep: the paths of the changes */
+    spooky_buf scratch; /* file_check_fields */
+    spooky_slot *pick; /* check_new: the fields to check */
     size_t pick_cap;
     spooky_buf picked;
     batch batches[2];
@@ -108,8 +108,8 @@ static int fail_on(differ *d, int side, int code, uint64_t offset, const char *m
 
 /* n bytes of one side's file at off into dst. */
 static int read_at(differ *d, int side, uint8_t *dst, uint64_t off, uint64_t n) {
-    int rc = file_read_at(d->files[side], side ? d->spec->new_fd : d->spec->old_fd, dst, off, n,
-                          d->err);
+    int rc =
+        file_read_at(d->files[side], side ? d->spec->new_fd : d->spec->old_fd, dst, off, n, d->err);
     if (rc && d->err_file) *d->err_file = side;
     return rc;
 }
@@ -169,7 +169,8 @@ static int fill(differ *d, int side) {
             continue;
         }
         TRY(read_at(d, side, b->buf.data + b->buf.len, start, end - start));
-        for (size_t k = i; k < j; k++) b->at[b->spans[k].k] = b->buf.len + (b->spans[k].off - start);
+        for (size_t k = i; k < j; k++)
+            b->at[b->spans[k].k] = b->buf.len + (b->spans[k].off - start);
         b->buf.len += (size_t)(end - start);
     }
     return SPOOKY_OK;
@@ -189,7 +190,8 @@ static int load(differ *d, int side, uint64_t pos, rec_ref *r) {
     r->valid = 0;
     batch *b = &d->batches[side];
     size_t k = b->next++; /* the batch needed them in this order */
-    if (k >= b->n || b->pos[k] != pos) return fail_on(d, side, SPOOKY_E_ARG, r->off, "diff batch out of step");
+    if (k >= b->n || b->pos[k] != pos)
+        return fail_on(d, side, SPOOKY_E_ARG, r->off, "diff batch out of step");
     uint64_t at = b->at[k];
     r->rec = at == IN_PLACE ? f->data + r->off : b->buf.data + at;
     if (spooky_xxh64(r->rec, r->len, 0) != r->digest)
@@ -246,8 +248,8 @@ static int emit_whole(differ *d, rec_ref *r) {
         TRY(put_key(d, r));
         TRY(put(d, " "));
     }
-    int rc = file_put_record(d->files[r->side], r->rec, r->len, r->off, &d->caches[r->side],
-                             d->out, d->err);
+    int rc = file_put_record(d->files[r->side], r->rec, r->len, r->off, &d->caches[r->side], d->out,
+                             d->err);
     if (rc) {
         if (d->err_file) *d->err_file = r->side;
         return rc;
@@ -276,8 +278,8 @@ static int note_change(differ *d, const rec_ref *o, const spooky_slot *so, const
                        const spooky_slot *sn) {
     uint64_t hash = so ? so->name_hash : sn->name_hash;
     return note(d, hash, so != NULL, so ? so->tag : 0, so ? o->rec + so->offset : NULL,
-                so ? so->length : 0, sn != NULL, sn ? sn->tag : 0,
-                sn ? n->rec + sn->offset : NULL, sn ? sn->length : 0);
+                so ? so->length : 0, sn != NULL, sn ? sn->tag : 0, sn ? n->rec + sn->offset : NULL,
+                sn ? sn->length : 0);
 }
 
 /* ---- deep: changes inside nested values ------------------------------------------- */
@@ -395,9 +397,12 @@ static int deep_items(differ *d, uint64_t hash, const item *a, const item *b, in
     if (nb) TRY(map_entry(&pb, b->end, &kb, &vb));
     while (ia < na || ib < nb) {
         int c;
-        if (ib == nb) c = -1;
-        else if (ia == na) c = 1;
-        else c = bytes_cmp(ka.p, (size_t)(ka.end - ka.p), kb.p, (size_t)(kb.end - kb.p));
+        if (ib == nb)
+            c = -1;
+        else if (ia == na)
+            c = 1;
+        else
+            c = bytes_cmp(ka.p, (size_t)(ka.end - ka.p), kb.p, (size_t)(kb.end - kb.p));
         const item *key = c <= 0 ? &ka : &kb;
         TRY(deep_step(d, hash, key->p, (size_t)(key->end - key->p), c <= 0 ? &va : NULL,
                       c >= 0 ? &vb : NULL, depth));
@@ -474,8 +479,10 @@ static int compare_fields(differ *d, rec_ref *o, rec_ref *n) {
                 return fail_on(d, 1, SPOOKY_E_RECORD_INVALID, n->off, "record is not valid");
             if (ro && rn) continue;
             if (!ro && !rn && same_value(o, so, n, sn)) continue;
-            if (!ro && !rn) TRY(field_differs(d, o, so, n, sn));
-            else TRY(field_alone(d, o, ro ? NULL : so, n, rn ? NULL : sn));
+            if (!ro && !rn)
+                TRY(field_differs(d, o, so, n, sn));
+            else
+                TRY(field_alone(d, o, ro ? NULL : so, n, rn ? NULL : sn));
         }
         return SPOOKY_OK;
     }
@@ -507,7 +514,8 @@ static int name_text(differ *d, const field_change *c, const uint8_t **text, siz
     const spooky_file *f = d->files[side];
     int64_t ni = file_name_index(f, c->hash);
     if (ni < 0)
-        return fail_on(d, side, SPOOKY_E_FILE_INVALID, 0, "record field missing from the name table");
+        return fail_on(d, side, SPOOKY_E_FILE_INVALID, 0,
+                       "record field missing from the name table");
     *text = f->esc.data + f->names[ni].esc_off;
     *len = f->names[ni].esc_len;
     return SPOOKY_OK;
@@ -522,10 +530,12 @@ static int put_value(differ *d, const rec_ref *r, uint8_t tag, const uint8_t *v,
     if (rc == SPOOKY_E_NOT_JSON && tag == SPOOKY_F64)
         return file_fail(d->err, rc, at, "float field is NaN or infinite");
     if (rc == SPOOKY_E_NOT_JSON && tag == SPOOKY_NESTED)
-        return file_fail(d->err, rc, at,
-                         "nested field holds a value JSON cannot hold (NaN, infinity, bytes or a tag)");
+        return file_fail(
+            d->err, rc, at,
+            "nested field holds a value JSON cannot hold (NaN, infinity, bytes or a tag)");
     return file_fail(d->err, SPOOKY_E_RECORD_INVALID, at,
-                     tag == SPOOKY_STR ? "string field is not UTF-8" : "nested field is not valid CBOR");
+                     tag == SPOOKY_STR ? "string field is not UTF-8"
+                                       : "nested field is not valid CBOR");
 }
 
 /* The change's label: with deep its path, else the field's name. JSON: a
@@ -580,13 +590,17 @@ static int emit_changed(differ *d, rec_ref *o, rec_ref *n) {
         TRY(put_label(d, c, 0));
         TRY(put(d, ": "));
         TRY(put_color(d, RED));
-        if (c->has_old) TRY(put_value(d, o, c->otag, c->ov, c->olen));
-        else TRY(put(d, "(absent)"));
+        if (c->has_old)
+            TRY(put_value(d, o, c->otag, c->ov, c->olen));
+        else
+            TRY(put(d, "(absent)"));
         TRY(put_color(d, RESET));
         TRY(put(d, " -> "));
         TRY(put_color(d, GREEN));
-        if (c->has_new) TRY(put_value(d, n, c->ntag, c->nv, c->nlen));
-        else TRY(put(d, "(absent)"));
+        if (c->has_new)
+            TRY(put_value(d, n, c->ntag, c->nv, c->nlen));
+        else
+            TRY(put(d, "(absent)"));
         TRY(put_color(d, RESET));
         TRY(put(d, "\n"));
     }
@@ -620,7 +634,8 @@ static int check_new(differ *d, rec_ref *o, rec_ref *n) {
     if (k == 0) return SPOOKY_OK;
     int rc = record_pick(n->rec, d->pick, k, &d->picked);
     if (rc == SPOOKY_OK)
-        rc = file_check_fields(f, d->picked.data, (uint32_t)d->picked.len, n->off, &d->scratch, NULL);
+        rc = file_check_fields(f, d->picked.data, (uint32_t)d->picked.len, n->off, &d->scratch,
+                               NULL);
     return rc == SPOOKY_OK ? SPOOKY_OK : check_record(d, n);
 }
 
@@ -666,10 +681,10 @@ static int walk(differ *d, uint64_t oi, uint64_t oend, uint64_t ni, uint64_t nen
                (steps == 0 || bo->bytes + bn->bytes < BATCH_BYTES)) {
             const uint8_t *eo = oi < oend ? d->files[0]->index + oi * INDEX_ENTRY : NULL;
             const uint8_t *en = ni < nend ? d->files[1]->index + ni * INDEX_ENTRY : NULL;
-            int c = !en ? -1
+            int c = !en   ? -1
                     : !eo ? 1
                           : bytes_cmp(d->files[0]->heap + load_u64(eo + 24), load_u32(eo + 20),
-                                         d->files[1]->heap + load_u64(en + 24), load_u32(en + 20));
+                                      d->files[1]->heap + load_u64(en + 24), load_u32(en + 20));
             if (c == 0 && load_u64(eo) == load_u64(en) && load_u32(eo + 16) == load_u32(en + 16)) {
                 counts->unchanged++; /* same digest, same length: not read */
                 oi++, ni++;
@@ -714,12 +729,18 @@ int spooky_diff_range(const spooky_diff_spec *spec, uint64_t old_begin, uint64_t
         (!spec->fields && spec->nfields) || spec->fields_mode < SPOOKY_DIFF_ALL_FIELDS ||
         spec->fields_mode > SPOOKY_DIFF_IGNORE_FIELDS || spec->format < SPOOKY_DIFF_COUNT ||
         spec->format > SPOOKY_DIFF_TEXT || (!spec->ignore_paths && spec->ignore_paths_len) ||
-        old_begin > old_end ||
-        old_end > spec->old_file->record_count || new_begin > new_end ||
+        old_begin > old_end || old_end > spec->old_file->record_count || new_begin > new_end ||
         new_end > spec->new_file->record_count)
         return file_fail(err, SPOOKY_E_ARG, 0, "bad argument");
-    differ d = {spec, {spec->old_file, spec->new_file}, out, err, err_file, {{0}, {0}},
-                {{0}, {0}}, NULL, 0, 0, {0}, {0}, {0}, NULL, 0, {0}, {{0}, {0}}};
+    differ d = {spec,       {spec->old_file, spec->new_file},
+                out,        err,
+                err_file,   {{0}, {0}},
+                {{0}, {0}}, NULL,
+                0,          0,
+                {0},        {0},
+                {0},        NULL,
+                0,          {0},
+                {{0}, {0}}};
     int rc = SPOOKY_OK;
     size_t mark = out->len;
     if (spec->fields_mode == SPOOKY_DIFF_ONLY_FIELDS)

@@ -10,7 +10,7 @@ typedef struct {
     uint64_t hash;
     size_t key_off, key_len; /* in enc->keys */
     size_t val_off, val_len; /* in enc->vals */
-    size_t src_pos;          /* byte offset of the key in the input */
+    size_t src_pos; /* byte offset of the key in the input */
     uint8_t tag;
 } field;
 
@@ -22,10 +22,10 @@ typedef struct {
 
 /* A member of a nested object being encoded: its CBOR key and value. */
 typedef struct {
-    size_t start, end;       /* key head .. end of value, in the output */
+    size_t start, end; /* key head .. end of value, in the output */
     size_t key_off, key_len; /* raw key bytes, in the output */
-    uint64_t prefix;         /* key_prefix(): orders most keys at once */
-    uint32_t order;          /* input position: ties in qsort */
+    uint64_t prefix; /* key_prefix(): orders most keys at once */
+    uint32_t order; /* input position: ties in qsort */
 } member;
 
 /* The key order of a nested object's shape seen lately: its keys (at most
@@ -37,8 +37,8 @@ typedef struct {
     uint64_t prefix[SHAPE_KEYS];
     uint8_t len[SHAPE_KEYS];
     uint8_t ord[SHAPE_KEYS]; /* input positions in key order */
-    uint8_t n;               /* keys; 0: empty slot */
-    uint8_t sorted;          /* the input order is the key order */
+    uint8_t n; /* keys; 0: empty slot */
+    uint8_t sorted; /* the input order is the key order */
 } shape;
 
 /* A key of an earlier record, to know a repeated name without hashing it. */
@@ -57,16 +57,16 @@ struct spooky_encoder {
     size_t nfields, cap_fields;
     member *members;
     size_t nmembers, cap_members;
-    field_ref *sorted;       /* cap_fields entries: the hash order */
+    field_ref *sorted; /* cap_fields entries: the hash order */
     /* The keys of the last record whose keys differed from the cache, in
      * input order; sorted[] still holds their hash order if ckey_order. */
     spooky_buf ckeys;
-    cached_key *ckey;        /* cap_fields entries */
+    cached_key *ckey; /* cap_fields entries */
     size_t nckeys;
     int ckey_order;
     shape shapes[SHAPE_SLOTS];
-    int big_int;             /* spooky_big_int */
-    uint64_t big_ints;       /* integers stored as floats by the current call */
+    int big_int; /* spooky_big_int */
+    uint64_t big_ints; /* integers stored as floats by the current call */
 };
 
 /* Parses the object at enc->p (between enc->start and enc->end) into out. */

@@ -14,8 +14,8 @@
 
 typedef struct {
     uint64_t hash;
-    const uint8_t *name;     /* into the footer */
-    const uint8_t *counts;   /* 7 x u64 in the footer */
+    const uint8_t *name; /* into the footer */
+    const uint8_t *counts; /* 7 x u64 in the footer */
     uint32_t name_len;
     size_t esc_off, esc_len; /* the name's `"name":` text in spooky_file.esc */
 } name_entry;
@@ -24,7 +24,7 @@ struct spooky_file {
     const uint8_t *data;
     size_t len;
     const uint8_t *sync;
-    uint64_t footer_offset;      /* file offset of the footer block's sync */
+    uint64_t footer_offset; /* file offset of the footer block's sync */
     uint64_t record_count, block_count, name_count;
     const uint8_t *key_field;
     uint32_t key_field_len;
@@ -32,19 +32,19 @@ struct spooky_file {
     const uint8_t *blocks, *index, *heap;
     uint64_t heap_len;
     name_entry *names;
-    spooky_buf esc;              /* `"name":` of every name, back to back */
-    int release;                 /* data is a read-only mapping: pages may be given back */
+    spooky_buf esc; /* `"name":` of every name, back to back */
+    int release; /* data is a read-only mapping: pages may be given back */
 };
 
 /* A walk over the entries of a block whose header and checksum hold
  * (file_walk_block); key .. rec_off: the entry read last. */
 typedef struct {
     spooky_block_info block;
-    const uint8_t *p;       /* the payload */
-    uint64_t at, seen;      /* position in the payload, records read */
+    const uint8_t *p; /* the payload */
+    uint64_t at, seen; /* position in the payload, records read */
     const uint8_t *key, *rec;
     uint32_t klen, rlen;
-    uint64_t rec_off;       /* file offset of rec */
+    uint64_t rec_off; /* file offset of rec */
 } block_walk;
 
 /* [off, off + n) lies inside [0, size) */
@@ -103,7 +103,6 @@ void file_give_back(const spooky_file *f, uint64_t lo, uint64_t hi);
 /* A field value of a valid record as JSON, appended to out. */
 int file_put_value(const uint8_t *rec, const spooky_slot *s, uint64_t rec_off, spooky_buf *out,
                    spooky_error *err);
-
 
 /* Which name table entry field j of the last record had (see file_put_record). */
 typedef struct {

@@ -65,7 +65,7 @@ static int cmp_numbers(uint8_t ta, const uint8_t *a, uint8_t tb, const uint8_t *
     uint64_t v = load_u64(b);
     if (ta == tb) return ta == SPOOKY_U64 ? usign(u, v) : sign(i, j);
     if (ta == SPOOKY_I64) return i < 0 ? -1 : usign((uint64_t)i, v); /* i64 vs u64 */
-    return j < 0 ? 1 : usign(u, (uint64_t)j);                       /* u64 vs i64 */
+    return j < 0 ? 1 : usign(u, (uint64_t)j); /* u64 vs i64 */
 }
 
 /* Value a (tag, bytes) against value b: -1, 0, 1, or UNORDERED. *ordered
@@ -101,8 +101,7 @@ static int item_value(const uint8_t *p, const uint8_t *end, value *x);
 
 /* Whether the CBOR array [list, list + len) has an element equal to x (0
  * when it is not an array, or not valid CBOR). */
-static int array_has(const uint8_t *list, size_t len, uint8_t tag, const uint8_t *v,
-                     size_t vlen) {
+static int array_has(const uint8_t *list, size_t len, uint8_t tag, const uint8_t *v, size_t vlen) {
     const uint8_t *q = list, *end = list + len;
     uint8_t major, ai;
     uint64_t n;
@@ -181,7 +180,8 @@ static int step(const uint8_t **p, const uint8_t **end, const uint8_t *key, uint
                 q = k + klen;
                 break;
             }
-            if ((rc = cbor_skip_item(&q, *end)) || (rc = cbor_skip_item(&q, *end))) return -rc; /* key, value */
+            if ((rc = cbor_skip_item(&q, *end)) || (rc = cbor_skip_item(&q, *end)))
+                return -rc; /* key, value */
         }
         if (i == n) return 0;
     } else {
@@ -223,7 +223,8 @@ static int item_value(const uint8_t *p, const uint8_t *end, value *x) {
         x->v = q;
         x->len = (uint32_t)arg;
         return SPOOKY_OK;
-    case 4: case 5:
+    case 4:
+    case 5:
         x->tag = SPOOKY_NESTED;
         x->v = p;
         x->len = (uint32_t)(end - p);
@@ -260,8 +261,7 @@ static int item_value(const uint8_t *p, const uint8_t *end, value *x) {
         memcpy(x->scratch, &d, 8);
         return SPOOKY_OK;
     }
-    default:
-        return SPOOKY_E_NOT_JSON; /* byte strings, tags: no JSON value to compare */
+    default: return SPOOKY_E_NOT_JSON; /* byte strings, tags: no JSON value to compare */
     }
 }
 
@@ -381,9 +381,8 @@ static int pick(resolved_schema *p, const uint32_t *order, const uint8_t *rec, u
  * passes `info --verify`. copy is the record itself, or the record pick()
  * made of its fields picked[0..n) (then an error's offset is mapped back
  * into the record). */
-static int check_copy(const spooky_file *f, const block_walk *w, const uint8_t *copy,
-                      uint32_t clen, const spooky_slot *picked, size_t n, spooky_buf *scratch,
-                      spooky_error *err) {
+static int check_copy(const spooky_file *f, const block_walk *w, const uint8_t *copy, uint32_t clen,
+                      const spooky_slot *picked, size_t n, spooky_buf *scratch, spooky_error *err) {
     if (copy == w->rec) return file_check_entry(f, w, scratch, err);
     uint64_t rec_off = w->rec_off;
     TRY(file_check_key(f, w->key, w->klen, w->rec, w->rlen, rec_off - w->klen, err));
@@ -394,8 +393,8 @@ static int check_copy(const spooky_file *f, const block_walk *w, const uint8_t *
     for (uint32_t j = 0; j < n; j++) { /* the first value at `at` that can fail */
         spooky_slot s;
         spooky_record_slot_at(copy, clen, j, &s); /* field j of copy is picked[j] */
-        int can_fail = s.tag == SPOOKY_F64 || s.tag == SPOOKY_NESTED ||
-                       (s.tag == SPOOKY_STR && s.length);
+        int can_fail =
+            s.tag == SPOOKY_F64 || s.tag == SPOOKY_NESTED || (s.tag == SPOOKY_STR && s.length);
         if (can_fail && at == s.offset) {
             err->offset = (size_t)(rec_off + picked[j].offset);
             break;

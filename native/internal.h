@@ -15,14 +15,22 @@ static const uint8_t FILE_MAGIC[8] = {'S', 'P', 'K', 'Y', 'F', 'I', 'L', 'E'};
 static const uint8_t END_MAGIC[8] = {'S', 'P', 'K', 'Y', 'F', 'E', 'N', 'D'};
 
 /* Returns a failing status at once. */
-#define TRY(expr)                \
-    do {                         \
-        int rc_ = (expr);        \
-        if (rc_) return rc_;     \
+#define TRY(expr)                                                                                  \
+    do {                                                                                           \
+        int rc_ = (expr);                                                                          \
+        if (rc_) return rc_;                                                                       \
     } while (0)
 
-static inline uint32_t load_u32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
-static inline uint64_t load_u64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+static inline uint32_t load_u32(const uint8_t *p) {
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+static inline uint64_t load_u64(const uint8_t *p) {
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
 static inline void store_u32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
 static inline void store_u64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
 
@@ -82,7 +90,9 @@ static inline int fixed_width(uint8_t tag) {
     switch (tag) {
     case SPOOKY_NULL: return 0;
     case SPOOKY_BOOL: return 1;
-    case SPOOKY_I64: case SPOOKY_F64: case SPOOKY_U64: return 8;
+    case SPOOKY_I64:
+    case SPOOKY_F64:
+    case SPOOKY_U64: return 8;
     default: return -1;
     }
 }
@@ -115,7 +125,10 @@ static inline size_t utf8_seq(const uint8_t *p, const uint8_t *end) {
 static inline int valid_utf8(const uint8_t *p, size_t n) {
     const uint8_t *end = p + n;
     while (p < end) {
-        if (*p < 0x80) { p++; continue; }
+        if (*p < 0x80) {
+            p++;
+            continue;
+        }
         size_t k = utf8_seq(p, end);
         if (!k) return 0;
         p += k;

@@ -21,12 +21,12 @@
 #define COLD
 #endif
 
-#define FAIL(enc, code_, msg)                                  \
-    do {                                                       \
-        (enc)->err_code = (code_);                             \
-        (enc)->err_pos = (enc)->p;                             \
-        (enc)->err_msg = (msg);                                \
-        return (code_);                                        \
+#define FAIL(enc, code_, msg)                                                                      \
+    do {                                                                                           \
+        (enc)->err_code = (code_);                                                                 \
+        (enc)->err_pos = (enc)->p;                                                                 \
+        (enc)->err_msg = (msg);                                                                    \
+        return (code_);                                                                            \
     } while (0)
 
 /* The parsers take the input position p and return the position after what
@@ -50,16 +50,16 @@ COLD static int fail_code(spooky_encoder *enc, const uint8_t *at, int code, cons
 }
 
 /* NULL from a parser: pass it on. */
-#define TRYP(p, expr)                                          \
-    do {                                                       \
-        if (!((p) = (expr))) return NULL;                      \
+#define TRYP(p, expr)                                                                              \
+    do {                                                                                           \
+        if (!((p) = (expr))) return NULL;                                                          \
     } while (0)
 
 /* A buffer status (SPOOKY_E_NOMEM) from a parser at position at. */
-#define TRYB(enc, at, expr)                                    \
-    do {                                                       \
-        int rc_ = (expr);                                      \
-        if (rc_) return fail_rc(enc, at, rc_);                 \
+#define TRYB(enc, at, expr)                                                                        \
+    do {                                                                                           \
+        int rc_ = (expr);                                                                          \
+        if (rc_) return fail_rc(enc, at, rc_);                                                     \
     } while (0)
 
 static locale_t the_c_locale;
@@ -132,9 +132,21 @@ static inline const uint8_t *skip_ws(const uint8_t *p, const uint8_t *end) {
 /* Writes the shortest head for (major, n) at dst (9 bytes room); returns its length. */
 static inline size_t put_head(uint8_t *dst, uint8_t major, uint64_t n) {
     uint8_t m = (uint8_t)(major << 5);
-    if (n < 24) { dst[0] = m | (uint8_t)n; return 1; }
-    if (n <= 0xff) { dst[0] = m | 24; dst[1] = (uint8_t)n; return 2; }
-    if (n <= 0xffff) { dst[0] = m | 25; dst[1] = (uint8_t)(n >> 8); dst[2] = (uint8_t)n; return 3; }
+    if (n < 24) {
+        dst[0] = m | (uint8_t)n;
+        return 1;
+    }
+    if (n <= 0xff) {
+        dst[0] = m | 24;
+        dst[1] = (uint8_t)n;
+        return 2;
+    }
+    if (n <= 0xffff) {
+        dst[0] = m | 25;
+        dst[1] = (uint8_t)(n >> 8);
+        dst[2] = (uint8_t)n;
+        return 3;
+    }
     if (n <= 0xffffffffULL) {
         dst[0] = m | 26;
         for (int i = 0; i < 4; i++) dst[1 + i] = (uint8_t)(n >> (24 - 8 * i));
@@ -189,19 +201,20 @@ static int cbor_f64(spooky_buf *out, double d) {
 /* memcpy(dst, src, n); if room16 (16 bytes may be read at src and written at
  * dst), a short copy is one fixed 16-byte move instead of a call. */
 static inline void copy_bytes(uint8_t *dst, const uint8_t *src, size_t n, int room16) {
-    if (room16 && n <= 16) memcpy(dst, src, 16);
-    else memcpy(dst, src, n);
+    if (room16 && n <= 16)
+        memcpy(dst, src, 16);
+    else
+        memcpy(dst, src, n);
 }
 
 /* 1 for the bytes a string copies as they are: printable ASCII but '"' and '\\'. */
 #define X16(v) v, v, v, v, v, v, v, v, v, v, v, v, v, v, v, v
 static const uint8_t PLAIN[256] = {
-    X16(0), X16(0),
-    1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x22 '"' */
-    X16(1), X16(1),
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1, /* 0x5c '\\' */
-    X16(1), X16(1),
-    X16(0), X16(0), X16(0), X16(0), X16(0), X16(0), X16(0), X16(0),
+    X16(0), X16(0), 1,      1,      0,      1,      1,      1,      1,      1,
+    1,      1,      1,      1,      1,      1,      1,      1, /* 0x22 '"' */
+    X16(1), X16(1), 1,      1,      1,      1,      1,      1,      1,      1,
+    1,      1,      1,      1,      0,      1,      1,      1, /* 0x5c '\\' */
+    X16(1), X16(1), X16(0), X16(0), X16(0), X16(0), X16(0), X16(0), X16(0), X16(0),
 };
 #undef X16
 
@@ -234,10 +247,14 @@ static int hex4(const uint8_t *p, unsigned *out) {
     for (int i = 0; i < 4; i++) {
         uint8_t c = p[i];
         v <<= 4;
-        if (c >= '0' && c <= '9') v |= c - '0';
-        else if (c >= 'a' && c <= 'f') v |= c - 'a' + 10;
-        else if (c >= 'A' && c <= 'F') v |= c - 'A' + 10;
-        else return -1;
+        if (c >= '0' && c <= '9')
+            v |= c - '0';
+        else if (c >= 'a' && c <= 'f')
+            v |= c - 'a' + 10;
+        else if (c >= 'A' && c <= 'F')
+            v |= c - 'A' + 10;
+        else
+            return -1;
     }
     *out = v;
     return 0;
@@ -246,13 +263,24 @@ static int hex4(const uint8_t *p, unsigned *out) {
 static int put_utf8(spooky_buf *out, unsigned cp) {
     uint8_t b[4];
     size_t k;
-    if (cp < 0x80) { b[0] = (uint8_t)cp; k = 1; }
-    else if (cp < 0x800) { b[0] = 0xc0 | (cp >> 6); b[1] = 0x80 | (cp & 0x3f); k = 2; }
-    else if (cp < 0x10000) {
-        b[0] = 0xe0 | (cp >> 12); b[1] = 0x80 | ((cp >> 6) & 0x3f); b[2] = 0x80 | (cp & 0x3f); k = 3;
+    if (cp < 0x80) {
+        b[0] = (uint8_t)cp;
+        k = 1;
+    } else if (cp < 0x800) {
+        b[0] = 0xc0 | (cp >> 6);
+        b[1] = 0x80 | (cp & 0x3f);
+        k = 2;
+    } else if (cp < 0x10000) {
+        b[0] = 0xe0 | (cp >> 12);
+        b[1] = 0x80 | ((cp >> 6) & 0x3f);
+        b[2] = 0x80 | (cp & 0x3f);
+        k = 3;
     } else {
-        b[0] = 0xf0 | (cp >> 18); b[1] = 0x80 | ((cp >> 12) & 0x3f);
-        b[2] = 0x80 | ((cp >> 6) & 0x3f); b[3] = 0x80 | (cp & 0x3f); k = 4;
+        b[0] = 0xf0 | (cp >> 18);
+        b[1] = 0x80 | ((cp >> 12) & 0x3f);
+        b[2] = 0x80 | ((cp >> 6) & 0x3f);
+        b[3] = 0x80 | (cp & 0x3f);
+        k = 4;
     }
     return append(out, b, k);
 }
@@ -288,12 +316,14 @@ NOINLINE static const uint8_t *string_tail(spooky_encoder *enc, spooky_buf *out,
         case 't': lit = '\t'; break;
         case 'u': {
             unsigned cp, lo;
-            if (end - p < 6 || hex4(p + 2, &cp)) return fail(enc, p, SPOOKY_E_JSON_SYNTAX, "bad \\u escape");
+            if (end - p < 6 || hex4(p + 2, &cp))
+                return fail(enc, p, SPOOKY_E_JSON_SYNTAX, "bad \\u escape");
             p += 6;
-            if (cp >= 0xdc00 && cp <= 0xdfff) return fail(enc, p - 6, SPOOKY_E_JSON_UTF8, "lone low surrogate");
+            if (cp >= 0xdc00 && cp <= 0xdfff)
+                return fail(enc, p - 6, SPOOKY_E_JSON_UTF8, "lone low surrogate");
             if (cp >= 0xd800 && cp <= 0xdbff) {
-                if (end - p < 6 || p[0] != '\\' || p[1] != 'u' || hex4(p + 2, &lo) ||
-                    lo < 0xdc00 || lo > 0xdfff)
+                if (end - p < 6 || p[0] != '\\' || p[1] != 'u' || hex4(p + 2, &lo) || lo < 0xdc00 ||
+                    lo > 0xdfff)
                     return fail(enc, p - 6, SPOOKY_E_JSON_UTF8, "lone high surrogate");
                 cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
                 p += 6;
@@ -303,8 +333,7 @@ NOINLINE static const uint8_t *string_tail(spooky_encoder *enc, spooky_buf *out,
             p = skip_plain(p, end);
             continue;
         }
-        default:
-            return fail(enc, p, SPOOKY_E_JSON_SYNTAX, "bad escape in string");
+        default: return fail(enc, p, SPOOKY_E_JSON_SYNTAX, "bad escape in string");
         }
         TRYB(enc, p, push(out, lit));
         run = p + 2;
@@ -329,7 +358,8 @@ static inline int short_plain(const uint8_t *p, const uint8_t *end) {
 }
 
 /* Parses the string at p (at its opening quote); appends its UTF-8 to out. */
-NOINLINE static const uint8_t *parse_string_any(spooky_encoder *enc, spooky_buf *out, const uint8_t *p) {
+NOINLINE static const uint8_t *parse_string_any(spooky_encoder *enc, spooky_buf *out,
+                                                const uint8_t *p) {
     const uint8_t *end = enc->end;
     p++;
     const uint8_t *q = skip_plain(p, end);
@@ -356,11 +386,12 @@ static inline const uint8_t *parse_string(spooky_encoder *enc, spooky_buf *out, 
 
 /* ---- numbers --------------------------------------------------------------- */
 
-static const double POW10[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
-                               1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+static const double POW10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                               1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                               1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
 
 typedef struct {
-    uint8_t tag;   /* SPOOKY_I64, SPOOKY_U64 or SPOOKY_F64 */
+    uint8_t tag; /* SPOOKY_I64, SPOOKY_U64 or SPOOKY_F64 */
     int64_t i;
     uint64_t u;
     double d;
@@ -375,11 +406,26 @@ static inline uint32_t eight_digits(uint64_t v) {
     return (uint32_t)((v & 0x0000FFFF0000FFFFULL) * 42949672960001ULL >> 32);
 }
 
-static const uint64_t POW10_U64[20] = {
-    1ULL, 10ULL, 100ULL, 1000ULL, 10000ULL, 100000ULL, 1000000ULL, 10000000ULL, 100000000ULL,
-    1000000000ULL, 10000000000ULL, 100000000000ULL, 1000000000000ULL, 10000000000000ULL,
-    100000000000000ULL, 1000000000000000ULL, 10000000000000000ULL, 100000000000000000ULL,
-    1000000000000000000ULL, 10000000000000000000ULL};
+static const uint64_t POW10_U64[20] = {1ULL,
+                                       10ULL,
+                                       100ULL,
+                                       1000ULL,
+                                       10000ULL,
+                                       100000ULL,
+                                       1000000ULL,
+                                       10000000ULL,
+                                       100000000ULL,
+                                       1000000000ULL,
+                                       10000000000ULL,
+                                       100000000000ULL,
+                                       1000000000000ULL,
+                                       10000000000000ULL,
+                                       100000000000000ULL,
+                                       1000000000000000ULL,
+                                       10000000000000000ULL,
+                                       100000000000000000ULL,
+                                       1000000000000000000ULL,
+                                       10000000000000000000ULL};
 
 /* m followed by the digits p..q (the caller keeps the result below 2^64). */
 static inline uint64_t digits_value(const uint8_t *p, const uint8_t *q, uint64_t m) {
@@ -434,7 +480,10 @@ static double round_u128(u128 n, int sticky, int e2) {
     uint64_t mant = top >> 1;
     if ((top & 1) && (sticky || (mant & 1))) mant++;
     e2 += drop + 1; /* value = mant * 2^e2 */
-    if (mant >> 53) { mant >>= 1; e2++; }
+    if (mant >> 53) {
+        mant >>= 1;
+        e2++;
+    }
     uint64_t bits = ((uint64_t)(e2 + 52 + 1023) << 52) | (mant & ((1ULL << 52) - 1));
     double d;
     memcpy(&d, &bits, 8);
@@ -445,7 +494,10 @@ static double round_u128(u128 n, int sticky, int e2) {
 /* Sets *d to m * 10^e correctly rounded when that is quick to do exactly;
  * returns 0 (the caller falls back to strtod) otherwise. */
 static int decimal_to_double(uint64_t m, long e, double *d) {
-    if (m == 0) { *d = 0.0; return 1; }
+    if (m == 0) {
+        *d = 0.0;
+        return 1;
+    }
     if (m <= (1ULL << 53) && e >= -22 && e <= 22) {
         double x = (double)m; /* exact, and so is POW10[|e|]: one rounding */
         *d = e < 0 ? x / POW10[-e] : x * POW10[e];
@@ -472,18 +524,23 @@ static int decimal_to_double(uint64_t m, long e, double *d) {
 }
 
 /* Parses the number at p into *num. */
-NOINLINE static const uint8_t *parse_number_any(spooky_encoder *enc, const uint8_t *p, number *num) {
+NOINLINE static const uint8_t *parse_number_any(spooky_encoder *enc, const uint8_t *p,
+                                                number *num) {
     const uint8_t *start = p, *end = enc->end;
     int neg = 0, is_int = 1;
-    int fits = 1;   /* the integer part fits a u64 (in m) */
-    int exact = 1;  /* m holds every significant digit */
+    int fits = 1; /* the integer part fits a u64 (in m) */
+    int exact = 1; /* m holds every significant digit */
     size_t sig = 0; /* significant digits in m */
     uint64_t m = 0;
     long frac_digits = 0;
-    if (p < end && *p == '-') { neg = 1; p++; }
+    if (p < end && *p == '-') {
+        neg = 1;
+        p++;
+    }
     if (p < end && *p == '0') {
         p++;
-        if (p < end && is_digit(*p)) return fail(enc, p, SPOOKY_E_JSON_SYNTAX, "leading zero in number");
+        if (p < end && is_digit(*p))
+            return fail(enc, p, SPOOKY_E_JSON_SYNTAX, "leading zero in number");
     } else if (p < end && *p >= '1' && *p <= '9') {
         const uint8_t *ds = p;
         p = scan_digits(p, end, &m);
@@ -491,8 +548,10 @@ NOINLINE static const uint8_t *parse_number_any(spooky_encoder *enc, const uint8
         if (sig == 20) { /* fits a u64 unless above 18446744073709551615 */
             uint64_t hi = digits_value(ds, ds + 19, 0);
             unsigned d = (unsigned)(ds[19] - '0');
-            if (hi <= (UINT64_MAX - d) / 10) m = hi * 10 + d;
-            else fits = exact = 0;
+            if (hi <= (UINT64_MAX - d) / 10)
+                m = hi * 10 + d;
+            else
+                fits = exact = 0;
         } else if (sig > 20) {
             fits = exact = 0;
         }
@@ -502,9 +561,11 @@ NOINLINE static const uint8_t *parse_number_any(spooky_encoder *enc, const uint8
     if (p < end && *p == '.') {
         is_int = 0;
         p++;
-        if (!(p < end && is_digit(*p))) return fail(enc, p, SPOOKY_E_JSON_SYNTAX, "digit expected after '.'");
+        if (!(p < end && is_digit(*p)))
+            return fail(enc, p, SPOOKY_E_JSON_SYNTAX, "digit expected after '.'");
         const uint8_t *fs = p, *nz = p;
-        if (m == 0) while (nz < end && *nz == '0') nz++; /* zeros before the first significant digit */
+        if (m == 0)
+            while (nz < end && *nz == '0') nz++; /* zeros before the first significant digit */
         uint64_t f;
         p = scan_digits(nz, end, &f);
         size_t nf = (size_t)(p - nz);
@@ -521,8 +582,12 @@ NOINLINE static const uint8_t *parse_number_any(spooky_encoder *enc, const uint8
         is_int = 0;
         p++;
         int eneg = 0;
-        if (p < end && (*p == '+' || *p == '-')) { eneg = *p == '-'; p++; }
-        if (!(p < end && is_digit(*p))) return fail(enc, p, SPOOKY_E_JSON_SYNTAX, "digit expected in exponent");
+        if (p < end && (*p == '+' || *p == '-')) {
+            eneg = *p == '-';
+            p++;
+        }
+        if (!(p < end && is_digit(*p)))
+            return fail(enc, p, SPOOKY_E_JSON_SYNTAX, "digit expected in exponent");
         while (p < end && is_digit(*p)) {
             if (exp10 < 100000) exp10 = exp10 * 10 + (*p - '0');
             p++;
@@ -531,16 +596,24 @@ NOINLINE static const uint8_t *parse_number_any(spooky_encoder *enc, const uint8
     }
     if (is_int && fits) {
         if (neg) {
-            if (m == 0) { num->tag = SPOOKY_F64; num->d = -0.0; return p; }
+            if (m == 0) {
+                num->tag = SPOOKY_F64;
+                num->d = -0.0;
+                return p;
+            }
             if (m <= (uint64_t)INT64_MAX + 1) {
                 num->tag = SPOOKY_I64;
                 num->i = (int64_t)(0 - m);
                 return p;
             }
         } else if (m <= (uint64_t)INT64_MAX) {
-            num->tag = SPOOKY_I64; num->i = (int64_t)m; return p;
+            num->tag = SPOOKY_I64;
+            num->i = (int64_t)m;
+            return p;
         } else {
-            num->tag = SPOOKY_U64; num->u = m; return p;
+            num->tag = SPOOKY_U64;
+            num->u = m;
+            return p;
         }
     }
     if (is_int) { /* beyond i64 and u64 */
@@ -622,8 +695,9 @@ static inline const uint8_t *put_literal(spooky_encoder *enc, spooky_buf *out, c
 }
 
 static inline uint64_t load_be64(const uint8_t *p) {
-    return (uint64_t)p[0] << 56 | (uint64_t)p[1] << 48 | (uint64_t)p[2] << 40 | (uint64_t)p[3] << 32 |
-           (uint64_t)p[4] << 24 | (uint64_t)p[5] << 16 | (uint64_t)p[6] << 8 | p[7];
+    return (uint64_t)p[0] << 56 | (uint64_t)p[1] << 48 | (uint64_t)p[2] << 40 |
+           (uint64_t)p[3] << 32 | (uint64_t)p[4] << 24 | (uint64_t)p[5] << 16 |
+           (uint64_t)p[6] << 8 | p[7];
 }
 
 /* The first 8 key bytes, big-endian and zero-padded: ordered as the keys
@@ -638,8 +712,9 @@ static inline uint64_t key_prefix(const uint8_t *k, size_t len) {
 /* A CBOR text string for the JSON string at p (at its opening quote);
  * *text_len is the length of its bytes (the last in out) and, if prefix is
  * not NULL, *prefix their key_prefix(). */
-NOINLINE static const uint8_t *cbor_string_any(spooky_encoder *enc, spooky_buf *out, const uint8_t *p,
-                                               size_t *text_len, uint64_t *prefix) {
+NOINLINE static const uint8_t *cbor_string_any(spooky_encoder *enc, spooky_buf *out,
+                                               const uint8_t *p, size_t *text_len,
+                                               uint64_t *prefix) {
     const uint8_t *end = enc->end;
     p++;
     const uint8_t *q = skip_plain(p, end);
@@ -712,11 +787,13 @@ static inline const uint8_t *next_item(spooky_encoder *enc, const uint8_t *p, ui
     if (p >= end || (*p != ',' && *p != close)) { /* whitespace is rare */
         p = skip_ws(p, end);
         if (p >= end)
-            return fail(enc, p, SPOOKY_E_JSON_SYNTAX, array ? "unterminated array" : "unterminated object");
+            return fail(enc, p, SPOOKY_E_JSON_SYNTAX,
+                        array ? "unterminated array" : "unterminated object");
     }
     *more = *p == ',';
     if (*p == ',' || *p == close) return p + 1;
-    return fail(enc, p, SPOOKY_E_JSON_SYNTAX, array ? "',' or ']' expected" : "',' or '}' expected");
+    return fail(enc, p, SPOOKY_E_JSON_SYNTAX,
+                array ? "',' or ']' expected" : "',' or '}' expected");
 }
 
 /* The opening quote of a member's key at or after p. */
@@ -741,7 +818,8 @@ static inline const uint8_t *member_colon(spooky_encoder *enc, const uint8_t *p)
 
 /* ---- arrays and objects -> CBOR ---- */
 
-NOINLINE static const uint8_t *cbor_array(spooky_encoder *enc, spooky_buf *out, const uint8_t *p, int depth) {
+NOINLINE static const uint8_t *cbor_array(spooky_encoder *enc, spooky_buf *out, const uint8_t *p,
+                                          int depth) {
     size_t head;
     uint64_t count = 0;
     int empty, more = 0;
@@ -863,7 +941,8 @@ static int sort_members(spooky_encoder *enc, spooky_buf *out, member *ms, size_t
     return SPOOKY_OK;
 }
 
-NOINLINE static const uint8_t *cbor_object(spooky_encoder *enc, spooky_buf *out, const uint8_t *p, int depth) {
+NOINLINE static const uint8_t *cbor_object(spooky_encoder *enc, spooky_buf *out, const uint8_t *p,
+                                           int depth) {
     size_t head;
     size_t base = enc->nmembers;
     uint32_t order = 0;
@@ -885,21 +964,25 @@ NOINLINE static const uint8_t *cbor_object(spooky_encoder *enc, spooky_buf *out,
         TRYP(p, next_item(enc, p, '}', &more));
     } while (more);
     uint64_t count;
-    TRYB(enc, p, sort_members(enc, out, enc->members + base, enc->nmembers - base, head + 1, &count));
+    TRYB(enc, p,
+         sort_members(enc, out, enc->members + base, enc->nmembers - base, head + 1, &count));
     enc->nmembers = base;
     TRYB(enc, p, close_head(out, head, 5, count));
     return p;
 }
 
 /* One JSON value at p (after optional whitespace) as CBOR appended to out. */
-static const uint8_t *cbor_value(spooky_encoder *enc, spooky_buf *out, const uint8_t *p, int depth) {
+static const uint8_t *cbor_value(spooky_encoder *enc, spooky_buf *out, const uint8_t *p,
+                                 int depth) {
     TRYP(p, value_start(enc, p));
     switch (*p) {
     case '{':
-        if (depth + 1 > SPOOKY_MAX_DEPTH) return fail(enc, p, SPOOKY_E_JSON_DEPTH, "nested too deeply");
+        if (depth + 1 > SPOOKY_MAX_DEPTH)
+            return fail(enc, p, SPOOKY_E_JSON_DEPTH, "nested too deeply");
         return cbor_object(enc, out, p, depth + 1);
     case '[':
-        if (depth + 1 > SPOOKY_MAX_DEPTH) return fail(enc, p, SPOOKY_E_JSON_DEPTH, "nested too deeply");
+        if (depth + 1 > SPOOKY_MAX_DEPTH)
+            return fail(enc, p, SPOOKY_E_JSON_DEPTH, "nested too deeply");
         return cbor_array(enc, out, p, depth + 1);
     case '"': {
         size_t n;
@@ -916,7 +999,8 @@ static const uint8_t *cbor_value(spooky_encoder *enc, spooky_buf *out, const uin
         TRYP(p, parse_number(enc, p, &num));
         int rc;
         if (num.tag == SPOOKY_I64)
-            rc = num.i >= 0 ? cbor_head(out, 0, (uint64_t)num.i) : cbor_head(out, 1, (uint64_t)(-1 - num.i));
+            rc = num.i >= 0 ? cbor_head(out, 0, (uint64_t)num.i)
+                            : cbor_head(out, 1, (uint64_t)(-1 - num.i));
         else if (num.tag == SPOOKY_U64)
             rc = cbor_head(out, 0, num.u);
         else
@@ -929,29 +1013,27 @@ static const uint8_t *cbor_value(spooky_encoder *enc, spooky_buf *out, const uin
 
 /* One JSON value at p (after optional whitespace) as a field value: tag +
  * bytes appended to out. */
-static const uint8_t *field_value(spooky_encoder *enc, spooky_buf *out, const uint8_t *p, uint8_t *tag,
-                                  int depth) {
+static const uint8_t *field_value(spooky_encoder *enc, spooky_buf *out, const uint8_t *p,
+                                  uint8_t *tag, int depth) {
     TRYP(p, value_start(enc, p));
     switch (*p) {
     case '{':
-    case '[':
-        *tag = SPOOKY_NESTED;
-        return cbor_value(enc, out, p, depth);
-    case '"':
-        *tag = SPOOKY_STR;
-        return parse_string(enc, out, p);
+    case '[': *tag = SPOOKY_NESTED; return cbor_value(enc, out, p, depth);
+    case '"': *tag = SPOOKY_STR; return parse_string(enc, out, p);
     case 't':
     case 'f':
-    case 'n':
-        return put_literal(enc, out, p, 0, tag);
+    case 'n': return put_literal(enc, out, p, 0, tag);
     default: {
         number num;
         TRYP(p, parse_number(enc, p, &num));
         *tag = num.tag;
         uint8_t b[8];
-        if (num.tag == SPOOKY_I64) memcpy(b, &num.i, 8);
-        else if (num.tag == SPOOKY_U64) memcpy(b, &num.u, 8);
-        else memcpy(b, &num.d, 8);
+        if (num.tag == SPOOKY_I64)
+            memcpy(b, &num.i, 8);
+        else if (num.tag == SPOOKY_U64)
+            memcpy(b, &num.u, 8);
+        else
+            memcpy(b, &num.d, 8);
         TRYB(enc, p, append(out, b, 8));
         return p;
     }
@@ -968,8 +1050,10 @@ static int ref_cmp(const void *pa, const void *pb) {
 
 /* a[0..n) == b[0..n), n > 0, inline for short keys */
 static inline int bytes_eq(const uint8_t *a, const uint8_t *b, size_t n) {
-    if (n >= 8 && n <= 16) return load_u64(a) == load_u64(b) && load_u64(a + n - 8) == load_u64(b + n - 8);
-    if (n >= 4 && n < 8) return load_u32(a) == load_u32(b) && load_u32(a + n - 4) == load_u32(b + n - 4);
+    if (n >= 8 && n <= 16)
+        return load_u64(a) == load_u64(b) && load_u64(a + n - 8) == load_u64(b + n - 8);
+    if (n >= 4 && n < 8)
+        return load_u32(a) == load_u32(b) && load_u32(a + n - 4) == load_u32(b + n - 4);
     if (n < 4) return a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1];
     return memcmp(a, b, n) == 0;
 }
@@ -1022,7 +1106,10 @@ static int sort_fields(spooky_encoder *enc, int same_keys) {
         for (size_t i = 1; i < n; i++) {
             field_ref r = s[i];
             size_t j = i;
-            while (j > 0 && s[j - 1].hash > r.hash) { s[j] = s[j - 1]; j--; }
+            while (j > 0 && s[j - 1].hash > r.hash) {
+                s[j] = s[j - 1];
+                j--;
+            }
             s[j] = r;
         }
     } else {
@@ -1050,7 +1137,8 @@ static int write_record(spooky_encoder *enc, spooky_buf *out, int same_keys) {
             if (i + 1 < n && s[i].hash == s[i + 1].hash) {
                 const field *a = &fs[s[i].idx], *b = &fs[s[i + 1].idx];
                 if (a->key_len != b->key_len ||
-                    memcmp(enc->keys.data + a->key_off, enc->keys.data + b->key_off, a->key_len) != 0) {
+                    memcmp(enc->keys.data + a->key_off, enc->keys.data + b->key_off, a->key_len) !=
+                        0) {
                     enc->p = enc->start + (a->src_pos > b->src_pos ? a->src_pos : b->src_pos);
                     FAIL(enc, SPOOKY_E_HASH_COLLISION, "two field names share one xxh64 hash");
                 }
@@ -1105,7 +1193,8 @@ int encode_object(spooky_encoder *enc, spooky_buf *out) {
     int more = 0;
     do {
         if (!(p = member_key(enc, p))) return enc->err_code;
-        if (reserve_field(enc)) return fail_code(enc, p, SPOOKY_E_NOMEM, spooky_strerror(SPOOKY_E_NOMEM));
+        if (reserve_field(enc))
+            return fail_code(enc, p, SPOOKY_E_NOMEM, spooky_strerror(SPOOKY_E_NOMEM));
         size_t i = enc->nfields;
         field *f = &enc->fields[i];
         f->src_pos = (size_t)(p - enc->start);
@@ -1159,22 +1248,23 @@ static int finish(spooky_encoder *enc, int rc, spooky_error *err) {
     }
     if (rc && err) {
         err->code = rc;
-        err->offset = enc->err_code ? (size_t)(enc->err_pos - enc->start) : (size_t)(enc->p - enc->start);
+        err->offset =
+            enc->err_code ? (size_t)(enc->err_pos - enc->start) : (size_t)(enc->p - enc->start);
         err->message = enc->err_code ? enc->err_msg : spooky_strerror(rc);
     }
     return rc;
 }
 
-int spooky_encode_record(spooky_encoder *enc, const uint8_t *json, size_t len,
-                         spooky_buf *out, spooky_error *err) {
+int spooky_encode_record(spooky_encoder *enc, const uint8_t *json, size_t len, spooky_buf *out,
+                         spooky_error *err) {
     if (!enc || !out || (!json && len)) return SPOOKY_E_ARG;
     begin(enc, json, len);
     enc->p = skip_ws(enc->p, enc->end);
     return finish(enc, encode_object(enc, out), err);
 }
 
-int spooky_encode_value(spooky_encoder *enc, const uint8_t *json, size_t len,
-                        spooky_buf *out, uint8_t *tag, spooky_error *err) {
+int spooky_encode_value(spooky_encoder *enc, const uint8_t *json, size_t len, spooky_buf *out,
+                        uint8_t *tag, spooky_error *err) {
     if (!enc || !out || !tag || (!json && len)) return SPOOKY_E_ARG;
     begin(enc, json, len);
     enc->nmembers = 0;

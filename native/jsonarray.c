@@ -11,9 +11,12 @@ int spooky_array_to_lines(spooky_array_state *st, uint8_t *data, size_t len, siz
     for (size_t i = 0; i < len; i++) {
         uint8_t c = data[i];
         if (st->in_string) {
-            if (st->escape) st->escape = 0;
-            else if (c == '\\') st->escape = 1;
-            else if (c == '"') st->in_string = 0;
+            if (st->escape)
+                st->escape = 0;
+            else if (c == '\\')
+                st->escape = 1;
+            else if (c == '"')
+                st->in_string = 0;
             continue;
         }
         int ws = c == ' ' || c == '\t' || c == '\r' || c == '\n';
@@ -30,15 +33,22 @@ int spooky_array_to_lines(spooky_array_state *st, uint8_t *data, size_t len, siz
         }
         switch (c) {
         case '"': st->in_string = 1; break;
-        case '[': case '{': st->depth++; break;
-        case ']': case '}':
+        case '[':
+        case '{': st->depth++; break;
+        case ']':
+        case '}':
             if (--st->depth == 0) {
-                if (c != ']') { *err_offset = i; return SPOOKY_E_JSON_SYNTAX; }
+                if (c != ']') {
+                    *err_offset = i;
+                    return SPOOKY_E_JSON_SYNTAX;
+                }
                 st->ended = 1;
                 data[i] = ' ';
             }
             break;
-        case ',': if (st->depth == 1) data[i] = '\n'; break;
+        case ',':
+            if (st->depth == 1) data[i] = '\n';
+            break;
         case '\n': data[i] = ' '; break;
         default: break;
         }

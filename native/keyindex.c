@@ -116,11 +116,11 @@ int key_index_add(key_index *k, const uint8_t *key, uint32_t key_len, uint32_t r
 /* Reads one spilled run entry by entry. */
 typedef struct {
     int fd;
-    uint64_t pos, end;    /* the run's unread bytes in the spill file */
-    spooky_buf buf;       /* bytes read, from the current entry on */
-    size_t at;            /* the next entry in buf */
+    uint64_t pos, end; /* the run's unread bytes in the spill file */
+    spooky_buf buf; /* bytes read, from the current entry on */
+    size_t at; /* the next entry in buf */
     run_entry e;
-    const uint8_t *key;   /* e's key, in buf */
+    const uint8_t *key; /* e's key, in buf */
     int live;
 } cursor;
 
@@ -165,7 +165,9 @@ static int cursor_next(cursor *c) {
     return SPOOKY_OK;
 }
 
-static int cursor_cmp(const cursor *a, const cursor *b) { return entry_cmp(a->key, &a->e, b->key, &b->e); }
+static int cursor_cmp(const cursor *a, const cursor *b) {
+    return entry_cmp(a->key, &a->e, b->key, &b->e);
+}
 
 /* The merge's output: each key's entry is held until the next key shows
  * that no later record repeats it. */
@@ -195,7 +197,8 @@ static int emit_entry(merge_state *m) {
 
 /* Takes entries in key order (equal keys by ordinal); writes the index. */
 static int merge_take(merge_state *m, const run_entry *e, const uint8_t *key) {
-    if (m->have_prev && m->prev_key.len == e->key_len && memcmp(m->prev_key.data, key, e->key_len) == 0) {
+    if (m->have_prev && m->prev_key.len == e->key_len &&
+        memcmp(m->prev_key.data, key, e->key_len) == 0) {
         key_index *k = m->k;
         if (!m->keep_last) {
             k->dup_key.len = 0;

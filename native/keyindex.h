@@ -18,14 +18,14 @@ typedef struct {
 } run_entry;
 
 typedef struct {
-    run_entry *run;             /* the run being filled */
+    run_entry *run; /* the run being filled */
     size_t nrun, cap_run;
     spooky_buf run_heap;
-    const char *temp_dir;       /* where the spill file goes (the writer's) */
-    int spill_fd;               /* every spilled run, back to back; -1 before the first */
-    uint64_t *spill_ends;       /* where each spilled run ends in it */
+    const char *temp_dir; /* where the spill file goes (the writer's) */
+    int spill_fd; /* every spilled run, back to back; -1 before the first */
+    uint64_t *spill_ends; /* where each spilled run ends in it */
     size_t nspills, cap_spills;
-    uint64_t ordinal;           /* of the next entry */
+    uint64_t ordinal; /* of the next entry */
     /* what the merge found: a repeated key (keep_last 0) and the two places
      * its records came from ... */
     spooky_buf dup_key;
@@ -39,8 +39,8 @@ typedef struct {
 
 /* Where the merge put the index and the heap. */
 typedef struct {
-    uint64_t count;             /* index entries (unique keys) */
-    int heap_fd;                /* a temporary file holding the heap */
+    uint64_t count; /* index entries (unique keys) */
+    int heap_fd; /* a temporary file holding the heap */
     uint64_t heap_len;
 } key_index_out;
 

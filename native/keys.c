@@ -24,8 +24,7 @@ int key_form_of(uint8_t tag, const uint8_t *value, size_t len, key_form *k) {
         k->rest = value;
         k->rest_len = len;
         return SPOOKY_OK;
-    default:
-        return SPOOKY_E_KEY_TYPE;
+    default: return SPOOKY_E_KEY_TYPE;
     }
 }
 

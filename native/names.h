@@ -9,14 +9,14 @@
 typedef struct {
     uint64_t hash;
     size_t name_off, name_len; /* in the table's heap */
-    uint64_t counts[7];        /* records holding the field, by type tag */
+    uint64_t counts[7]; /* records holding the field, by type tag */
     int used;
 } name_slot;
 
 typedef struct {
     name_slot *slots;
-    size_t cap, count;         /* cap: a power of two, or 0 */
-    spooky_buf heap;           /* the names, back to back */
+    size_t cap, count; /* cap: a power of two, or 0 */
+    spooky_buf heap; /* the names, back to back */
 } name_table;
 
 /* Where a hash's probe sequence starts. */

@@ -19,8 +19,6 @@
 #include "file.h"
 #include "keys.h"
 
-
-
 int file_fail(spooky_error *err, int code, uint64_t offset, const char *message) {
     if (err) {
         err->code = code;
@@ -78,7 +76,8 @@ void file_give_back(const spooky_file *f, uint64_t lo, uint64_t hi) {
 int file_read_at(const spooky_file *f, int fd, uint8_t *dst, uint64_t off, uint64_t n,
                  spooky_error *err) {
     if (fd < 0) {
-        if (!fits(off, n, f->len)) return file_fail(err, SPOOKY_E_ARG, off, "read outside the file");
+        if (!fits(off, n, f->len))
+            return file_fail(err, SPOOKY_E_ARG, off, "read outside the file");
         memcpy(dst, f->data + off, (size_t)n);
         return SPOOKY_OK;
     }
@@ -108,8 +107,8 @@ static uint64_t checksum(const uint8_t *p, uint64_t n, int release) {
     return xxh64_digest(&st);
 }
 
-static int open_footer(spooky_file *f, const uint8_t *p, uint64_t n, uint64_t base,
-                       int release, spooky_error *err) {
+static int open_footer(spooky_file *f, const uint8_t *p, uint64_t n, uint64_t base, int release,
+                       spooky_error *err) {
     if (n < SPOOKY_FOOTER_FIXED_SIZE)
         return file_fail(err, SPOOKY_E_FILE_INVALID, base, "footer shorter than its fixed part");
     f->record_count = load_u64(p);
@@ -120,9 +119,11 @@ static int open_footer(spooky_file *f, const uint8_t *p, uint64_t n, uint64_t ba
     f->heap_len = load_u64(p + 56);
     f->key_field_len = load_u32(p + 64);
     if (!all_zero(p + 68, 4))
-        return file_fail(err, SPOOKY_E_FILE_INVALID, base + 68, "reserved footer bytes are not zero");
+        return file_fail(err, SPOOKY_E_FILE_INVALID, base + 68,
+                         "reserved footer bytes are not zero");
     if (!fits(SPOOKY_FOOTER_FIXED_SIZE, f->key_field_len, n))
-        return file_fail(err, SPOOKY_E_FILE_INVALID, base + 64, "key field name outside the footer");
+        return file_fail(err, SPOOKY_E_FILE_INVALID, base + 64,
+                         "key field name outside the footer");
     f->key_field = p + SPOOKY_FOOTER_FIXED_SIZE;
     if (!valid_utf8(f->key_field, f->key_field_len))
         return file_fail(err, SPOOKY_E_FILE_INVALID, base + 72, "key field name is not UTF-8");
@@ -146,26 +147,29 @@ static int open_footer(spooky_file *f, const uint8_t *p, uint64_t n, uint64_t ba
     uint64_t at = names_off;
     for (uint64_t i = 0; i < f->name_count; i++) {
         if (!fits(at, NAME_FIXED, n))
-            return file_fail(err, SPOOKY_E_FILE_INVALID, base + at, "name table entry outside the footer");
+            return file_fail(err, SPOOKY_E_FILE_INVALID, base + at,
+                             "name table entry outside the footer");
         name_entry *e = &f->names[i];
         e->hash = load_u64(p + at);
         e->counts = p + at + 8;
         e->name_len = load_u32(p + at + 64);
         at += NAME_FIXED;
         if (!fits(at, e->name_len, n))
-            return file_fail(err, SPOOKY_E_FILE_INVALID, base + at, "field name outside the footer");
+            return file_fail(err, SPOOKY_E_FILE_INVALID, base + at,
+                             "field name outside the footer");
         e->name = p + at;
         if (i > 0 && f->names[i - 1].hash >= e->hash)
             return file_fail(err, SPOOKY_E_FILE_INVALID, base + at - NAME_FIXED,
-                        "name table is not sorted by hash");
+                             "name table is not sorted by hash");
         if (spooky_name_hash(e->name, e->name_len) != e->hash)
             return file_fail(err, SPOOKY_E_FILE_INVALID, base + at - NAME_FIXED,
-                        "field name does not match its hash");
+                             "field name does not match its hash");
         e->esc_off = f->esc.len;
         int rc = spooky_value_to_json(SPOOKY_STR, e->name, e->name_len, &f->esc);
         if (rc == SPOOKY_E_NOMEM) return file_fail(err, rc, 0, "no memory for the name table");
         if (rc) return file_fail(err, SPOOKY_E_FILE_INVALID, base + at, "field name is not UTF-8");
-        if (buf_push(&f->esc, ':')) return file_fail(err, SPOOKY_E_NOMEM, 0, "no memory for the name table");
+        if (buf_push(&f->esc, ':'))
+            return file_fail(err, SPOOKY_E_NOMEM, 0, "no memory for the name table");
         e->esc_len = f->esc.len - e->esc_off;
         at += e->name_len;
     }
@@ -178,7 +182,8 @@ static int open_footer(spooky_file *f, const uint8_t *p, uint64_t n, uint64_t ba
         uint64_t off = load_u64(b), plen = load_u64(b + 16);
         uint32_t count = load_u32(b + 8);
         if (!all_zero(b + 12, 4))
-            return file_fail(err, SPOOKY_E_FILE_INVALID, where + 12, "reserved block table bytes are not zero");
+            return file_fail(err, SPOOKY_E_FILE_INVALID, where + 12,
+                             "reserved block table bytes are not zero");
         if (off != expect)
             return file_fail(err, SPOOKY_E_FILE_INVALID, where, "blocks are not back to back");
         if (!fits(off, SPOOKY_BLOCK_HEADER_SIZE, f->footer_offset) ||
@@ -189,10 +194,10 @@ static int open_footer(spooky_file *f, const uint8_t *p, uint64_t n, uint64_t ba
     }
     if (expect != f->footer_offset)
         return file_fail(err, SPOOKY_E_FILE_INVALID, base + blocks_off,
-                    "blocks do not end where the footer begins");
+                         "blocks do not end where the footer begins");
     if (records != f->record_count)
         return file_fail(err, SPOOKY_E_FILE_INVALID, base,
-                    "block record counts do not add up to the index");
+                         "block record counts do not add up to the index");
 
     /* key index: key slices in the heap, records inside the blocks, sorted keys */
     const uint8_t *prev = NULL;
@@ -249,7 +254,7 @@ int spooky_file_open(const uint8_t *data, size_t len, int flags, spooky_file **o
         return file_fail(err, SPOOKY_E_FILE_TRUNCATED, len, "no end magic");
     if (!all_zero(tail + 8, 16))
         return file_fail(err, SPOOKY_E_FILE_INVALID, len - SPOOKY_FILE_TAIL_SIZE + 8,
-                    "reserved tail bytes are not zero");
+                         "reserved tail bytes are not zero");
 
     uint64_t body_end = len - SPOOKY_FILE_TAIL_SIZE;
     uint64_t foff = load_u64(tail);
@@ -257,7 +262,8 @@ int spooky_file_open(const uint8_t *data, size_t len, int flags, spooky_file **o
         return file_fail(err, SPOOKY_E_FILE_INVALID, body_end, "footer offset outside the file");
     const uint8_t *fb = data + foff;
     if (memcmp(fb, data + 16, SYNC_SIZE) != 0)
-        return file_fail(err, SPOOKY_E_FILE_INVALID, foff, "footer block does not start with the sync");
+        return file_fail(err, SPOOKY_E_FILE_INVALID, foff,
+                         "footer block does not start with the sync");
     if (fb[16] != KIND_FOOTER)
         return file_fail(err, SPOOKY_E_FILE_INVALID, foff + 16, "footer block is not of kind 2");
     if (!all_zero(fb + 17, 3) || load_u32(fb + 20) != 0)
@@ -266,7 +272,7 @@ int spooky_file_open(const uint8_t *data, size_t len, int flags, spooky_file **o
     uint64_t poff = foff + SPOOKY_BLOCK_HEADER_SIZE;
     if (plen != body_end - poff)
         return file_fail(err, SPOOKY_E_FILE_INVALID, foff + 24,
-                    "footer payload does not end at the tail");
+                         "footer payload does not end at the tail");
     int release = (flags & SPOOKY_OPEN_RELEASE_PAGES) != 0;
     if (checksum(data + poff, plen, release) != load_u64(fb + 32))
         return file_fail(err, SPOOKY_E_CHECKSUM, foff + 32, "footer checksum mismatch");
@@ -339,8 +345,10 @@ uint64_t file_key_search(uint64_t lo, uint64_t hi, const uint8_t *key, size_t ke
         uint64_t mid = lo + (hi - lo) / 2;
         uint32_t klen;
         const uint8_t *k = key_at(ctx, mid, &klen);
-        if (bytes_cmp(k, klen, key, key_len) < 0) lo = mid + 1;
-        else hi = mid;
+        if (bytes_cmp(k, klen, key, key_len) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     if (found) {
         uint32_t klen = 0;
@@ -379,9 +387,12 @@ int64_t file_name_index(const spooky_file *f, uint64_t hash) {
     while (lo < hi) {
         uint64_t mid = lo + (hi - lo) / 2;
         uint64_t h = f->names[mid].hash;
-        if (h < hash) lo = mid + 1;
-        else if (h > hash) hi = mid;
-        else return (int64_t)mid;
+        if (h < hash)
+            lo = mid + 1;
+        else if (h > hash)
+            hi = mid;
+        else
+            return (int64_t)mid;
     }
     return -1;
 }
@@ -394,17 +405,19 @@ static int open_block(const spooky_file *f, uint64_t i, spooky_block_info *b, sp
     spooky_file_block_at(f, i, b);
     const uint8_t *h = f->data + b->offset; /* in bounds: checked at open */
     if (memcmp(h, f->sync, SYNC_SIZE) != 0)
-        return file_fail(err, SPOOKY_E_FILE_INVALID, b->offset, "block does not start with the sync");
+        return file_fail(err, SPOOKY_E_FILE_INVALID, b->offset,
+                         "block does not start with the sync");
     if (h[16] != KIND_RECORDS)
         return file_fail(err, SPOOKY_E_FILE_INVALID, b->offset + 16, "block is not of kind 1");
     if (!all_zero(h + 17, 3))
-        return file_fail(err, SPOOKY_E_FILE_INVALID, b->offset + 17, "reserved block bytes are not zero");
+        return file_fail(err, SPOOKY_E_FILE_INVALID, b->offset + 17,
+                         "reserved block bytes are not zero");
     if (load_u32(h + 20) != b->record_count)
         return file_fail(err, SPOOKY_E_FILE_INVALID, b->offset + 20,
-                    "block record count differs from the block table");
+                         "block record count differs from the block table");
     if (load_u64(h + 24) != b->payload_len)
         return file_fail(err, SPOOKY_E_FILE_INVALID, b->offset + 24,
-                    "block payload length differs from the block table");
+                         "block payload length differs from the block table");
     if (spooky_xxh64(f->data + b->payload_offset, (size_t)b->payload_len, 0) != load_u64(h + 32))
         return file_fail(err, SPOOKY_E_CHECKSUM, b->offset + 32, "block payload checksum mismatch");
     return SPOOKY_OK;
@@ -460,9 +473,11 @@ int file_check_fields(const spooky_file *f, const uint8_t *rec, uint32_t rlen, u
         spooky_slot s = {0};
         spooky_record_slot_at(rec, rlen, j, &s);
         if (f && file_name_index(f, s.name_hash) < 0)
-            return file_fail(err, SPOOKY_E_FILE_INVALID, rec_off, "record field missing from the name table");
+            return file_fail(err, SPOOKY_E_FILE_INVALID, rec_off,
+                             "record field missing from the name table");
         if (s.tag == SPOOKY_STR && !valid_utf8(rec + s.offset, s.length))
-            return file_fail(err, SPOOKY_E_RECORD_INVALID, rec_off + s.offset, "string field is not UTF-8");
+            return file_fail(err, SPOOKY_E_RECORD_INVALID, rec_off + s.offset,
+                             "string field is not UTF-8");
         if (s.tag == SPOOKY_F64) {
             double d;
             memcpy(&d, rec + s.offset, 8);
@@ -475,10 +490,12 @@ int file_check_fields(const spooky_file *f, const uint8_t *rec, uint32_t rlen, u
             int rc = spooky_cbor_to_json(rec + s.offset, s.length, scratch);
             if (rc == SPOOKY_E_NOMEM) return file_fail(err, rc, rec_off, "no memory");
             if (rc == SPOOKY_E_NOT_JSON)
-                return file_fail(err, rc, rec_off + s.offset,
-                                 "nested field holds a value JSON cannot hold (NaN, infinity, bytes or a tag)");
-            if (rc) return file_fail(err, SPOOKY_E_RECORD_INVALID, rec_off + s.offset,
-                                "nested field is not valid CBOR");
+                return file_fail(
+                    err, rc, rec_off + s.offset,
+                    "nested field holds a value JSON cannot hold (NaN, infinity, bytes or a tag)");
+            if (rc)
+                return file_fail(err, SPOOKY_E_RECORD_INVALID, rec_off + s.offset,
+                                 "nested field is not valid CBOR");
         }
     }
     return SPOOKY_OK;
@@ -495,10 +512,12 @@ int file_check_key(const spooky_file *f, const uint8_t *key, uint32_t klen, cons
     key_form want;
     int rc = key_form_of_record(rec, rlen, f->key_hash, &want);
     if (rc == SPOOKY_E_KEY_TYPE)
-        return file_fail(err, SPOOKY_E_RECORD_INVALID, key_off, "key field is not a string or an integer");
+        return file_fail(err, SPOOKY_E_RECORD_INVALID, key_off,
+                         "key field is not a string or an integer");
     if (rc) return file_fail(err, SPOOKY_E_RECORD_INVALID, key_off, "record has no key field");
     if (!key_form_equals(&want, key, klen))
-        return file_fail(err, SPOOKY_E_RECORD_INVALID, key_off, "stored key differs from the key field");
+        return file_fail(err, SPOOKY_E_RECORD_INVALID, key_off,
+                         "stored key differs from the key field");
     return SPOOKY_OK;
 }
 
@@ -511,9 +530,11 @@ static int check_indexed(const spooky_file *f, const uint8_t *key, uint32_t klen
     spooky_index_entry e = {0};
     spooky_file_index_at(f, pos, &e);
     if (e.record_offset != rec_off || e.record_len != rlen)
-        return file_fail(err, SPOOKY_E_FILE_INVALID, rec_off, "key index points elsewhere for this key");
+        return file_fail(err, SPOOKY_E_FILE_INVALID, rec_off,
+                         "key index points elsewhere for this key");
     if (e.digest != spooky_xxh64(rec, rlen, 0))
-        return file_fail(err, SPOOKY_E_CHECKSUM, rec_off, "record digest differs from the key index");
+        return file_fail(err, SPOOKY_E_CHECKSUM, rec_off,
+                         "record digest differs from the key index");
     return SPOOKY_OK;
 }
 
@@ -555,17 +576,19 @@ int spooky_file_block_records(const spooky_file *f, uint64_t i, spooky_index_ent
 /* ---- export -------------------------------------------------------------------- */
 
 int file_put_value(const uint8_t *rec, const spooky_slot *s, uint64_t rec_off, spooky_buf *out,
-                     spooky_error *err) {
+                   spooky_error *err) {
     int rc = spooky_value_to_json(s->tag, rec + s->offset, s->length, out);
     if (rc == SPOOKY_OK) return rc;
     if (rc == SPOOKY_E_NOMEM) return file_fail(err, rc, rec_off, "no memory for the output");
     if (rc == SPOOKY_E_NOT_JSON && s->tag == SPOOKY_F64)
         return file_fail(err, rc, rec_off + s->offset, "float field is NaN or infinite");
     if (rc == SPOOKY_E_NOT_JSON && s->tag == SPOOKY_NESTED)
-        return file_fail(err, rc, rec_off + s->offset,
-                         "nested field holds a value JSON cannot hold (NaN, infinity, bytes or a tag)");
+        return file_fail(
+            err, rc, rec_off + s->offset,
+            "nested field holds a value JSON cannot hold (NaN, infinity, bytes or a tag)");
     return file_fail(err, SPOOKY_E_RECORD_INVALID, rec_off + s->offset,
-                s->tag == SPOOKY_STR ? "string field is not UTF-8" : "nested field is not valid CBOR");
+                     s->tag == SPOOKY_STR ? "string field is not UTF-8"
+                                          : "nested field is not valid CBOR");
 }
 
 /* Every field, in index order, as one JSON object (no newline). cache->ni[j]
@@ -726,7 +749,8 @@ int64_t spooky_find_block(const uint8_t *data, size_t len, const uint8_t *sync, 
         if (h[16] == KIND_FOOTER && load_u32(h + 20) != 0) continue;
         uint64_t plen = load_u64(h + 24);
         if (!fits(at + SPOOKY_BLOCK_HEADER_SIZE, plen, len)) continue;
-        if (spooky_xxh64(h + SPOOKY_BLOCK_HEADER_SIZE, (size_t)plen, 0) != load_u64(h + 32)) continue;
+        if (spooky_xxh64(h + SPOOKY_BLOCK_HEADER_SIZE, (size_t)plen, 0) != load_u64(h + 32))
+            continue;
         return (int64_t)at;
     }
     return -1;

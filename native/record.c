@@ -66,8 +66,10 @@ int spooky_record_find(const uint8_t *rec, size_t len, uint64_t hash, spooky_slo
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
         uint64_t h = load_u64(ENTRY(rec, mid));
-        if (h < hash) lo = mid + 1;
-        else if (h > hash) hi = mid;
+        if (h < hash)
+            lo = mid + 1;
+        else if (h > hash)
+            hi = mid;
         else {
             fill_slot(rec, mid, slot);
             return slot_in_bounds(slot, len) ? SPOOKY_OK : SPOOKY_E_RECORD_INVALID;
@@ -148,20 +150,28 @@ int spooky_get_str_at(const uint8_t *rec, size_t len, const spooky_slot *slot, c
 
 /* ---- reads by name: hash, search, then the slot read ---------------------- */
 
-#define BY_NAME(fn_at, type)                                                          \
-    spooky_slot slot;                                                                 \
-    int rc = spooky_record_resolve(rec, len, name, name_len, &slot);                 \
-    if (rc) return rc;                                                                \
+#define BY_NAME(fn_at, type)                                                                       \
+    spooky_slot slot;                                                                              \
+    int rc = spooky_record_resolve(rec, len, name, name_len, &slot);                               \
+    if (rc) return rc;                                                                             \
     return fn_at(rec, len, &slot, out)
 
 int spooky_get_i64(const uint8_t *rec, size_t len, const uint8_t *name, size_t name_len,
-                   int64_t *out) { BY_NAME(spooky_get_i64_at, int64_t); }
+                   int64_t *out) {
+    BY_NAME(spooky_get_i64_at, int64_t);
+}
 int spooky_get_u64(const uint8_t *rec, size_t len, const uint8_t *name, size_t name_len,
-                   uint64_t *out) { BY_NAME(spooky_get_u64_at, uint64_t); }
+                   uint64_t *out) {
+    BY_NAME(spooky_get_u64_at, uint64_t);
+}
 int spooky_get_f64(const uint8_t *rec, size_t len, const uint8_t *name, size_t name_len,
-                   double *out) { BY_NAME(spooky_get_f64_at, double); }
+                   double *out) {
+    BY_NAME(spooky_get_f64_at, double);
+}
 int spooky_get_bool(const uint8_t *rec, size_t len, const uint8_t *name, size_t name_len,
-                    int *out) { BY_NAME(spooky_get_bool_at, int); }
+                    int *out) {
+    BY_NAME(spooky_get_bool_at, int);
+}
 
 int spooky_get_str(const uint8_t *rec, size_t len, const uint8_t *name, size_t name_len,
                    const uint8_t **out, size_t *out_len) {
@@ -266,17 +276,20 @@ int spooky_record_edit(const uint8_t *rec, size_t len, uint64_t hash, int mode, 
     rc = spooky_record_find(rec, len, hash, &slot);
     int found = rc == SPOOKY_OK;
     if (rc && rc != SPOOKY_E_NOT_FOUND) return rc;
-    if (!found && (mode == SPOOKY_EDIT_REPLACE || mode == SPOOKY_EDIT_REMOVE)) return SPOOKY_E_NOT_FOUND;
+    if (!found && (mode == SPOOKY_EDIT_REPLACE || mode == SPOOKY_EDIT_REMOVE))
+        return SPOOKY_E_NOT_FOUND;
     if (found && mode == SPOOKY_EDIT_INSERT) return SPOOKY_E_EXISTS;
 
     /* position of the edited entry in the old index (insertion point if new) */
     uint32_t pos = 0;
-    if (found) pos = slot.index;
+    if (found)
+        pos = slot.index;
     else
         while (pos < n && load_u64(ENTRY(rec, pos)) < hash) pos++;
     uint32_t new_n = n + (found ? 0 : 1) - (mode == SPOOKY_EDIT_REMOVE ? 1 : 0);
     uint64_t old_data = len - SPOOKY_HEADER_SIZE - (uint64_t)n * SPOOKY_INDEX_ENTRY_SIZE;
-    uint64_t data = old_data - (found ? slot.length : 0) + (mode == SPOOKY_EDIT_REMOVE ? 0 : value_len);
+    uint64_t data =
+        old_data - (found ? slot.length : 0) + (mode == SPOOKY_EDIT_REMOVE ? 0 : value_len);
     uint64_t total = SPOOKY_HEADER_SIZE + (uint64_t)new_n * SPOOKY_INDEX_ENTRY_SIZE + data;
     if (total > UINT32_MAX) return SPOOKY_E_TOO_LARGE;
 

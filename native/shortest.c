@@ -49,12 +49,15 @@ typedef unsigned __int128 u128;
 
 typedef struct {
     uint32_t d[BN_LIMBS]; /* little-endian limbs */
-    int n;                /* limbs in use; no leading zero limb */
+    int n; /* limbs in use; no leading zero limb */
 } bignum;
 
 static void bn_set(bignum *b, uint64_t v) {
     b->n = 0;
-    while (v) { b->d[b->n++] = (uint32_t)v; v >>= 32; }
+    while (v) {
+        b->d[b->n++] = (uint32_t)v;
+        v >>= 32;
+    }
 }
 
 static void bn_mul_small(bignum *b, uint32_t m) {
@@ -160,23 +163,42 @@ static void make_table(void) {
         int idx = a - K_MIN;
         g_hi[idx] = (uint64_t)(g >> 64);
         g_lo[idx] = (uint64_t)g;
-        g_f[idx] = (int16_t)-(b5 + a);
+        g_f[idx] = (int16_t) - (b5 + a);
     }
     atomic_store_explicit(&table_ready, 1, memory_order_release);
 }
 
 /* ---- the scaled values ---- */
 
-static const uint64_t POW5[24] = {
-    1ull, 5ull, 25ull, 125ull, 625ull, 3125ull, 15625ull, 78125ull, 390625ull,
-    1953125ull, 9765625ull, 48828125ull, 244140625ull, 1220703125ull,
-    6103515625ull, 30517578125ull, 152587890625ull, 762939453125ull,
-    3814697265625ull, 19073486328125ull, 95367431640625ull, 476837158203125ull,
-    2384185791015625ull, 11920928955078125ull};
+static const uint64_t POW5[24] = {1ull,
+                                  5ull,
+                                  25ull,
+                                  125ull,
+                                  625ull,
+                                  3125ull,
+                                  15625ull,
+                                  78125ull,
+                                  390625ull,
+                                  1953125ull,
+                                  9765625ull,
+                                  48828125ull,
+                                  244140625ull,
+                                  1220703125ull,
+                                  6103515625ull,
+                                  30517578125ull,
+                                  152587890625ull,
+                                  762939453125ull,
+                                  3814697265625ull,
+                                  19073486328125ull,
+                                  95367431640625ull,
+                                  476837158203125ull,
+                                  2384185791015625ull,
+                                  11920928955078125ull};
 
 /* X = n 2^q / 10^k where the estimate of X is below 2^-64 above x, so X lies
  * in (x - 2^-69, x + 2^-64): returns X rounded to odd, exactly. */
-static __attribute__((noinline)) uint64_t scaled_near_integer(uint64_t n, int q, int k, uint64_t x) {
+static __attribute__((noinline)) uint64_t scaled_near_integer(uint64_t n, int q, int k,
+                                                              uint64_t x) {
     /* n 2^q 10^-k = n 5^-k 2^(q-k) is an integer iff 2^(k-q) divides n and,
      * for k > 0, 5^k does too (5^24 > n). */
     if (__builtin_ctzll(n) >= k - q && (k <= 0 || (k <= 23 && n % POW5[k] == 0))) return x;
@@ -185,8 +207,14 @@ static __attribute__((noinline)) uint64_t scaled_near_integer(uint64_t n, int q,
     bignum l, r;
     bn_set(&l, n);
     bn_set(&r, x);
-    if (k < 0) bn_mul_pow5(&l, -k); else bn_mul_pow5(&r, k);
-    if (q - k > 0) bn_shl(&l, q - k); else bn_shl(&r, k - q);
+    if (k < 0)
+        bn_mul_pow5(&l, -k);
+    else
+        bn_mul_pow5(&r, k);
+    if (q - k > 0)
+        bn_shl(&l, q - k);
+    else
+        bn_shl(&r, k - q);
     int c = bn_cmp(&l, &r);
     return c > 0 ? (x | 1) : c < 0 ? ((x - 1) | 1) : x;
 }
@@ -198,7 +226,7 @@ static __attribute__((noinline)) uint64_t scaled_near_integer(uint64_t n, int q,
 static inline uint64_t scaled(uint64_t n, int h, uint64_t ghi, uint64_t glo, int q, int k) {
     uint64_t np = n << h;
     u128 t = (u128)np * ghi + (((u128)np * glo) >> 64); /* floor(n 2^h g / 2^64) */
-    uint64_t x = (uint64_t)(t >> 66);                    /* floor of the estimate */
+    uint64_t x = (uint64_t)(t >> 66); /* floor of the estimate */
 #ifndef SPOOKY_SHORTEST_FORCE_EXACT /* (tests: take the exact path always) */
     if ((uint64_t)(t >> 2)) return x | 1; /* fraction >= 2^-64 > error: x < X < x + 1 */
 #endif
@@ -212,11 +240,26 @@ static const char DIGITS2[201] =
     "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
     "8081828384858687888990919293949596979899";
 
-static const uint64_t POW10[20] = {
-    1ull, 10ull, 100ull, 1000ull, 10000ull, 100000ull, 1000000ull, 10000000ull,
-    100000000ull, 1000000000ull, 10000000000ull, 100000000000ull, 1000000000000ull,
-    10000000000000ull, 100000000000000ull, 1000000000000000ull, 10000000000000000ull,
-    100000000000000000ull, 1000000000000000000ull, 10000000000000000000ull};
+static const uint64_t POW10[20] = {1ull,
+                                   10ull,
+                                   100ull,
+                                   1000ull,
+                                   10000ull,
+                                   100000ull,
+                                   1000000ull,
+                                   10000000ull,
+                                   100000000ull,
+                                   1000000000ull,
+                                   10000000000ull,
+                                   100000000000ull,
+                                   1000000000000ull,
+                                   10000000000000ull,
+                                   100000000000000ull,
+                                   1000000000000000ull,
+                                   10000000000000000ull,
+                                   100000000000000000ull,
+                                   1000000000000000000ull,
+                                   10000000000000000000ull};
 
 static inline void put8(char *p, uint32_t v) { /* v < 10^8 as 8 digits */
     uint32_t a = v / 10000, b = v % 10000;
@@ -303,7 +346,8 @@ size_t spooky_f64_shortest(double d, char *out) {
         return (size_t)(p + n + 2 - out);
     }
 
-    if (!atomic_load_explicit(&table_ready, memory_order_acquire)) pthread_once(&table_once, make_table);
+    if (!atomic_load_explicit(&table_ready, memory_order_acquire))
+        pthread_once(&table_once, make_table);
     int regular = f != 0 || be <= 1; /* else the gap below d is half the one above */
     /* k = floor(log10 of the interval's width), kept in e (exponent of dec);
      * floor(q log10 2) and floor(q log10 2 + log10 3/4), exact for every q
@@ -332,9 +376,18 @@ size_t spooky_f64_shortest(double d, char *out) {
         dec = s10 + (uint64_t)wpin;
         e++;
         if (dec % 10 == 0) {
-            while (dec % 10000 == 0) { dec /= 10000; e += 4; }
-            if (dec % 100 == 0) { dec /= 100; e += 2; }
-            if (dec % 10 == 0) { dec /= 10; e += 1; }
+            while (dec % 10000 == 0) {
+                dec /= 10000;
+                e += 4;
+            }
+            if (dec % 100 == 0) {
+                dec /= 100;
+                e += 2;
+            }
+            if (dec % 10 == 0) {
+                dec /= 10;
+                e += 1;
+            }
         }
     }
     int n = put_digits(zone, dec);

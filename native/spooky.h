@@ -20,32 +20,32 @@
 
 typedef enum {
     SPOOKY_OK = 0,
-    SPOOKY_E_NOMEM = 1,          /* allocation failed */
-    SPOOKY_E_ARG = 2,            /* bad argument from the caller */
-    SPOOKY_E_JSON_SYNTAX = 10,   /* malformed JSON */
-    SPOOKY_E_JSON_UTF8 = 11,     /* invalid UTF-8 or lone surrogate */
-    SPOOKY_E_JSON_NUMBER = 12,   /* number that overflows a double */
-    SPOOKY_E_JSON_DEPTH = 13,    /* nesting deeper than SPOOKY_MAX_DEPTH */
+    SPOOKY_E_NOMEM = 1, /* allocation failed */
+    SPOOKY_E_ARG = 2, /* bad argument from the caller */
+    SPOOKY_E_JSON_SYNTAX = 10, /* malformed JSON */
+    SPOOKY_E_JSON_UTF8 = 11, /* invalid UTF-8 or lone surrogate */
+    SPOOKY_E_JSON_NUMBER = 12, /* number that overflows a double */
+    SPOOKY_E_JSON_DEPTH = 13, /* nesting deeper than SPOOKY_MAX_DEPTH */
     SPOOKY_E_JSON_NOT_OBJECT = 14, /* a record must be a JSON object */
-    SPOOKY_E_JSON_BIG_INT = 15,  /* integer beyond i64 and u64 (SPOOKY_BIG_INT_ERROR) */
+    SPOOKY_E_JSON_BIG_INT = 15, /* integer beyond i64 and u64 (SPOOKY_BIG_INT_ERROR) */
     SPOOKY_E_HASH_COLLISION = 20, /* two names with one xxh64 in a record */
     SPOOKY_E_RECORD_INVALID = 30, /* bytes are not a valid record */
-    SPOOKY_E_CBOR_INVALID = 31,  /* nested value is not valid CBOR */
-    SPOOKY_E_NOT_JSON = 32,      /* value has no JSON form (NaN, bytes, tag) */
-    SPOOKY_E_NOT_FOUND = 40,     /* no field with that name */
-    SPOOKY_E_TYPE = 41,          /* field has another type */
-    SPOOKY_E_LENGTH = 42,        /* in-place write of another byte length */
-    SPOOKY_E_EXISTS = 43,        /* add of a field that is already there */
-    SPOOKY_E_TOO_LARGE = 44,     /* record would exceed the u32 offsets */
-    SPOOKY_E_STALE_SLOT = 45,    /* a slot's index entry no longer matches the record */
-    SPOOKY_E_KEY_MISSING = 50,   /* record has no key field */
-    SPOOKY_E_KEY_TYPE = 51,      /* key is not a string or an integer */
+    SPOOKY_E_CBOR_INVALID = 31, /* nested value is not valid CBOR */
+    SPOOKY_E_NOT_JSON = 32, /* value has no JSON form (NaN, bytes, tag) */
+    SPOOKY_E_NOT_FOUND = 40, /* no field with that name */
+    SPOOKY_E_TYPE = 41, /* field has another type */
+    SPOOKY_E_LENGTH = 42, /* in-place write of another byte length */
+    SPOOKY_E_EXISTS = 43, /* add of a field that is already there */
+    SPOOKY_E_TOO_LARGE = 44, /* record would exceed the u32 offsets */
+    SPOOKY_E_STALE_SLOT = 45, /* a slot's index entry no longer matches the record */
+    SPOOKY_E_KEY_MISSING = 50, /* record has no key field */
+    SPOOKY_E_KEY_TYPE = 51, /* key is not a string or an integer */
     SPOOKY_E_DUPLICATE_KEY = 52, /* two records with one key */
     SPOOKY_E_FILE_TRUNCATED = 60, /* record file ends early (no end magic) */
-    SPOOKY_E_FILE_INVALID = 61,  /* record file structure is wrong */
-    SPOOKY_E_CHECKSUM = 62,      /* block checksum mismatch */
-    SPOOKY_E_IO = 63,            /* read or write failed (errno is set) */
-    SPOOKY_E_TEMP_FILE = 64      /* a temporary file could not be made, written
+    SPOOKY_E_FILE_INVALID = 61, /* record file structure is wrong */
+    SPOOKY_E_CHECKSUM = 62, /* block checksum mismatch */
+    SPOOKY_E_IO = 63, /* read or write failed (errno is set) */
+    SPOOKY_E_TEMP_FILE = 64 /* a temporary file could not be made, written
                                     or read (errno is set) */
 } spooky_status;
 
@@ -61,10 +61,10 @@ typedef enum {
 
 /* What a record_edit does with the named field. */
 typedef enum {
-    SPOOKY_EDIT_REPLACE = 0,     /* field must exist */
-    SPOOKY_EDIT_INSERT = 1,      /* field must not exist */
-    SPOOKY_EDIT_UPSERT = 2,      /* either */
-    SPOOKY_EDIT_REMOVE = 3       /* field must exist */
+    SPOOKY_EDIT_REPLACE = 0, /* field must exist */
+    SPOOKY_EDIT_INSERT = 1, /* field must not exist */
+    SPOOKY_EDIT_UPSERT = 2, /* either */
+    SPOOKY_EDIT_REMOVE = 3 /* field must exist */
 } spooky_edit_mode;
 
 #define SPOOKY_HEADER_SIZE 20
@@ -100,8 +100,8 @@ typedef struct spooky_encoder spooky_encoder;
 
 /* What an encoder does with an integer literal beyond both i64 and u64. */
 typedef enum {
-    SPOOKY_BIG_INT_ERROR = 0,    /* SPOOKY_E_JSON_BIG_INT at the number (the default) */
-    SPOOKY_BIG_INT_FLOAT = 1     /* f64, the nearest double (the reference's rule) */
+    SPOOKY_BIG_INT_ERROR = 0, /* SPOOKY_E_JSON_BIG_INT at the number (the default) */
+    SPOOKY_BIG_INT_FLOAT = 1 /* f64, the nearest double (the reference's rule) */
 } spooky_big_int;
 
 const char *spooky_version(void);
@@ -125,32 +125,29 @@ int spooky_encoder_set_big_int(spooky_encoder *enc, int mode);
 
 /* One JSON object -> record bytes in out (out is cleared first, its capacity
  * kept). On failure err says where. */
-int spooky_encode_record(spooky_encoder *enc, const uint8_t *json, size_t len,
-                         spooky_buf *out, spooky_error *err);
+int spooky_encode_record(spooky_encoder *enc, const uint8_t *json, size_t len, spooky_buf *out,
+                         spooky_error *err);
 
 /* One JSON value -> a field value: *tag and its value bytes in out (scalars
  * as the record stores them, arrays and objects as canonical CBOR). */
-int spooky_encode_value(spooky_encoder *enc, const uint8_t *json, size_t len,
-                        spooky_buf *out, uint8_t *tag, spooky_error *err);
+int spooky_encode_value(spooky_encoder *enc, const uint8_t *json, size_t len, spooky_buf *out,
+                        uint8_t *tag, spooky_error *err);
 
 /* Checks untrusted bytes: header, index bounds, sorted unique hashes, known
  * tags and lengths, packed data that ends exactly at len. */
 int spooky_record_validate(const uint8_t *rec, size_t len);
 
 /* Binary search of a validated record. SPOOKY_E_NOT_FOUND if absent. */
-int spooky_record_find(const uint8_t *rec, size_t len, uint64_t name_hash,
-                       spooky_slot *slot);
-int spooky_record_resolve(const uint8_t *rec, size_t len, const uint8_t *name,
-                          size_t name_len, spooky_slot *slot);
-/* The slot of index position i (for iteration). */
-int spooky_record_slot_at(const uint8_t *rec, size_t len, uint32_t i,
+int spooky_record_find(const uint8_t *rec, size_t len, uint64_t name_hash, spooky_slot *slot);
+int spooky_record_resolve(const uint8_t *rec, size_t len, const uint8_t *name, size_t name_len,
                           spooky_slot *slot);
+/* The slot of index position i (for iteration). */
+int spooky_record_slot_at(const uint8_t *rec, size_t len, uint32_t i, spooky_slot *slot);
 
 /* Any structural change: writes the edited record into out (cleared first).
  * Data stay packed in index order, so the result equals a fresh encode. */
-int spooky_record_edit(const uint8_t *rec, size_t len, uint64_t name_hash,
-                       int mode, uint8_t tag, const uint8_t *value,
-                       size_t value_len, spooky_buf *out);
+int spooky_record_edit(const uint8_t *rec, size_t len, uint64_t name_hash, int mode, uint8_t tag,
+                       const uint8_t *value, size_t value_len, spooky_buf *out);
 
 /* Re-points a slot resolved on another record of the same schema (same field
  * set): O(1) when index position slot->index holds slot->name_hash, else one
@@ -164,8 +161,7 @@ int spooky_cbor_to_json(const uint8_t *cbor, size_t len, spooky_buf *out);
 /* Any field value (tag + value bytes) -> JSON text appended to out. Floats
  * use the shortest text that reads back to the same double, with a '.0' or
  * exponent so they stay floats; NaN and infinities are SPOOKY_E_NOT_JSON. */
-int spooky_value_to_json(uint8_t tag, const uint8_t *value, size_t len,
-                         spooky_buf *out);
+int spooky_value_to_json(uint8_t tag, const uint8_t *value, size_t len, spooky_buf *out);
 
 /* ---- Record files (docs/FORMAT.md section 2) -------------------------------- */
 
@@ -182,8 +178,8 @@ int spooky_value_to_json(uint8_t tag, const uint8_t *value, size_t len,
 typedef struct spooky_chunk spooky_chunk;
 
 typedef struct {
-    uint64_t line;      /* 0-based line number within the chunk */
-    uint64_t offset;    /* byte offset of the error within the chunk */
+    uint64_t line; /* 0-based line number within the chunk */
+    uint64_t offset; /* byte offset of the error within the chunk */
     int code;
     const char *message;
 } spooky_line_error;
@@ -198,8 +194,8 @@ void spooky_chunk_free(spooky_chunk *chunk);
  * (spooky_array_to_lines): then the line of a record or an error is the
  * input's line it starts on, not its line in data. */
 int spooky_chunk_transcode(spooky_encoder *enc, spooky_chunk *chunk, const uint8_t *data,
-                           size_t len, const uint8_t *original, const uint8_t *key,
-                           size_t key_len, int skip_errors);
+                           size_t len, const uint8_t *original, const uint8_t *key, size_t key_len,
+                           int skip_errors);
 uint64_t spooky_chunk_lines(const spooky_chunk *chunk);
 uint64_t spooky_chunk_records(const spooky_chunk *chunk);
 /* Integers of the chunk's records stored as floats (SPOOKY_BIG_INT_FLOAT). */
@@ -246,8 +242,8 @@ uint64_t spooky_writer_bytes(const spooky_writer *w);
 uint64_t spooky_writer_replaced(const spooky_writer *w);
 /* The repeated key (sort form) and where its two records came from. */
 int spooky_writer_duplicate(const spooky_writer *w, const uint8_t **key, size_t *key_len,
-                            uint32_t *first_source, uint64_t *first_line,
-                            uint32_t *second_source, uint64_t *second_line);
+                            uint32_t *first_source, uint64_t *first_line, uint32_t *second_source,
+                            uint64_t *second_line);
 /* The two names that share one hash. */
 int spooky_writer_collision(const spooky_writer *w, const uint8_t **a, size_t *a_len,
                             const uint8_t **b, size_t *b_len);
@@ -263,8 +259,8 @@ typedef struct {
 } spooky_name_info;
 
 typedef struct {
-    uint64_t offset;          /* file offset of the block's sync */
-    uint64_t payload_offset;  /* file offset of its payload */
+    uint64_t offset; /* file offset of the block's sync */
+    uint64_t payload_offset; /* file offset of its payload */
     uint64_t payload_len;
     uint32_t record_count;
 } spooky_block_info;
@@ -364,16 +360,16 @@ typedef enum {
     SPOOKY_OP_GE = 5,
     SPOOKY_OP_EXISTS = 6,
     SPOOKY_OP_MISSING = 7,
-    SPOOKY_OP_IN = 8,        /* == one element of the literal, a JSON array */
-    SPOOKY_OP_NOT_IN = 9,    /* == none of them (or the field is missing) */
-    SPOOKY_OP_CONTAINS = 10  /* an array with an element == the literal, or a string
+    SPOOKY_OP_IN = 8, /* == one element of the literal, a JSON array */
+    SPOOKY_OP_NOT_IN = 9, /* == none of them (or the field is missing) */
+    SPOOKY_OP_CONTAINS = 10 /* an array with an element == the literal, or a string
                                 with the literal string in it */
 } spooky_op;
 
 typedef struct {
-    uint64_t field;          /* name hash of the top-level field */
+    uint64_t field; /* name hash of the top-level field */
     int op;
-    uint8_t tag;             /* the literal's type (ignored by EXISTS/MISSING) */
+    uint8_t tag; /* the literal's type (ignored by EXISTS/MISSING) */
     const uint8_t *value;
     size_t value_len;
     /* A path into a nested field, or path_len 0: steps back to back, each a
@@ -387,14 +383,13 @@ typedef struct {
 typedef struct {
     const spooky_predicate *preds;
     size_t npreds;
-    int match_any;           /* 0: every predicate holds; 1: at least one */
-    const uint64_t *fields;  /* projection (hashes, in output order), or NULL */
+    int match_any; /* 0: every predicate holds; 1: at least one */
+    const uint64_t *fields; /* projection (hashes, in output order), or NULL */
     size_t nfields;
 } spooky_filter_spec;
 
 /* Whether a valid record matches (*match 0/1). */
-int spooky_filter_match(const uint8_t *rec, size_t len, const spooky_filter_spec *spec,
-                        int *match);
+int spooky_filter_match(const uint8_t *rec, size_t len, const spooky_filter_spec *spec, int *match);
 /* The matching records of block i. json_out: NDJSON appended (projected when
  * spec->fields); chunk_out: records (projected; the caller keeps the key field
  * in the projection) emptied first, then ready for spooky_writer_add; both
@@ -407,15 +402,15 @@ int spooky_filter_block(const spooky_file *f, uint64_t i, const spooky_filter_sp
  * key order through their key indexes. A record whose bytes differ from its
  * digest in the index is SPOOKY_E_CHECKSUM. */
 typedef enum {
-    SPOOKY_DIFF_ALL_FIELDS = 0,   /* every field counts */
-    SPOOKY_DIFF_ONLY_FIELDS = 1,  /* only spec->fields count (slots per schema) */
+    SPOOKY_DIFF_ALL_FIELDS = 0, /* every field counts */
+    SPOOKY_DIFF_ONLY_FIELDS = 1, /* only spec->fields count (slots per schema) */
     SPOOKY_DIFF_IGNORE_FIELDS = 2 /* every field but spec->fields counts */
 } spooky_diff_fields;
 
 typedef enum {
-    SPOOKY_DIFF_COUNT = 0,        /* counts only, no output */
-    SPOOKY_DIFF_NDJSON = 1,       /* one JSON object per difference */
-    SPOOKY_DIFF_TEXT = 2          /* lines for people: "- KEY {..}", "+ KEY {..}", "~ KEY" */
+    SPOOKY_DIFF_COUNT = 0, /* counts only, no output */
+    SPOOKY_DIFF_NDJSON = 1, /* one JSON object per difference */
+    SPOOKY_DIFF_TEXT = 2 /* lines for people: "- KEY {..}", "+ KEY {..}", "~ KEY" */
 } spooky_diff_format;
 
 typedef struct {
@@ -425,8 +420,8 @@ typedef struct {
     size_t nfields;
     int fields_mode;
     int format;
-    int color;                    /* TEXT with ANSI colours */
-    int deep;                     /* changes inside nested fields by path (a.b.0) */
+    int color; /* TEXT with ANSI colours */
+    int deep; /* changes inside nested fields by path (a.b.0) */
     /* deep: paths whose changes do not count, back to back, each a u32 length
      * and the path's text as deep writes it ("user.updated_at"). */
     const uint8_t *ignore_paths;

@@ -7,7 +7,9 @@
 #include "internal.h"
 
 static const char DIGIT_PAIRS[] =
-    "00010203040506070809101112131415161718192021222324252627282930313233343536373839404142434445464748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899";
+    "0001020304050607080910111213141516171819202122232425262728293031323334353637383940414243444546"
+    "4748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293"
+    "949596979899";
 
 /* Two digits per division. */
 static int put_u64(spooky_buf *out, uint64_t v) {
@@ -58,8 +60,9 @@ static size_t plain_prefix(const uint8_t *s, size_t n) {
     for (; i + 16 <= n; i += 16) {
         __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
         /* signed compare: flags bytes < 0x20 and every byte >= 0x80 */
-        __m128i bad = _mm_or_si128(_mm_cmplt_epi8(x, space),
-                                   _mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, backslash)));
+        __m128i bad =
+            _mm_or_si128(_mm_cmplt_epi8(x, space),
+                         _mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, backslash)));
         int mask = _mm_movemask_epi8(bad);
         if (mask) return i + (size_t)__builtin_ctz((unsigned)mask);
     }
@@ -146,7 +149,8 @@ int cbor_skip_item(const uint8_t **p, const uint8_t *end) {
         TRY(cbor_read_head(p, end, &major, &ai, &arg));
         uint64_t left = (uint64_t)(end - *p);
         switch (major) {
-        case 2: case 3:
+        case 2:
+        case 3:
             if (arg > left) return SPOOKY_E_CBOR_INVALID;
             *p += arg;
             break;
@@ -158,11 +162,8 @@ int cbor_skip_item(const uint8_t **p, const uint8_t *end) {
             if (arg > left / 2) return SPOOKY_E_CBOR_INVALID;
             due += 2 * arg;
             break;
-        case 6:
-            due += 1;
-            break;
-        default:
-            break;
+        case 6: due += 1; break;
+        default: break;
         }
     }
     return SPOOKY_OK;
@@ -187,14 +188,12 @@ static int cbor_item(reader *r, spooky_buf *out, int depth) {
     uint64_t arg;
     TRY(read_head(r, &major, &arg));
     switch (major) {
-    case 0:
-        return put_u64(out, arg);
+    case 0: return put_u64(out, arg);
     case 1: /* -1 - arg */
         TRY(buf_push(out, '-'));
         if (arg == UINT64_MAX) return buf_append(out, "18446744073709551616", 20);
         return put_u64(out, arg + 1);
-    case 2:
-        return SPOOKY_E_NOT_JSON; /* byte strings have no JSON form */
+    case 2: return SPOOKY_E_NOT_JSON; /* byte strings have no JSON form */
     case 3:
         if (arg > (uint64_t)(r->end - r->p)) return SPOOKY_E_CBOR_INVALID;
         TRY(put_string(out, r->p, (size_t)arg));
@@ -220,8 +219,7 @@ static int cbor_item(reader *r, spooky_buf *out, int depth) {
             TRY(cbor_item(r, out, depth + 1));
         }
         return buf_push(out, '}');
-    case 6:
-        return SPOOKY_E_NOT_JSON; /* tags */
+    case 6: return SPOOKY_E_NOT_JSON; /* tags */
     default: /* 7: simple values and floats */
         switch (ai) {
         case 20: return buf_append(out, "false", 5);
@@ -243,7 +241,6 @@ static int cbor_item(reader *r, spooky_buf *out, int depth) {
         }
     }
 }
-
 
 int spooky_cbor_to_json(const uint8_t *cbor, size_t len, spooky_buf *out) {
     if (!out || (!cbor && len)) return SPOOKY_E_ARG;

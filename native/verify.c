@@ -12,25 +12,25 @@
 #include "internal.h"
 #include "file.h"
 
-#define STEP 64                       /* index entries per sample */
+#define STEP 64 /* index entries per sample */
 #define SAMPLE_BYTES ((uint64_t)16 << 20) /* about the most sample keys kept */
-#define SPAN_MAX ((uint64_t)4 << 20)  /* a slice's keys read at once, at most */
-#define WINDOW ((uint64_t)16 << 20)   /* pages given back every WINDOW bytes read */
+#define SPAN_MAX ((uint64_t)4 << 20) /* a slice's keys read at once, at most */
+#define WINDOW ((uint64_t)16 << 20) /* pages given back every WINDOW bytes read */
 
 struct spooky_verifier {
     const spooky_file *f;
     int fd;
     uint64_t step, nsamples;
-    uint64_t *sample_at;   /* sample j: keys.data + sample_at[j], sample_len[j] bytes */
+    uint64_t *sample_at; /* sample j: keys.data + sample_at[j], sample_len[j] bytes */
     uint32_t *sample_len;
     spooky_buf samples;
     /* the slice read last: index positions [lo, hi), entries and their keys */
     uint64_t lo, hi, next; /* next: the position after the last record's */
     int loaded;
     spooky_buf entries;
-    spooky_buf keys;       /* heap bytes from keys_off; unused when keys_mapped */
+    spooky_buf keys; /* heap bytes from keys_off; unused when keys_mapped */
     uint64_t keys_off;
-    int keys_mapped;       /* keys not together in the heap: read through the map */
+    int keys_mapped; /* keys not together in the heap: read through the map */
     spooky_buf scratch;
 };
 
@@ -104,8 +104,8 @@ static int load_slice(spooky_verifier *v, uint64_t j, spooky_error *err) {
     uint64_t n = (hi - lo) * INDEX_ENTRY;
     if (n >= SIZE_MAX / 2 || spooky_buf_reserve(&v->entries, (size_t)n))
         return file_fail(err, SPOOKY_E_NOMEM, 0, "no memory");
-    TRY(file_read_at(f, v->fd, v->entries.data, (uint64_t)(f->index - f->data) + lo * INDEX_ENTRY, n,
-                     err));
+    TRY(file_read_at(f, v->fd, v->entries.data, (uint64_t)(f->index - f->data) + lo * INDEX_ENTRY,
+                     n, err));
     /* read again: the bounds open checked must still hold */
     uint64_t klo = UINT64_MAX, khi = 0;
     for (uint64_t k = 0; k < hi - lo; k++) {
@@ -113,7 +113,8 @@ static int load_slice(spooky_verifier *v, uint64_t j, spooky_error *err) {
         uint64_t koff = load_u64(e + 24);
         uint32_t klen = load_u32(e + 20);
         if (!fits(koff, klen, f->heap_len))
-            return file_fail(err, SPOOKY_E_FILE_INVALID, (uint64_t)(f->index - f->data) + (lo + k) * INDEX_ENTRY,
+            return file_fail(err, SPOOKY_E_FILE_INVALID,
+                             (uint64_t)(f->index - f->data) + (lo + k) * INDEX_ENTRY,
                              "index key outside the heap (the file changed while it was read)");
         if (koff < klo) klo = koff;
         if (koff + klen > khi) khi = koff + klen;
@@ -122,7 +123,8 @@ static int load_slice(spooky_verifier *v, uint64_t j, spooky_error *err) {
     if (!v->keys_mapped) {
         if (spooky_buf_reserve(&v->keys, (size_t)(khi - klo) + 1))
             return file_fail(err, SPOOKY_E_NOMEM, 0, "no memory");
-        TRY(file_read_at(f, v->fd, v->keys.data, (uint64_t)(f->heap - f->data) + klo, khi - klo, err));
+        TRY(file_read_at(f, v->fd, v->keys.data, (uint64_t)(f->heap - f->data) + klo, khi - klo,
+                         err));
         v->keys_off = klo;
     }
     v->lo = lo;
@@ -148,8 +150,10 @@ static int find(spooky_verifier *v, const uint8_t *key, uint32_t klen, uint64_t 
     while (lo < hi) {
         uint64_t mid = lo + (hi - lo) / 2;
         const uint8_t *s = v->samples.data + v->sample_at[mid];
-        if (bytes_cmp(s, v->sample_len[mid], key, klen) <= 0) lo = mid + 1;
-        else hi = mid;
+        if (bytes_cmp(s, v->sample_len[mid], key, klen) <= 0)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     if (lo == 0) return SPOOKY_OK;
     TRY(load_slice(v, lo - 1, err));
@@ -159,8 +163,8 @@ static int find(spooky_verifier *v, const uint8_t *key, uint32_t klen, uint64_t 
 
 /* The index entry of this key points at this record, with its digest (as
  * check_indexed in reader.c says it). */
-static int check_indexed(spooky_verifier *v, const uint8_t *key, uint32_t klen,
-                         const uint8_t *rec, uint32_t rlen, uint64_t rec_off, spooky_error *err) {
+static int check_indexed(spooky_verifier *v, const uint8_t *key, uint32_t klen, const uint8_t *rec,
+                         uint32_t rlen, uint64_t rec_off, spooky_error *err) {
     uint64_t pos = v->next;
     int found = 0;
     if (v->loaded && pos >= v->lo && pos < v->hi) { /* the key after the last one's */
@@ -173,9 +177,11 @@ static int check_indexed(spooky_verifier *v, const uint8_t *key, uint32_t klen,
         return file_fail(err, SPOOKY_E_FILE_INVALID, rec_off, "record missing from the key index");
     const uint8_t *e = v->entries.data + (pos - v->lo) * INDEX_ENTRY;
     if (load_u64(e + 8) != rec_off || load_u32(e + 16) != rlen)
-        return file_fail(err, SPOOKY_E_FILE_INVALID, rec_off, "key index points elsewhere for this key");
+        return file_fail(err, SPOOKY_E_FILE_INVALID, rec_off,
+                         "key index points elsewhere for this key");
     if (load_u64(e) != spooky_xxh64(rec, rlen, 0))
-        return file_fail(err, SPOOKY_E_CHECKSUM, rec_off, "record digest differs from the key index");
+        return file_fail(err, SPOOKY_E_CHECKSUM, rec_off,
+                         "record digest differs from the key index");
     v->next = pos + 1;
     return SPOOKY_OK;
 }

@@ -22,19 +22,19 @@ typedef struct {
 struct spooky_writer {
     int fd;
     spooky_buf key_field;
-    spooky_buf block;           /* payload of the block being filled */
+    spooky_buf block; /* payload of the block being filled */
     uint32_t block_records;
-    uint64_t block_offset;      /* file offset the block will start at */
+    uint64_t block_offset; /* file offset the block will start at */
     int header_written;
     uint8_t sync[16];
     block_entry *blocks;
     size_t nblocks, cap_blocks;
     name_table names;
     key_index keys;
-    char *temp_dir;             /* where the temporary files go */
+    char *temp_dir; /* where the temporary files go */
     uint64_t records;
     uint64_t bytes_written;
-    uint64_t synced;            /* writeback started up to here */
+    uint64_t synced; /* writeback started up to here */
     spooky_buf clash_a, clash_b; /* two names with one hash */
 };
 
@@ -202,7 +202,9 @@ static int rewrite_live(spooky_writer *w, spooky_writer *w2) {
         const block_entry *be = &w->blocks[b];
         payload.len = 0;
         rc = buf_grow(&payload, be->payload_len);
-        if (!rc) rc = pread_all(w->fd, payload.data, be->payload_len, be->offset + SPOOKY_BLOCK_HEADER_SIZE);
+        if (!rc)
+            rc = pread_all(w->fd, payload.data, be->payload_len,
+                           be->offset + SPOOKY_BLOCK_HEADER_SIZE);
         const uint8_t *p = payload.data, *end = p + be->payload_len;
         while (!rc && p < end) {
             uint32_t klen = load_u32(p), rlen = load_u32(p + 4);
@@ -226,7 +228,8 @@ static int finish_file(spooky_writer *w, int keep_last, int fd_rewrite, int *rew
 /* keep_last dropped records: the live ones go to a second writer on
  * fd_rewrite, which finishes the file there. */
 static int finish_rewritten(spooky_writer *w, int fd_rewrite, int *rewritten) {
-    spooky_writer *w2 = spooky_writer_new(fd_rewrite, w->key_field.data, w->key_field.len, w->temp_dir);
+    spooky_writer *w2 =
+        spooky_writer_new(fd_rewrite, w->key_field.data, w->key_field.len, w->temp_dir);
     if (!w2) return SPOOKY_E_NOMEM;
     int rc = rewrite_live(w, w2);
     int again = 0;
@@ -306,7 +309,8 @@ static int finish_file(spooky_writer *w, int keep_last, int fd_rewrite, int *rew
     footer_layout lay = {0};
     key_index_out merged = {0, -1, 0};
     int rc = footer_head(w, &head, &lay);
-    if (!rc) rc = key_index_merge(&w->keys, keep_last, w->fd, payload_start + lay.index_off, &merged);
+    if (!rc)
+        rc = key_index_merge(&w->keys, keep_last, w->fd, payload_start + lay.index_off, &merged);
     if (!rc && w->keys.ndead) {
         close(merged.heap_fd);
         spooky_buf_free(&head);
