@@ -307,17 +307,23 @@ class RecordFileReader:
     def _entry(self, i: int, e: Any) -> None:
         lib.spooky_file_index_at(self.handle, i, e)
 
-    def get_sort_form(self, key: bytes) -> SpookyRecord | None:
-        """The record of a key given in sort form, or None."""
-        f = self.handle
+    def _find(self, key: bytes) -> int | None:
+        """The key index position of a key given in sort form, or None."""
         pos = ffi.new("uint64_t *")
-        rc = lib.spooky_file_find_key(f, key, len(key), pos)
+        rc = lib.spooky_file_find_key(self.handle, key, len(key), pos)
         if rc == _NOT_FOUND:
             return None
         if rc:
             raise error_for(rc, f"could not look up a key in {self.path}")
+        return int(pos[0])
+
+    def get_sort_form(self, key: bytes) -> SpookyRecord | None:
+        """The record of a key given in sort form, or None."""
+        at = self._find(key)
+        if at is None:
+            return None
         e = ffi.new("spooky_index_entry *")
-        lib.spooky_file_index_at(f, pos[0], e)
+        lib.spooky_file_index_at(self.handle, at, e)
         off, n = e.record_offset, e.record_len
         if lib.spooky_xxh64(self._ptr + off, n, 0) != e.digest:
             raise ChecksumMismatch(
@@ -338,16 +344,12 @@ class RecordFileReader:
         line, 2 orjson's OPT_INDENT_2. A value JSON cannot hold (NaN) raises."""
         if not 0 <= indent <= 16:
             raise SpookyError(f"indent must be 0 to 16, not {indent}")
-        f = self.handle
-        pos = ffi.new("uint64_t *")
-        rc = lib.spooky_file_find_key(f, key, len(key), pos)
-        if rc == _NOT_FOUND:
+        at = self._find(key)
+        if at is None:
             return None
-        if rc:
-            raise error_for(rc, f"could not look up a key in {self.path}")
         buf = ffi.gc(ffi.new("spooky_buf *"), lib.spooky_buf_free)
         err = ffi.new("spooky_error *")
-        rc = lib.spooky_file_record_json(f, pos[0], indent, buf, err)
+        rc = lib.spooky_file_record_json(self.handle, at, indent, buf, err)
         if rc:
             raise self.core_error(rc, err, "could not read a record of")
         return ffi.buffer(buf.data, buf.len)[:]
@@ -357,9 +359,7 @@ class RecordFileReader:
         return self.get_json_sort_form(key_to_sort_form(key), indent)
 
     def __contains__(self, key: int | str) -> bool:
-        f = self.handle
-        raw = key_to_sort_form(key)
-        return lib.spooky_file_find_key(f, raw, len(raw), ffi.new("uint64_t *")) == 0
+        return self._find(key_to_sort_form(key)) is not None
 
     def _index_key(self, i: int, e: Any) -> int | str:
         """The key of index entry i (read into e); RecordFileError when the
