@@ -359,6 +359,37 @@ int spooky_filter_match(const uint8_t *rec, size_t len, const spooky_filter_spec
     return rc;
 }
 
+int spooky_filter_block_found(const spooky_file *f, uint64_t i, const spooky_filter_spec *spec,
+                              uint8_t *found, spooky_error *err) {
+    if (!f || !found || check_spec(spec)) return file_fail(err, SPOOKY_E_ARG, 0, "bad argument");
+    block_walk w;
+    TRY(file_walk_block(f, i, &w, err));
+    resolved_schema fields = {0};
+    if (predicate_fields(spec, &fields)) return file_fail(err, SPOOKY_E_NOMEM, 0, "no memory");
+    int rc;
+    while (file_next_entry(&w, &rc, err)) {
+        for (size_t j = 0; j < spec->npreds; j++) {
+            if (found[j]) continue;
+            int got = spooky_slot_refresh(w.rec, w.rlen, &fields.slots[j]);
+            if (got && got != SPOOKY_E_NOT_FOUND) {
+                rc = file_fail(err, got, w.rec_off, "record is not valid");
+                break;
+            }
+            value x;
+            int here = 0;
+            rc = predicate_value(&spec->preds[j], w.rec, got ? NULL : &fields.slots[j], &x, &here);
+            if (rc) {
+                rc = file_fail(err, rc, w.rec_off, "nested field is not valid CBOR");
+                break;
+            }
+            found[j] |= (uint8_t)here;
+        }
+        if (rc) break;
+    }
+    schema_free(&fields);
+    return rc;
+}
+
 /* The projected fields the record has, in name-hash order, as a record;
  * *npicked of them, their slots in rec in picked. */
 static int pick(resolved_schema *p, const uint32_t *order, const uint8_t *rec, uint32_t rlen,

@@ -388,6 +388,11 @@ typedef struct {
     size_t nfields;
 } spooky_filter_spec;
 
+/* Which predicates' fields (paths included) a record of block i holds:
+ * found[j] = 1 for predicate j when one does (left as it was otherwise), so
+ * that a caller can tell a path no record has (a typo) from a rare one. */
+int spooky_filter_block_found(const spooky_file *f, uint64_t i, const spooky_filter_spec *spec,
+                              uint8_t *found, spooky_error *err);
 /* Whether a valid record matches (*match 0/1). */
 int spooky_filter_match(const uint8_t *rec, size_t len, const spooky_filter_spec *spec, int *match);
 /* The matching records of block i. json_out: NDJSON appended (projected when

@@ -209,6 +209,31 @@ class Filter:
         return bool(out[0])
 
 
+def paths_no_record_has(reader: RecordFileReader, flt: Filter) -> list[str]:
+    """The predicates' nested paths (user.nmae) that no record of the file
+    holds: most likely typos. Reads blocks only until every path was seen."""
+    nested = [i for i, p in enumerate(flt.predicates) if p.path]
+    if not nested or not reader.record_count:
+        return []
+    spec, _ = flt.spec()
+    found = ffi.new("uint8_t[]", max(len(flt.predicates), 1))
+    for i, p in enumerate(flt.predicates):
+        found[i] = 0 if p.path else 1
+    err = ffi.new("spooky_error *")
+    for block in reader.blocks():
+        rc = lib.spooky_filter_block_found(reader.handle, block.number, spec, found, err)
+        if rc:
+            raise reader.core_error(rc, err, f"could not read block {block.number} of")
+        if all(found[i] for i in nested):
+            return []
+    paths = (
+        path_text((flt.predicates[i].field, *flt.predicates[i].path))
+        for i in nested
+        if not found[i]
+    )
+    return list(dict.fromkeys(paths))
+
+
 def filter_file(
     reader: RecordFileReader,
     flt: Filter,
@@ -225,7 +250,7 @@ def filter_file(
     if write is not None and writer is not None:
         raise SpookyError("give write or writer, not both")
     projection = None
-    if fields is not None:
+    if fields is not None and reader.record_count:  # an empty file matches nothing
         names = list(dict.fromkeys(fields))
         if writer is not None and reader.key_field not in names:
             names.append(reader.key_field)  # a record file needs the key
@@ -274,6 +299,7 @@ __all__ = [
     "Predicate",
     "PredicateError",
     "filter_file",
+    "paths_no_record_has",
     "parse_path",
     "parse_predicate",
     "path_text",

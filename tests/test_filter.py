@@ -610,3 +610,24 @@ def test_a_big_integer_literal_says_to_write_a_float() -> None:
     with pytest.raises(PredicateError, match="write it as a float"):
         Filter(["n in [1, 123456789012345678901234567890]"])
     assert Filter(["n == 1.2345678901234568e+29"]).predicates
+
+
+def test_a_path_no_record_has_warns(tmp_path: Path) -> None:
+    rows = [{"id": i, "address": {"city": "Oslo"} if i == 7 else {}} for i in range(9)]
+    people = write_file(tmp_path / "p.spky", rows)
+    res = run_cli("filter", str(people), "-w", 'address.cty == "x"')
+    assert res.code == 1
+    assert "warning: no record has address.cty (in --where)" in res.stderr
+    res = run_cli("filter", str(people), "-w", 'address.city == "x"')
+    assert res.code == 1 and "warning" not in res.stderr  # one record has it, none matched
+    res = run_cli("filter", str(people), "-w", "nope.x == 1")
+    assert res.code == 2 and "unknown field 'nope'" in res.stderr  # a top-level typo
+
+
+def test_an_empty_file_matches_nothing(tmp_path: Path) -> None:
+    (tmp_path / "e.ndjson").write_bytes(b"")
+    assert run_cli("convert", str(tmp_path / "e.ndjson"), "-o", str(tmp_path / "e.spky")).code == 0
+    for extra in ([], ["--fields", "a,b"], ["--count"], ["-o", str(tmp_path / "o.spky")]):
+        res = run_cli("filter", str(tmp_path / "e.spky"), "-w", "age > 3", *extra)
+        assert res.code == 1, (extra, res.stderr)
+        assert "error" not in res.stderr

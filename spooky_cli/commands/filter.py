@@ -8,7 +8,7 @@ import typer
 
 from spooky_cli import render
 from spooky_cli.errors import SpookyError
-from spooky_cli.filter import Filter, filter_file
+from spooky_cli.filter import Filter, filter_file, paths_no_record_has
 from spooky_cli.output import open_output
 from spooky_cli.reader import RecordFileReader, field_label
 from spooky_cli.writer import RecordFileWriter
@@ -41,14 +41,17 @@ def run(
     fmt = output_format(output, fmt)
     started = time.perf_counter()
     with RecordFileReader(file) as reader:
+        empty = reader.record_count == 0  # matches nothing, whatever the fields
         for name in flt.fields:
-            if reader.hash_for_name(name) is None:
+            if reader.hash_for_name(name) is None and not empty:
                 known = ", ".join(field_label(n) for n in sorted(fi.name for fi in reader.names))
                 raise SpookyError(
                     f"unknown field {name!r} in --where (the file has: {known or 'no fields'})"
                 )
-        if fields is not None:
+        if fields is not None and not empty:
             reader.field_hashes(fields)  # unknown names fail before any output
+        for path in paths_no_record_has(reader, flt):
+            render.warning(f"no record has {path} (in --where): is it spelled right?")
         to_stdout = output == "-" and fmt == "json" and not count_only
         with render.progress(
             "filtering", reader.records_bytes, quiet=quiet, data_to_stdout=to_stdout
