@@ -163,19 +163,44 @@ void chunk_reset(spooky_chunk *c) {
     names_free(&c->names);
 }
 
+/* The rank of name entry e among a record's new names: its place in order
+ * (a projection's fields), else after those, by its first appearance. */
+static uint64_t new_name_rank(const name_entry *e, const uint64_t *order, size_t norder) {
+    for (size_t i = 0; i < norder; i++)
+        if (order[i] == e->hash) return i;
+    return norder + (uint64_t)e->rank;
+}
+
 int chunk_append_from(spooky_chunk *c, const spooky_file *f, const uint8_t *key, uint32_t klen,
-                      const uint8_t *rec, uint32_t rlen) {
+                      const uint8_t *rec, uint32_t rlen, const uint64_t *order, size_t norder) {
+    /* new names in the order a convert of this record's export would see
+     * them: the projection's, else their first appearance in f's input */
     uint32_t n = load_u32(rec);
-    for (uint32_t i = 0; i < n; i++) {
+    const name_entry *small[32], **news = n <= 32 ? small : malloc(n * sizeof *news);
+    if (!news) return SPOOKY_E_NOMEM;
+    size_t k = 0;
+    int rc = SPOOKY_OK;
+    for (uint32_t i = 0; i < n && !rc; i++) {
         uint64_t hash = load_u64(ENTRY(rec, i));
         if (names_find(&c->names, hash)) continue;
         int64_t ni = file_name_index(f, hash);
-        if (ni < 0) return SPOOKY_E_FILE_INVALID;
-        name_slot *clash;
-        TRY(names_add(&c->names, hash, f->names[ni].name, f->names[ni].name_len, &clash));
+        if (ni < 0) {
+            rc = SPOOKY_E_FILE_INVALID;
+            break;
+        }
+        size_t j = k++;
+        uint64_t r = new_name_rank(&f->names[ni], order, norder);
+        for (; j > 0 && new_name_rank(news[j - 1], order, norder) > r; j--) news[j] = news[j - 1];
+        news[j] = &f->names[ni];
     }
-    key_form k = key_form_stored(key, klen);
-    TRY(chunk_put(c, &k, rec, rlen, c->records));
+    for (size_t i = 0; i < k && !rc; i++) {
+        name_slot *clash;
+        rc = names_add(&c->names, news[i]->hash, news[i]->name, news[i]->name_len, &clash);
+    }
+    if (news != small) free(news);
+    TRY(rc);
+    key_form key_as_stored = key_form_stored(key, klen);
+    TRY(chunk_put(c, &key_as_stored, rec, rlen, c->records));
     c->lines++;
     return SPOOKY_OK;
 }

@@ -43,8 +43,10 @@ static inline void chunk_entry_at(const spooky_chunk *c, size_t *at, uint64_t i,
 /* Empties a chunk (keeping its buffers). */
 void chunk_reset(spooky_chunk *c);
 /* Appends a valid record of f and its key in sort form, with the record's
- * names from f's name table (SPOOKY_E_FILE_INVALID when one is missing). */
+ * names from f's name table (SPOOKY_E_FILE_INVALID when one is missing),
+ * new ones in the order of order (norder hashes: a projection's fields, or
+ * none), then by their first appearance in f's input. */
 int chunk_append_from(spooky_chunk *c, const spooky_file *f, const uint8_t *key, uint32_t klen,
-                      const uint8_t *rec, uint32_t rlen);
+                      const uint8_t *rec, uint32_t rlen, const uint64_t *order, size_t norder);
 
 #endif

@@ -17,6 +17,7 @@ typedef struct {
     const uint8_t *name; /* into the footer */
     const uint8_t *counts; /* 7 x u64 in the footer */
     uint32_t name_len;
+    uint32_t rank; /* first appearance in the input: 0, 1, ... (format 1: hash order) */
     size_t esc_off, esc_len; /* the name's `"name":` text in spooky_file.esc */
 } name_entry;
 
@@ -25,6 +26,7 @@ struct spooky_file {
     size_t len;
     const uint8_t *sync;
     uint64_t footer_offset; /* file offset of the footer block's sync */
+    uint32_t version; /* the format: 1 or 2 */
     uint64_t record_count, block_count, name_count;
     const uint8_t *key_field;
     uint32_t key_field_len;
@@ -104,13 +106,26 @@ void file_give_back(const spooky_file *f, uint64_t lo, uint64_t hi);
 int file_put_value(const uint8_t *rec, const spooky_slot *s, uint64_t rec_off, spooky_buf *out,
                    spooky_error *err);
 
-/* Which name table entry field j of the last record had (see file_put_record). */
+/* The output order of one schema (a record's set of fields, by their name
+ * hashes in index order): index positions sorted by the names' first
+ * appearance in the input, and each position's name table entry. */
 typedef struct {
-    int64_t *ni;
-    size_t cap;
+    uint32_t n;
+    uint64_t *hashes; /* the schema */
+    uint32_t *order; /* output position k: index position order[k] */
+    int64_t *ni; /* index position j: entry ni[j] of the name table */
+} schema_order;
+
+/* The plan's FieldSlotMap: the orders of the last few schemas seen, so that
+ * the order is computed once per schema, not once per record. */
+#define SCHEMA_CACHE 8
+typedef struct {
+    schema_order schemas[SCHEMA_CACHE];
+    size_t used, next;
 } name_cache;
 void name_cache_free(name_cache *cache);
-/* A valid record's fields as one JSON object (no newline) appended to out. */
+/* A valid record's fields as one JSON object (no newline) appended to out,
+ * in the order their names first appeared in the input. */
 int file_put_record(const spooky_file *f, const uint8_t *rec, uint32_t rlen, uint64_t rec_off,
                     name_cache *cache, spooky_buf *out, spooky_error *err);
 

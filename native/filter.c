@@ -487,7 +487,8 @@ int spooky_filter_block(const spooky_file *f, uint64_t i, const spooky_filter_sp
                 clen = (uint32_t)rec_out.len;
             }
             if ((rc = check_copy(f, &w, copy, clen, picked, npicked, &scratch, err))) break;
-            rc = chunk_append_from(chunk_out, f, w.key, w.klen, copy, clen);
+            rc = chunk_append_from(chunk_out, f, w.key, w.klen, copy, clen, spec->fields,
+                                   project ? spec->nfields : 0);
             if (rc == SPOOKY_E_FILE_INVALID) {
                 rc = file_fail(err, rc, w.rec_off, "record field missing from the name table");
                 break;

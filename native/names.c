@@ -5,6 +5,7 @@
 
 void names_free(name_table *t) {
     free(t->slots);
+    free(t->seq);
     spooky_buf_free(&t->heap);
     memset(t, 0, sizeof *t);
 }
@@ -41,9 +42,33 @@ int names_add(name_table *t, uint64_t hash, const uint8_t *name, size_t len, nam
     s->hash = hash;
     s->name_off = t->heap.len;
     s->name_len = len;
+    s->rank = t->count;
     TRY(buf_append(&t->heap, name, len));
-    t->count++;
+    TRY(grow_array(&t->seq, &t->cap_seq, t->count + 1, sizeof *t->seq));
+    t->seq[t->count++] = hash;
     return SPOOKY_OK;
+}
+
+int names_add_record(name_table *t, const name_table *order, const uint8_t *rec) {
+    uint32_t n = load_u32(rec);
+    const name_slot *small[32], **mine = n <= 32 ? small : malloc(n * sizeof *mine);
+    if (!mine) return SPOOKY_E_NOMEM;
+    size_t k = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        const name_slot *s = names_find(order, load_u64(ENTRY(rec, i)));
+        if (!s || names_find(t, s->hash)) continue;
+        size_t j = k++; /* insertion sort by rank: records have few new names */
+        for (; j > 0 && mine[j - 1]->rank > s->rank; j--) mine[j] = mine[j - 1];
+        mine[j] = s;
+    }
+    int rc = SPOOKY_OK;
+    for (size_t i = 0; i < k && !rc; i++) {
+        name_slot *clash;
+        rc = names_add(t, mine[i]->hash, names_name(order, mine[i]), mine[i]->name_len, &clash);
+    }
+    if (mine != small) free(mine);
+    if (!rc) names_count_types(t, rec);
+    return rc;
 }
 
 void names_count_types(name_table *t, const uint8_t *rec) {
@@ -58,9 +83,8 @@ void names_count_types(name_table *t, const uint8_t *rec) {
 int names_merge(name_table *t, const name_table *src, int add_counts, const name_slot **clash,
                 const name_slot **clash_src) {
     *clash = *clash_src = NULL;
-    for (size_t i = 0; i < src->cap; i++) {
-        const name_slot *s = &src->slots[i];
-        if (!s->used) continue;
+    for (size_t i = 0; i < src->count; i++) {
+        const name_slot *s = names_find(src, src->seq[i]);
         name_slot *other;
         TRY(names_add(t, s->hash, names_name(src, s), s->name_len, &other));
         if (other) {
@@ -81,13 +105,42 @@ static int by_hash(const void *a, const void *b) {
     return x->hash < y->hash ? -1 : x->hash > y->hash;
 }
 
-int names_put_footer(const name_table *t, spooky_buf *out) {
+/* t's slots sorted by hash (free it), or NULL when out of memory. */
+static const name_slot **sorted_by_hash(const name_table *t) {
     const name_slot **sorted = malloc((t->count ? t->count : 1) * sizeof *sorted);
-    if (!sorted) return SPOOKY_E_NOMEM;
+    if (!sorted) return NULL;
     size_t n = 0;
     for (size_t i = 0; i < t->cap; i++)
         if (t->slots[i].used) sorted[n++] = &t->slots[i];
     qsort(sorted, n, sizeof *sorted, by_hash);
+    return sorted;
+}
+
+int names_put_order(const name_table *t, spooky_buf *out) {
+    const name_slot **sorted = sorted_by_hash(t);
+    if (!sorted) return SPOOKY_E_NOMEM;
+    int rc = buf_grow(out, 4 * t->count);
+    for (size_t i = 0; i < t->count && !rc; i++) {
+        size_t lo = 0, hi = t->count; /* the position of seq[i] among the sorted */
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (sorted[mid]->hash < t->seq[i])
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        uint8_t pos[4];
+        store_u32(pos, (uint32_t)lo);
+        rc = buf_append(out, pos, 4);
+    }
+    free(sorted);
+    return rc;
+}
+
+int names_put_footer(const name_table *t, spooky_buf *out) {
+    const name_slot **sorted = sorted_by_hash(t);
+    if (!sorted) return SPOOKY_E_NOMEM;
+    size_t n = t->count;
     int rc = SPOOKY_OK;
     for (size_t i = 0; i < n && !rc; i++) {
         uint8_t fixed[8 + 56 + 4];

@@ -107,9 +107,40 @@ static uint64_t checksum(const uint8_t *p, uint64_t n, int release) {
     return xxh64_digest(&st);
 }
 
+/* The key section (format 2): parts, each a path of steps, each a u32
+ * length and its bytes. This reader keys by one top-level field: one part
+ * of one step. */
+static int open_key(spooky_file *f, const uint8_t *p, uint32_t len, uint32_t parts, uint64_t base,
+                    spooky_error *err) {
+    if (parts != 1 || len < 8 || load_u32(p) != 1 || load_u32(p + 4) != len - 8)
+        return file_fail(err, SPOOKY_E_FILE_INVALID, base,
+                         "the key is not one top-level field (a newer spooky wrote this file)");
+    f->key_field = p + 8;
+    f->key_field_len = len - 8;
+    return SPOOKY_OK;
+}
+
+/* The name order section (format 2): for each name in the order of its
+ * first appearance, its position in the names section; a permutation. */
+static int open_order(spooky_file *f, const uint8_t *p, uint64_t order_off, uint64_t n,
+                      uint64_t base, spooky_error *err) {
+    if (order_off > n || f->name_count > (n - order_off) / 4)
+        return file_fail(err, SPOOKY_E_FILE_INVALID, base + 72, "name order outside the footer");
+    for (uint64_t i = 0; i < f->name_count; i++) f->names[i].rank = UINT32_MAX;
+    for (uint64_t i = 0; i < f->name_count; i++) {
+        uint32_t pos = load_u32(p + order_off + 4 * i);
+        if (pos >= f->name_count || f->names[pos].rank != UINT32_MAX)
+            return file_fail(err, SPOOKY_E_FILE_INVALID, base + order_off + 4 * i,
+                             "name order is not an order of the names");
+        f->names[pos].rank = (uint32_t)i;
+    }
+    return SPOOKY_OK;
+}
+
 static int open_footer(spooky_file *f, const uint8_t *p, uint64_t n, uint64_t base, int release,
                        spooky_error *err) {
-    if (n < SPOOKY_FOOTER_FIXED_SIZE)
+    uint64_t fixed = f->version == 1 ? 72 : SPOOKY_FOOTER_FIXED_SIZE;
+    if (n < fixed)
         return file_fail(err, SPOOKY_E_FILE_INVALID, base, "footer shorter than its fixed part");
     f->record_count = load_u64(p);
     f->block_count = load_u64(p + 8);
@@ -117,16 +148,20 @@ static int open_footer(spooky_file *f, const uint8_t *p, uint64_t n, uint64_t ba
     uint64_t names_off = load_u64(p + 24), blocks_off = load_u64(p + 32);
     uint64_t index_off = load_u64(p + 40), heap_off = load_u64(p + 48);
     f->heap_len = load_u64(p + 56);
-    f->key_field_len = load_u32(p + 64);
-    if (!all_zero(p + 68, 4))
-        return file_fail(err, SPOOKY_E_FILE_INVALID, base + 68,
-                         "reserved footer bytes are not zero");
-    if (!fits(SPOOKY_FOOTER_FIXED_SIZE, f->key_field_len, n))
-        return file_fail(err, SPOOKY_E_FILE_INVALID, base + 64,
-                         "key field name outside the footer");
-    f->key_field = p + SPOOKY_FOOTER_FIXED_SIZE;
+    uint32_t key_len = load_u32(p + 64);
+    if (!fits(fixed, key_len, n))
+        return file_fail(err, SPOOKY_E_FILE_INVALID, base + 64, "key field outside the footer");
+    if (f->version == 1) { /* the key field's name, then 4 zero bytes */
+        if (!all_zero(p + 68, 4))
+            return file_fail(err, SPOOKY_E_FILE_INVALID, base + 68,
+                             "reserved footer bytes are not zero");
+        f->key_field = p + fixed;
+        f->key_field_len = key_len;
+    } else {
+        TRY(open_key(f, p + fixed, key_len, load_u32(p + 68), base + fixed, err));
+    }
     if (!valid_utf8(f->key_field, f->key_field_len))
-        return file_fail(err, SPOOKY_E_FILE_INVALID, base + 72, "key field name is not UTF-8");
+        return file_fail(err, SPOOKY_E_FILE_INVALID, base + fixed, "key field name is not UTF-8");
     f->key_hash = spooky_name_hash(f->key_field, f->key_field_len);
 
     if (names_off > n || f->name_count > (n - names_off) / NAME_FIXED)
@@ -171,8 +206,10 @@ static int open_footer(spooky_file *f, const uint8_t *p, uint64_t n, uint64_t ba
         if (buf_push(&f->esc, ':'))
             return file_fail(err, SPOOKY_E_NOMEM, 0, "no memory for the name table");
         e->esc_len = f->esc.len - e->esc_off;
+        e->rank = (uint32_t)i; /* format 1: hash order */
         at += e->name_len;
     }
+    if (f->version >= 2) TRY(open_order(f, p, load_u64(p + 72), n, base, err));
 
     /* block table: back to back from the header to the footer block */
     uint64_t expect = SPOOKY_FILE_HEADER_SIZE, records = 0;
@@ -245,7 +282,8 @@ int spooky_file_open(const uint8_t *data, size_t len, int flags, spooky_file **o
         return file_fail(err, SPOOKY_E_FILE_INVALID, 0, "not a record file (bad magic)");
     if (len < SPOOKY_FILE_HEADER_SIZE + SPOOKY_FILE_TAIL_SIZE)
         return file_fail(err, SPOOKY_E_FILE_TRUNCATED, len, "file shorter than header and tail");
-    if (load_u32(data + 8) != 1)
+    uint32_t version = load_u32(data + 8);
+    if (version != 1 && version != 2)
         return file_fail(err, SPOOKY_E_FILE_INVALID, 8, "unsupported format version");
     if (load_u32(data + 12) != 0)
         return file_fail(err, SPOOKY_E_FILE_INVALID, 12, "unknown header flags");
@@ -284,6 +322,7 @@ int spooky_file_open(const uint8_t *data, size_t len, int flags, spooky_file **o
     f->sync = data + 16;
     f->footer_offset = foff;
     f->release = release;
+    f->version = version;
     int rc = open_footer(f, data + poff, plen, poff, release, err);
     if (rc) {
         spooky_file_close(f);
@@ -591,42 +630,73 @@ int file_put_value(const uint8_t *rec, const spooky_slot *s, uint64_t rec_off, s
                                           : "nested field is not valid CBOR");
 }
 
-/* Every field, in index order, as one JSON object (no newline). cache->ni[j]
- * remembers the name of field j of the last record, so records of one schema
- * need no name search. */
+/* The cached order of rec's schema, computed now if it is not cached. */
+static int schema_order_of(const spooky_file *f, const uint8_t *rec, uint32_t rlen,
+                           uint64_t rec_off, name_cache *cache, const schema_order **out,
+                           spooky_error *err) {
+    uint32_t n = load_u32(rec);
+    for (size_t i = 0; i < cache->used; i++) {
+        const schema_order *s = &cache->schemas[i];
+        uint32_t j = 0;
+        if (s->n != n) continue;
+        while (j < n && s->hashes[j] == load_u64(ENTRY(rec, j))) j++;
+        if (j == n) {
+            *out = s;
+            return SPOOKY_OK;
+        }
+    }
+    size_t at = cache->used < SCHEMA_CACHE ? cache->used++ : cache->next++ % SCHEMA_CACHE;
+    schema_order *s = &cache->schemas[at];
+    s->n = 0; /* unusable until filled */
+    size_t cap = n ? n : 1;
+    uint64_t *hashes = realloc(s->hashes, cap * sizeof *hashes);
+    if (hashes) s->hashes = hashes;
+    uint32_t *order = realloc(s->order, cap * sizeof *order);
+    if (order) s->order = order;
+    int64_t *ni = realloc(s->ni, cap * sizeof *ni);
+    if (ni) s->ni = ni;
+    if (!hashes || !order || !ni) return file_fail(err, SPOOKY_E_NOMEM, 0, "no memory");
+    for (uint32_t j = 0; j < n; j++) {
+        s->hashes[j] = load_u64(ENTRY(rec, j));
+        s->ni[j] = file_name_index(f, s->hashes[j]);
+        if (s->ni[j] < 0)
+            return file_fail(err, SPOOKY_E_FILE_INVALID, rec_off,
+                             "record field missing from the name table");
+        uint32_t k = j; /* insertion sort by rank: done once per schema */
+        for (; k > 0 && f->names[s->ni[s->order[k - 1]]].rank > f->names[s->ni[j]].rank; k--)
+            s->order[k] = s->order[k - 1];
+        s->order[k] = j;
+    }
+    s->n = n;
+    (void)rlen;
+    *out = s;
+    return SPOOKY_OK;
+}
+
 int file_put_record(const spooky_file *f, const uint8_t *rec, uint32_t rlen, uint64_t rec_off,
                     name_cache *cache, spooky_buf *out, spooky_error *err) {
-    uint32_t n = load_u32(rec);
-    if (n > cache->cap) {
-        size_t old = cache->cap;
-        if (grow_array(&cache->ni, &cache->cap, n, sizeof *cache->ni))
-            return file_fail(err, SPOOKY_E_NOMEM, 0, "no memory");
-        for (size_t j = old; j < cache->cap; j++) cache->ni[j] = -1;
-    }
+    const schema_order *s;
+    TRY(schema_order_of(f, rec, rlen, rec_off, cache, &s, err));
     TRY(buf_push(out, '{'));
-    for (uint32_t j = 0; j < n; j++) {
-        spooky_slot s = {0};
-        spooky_record_slot_at(rec, rlen, j, &s); /* valid record: in bounds */
-        int64_t ni = cache->ni[j];
-        if (ni < 0 || f->names[ni].hash != s.name_hash) {
-            ni = file_name_index(f, s.name_hash);
-            if (ni < 0)
-                return file_fail(err, SPOOKY_E_FILE_INVALID, rec_off,
-                                 "record field missing from the name table");
-            cache->ni[j] = ni;
-        }
-        const name_entry *e = &f->names[ni];
-        if (j) TRY(buf_push(out, ','));
+    for (uint32_t k = 0; k < s->n; k++) {
+        uint32_t j = s->order[k];
+        spooky_slot slot = {0};
+        spooky_record_slot_at(rec, rlen, j, &slot); /* valid record: in bounds */
+        const name_entry *e = &f->names[s->ni[j]];
+        if (k) TRY(buf_push(out, ','));
         TRY(buf_append(out, f->esc.data + e->esc_off, e->esc_len));
-        TRY(file_put_value(rec, &s, rec_off, out, err));
+        TRY(file_put_value(rec, &slot, rec_off, out, err));
     }
     return buf_push(out, '}');
 }
 
 void name_cache_free(name_cache *cache) {
-    free(cache->ni);
-    cache->ni = NULL;
-    cache->cap = 0;
+    for (size_t i = 0; i < SCHEMA_CACHE; i++) {
+        free(cache->schemas[i].hashes);
+        free(cache->schemas[i].order);
+        free(cache->schemas[i].ni);
+    }
+    memset(cache, 0, sizeof *cache);
 }
 
 int schema_init(resolved_schema *s, const spooky_file *f, const uint64_t *fields, size_t n) {

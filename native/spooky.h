@@ -168,7 +168,8 @@ int spooky_value_to_json(uint8_t tag, const uint8_t *value, size_t len, spooky_b
 #define SPOOKY_FILE_HEADER_SIZE 32
 #define SPOOKY_BLOCK_HEADER_SIZE 40
 #define SPOOKY_FILE_TAIL_SIZE 32
-#define SPOOKY_FOOTER_FIXED_SIZE 72
+#define SPOOKY_FILE_VERSION 2 /* what the writer writes; readers take 1 and 2 */
+#define SPOOKY_FOOTER_FIXED_SIZE 80 /* format 2 (format 1: 72) */
 #define SPOOKY_BLOCK_TARGET 1048576
 
 /* Writing (native/chunk.c, native/writer.c). A chunk is many NDJSON lines
@@ -317,12 +318,13 @@ void spooky_verifier_free(spooky_verifier *v);
 /* Block i, checked as spooky_file_verify_block checks it. */
 int spooky_verifier_check_block(spooky_verifier *v, uint64_t i, spooky_error *err);
 /* NDJSON of block i's records appended to out, one object per line; fields =
- * NULL for every field (in index order), else the nfields hashes given, in
+ * NULL for every field (in the order their names first appeared in the
+ * input), else the nfields hashes given, in
  * that order (fields a record lacks are left out). */
 int spooky_file_export_block(const spooky_file *f, uint64_t i, const uint64_t *fields,
                              size_t nfields, spooky_buf *out, spooky_error *err);
 /* The record at key index position pos as JSON appended to out, as `spooky
- * get` prints it: fields in index order (as export writes them), floats and
+ * get` prints it: fields as export writes them, floats and
  * layout as orjson writes them; indent 0: one line, else one value per line
  * (2: orjson's OPT_INDENT_2). Any depth. The record is checked against its
  * digest; a value JSON cannot hold (NaN, infinity) or that is not valid is an

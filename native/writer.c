@@ -106,7 +106,7 @@ static int write_file_header(spooky_writer *w, const uint8_t *first_payload, siz
     store_u64(w->sync + 8, spooky_xxh64(first_payload, len, 1));
     uint8_t h[SPOOKY_FILE_HEADER_SIZE];
     memcpy(h, FILE_MAGIC, 8);
-    store_u32(h + 8, 1);
+    store_u32(h + 8, SPOOKY_FILE_VERSION);
     store_u32(h + 12, 0);
     memcpy(h + 16, w->sync, 16);
     TRY(write_all(w->fd, h, sizeof h));
@@ -192,8 +192,6 @@ static int cmp_u64(const void *a, const void *b) {
 static int rewrite_live(spooky_writer *w, spooky_writer *w2) {
     key_index *k = &w->keys;
     qsort(k->dead, k->ndead, sizeof *k->dead, cmp_u64);
-    const name_slot *clash, *theirs;
-    TRY(names_merge(&w2->names, &w->names, 0, &clash, &theirs)); /* w2 has none: no clash */
     spooky_buf payload = {0};
     uint64_t ordinal = 0;
     size_t d = 0;
@@ -211,9 +209,11 @@ static int rewrite_live(spooky_writer *w, spooky_writer *w2) {
             const uint8_t *rec = p + 8 + klen;
             if (d < k->ndead && k->dead[d] == ordinal) {
                 d++;
-            } else {
-                names_count_types(&w2->names, rec);
-                rc = append_record(w2, p + 8, klen, rec, rlen, spooky_xxh64(rec, rlen, 0), 0, 0);
+            } else { /* the names of live records only, in the input's order */
+                rc = names_add_record(&w2->names, &w->names, rec);
+                if (!rc)
+                    rc =
+                        append_record(w2, p + 8, klen, rec, rlen, spooky_xxh64(rec, rlen, 0), 0, 0);
             }
             p += 8 + (size_t)klen + rlen;
             ordinal++;
@@ -243,7 +243,8 @@ static int finish_rewritten(spooky_writer *w, int fd_rewrite, int *rewritten) {
 
 /* Where the sections of the footer payload go (offsets in the payload). */
 typedef struct {
-    uint64_t names_off, blocks_off, index_off, heap_off, heap_len, count;
+    uint64_t names_off, order_off, blocks_off, index_off, heap_off, heap_len, count;
+    uint32_t key_len, key_parts;
 } footer_layout;
 
 /* The footer payload up to the index: room for the fixed part, the key
@@ -252,9 +253,18 @@ static int footer_head(const spooky_writer *w, spooky_buf *head, footer_layout *
     TRY(buf_grow(head, SPOOKY_FOOTER_FIXED_SIZE));
     memset(head->data, 0, SPOOKY_FOOTER_FIXED_SIZE);
     head->len = SPOOKY_FOOTER_FIXED_SIZE;
+    /* the key: one part, a path of one step, the key field */
+    uint8_t part[8];
+    store_u32(part, 1);
+    store_u32(part + 4, (uint32_t)w->key_field.len);
+    TRY(buf_append(head, part, 8));
     TRY(buf_append(head, w->key_field.data, w->key_field.len));
+    lay->key_parts = 1;
+    lay->key_len = (uint32_t)(head->len - SPOOKY_FOOTER_FIXED_SIZE);
     lay->names_off = head->len;
     TRY(names_put_footer(&w->names, head));
+    lay->order_off = head->len;
+    TRY(names_put_order(&w->names, head));
     lay->blocks_off = head->len;
     for (size_t i = 0; i < w->nblocks; i++) {
         uint8_t b[24] = {0};
@@ -277,8 +287,9 @@ static void footer_fixed(const spooky_writer *w, const footer_layout *lay, uint8
     store_u64(f + 40, lay->index_off);
     store_u64(f + 48, lay->heap_off);
     store_u64(f + 56, lay->heap_len);
-    store_u32(f + 64, (uint32_t)w->key_field.len);
-    store_u32(f + 68, 0);
+    store_u32(f + 64, lay->key_len);
+    store_u32(f + 68, lay->key_parts);
+    store_u64(f + 72, lay->order_off);
 }
 
 /* The footer block's header, from the payload read back, and the tail. */

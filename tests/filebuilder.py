@@ -22,7 +22,8 @@ END_MAGIC = b"SPKYFEND"
 HEADER_SIZE = 32
 BLOCK_HEADER_SIZE = 40
 TAIL_SIZE = 32
-FOOTER_FIXED_SIZE = 72
+FOOTER_FIXED_SIZE = 72  # format 1
+FOOTER_FIXED_SIZE_2 = 80  # format 2: key parts and the name order's offset
 BLOCK_TARGET = 1 << 20
 KIND_RECORDS, KIND_FOOTER = 1, 2
 TYPE_NAMES = ("null", "bool", "i64", "f64", "str", "nested", "u64")
@@ -139,7 +140,8 @@ def build(
     """A record file of these JSON-able objects, keyed by their `key` field, in
     input order. Keys must be unique. mangle, if given, rewrites each record's
     bytes before they are laid out (checksums and digests then hold for the
-    damaged bytes)."""
+    damaged bytes). version 1 or 2 (what `spooky convert` writes: a key
+    section and the names' first-appearance order)."""
     objects = list(objects)
     entries = []  # (key value, key bytes, record bytes, source object)
     for obj in objects:
@@ -173,19 +175,23 @@ def build(
         out += block_header(sync, KIND_RECORDS, n, payload) + payload
         table += struct.pack("<QI4xQ", off, n, len(payload))
 
-    # names and type counts from the records themselves
+    # names and type counts from the records themselves; dict order is the
+    # order of first appearance
     hash_to_name: dict[int, str] = {}
     for _k, _kb, _rec, obj in entries:
         for name in obj:
-            hash_to_name[xxh64(name.encode())] = name
+            hash_to_name.setdefault(xxh64(name.encode()), name)
     counts: dict[int, list[int]] = {h: [0] * 7 for h in hash_to_name}
     for _k, _kb, rec, _o in entries:
         for h, tag in record_fields(rec):
             counts[h][tag] += 1
     names = bytearray()
-    for h in sorted(hash_to_name):
+    by_hash = sorted(hash_to_name)
+    for h in by_hash:
         nb = hash_to_name[h].encode()
         names += struct.pack("<Q7QI", h, *counts[h], len(nb)) + nb
+    position = {h: i for i, h in enumerate(by_hash)}
+    name_order = b"".join(struct.pack("<I", position[h]) for h in hash_to_name)
 
     # index sorted by key, keys in the heap in index order
     order = sorted(range(len(entries)), key=lambda i: entries[i][1])
@@ -196,23 +202,22 @@ def build(
         heap += kb
 
     kf = key.encode()
-    names_off = FOOTER_FIXED_SIZE + len(kf)
-    blocks_off = names_off + len(names)
+    if version == 1:  # the key field's name, no name order
+        key_section, name_order, fixed_size = kf, b"", FOOTER_FIXED_SIZE
+    else:  # one key part: a path of one step
+        key_section, fixed_size = struct.pack("<II", 1, len(kf)) + kf, FOOTER_FIXED_SIZE_2
+    names_off = fixed_size + len(key_section)
+    order_off = names_off + len(names)
+    blocks_off = order_off + len(name_order)
     index_off = blocks_off + len(table)
     heap_off = index_off + len(index)
-    fixed = struct.pack(
-        "<8QI4x",
-        len(entries),
-        len(payloads),
-        len(hash_to_name),
-        names_off,
-        blocks_off,
-        index_off,
-        heap_off,
-        len(heap),
-        len(kf),
-    )
-    footer = fixed + kf + names + table + index + heap
+    sizes = (len(entries), len(payloads), len(hash_to_name))
+    offsets = (names_off, blocks_off, index_off, heap_off, len(heap))
+    if version == 1:
+        fixed = struct.pack("<8QI4x", *sizes, *offsets, len(key_section))
+    else:
+        fixed = struct.pack("<8QIIQ", *sizes, *offsets, len(key_section), 1, order_off)
+    footer = fixed + key_section + names + name_order + table + index + heap
     footer_offset = len(out)
     out += block_header(sync, KIND_FOOTER, 0, footer) + footer
     out += struct.pack("<Q16x", footer_offset) + END_MAGIC
@@ -230,7 +235,13 @@ def build(
             hash_to_name[h]: {TYPE_NAMES[t]: c for t, c in enumerate(counts[h]) if c}
             for h in hash_to_name
         },
-        sections={"names": names_off, "blocks": blocks_off, "index": index_off, "heap": heap_off},
+        sections={
+            "names": names_off,
+            "order": order_off,
+            "blocks": blocks_off,
+            "index": index_off,
+            "heap": heap_off,
+        },
     )
 
 

@@ -312,7 +312,7 @@ def test_c_writer_matches_the_python_builder(tmp_path):
     src.write_bytes(_ndjson(objs))
     out = tmp_path / "c.spky"
     _convert(src, out)
-    assert out.read_bytes() == fb.build(objs).data
+    assert out.read_bytes() == fb.build(objs, version=2).data
 
 
 def test_on_duplicate_last_file_reads_back(tmp_path):

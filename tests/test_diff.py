@@ -280,7 +280,7 @@ def test_cli_text_exit_one_and_summary(pair) -> None:
     assert res.code == 1, res.stderr
     assert res.stdout == (
         b'~ 2\n    age: 22 -> 99\n~ 3\n    email: (absent) -> "c@x.org"\n'
-        b'- 5 {"age":25,"id":5,"name":"n5"}\n+ 7 {"age":27,"id":7,"name":"n7"}\n'
+        b'- 5 {"id":5,"name":"n5","age":25}\n+ 7 {"id":7,"name":"n7","age":27}\n'
     )
     assert "2 changed, 1 added, 1 removed, 2 unchanged" in res.stderr
 
