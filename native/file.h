@@ -134,10 +134,14 @@ int file_put_record(const spooky_file *f, const uint8_t *rec, uint32_t rlen, uin
  * schema), so a scan does no hashing and no search per record and field.
  * names[j] is field j's name table entry (NULL when the file has no such
  * name, or no file was given). */
+typedef struct tree_node tree_node;
+typedef struct projection projection;
+
 typedef struct {
     spooky_slot *slots;
     const name_entry **names;
     size_t n;
+    const projection *paths; /* a projection: what to keep below each field, or NULL */
 } resolved_schema;
 int schema_init(resolved_schema *s, const spooky_file *f, const uint64_t *fields, size_t n);
 void schema_free(resolved_schema *s);
@@ -153,5 +157,39 @@ int file_put_line(const spooky_file *f, resolved_schema *p, name_cache *cache, c
 /* record.c: a record of the fields of rec at the given slots (valid for rec,
  * strictly ascending name hashes) into out (cleared first). */
 int record_pick(const uint8_t *rec, const spooky_slot *slots, size_t n, spooky_buf *out);
+/* record.c: a record of n fields (strictly ascending hashes), each a tag and
+ * its value bytes, into out (cleared first). */
+typedef struct {
+    uint64_t hash;
+    uint8_t tag;
+    const uint8_t *value;
+    uint32_t len;
+} field_value;
+int record_of(const field_value *fields, size_t n, spooky_buf *out);
+
+/* project.c: the paths of a projection (spooky.h, export --fields) as a tree
+ * per field: node i's children are nodes i + 1, then each one's `end`, ...;
+ * a node with no children keeps its value whole. */
+struct tree_node {
+    const uint8_t *step; /* the key (or decimal array index) that leads here */
+    uint32_t step_len;
+    uint32_t nchildren;
+    uint32_t end; /* the node after this one's subtree */
+};
+struct projection {
+    tree_node *nodes;
+    size_t n, cap;
+    uint32_t *root; /* field j's tree: nodes[root[j]] */
+};
+/* Parses trees (NULL: nothing to parse) for nfields fields; SPOOKY_E_ARG when
+ * they are not well formed. */
+int projection_parse(projection *pj, const uint8_t *trees, size_t len, size_t nfields);
+void projection_free(projection *pj);
+/* What node i keeps of the CBOR item [p, end) appended to out as JSON, or as
+ * canonical CBOR; *wrote 0 when nothing below it is kept (nothing written). */
+int projection_put_json(const projection *pj, uint32_t i, const uint8_t *p, const uint8_t *end,
+                        spooky_buf *out, int *wrote);
+int projection_put_cbor(const projection *pj, uint32_t i, const uint8_t *p, const uint8_t *end,
+                        spooky_buf *out, int *wrote);
 
 #endif

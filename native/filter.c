@@ -156,9 +156,7 @@ static int as_index(const uint8_t *s, uint32_t n, uint64_t *out) {
     return 1;
 }
 
-/* The item one step (key or index) below the item [*p, end): 1 found (with
- * *p, *end narrowed to it), 0 not there, or a negated status. */
-static int step(const uint8_t **p, const uint8_t **end, const uint8_t *key, uint32_t key_len) {
+int cbor_step(const uint8_t **p, const uint8_t **end, const uint8_t *key, uint32_t key_len) {
     const uint8_t *q = *p;
     uint8_t major, ai;
     uint64_t n, index;
@@ -282,7 +280,7 @@ static int predicate_value(const spooky_predicate *p, const uint8_t *rec, const 
     const uint8_t *at = rec + s->offset, *end = at + s->length;
     for (size_t k = 0; k < p->path_len;) {
         uint32_t n = load_u32(p->path + k); /* checked by check_spec */
-        int got = step(&at, &end, p->path + k + 4, n);
+        int got = cbor_step(&at, &end, p->path + k + 4, n);
         if (got < 0) return -got;
         if (!got) return SPOOKY_OK;
         k += 4 + (size_t)n;
@@ -295,7 +293,8 @@ static int predicate_value(const spooky_predicate *p, const uint8_t *rec, const 
 }
 
 static int check_spec(const spooky_filter_spec *spec) {
-    if (!spec || (!spec->preds && spec->npreds) || (!spec->fields && spec->nfields))
+    if (!spec || (!spec->preds && spec->npreds) || (!spec->fields && spec->nfields) ||
+        (spec->paths && !spec->fields))
         return SPOOKY_E_ARG;
     for (size_t i = 0; i < spec->npreds; i++) {
         const spooky_predicate *p = &spec->preds[i];
@@ -393,18 +392,60 @@ int spooky_filter_block_found(const spooky_file *f, uint64_t i, const spooky_fil
 /* The projected fields the record has, in name-hash order, as a record;
  * *npicked of them, their slots in rec in picked. */
 static int pick(resolved_schema *p, const uint32_t *order, const uint8_t *rec, uint32_t rlen,
-                spooky_slot *picked, size_t *npicked, spooky_buf *out) {
+                spooky_slot *picked, size_t *npicked, spooky_buf *out, spooky_buf *parts) {
     size_t n = 0;
-    for (size_t k = 0; k < p->n; k++) {
+    /* picked[k]'s kept CBOR: parts[part_at[k], part_end[k]), or UINT64_MAX: whole */
+    uint64_t *part_at = NULL, *part_end = NULL;
+    if (p->paths) {
+        part_at = malloc((p->n ? p->n : 1) * sizeof *part_at);
+        part_end = malloc((p->n ? p->n : 1) * sizeof *part_end);
+        if (!part_at || !part_end) {
+            free(part_at);
+            free(part_end);
+            return SPOOKY_E_NOMEM;
+        }
+    }
+    int rc = SPOOKY_OK;
+    parts->len = 0;
+    for (size_t k = 0; k < p->n && !rc; k++) {
         spooky_slot *s = &p->slots[order[k]];
-        int rc = spooky_slot_refresh(rec, rlen, s);
-        if (rc == SPOOKY_E_NOT_FOUND) continue;
-        if (rc) return rc;
+        int got = spooky_slot_refresh(rec, rlen, s);
+        if (got == SPOOKY_E_NOT_FOUND) continue;
+        if ((rc = got)) break;
         if (n && picked[n - 1].name_hash == s->name_hash) continue; /* asked twice */
+        uint32_t root = p->paths ? p->paths->root[order[k]] : 0;
+        if (p->paths && p->paths->nodes[root].nchildren) { /* only what the paths keep */
+            size_t at = parts->len;
+            int wrote = 0;
+            if (s->tag == SPOOKY_NESTED)
+                rc = projection_put_cbor(p->paths, root, rec + s->offset,
+                                         rec + s->offset + s->length, parts, &wrote);
+            if (rc || !wrote) continue;
+            part_at[n] = at;
+            part_end[n] = parts->len;
+        } else if (part_at) {
+            part_at[n] = UINT64_MAX;
+        }
         picked[n++] = *s;
     }
+    if (!rc && !part_at) rc = record_pick(rec, picked, n, out);
+    if (!rc && part_at) {
+        field_value *values = malloc((n ? n : 1) * sizeof *values);
+        if (!values) rc = SPOOKY_E_NOMEM;
+        for (size_t k = 0; k < n && !rc; k++)
+            values[k] =
+                part_at[k] == UINT64_MAX
+                    ? (field_value){picked[k].name_hash, picked[k].tag, rec + picked[k].offset,
+                                    picked[k].length}
+                    : (field_value){picked[k].name_hash, SPOOKY_NESTED, parts->data + part_at[k],
+                                    (uint32_t)(part_end[k] - part_at[k])};
+        if (!rc) rc = record_of(values, n, out);
+        free(values);
+    }
+    free(part_at);
+    free(part_end);
     *npicked = n;
-    return record_pick(rec, picked, n, out);
+    return rc;
 }
 
 /* The record a walk read last, about to be copied into a record file: its
@@ -450,13 +491,19 @@ int spooky_filter_block(const spooky_file *f, uint64_t i, const spooky_filter_sp
     uint32_t *order = calloc(spec->nfields ? spec->nfields : 1, sizeof *order);
     resolved_schema p = {0};
     name_cache cache = {0};
-    spooky_buf rec_out = {0}, scratch = {0};
+    spooky_buf rec_out = {0}, scratch = {0}, parts = {0};
+    projection pj = {0};
     int rc;
     if (!picked || !order || predicate_fields(spec, &fields) ||
         (project && schema_init(&p, f, spec->fields, spec->nfields))) {
         rc = file_fail(err, SPOOKY_E_NOMEM, 0, "no memory");
         goto done;
     }
+    if ((rc = projection_parse(&pj, spec->paths, spec->paths_len, spec->nfields))) {
+        rc = file_fail(err, rc, 0, rc == SPOOKY_E_NOMEM ? "no memory" : "bad projection paths");
+        goto done;
+    }
+    p.paths = spec->paths ? &pj : NULL;
     /* projected records keep their fields in hash order (few: insertion sort) */
     for (uint32_t k = 0; k < spec->nfields; k++) order[k] = k;
     for (size_t a = 1; a < spec->nfields; a++)
@@ -482,7 +529,8 @@ int spooky_filter_block(const spooky_file *f, uint64_t i, const spooky_filter_sp
             uint32_t clen = w.rlen;
             size_t npicked = 0;
             if (project) {
-                if ((rc = pick(&p, order, w.rec, w.rlen, picked, &npicked, &rec_out))) break;
+                if ((rc = pick(&p, order, w.rec, w.rlen, picked, &npicked, &rec_out, &parts)))
+                    break;
                 copy = rec_out.data;
                 clen = (uint32_t)rec_out.len;
             }
@@ -507,5 +555,7 @@ done:
     name_cache_free(&cache);
     spooky_buf_free(&rec_out);
     spooky_buf_free(&scratch);
+    spooky_buf_free(&parts);
+    projection_free(&pj);
     return rc;
 }

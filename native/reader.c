@@ -701,6 +701,7 @@ void name_cache_free(name_cache *cache) {
 
 int schema_init(resolved_schema *s, const spooky_file *f, const uint64_t *fields, size_t n) {
     s->n = n;
+    s->paths = NULL;
     s->slots = calloc(n ? n : 1, sizeof *s->slots);
     s->names = calloc(n ? n : 1, sizeof *s->names);
     if (!s->slots || !s->names) {
@@ -733,10 +734,28 @@ int file_put_projected(const spooky_file *f, resolved_schema *p, const uint8_t *
         int r = spooky_slot_refresh(rec, rlen, &p->slots[j]);
         if (r == SPOOKY_E_NOT_FOUND) continue;
         if (r) return file_fail(err, SPOOKY_E_RECORD_INVALID, rec_off, "record is not valid");
+        size_t before = out->len;
         if (!first) TRY(buf_push(out, ','));
-        first = 0;
         TRY(buf_append(out, f->esc.data + p->names[j]->esc_off, p->names[j]->esc_len));
-        TRY(file_put_value(rec, &p->slots[j], rec_off, out, err));
+        uint32_t root = p->paths ? p->paths->root[j] : 0;
+        if (p->paths && p->paths->nodes[root].nchildren) { /* only what the paths keep */
+            const spooky_slot *s = &p->slots[j];
+            int wrote = 0, rc = SPOOKY_OK;
+            if (s->tag == SPOOKY_NESTED)
+                rc = projection_put_json(p->paths, root, rec + s->offset,
+                                         rec + s->offset + s->length, out, &wrote);
+            if (rc == SPOOKY_E_NOMEM) return file_fail(err, rc, rec_off, "no memory");
+            if (rc)
+                return file_fail(err, SPOOKY_E_RECORD_INVALID, rec_off + s->offset,
+                                 "nested field is not valid CBOR");
+            if (!wrote) {
+                out->len = before; /* nothing kept: the field is left out */
+                continue;
+            }
+        } else {
+            TRY(file_put_value(rec, &p->slots[j], rec_off, out, err));
+        }
+        first = 0;
     }
     return buf_push(out, '}');
 }
@@ -759,8 +778,10 @@ static int export_walk(const spooky_file *f, block_walk *w, resolved_schema *p, 
 }
 
 int spooky_file_export_block(const spooky_file *f, uint64_t i, const uint64_t *fields,
-                             size_t nfields, spooky_buf *out, spooky_error *err) {
-    if (!f || !out || (!fields && nfields)) return file_fail(err, SPOOKY_E_ARG, 0, "bad argument");
+                             size_t nfields, const uint8_t *paths, size_t paths_len,
+                             spooky_buf *out, spooky_error *err) {
+    if (!f || !out || (!fields && nfields) || (paths && !fields))
+        return file_fail(err, SPOOKY_E_ARG, 0, "bad argument");
     block_walk w;
     TRY(file_walk_block(f, i, &w, err));
     size_t mark = out->len;
@@ -768,11 +789,21 @@ int spooky_file_export_block(const spooky_file *f, uint64_t i, const uint64_t *f
     uint64_t payload_len = w.block.payload_len;
     if (payload_len < SIZE_MAX / 4 && buf_grow(out, (size_t)payload_len + 64))
         return file_fail(err, SPOOKY_E_NOMEM, 0, "no memory for the output");
+    projection pj;
+    int prc = projection_parse(&pj, paths, paths_len, nfields);
+    if (prc) {
+        projection_free(&pj);
+        return file_fail(err, prc, 0, prc == SPOOKY_E_NOMEM ? "no memory" : "bad projection paths");
+    }
     resolved_schema p = {0};
-    if (fields && schema_init(&p, f, fields, nfields))
+    if (fields && schema_init(&p, f, fields, nfields)) {
+        projection_free(&pj);
         return file_fail(err, SPOOKY_E_NOMEM, 0, "no memory");
+    }
+    p.paths = paths ? &pj : NULL;
     int rc = export_walk(f, &w, fields ? &p : NULL, out, err);
     schema_free(&p);
+    projection_free(&pj);
     if (rc == SPOOKY_E_NOMEM) file_fail(err, rc, 0, "no memory for the output");
     if (rc) out->len = mark;
     return rc;

@@ -319,10 +319,14 @@ void spooky_verifier_free(spooky_verifier *v);
 int spooky_verifier_check_block(spooky_verifier *v, uint64_t i, spooky_error *err);
 /* NDJSON of block i's records appended to out, one object per line; fields =
  * NULL for every field (in the order their names first appeared in the
- * input), else the nfields hashes given, in
- * that order (fields a record lacks are left out). */
+ * input), else the nfields hashes given, in that order (fields a record lacks
+ * are left out). paths: NULL, or for each of the fields, back to back, what
+ * to keep of its nested value as a tree: a u32 count of children (0: the
+ * value whole), then per child its step (u32 length and UTF-8: an object's
+ * key or an array's index in decimal) and its own tree. */
 int spooky_file_export_block(const spooky_file *f, uint64_t i, const uint64_t *fields,
-                             size_t nfields, spooky_buf *out, spooky_error *err);
+                             size_t nfields, const uint8_t *paths, size_t paths_len,
+                             spooky_buf *out, spooky_error *err);
 /* The record at key index position pos as JSON appended to out, as `spooky
  * get` prints it: fields as export writes them, floats and
  * layout as orjson writes them; indent 0: one line, else one value per line
@@ -388,6 +392,10 @@ typedef struct {
     int match_any; /* 0: every predicate holds; 1: at least one */
     const uint64_t *fields; /* projection (hashes, in output order), or NULL */
     size_t nfields;
+    /* below the projection's fields, what to keep of their nested values
+     * (as spooky_file_export_block's paths), or NULL */
+    const uint8_t *paths;
+    size_t paths_len;
 } spooky_filter_spec;
 
 /* Which predicates' fields (paths included) a record of block i holds:

@@ -26,6 +26,7 @@ from spooky_cli._native import ffi, lib
 from spooky_cli.errors import ChecksumMismatch, RecordFileError, SpookyError, error_for
 from spooky_cli.keys import key_from_sort_form, key_to_sort_form
 from spooky_cli.parallel import in_order
+from spooky_cli.paths import projection_trees
 from spooky_cli.record import SpookyRecord
 
 TYPE_NAMES = ("null", "bool", "i64", "f64", "str", "nested", "u64")
@@ -240,6 +241,19 @@ class RecordFileReader:
     def blocks(self) -> list[BlockInfo]:
         return list(self._blocks)
 
+    def projection(self, fields: list[str] | None) -> tuple[Any, int, Any, int]:
+        """The core's form of a projection (--fields): the top-level fields'
+        hashes and count, and the paths below them (NULL, 0 when every field
+        is kept whole); fields None: every field (NULL, 0, NULL, 0). Names
+        the file lacks raise SpookyError. Keep the arrays while they are used."""
+        if fields is None:
+            return ffi.NULL, 0, ffi.NULL, 0
+        names, trees = projection_trees(fields)
+        hashes = ffi.new("uint64_t[]", self.field_hashes(names) or [0])
+        if trees is None:
+            return hashes, len(names), ffi.NULL, 0
+        return hashes, len(names), ffi.new("uint8_t[]", trees), len(trees)
+
     def field_hashes(self, fields: list[str]) -> list[int]:
         """The hashes of field names, all of which the file must know."""
         out = []
@@ -424,17 +438,14 @@ class RecordFileReader:
         progress: Callable[[int], Any] | None = None,
     ) -> int:
         """Writes every record as one JSON object per line, in file order: all
-        fields (in the record's order) or the named ones, in that order (names
-        the file lacks raise SpookyError). write gets one bytes per block;
+        fields (in the order their names first appeared in the input) or the
+        named ones, in that order; a name may be a path into nested values
+        (user.plan), whose kept part is nested as in the input (names the
+        file lacks raise SpookyError). write gets one bytes per block;
         progress, if given, the payload bytes of each block done. Returns the
         records written."""
         f = self.handle
-        if fields is None:
-            hashes, n = ffi.NULL, 0
-        else:
-            fields = list(dict.fromkeys(fields))  # a name asked twice is written once
-            hashes = ffi.new("uint64_t[]", self.field_hashes(fields) or [0])
-            n = len(fields)
+        hashes, n, paths, paths_len = self.projection(fields)
         per_thread = threading.local()
 
         def export_block(index: int) -> bytes:
@@ -443,7 +454,7 @@ class RecordFileReader:
                 per_thread.err = ffi.new("spooky_error *")
             buf, err = per_thread.buf, per_thread.err
             buf.len = 0
-            rc = lib.spooky_file_export_block(f, index, hashes, n, buf, err)
+            rc = lib.spooky_file_export_block(f, index, hashes, n, paths, paths_len, buf, err)
             if rc:
                 raise self.core_error(rc, err, f"could not export block {index} of")
             return ffi.buffer(buf.data, buf.len)[:]

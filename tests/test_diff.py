@@ -19,8 +19,8 @@ from strict import same
 
 from spooky_cli.diff import DiffCounts, diff_files
 from spooky_cli.errors import ChecksumMismatch, SpookyError
-from spooky_cli.filter import parse_path, path_text
 from spooky_cli.keys import key_to_sort_form
+from spooky_cli.paths import parse_path, path_text
 from spooky_cli.reader import RecordFileReader
 from spooky_cli.writer import RecordFileWriter
 

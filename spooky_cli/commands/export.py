@@ -18,7 +18,7 @@ def run(file: str, output: str, fields: list[str] | None = None, quiet: bool = F
     started = time.perf_counter()
     with RecordFileReader(file) as reader:
         if fields is not None:
-            reader.field_hashes(fields)  # unknown names fail before any output
+            reader.projection(fields)  # unknown names fail before any output
         written = 0
 
         def write_block(data: bytes) -> None:

@@ -49,7 +49,7 @@ def run(
                     f"unknown field {name!r} in --where (the file has: {known or 'no fields'})"
                 )
         if fields is not None and not empty:
-            reader.field_hashes(fields)  # unknown names fail before any output
+            reader.projection(fields)  # unknown names fail before any output
         for path in paths_no_record_has(reader, flt):
             render.warning(f"no record has {path} (in --where): is it spelled right?")
         to_stdout = output == "-" and fmt == "json" and not count_only
