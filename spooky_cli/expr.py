@@ -42,7 +42,7 @@ KEYWORDS = {"and", "or", "not", *WORD_OPS, "null"}
 
 
 @dataclass(frozen=True)
-class Test:
+class Comparison:
     """One comparison: a path (its steps: names, array indexes as digits, ANY
     for [*]), an operator and its value as JSON text (b"" when it takes none)."""
 
@@ -68,7 +68,7 @@ class Not:
     item: Node
 
 
-Node = Test | All | Some | Not
+Node = Comparison | All | Some | Not
 
 
 class ExpressionError(PredicateError):
@@ -189,9 +189,9 @@ class _Parser:
         self.skip()
         op = self.operator()
         if op is None:
-            return Test(path, "true", b"", self.text[start : self.at].strip())
+            return Comparison(path, "true", b"", self.text[start : self.at].strip())
         if op in ("exists", "missing", "is null", "is not null"):
-            return Test(path, op, b"", self.text[start : self.at].strip())
+            return Comparison(path, op, b"", self.text[start : self.at].strip())
         self.skip()
         value_at = self.at
         if self.at >= len(self.text):
@@ -206,7 +206,7 @@ class _Parser:
                 self.fail(f"{op} takes a string: {op} 'x'", at=value_at)
         else:
             value = self.value()
-        return Test(path, op, value, self.text[start : self.at].strip())
+        return Comparison(path, op, value, self.text[start : self.at].strip())
 
     def operator(self) -> str | None:
         self.skip()
@@ -374,7 +374,7 @@ def fields_of(node: Node) -> list[str]:
     out: dict[str, None] = {}
 
     def walk(n: Node) -> None:
-        if isinstance(n, Test):
+        if isinstance(n, Comparison):
             out.setdefault(str(n.path[0]), None)
         elif isinstance(n, Not):
             walk(n.item)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from spooky_cli.expr import ANY, All, ExpressionError, Not, Test, fields_of, parse
+from spooky_cli.expr import ANY, All, ExpressionError, Not, Comparison, fields_of, parse
 
 
 def t(path: tuple, op: str, value: bytes = b"") -> tuple:
@@ -14,7 +14,7 @@ def t(path: tuple, op: str, value: bytes = b"") -> tuple:
 
 def shape(node) -> object:
     """A tree without the tests' texts, for comparison."""
-    if isinstance(node, Test):
+    if isinstance(node, Comparison):
         return t(node.path, node.op, node.value)
     if isinstance(node, Not):
         return ("not", shape(node.item))
