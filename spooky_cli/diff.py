@@ -16,8 +16,8 @@ from typing import Any, NamedTuple
 
 from spooky_cli._native import ffi, lib
 from spooky_cli.errors import SpookyError
-from spooky_cli.filter import parse_path, path_text
 from spooky_cli.parallel import in_order
+from spooky_cli.paths import parse_path, path_text
 from spooky_cli.reader import RecordFileReader, field_label, name_hash
 
 RANGE = 16384  # records of the larger file per range

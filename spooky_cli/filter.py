@@ -31,6 +31,7 @@ from spooky_cli._native import ffi, lib
 from spooky_cli.encode import encode_value
 from spooky_cli.errors import BigIntError, JsonError, PredicateError, SpookyError, error_for
 from spooky_cli.parallel import in_order
+from spooky_cli.paths import parse_path, path_text, read_path
 from spooky_cli.reader import RecordFileReader, name_hash
 from spooky_cli.record import SpookyRecord
 from spooky_cli.writer import RecordFileWriter, Transcoded
@@ -48,7 +49,6 @@ OPERATORS = {
     ">=": lib.SPOOKY_OP_GE,
 }
 WORDS = {"exists": lib.SPOOKY_OP_EXISTS, "missing": lib.SPOOKY_OP_MISSING}
-_BARE_FIELD = re.compile(r"[^\s=!<>\".]+")
 _OPERATOR = re.compile(r"\s*(==|!=|<=|>=|=|<|>)\s*|\s+(not\s+in|in|contains)(?:\s+|(?=[\[\"]))")
 
 
@@ -63,7 +63,7 @@ class Predicate(NamedTuple):
 def parse_predicate(text: str) -> Predicate:
     """'age >= 30' -> Predicate('age', '>=', b'30', ...); errors say what is wrong."""
     s = text.strip()
-    steps, rest = _parse_path(s, text)
+    steps, rest = read_path(s, text, "predicate")
     field, path = steps[0], tuple(steps[1:])
     rest_stripped = rest.strip()
     if rest_stripped in WORDS:
@@ -89,54 +89,6 @@ def parse_predicate(text: str) -> Predicate:
     if op in ("in", "not in") and not isinstance(parsed, list):
         raise PredicateError(f"predicate {text!r}: {op!r} takes a JSON array, e.g. [1, 2]")
     return Predicate(field, op, literal.encode("utf-8"), text, path)
-
-
-def parse_path(text: str) -> list[str]:
-    """The steps of a whole path: 'user."x y".0' -> ['user', 'x y', '0']."""
-    steps, rest = _parse_path(text.strip(), text)
-    if rest.strip():
-        raise PredicateError(f"path {text!r}: unexpected {rest.strip()!r} after the path")
-    return steps
-
-
-def path_text(steps: Iterable[str]) -> str:
-    """A path as filter reads it and diff --deep writes it: steps joined by
-    dots, each bare when it can be, else a JSON string."""
-    return ".".join(
-        step
-        if step and all(c > " " and c != "\x7f" and c not in '=!<>".' for c in step)
-        else orjson.dumps(step).decode()
-        for step in steps
-    )
-
-
-def _parse_path(s: str, text: str) -> tuple[list[str], str]:
-    """The steps of FIELD(.STEP)* at the start of s, and what follows."""
-    steps = []
-    while True:
-        step, s = _parse_step(s, text)
-        steps.append(step)
-        if not s.startswith("."):
-            return steps, s
-        s = s[1:]
-
-
-def _parse_step(s: str, text: str) -> tuple[str, str]:
-    if s.startswith('"'):
-        # the shortest prefix that is a JSON string
-        end = 1
-        while True:
-            end = s.find('"', end)
-            if end < 0:
-                raise PredicateError(f"predicate {text!r}: unterminated field name")
-            try:
-                return orjson.loads(s[: end + 1]), s[end + 1 :]
-            except orjson.JSONDecodeError:
-                end += 1
-    m = _BARE_FIELD.match(s)
-    if not m:
-        raise PredicateError(f"predicate {text!r}: expected a field name")
-    return m.group(0), s[m.end() :]
 
 
 class Filter:
