@@ -220,7 +220,7 @@ static int check_record(differ *d, rec_ref *r) {
 
 /* The key (sort form) as JSON: an integer or a string. */
 static int put_key(differ *d, const rec_ref *r) {
-    int rc = spooky_key_to_json(r->key, r->key_len, d->out);
+    int rc = spooky_key_to_json(r->key, r->key_len, 1, d->out);
     if (rc == SPOOKY_E_ARG)
         return fail_on(d, r->side, SPOOKY_E_FILE_INVALID, r->off, "stored key is not well formed");
     return rc;

@@ -1,9 +1,11 @@
 /* keys.h: record keys in their sort form (docs/FORMAT.md, "key"), the one
- * place that knows its bytes: a kind byte, then an integer's 8 big-endian
- * bytes (i64 with its sign bit flipped) or a string's UTF-8, so that byte
- * order (bytes_cmp) is key order. A key is one component today, the value of
- * the key field; a composite key will be components back to back, each
- * made and read as here. keys.c; spooky_key_sort_form and spooky_key_to_json
+ * place that knows its bytes. A key is 1..N parts, each a value of the
+ * record (an integer or a string); the sort form is made so that byte order
+ * (bytes_cmp) is key order. One part: a kind byte, then an integer's 8
+ * big-endian bytes (i64 with its sign bit flipped) or a string's UTF-8. Two
+ * or more: the parts back to back, integers as for one, a string's UTF-8
+ * with each 0x00 byte written 0x00 0xFF and then a 0x00, so that the tuple
+ * order is byte order. keys.c; spooky_key_sort_form and spooky_key_to_json
  * (spooky.h) are the same for Python. */
 #ifndef SPOOKY_KEYS_H
 #define SPOOKY_KEYS_H
@@ -13,6 +15,8 @@
 #define KEY_KIND_I64 1
 #define KEY_KIND_U64 2
 #define KEY_KIND_STR 3
+#define KEY_STR_END 0x00 /* composite: ends a string part */
+#define KEY_STR_ESC 0xFF /* composite: 0x00 0xFF is a 0x00 byte of a string part */
 
 /* A sort form as two runs of bytes, one after the other: head, held here
  * (the kind byte, and an integer's 8 bytes), then rest, where it lies (a
@@ -33,8 +37,8 @@ static inline key_form key_form_stored(const uint8_t *key, size_t n) {
     return k;
 }
 
-/* The sort form of a value as a record stores it (tag, bytes) used as a
- * key: SPOOKY_E_KEY_TYPE unless an integer (i64, u64) or a string,
+/* The sort form of a one-part key, a value as a record stores it (tag,
+ * bytes): SPOOKY_E_KEY_TYPE unless an integer (i64, u64) or a string,
  * SPOOKY_E_ARG for an integer that is not 8 bytes. A string's UTF-8 is not
  * checked. */
 int key_form_of(uint8_t tag, const uint8_t *value, size_t len, key_form *k);
@@ -46,12 +50,23 @@ int key_form_equals(const key_form *k, const uint8_t *key, size_t n);
 /* k's bytes appended to out. */
 int key_form_append(const key_form *k, spooky_buf *out);
 
-/* The key value of a stored sort form, as a record stores it: its tag, and
- * its bytes (value, len: an integer's 8 little-endian bytes in scratch, a
- * string's where they lie). SPOOKY_E_ARG when the bytes are no key's sort
- * form (a kind that is not one, an integer not 8 bytes, a string not
- * UTF-8). */
-int key_value_of(const uint8_t *key, size_t n, uint8_t scratch[8], uint8_t *tag,
-                 const uint8_t **value, size_t *len);
+/* One part's sort form appended to out: as a one-part key's (composite 0)
+ * or as a part of a key of two or more (composite 1). Errors as key_form_of. */
+int key_part_append(uint8_t tag, const uint8_t *value, size_t len, int composite, spooky_buf *out);
+
+/* The part of a stored sort form at *p (before end), as a record stores
+ * its value: its tag, and its bytes (value, len: an integer's 8
+ * little-endian bytes in scratch; a string's UTF-8 where it lies, for a
+ * composite key still escaped, see key_unescape); *p moves past it. A
+ * one-part key's string runs to end. SPOOKY_E_ARG when the bytes are no
+ * part's sort form (a kind that is not one, an integer cut short, a string
+ * not UTF-8 or, in a composite key, without its end). */
+int key_part_at(const uint8_t **p, const uint8_t *end, int composite, uint8_t scratch[8],
+                uint8_t *tag, const uint8_t **value, size_t *len);
+/* A composite key's string part as key_part_at found it, its escapes
+ * undone, appended to out. */
+int key_unescape(const uint8_t *s, size_t n, spooky_buf *out);
+/* Whether the n bytes at key are the sort form of a key of `parts` parts. */
+int key_well_formed(const uint8_t *key, size_t n, uint32_t parts);
 
 #endif

@@ -543,10 +543,7 @@ int file_check_fields(const spooky_file *f, const uint8_t *rec, uint32_t rlen, u
 /* The stored key is well formed and the sort form of the record's key field. */
 int file_check_key(const spooky_file *f, const uint8_t *key, uint32_t klen, const uint8_t *rec,
                    uint32_t rlen, uint64_t key_off, spooky_error *err) {
-    uint8_t scratch[8], tag;
-    const uint8_t *value;
-    size_t len;
-    if (key_value_of(key, klen, scratch, &tag, &value, &len))
+    if (!key_well_formed(key, klen, 1))
         return file_fail(err, SPOOKY_E_RECORD_INVALID, key_off, "stored key is not well formed");
     key_form want;
     int rc = key_form_of_record(rec, rlen, f->key_hash, &want);

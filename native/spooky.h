@@ -336,15 +336,18 @@ int spooky_file_record_json(const spooky_file *f, uint64_t pos, int indent, spoo
 int64_t spooky_find_block(const uint8_t *data, size_t len, const uint8_t *sync, size_t from);
 
 /* Record keys (native/keys.c) in their sort form (docs/FORMAT.md), whose byte
- * order is key order. A key is one component today (the key field's value);
- * composite keys will be components back to back. */
-/* The sort form of a key component, a value as a record stores it (tag and
+ * order is key order. A key is 1..N parts, each an integer or a string. */
+/* The sort form of a key part, a value as a record stores it (tag and
  * bytes: SPOOKY_I64 or SPOOKY_U64, 8 bytes, or SPOOKY_STR, UTF-8), appended
- * to out. Other tags: SPOOKY_E_KEY_TYPE; bad bytes: SPOOKY_E_ARG. */
-int spooky_key_sort_form(uint8_t tag, const uint8_t *value, size_t len, spooky_buf *out);
-/* A stored key (sort form) as JSON text appended to out: an integer or a
- * string. SPOOKY_E_ARG when the bytes are no key's sort form. */
-int spooky_key_to_json(const uint8_t *key, size_t len, spooky_buf *out);
+ * to out: composite 0 for the one part of a key, 1 for a part of a key of
+ * two or more (a key's parts appended one after the other make its sort
+ * form). Other tags: SPOOKY_E_KEY_TYPE; bad bytes: SPOOKY_E_ARG. */
+int spooky_key_sort_form(uint8_t tag, const uint8_t *value, size_t len, int composite,
+                         spooky_buf *out);
+/* A stored key (sort form) of `parts` parts as JSON text appended to out:
+ * an integer or a string, or for two or more parts an array of them
+ * (["acme",42]). SPOOKY_E_ARG when the bytes are no such key's sort form. */
+int spooky_key_to_json(const uint8_t *key, size_t len, uint32_t parts, spooky_buf *out);
 
 /* Filtering (native/filter.c): predicates on top-level fields, each
  * resolved to a slot once per schema. A literal is a field value as a record

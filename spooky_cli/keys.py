@@ -42,28 +42,43 @@ def _typed(value: int | str) -> tuple[int, bytes]:
     raise ValueError(f"integer key {value} is outside the i64 and u64 ranges")
 
 
-def key_to_sort_form(value: int | str) -> bytes:
-    """The key bytes a record file stores for a key value."""
-    tag, raw = _typed(value)
+Key = int | str | tuple[int | str, ...]
+"""A record key: a str or an int, or for a key of two or more parts (a
+composite key) a tuple of them."""
+
+
+def key_to_sort_form(value: Key) -> bytes:
+    """The key bytes a record file stores for a key value: a str or an int,
+    or a tuple of them for a composite key (a 1-tuple is its one value)."""
+    parts = value if isinstance(value, tuple) else (value,)
+    if not parts:
+        raise ValueError("a key has at least one part")
+    composite = 1 if len(parts) > 1 else 0
+    typed = [_typed(part) for part in parts]
     buf = _out.buf
     buf.len = 0
-    rc = lib.spooky_key_sort_form(tag, raw, len(raw), buf)
-    if rc:
-        raise error_for(rc, "could not make the sort form of a key")
+    for tag, raw in typed:
+        rc = lib.spooky_key_sort_form(tag, raw, len(raw), composite, buf)
+        if rc:
+            raise error_for(rc, "could not make the sort form of a key")
     return ffi.buffer(buf.data, buf.len)[:]
 
 
-def key_from_sort_form(raw: bytes | memoryview) -> int | str:
-    """The key value of stored key bytes."""
+def key_from_sort_form(raw: bytes | memoryview, parts: int = 1) -> Key:
+    """The key value of stored key bytes of a key of `parts` parts: a str or
+    an int, a tuple of them when parts > 1."""
     raw = bytes(raw)
     buf = _out.buf
     buf.len = 0
-    rc = lib.spooky_key_to_json(raw, len(raw), buf)
+    rc = lib.spooky_key_to_json(raw, len(raw), parts, buf)
     if rc == lib.SPOOKY_E_ARG:
-        raise ValueError(f"not a stored key: {raw[:16].hex()}")
+        raise ValueError(
+            f"not a stored key of {parts} part{'s' if parts != 1 else ''}: {raw[:16].hex()}"
+        )
     if rc:
         raise error_for(rc, "could not read a stored key")
-    return orjson.loads(ffi.buffer(buf.data, buf.len)[:])
+    value = orjson.loads(ffi.buffer(buf.data, buf.len)[:])
+    return tuple(value) if parts > 1 else value  # type: ignore[no-any-return]
 
 
 def parse_key_argument(text: str) -> list[bytes]:

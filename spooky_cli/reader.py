@@ -24,7 +24,7 @@ from typing import Any, BinaryIO, NamedTuple
 
 from spooky_cli._native import ffi, lib
 from spooky_cli.errors import ChecksumMismatch, RecordFileError, SpookyError, error_for
-from spooky_cli.keys import key_from_sort_form, key_to_sort_form
+from spooky_cli.keys import Key, key_from_sort_form, key_to_sort_form
 from spooky_cli.parallel import in_order
 from spooky_cli.record import SpookyRecord
 
@@ -53,7 +53,7 @@ class BlockInfo(NamedTuple):
 
 
 class IndexEntry(NamedTuple):
-    key: int | str
+    key: Key
     digest: int
     offset: int  # file offset of the record
     length: int
@@ -253,7 +253,7 @@ class RecordFileReader:
 
     # -- records in file order ------------------------------------------------------
 
-    def _block_records(self, index: int) -> Iterator[tuple[int | str, SpookyRecord]]:
+    def _block_records(self, index: int) -> Iterator[tuple[Key, SpookyRecord]]:
         """The records of block index, checked in C (header against the block
         table, checksum, framing, every record) before any is yielded."""
         f, view = self.handle, self._view
@@ -269,13 +269,13 @@ class RecordFileReader:
             key = self._stored_key(ffi.buffer(e.key, e.key_len), off - e.key_len)
             yield key, SpookyRecord(view[off : off + e.record_len])
 
-    def _stored_key(self, raw: Any, offset: int) -> int | str:
+    def _stored_key(self, raw: Any, offset: int) -> Key:
         try:
             return key_from_sort_form(raw)
         except (ValueError, UnicodeDecodeError):
             raise RecordFileError(f"{self.path}: bad stored key at byte {offset}") from None
 
-    def __iter__(self) -> Iterator[tuple[int | str, SpookyRecord]]:
+    def __iter__(self) -> Iterator[tuple[Key, SpookyRecord]]:
         """(key, record) of every record in file order."""
         for b in self._blocks:
             yield from self._block_records(b.number)
@@ -283,7 +283,7 @@ class RecordFileReader:
     def __len__(self) -> int:
         return self.record_count
 
-    def iter_range(self, start: int, end: int) -> Iterator[tuple[int | str, SpookyRecord]]:
+    def iter_range(self, start: int, end: int) -> Iterator[tuple[Key, SpookyRecord]]:
         """(key, record) of the blocks whose sync begins in [start, end): split a
         file into byte ranges and each record is in exactly one of them."""
         self._check_open()
@@ -333,7 +333,7 @@ class RecordFileReader:
         assert view is not None  # open: handle above checked it
         return SpookyRecord(view[off : off + n])
 
-    def get(self, key: int | str) -> SpookyRecord | None:
+    def get(self, key: Key) -> SpookyRecord | None:
         """The record with this key (binary search of the key index), or None."""
         return self.get_sort_form(key_to_sort_form(key))
 
@@ -354,14 +354,14 @@ class RecordFileReader:
             raise self.core_error(rc, err, "could not read a record of")
         return ffi.buffer(buf.data, buf.len)[:]
 
-    def get_json(self, key: int | str, indent: int = 0) -> bytes | None:
+    def get_json(self, key: Key, indent: int = 0) -> bytes | None:
         """The record with this key as JSON text (see get_json_sort_form), or None."""
         return self.get_json_sort_form(key_to_sort_form(key), indent)
 
-    def __contains__(self, key: int | str) -> bool:
+    def __contains__(self, key: Key) -> bool:
         return self._find(key_to_sort_form(key)) is not None
 
-    def _index_key(self, i: int, e: Any) -> int | str:
+    def _index_key(self, i: int, e: Any) -> Key:
         """The key of index entry i (read into e); RecordFileError when the
         stored bytes are no key's sort form."""
         try:
@@ -379,7 +379,7 @@ class RecordFileReader:
             self._entry(i, e)
             yield IndexEntry(self._index_key(i, e), e.digest, e.record_offset, e.record_len)
 
-    def keys(self) -> Iterator[int | str]:
+    def keys(self) -> Iterator[Key]:
         """Every key in key order."""
         e = ffi.new("spooky_index_entry *")
         for i in range(self.record_count):

@@ -36,7 +36,12 @@ def xxh64(data: bytes, seed: int = 0) -> int:
 
 
 def sort_form(value: Any) -> bytes:
-    """A key value's sort form (FORMAT.md), written here again on purpose."""
+    """A key value's sort form (FORMAT.md), written here again on purpose: a
+    str or an int, or a tuple of them for a key of two or more parts."""
+    if isinstance(value, tuple):
+        if len(value) == 1:
+            return sort_form(value[0])
+        return b"".join(_composite_part(v) for v in value)
     if isinstance(value, bool) or not isinstance(value, (int, str)):
         raise TypeError(f"key of type {type(value).__name__}")
     if isinstance(value, str):
@@ -44,6 +49,14 @@ def sort_form(value: Any) -> bytes:
     if -(2**63) <= value < 2**63:
         return b"\x01" + ((value + 2**64) % 2**64 ^ _FLIP).to_bytes(8, "big")
     return b"\x02" + value.to_bytes(8, "big")
+
+
+def _composite_part(value: Any) -> bytes:
+    """A part of a composite key: an integer as alone, a string's 0x00 bytes
+    as 0x00 0xFF and a 0x00 after it."""
+    if isinstance(value, str):
+        return b"\x03" + value.encode().replace(b"\x00", b"\x00\xff") + b"\x00"
+    return sort_form(value)
 
 
 def record_fields(rec: bytes) -> list[tuple[int, int]]:
