@@ -262,7 +262,7 @@ static int check_copy(const spooky_file *f, const block_walk *w, const uint8_t *
                       const spooky_slot *picked, size_t n, spooky_buf *scratch, spooky_error *err) {
     if (copy == w->rec) return file_check_entry(f, w, scratch, err);
     uint64_t rec_off = w->rec_off;
-    TRY(file_check_key(f, w->key, w->klen, w->rec, w->rlen, rec_off - w->klen, err));
+    TRY(file_check_key(f, w->key, w->klen, w->rec, w->rlen, rec_off - w->klen, scratch, err));
     int rc = file_check_fields(f, copy, clen, 0, scratch, err);
     if (!rc || !err) return rc;
     uint64_t at = err->offset;

@@ -2,6 +2,7 @@
  * form, a stored sort form back to the value or to JSON, and the two entry
  * points Python calls (spooky_key_sort_form, spooky_key_to_json). */
 #include "keys.h"
+#include "path.h"
 
 #define FLIP 0x8000000000000000ULL /* i64: negative keys first */
 
@@ -26,14 +27,6 @@ int key_form_of(uint8_t tag, const uint8_t *value, size_t len, key_form *k) {
         return SPOOKY_OK;
     default: return SPOOKY_E_KEY_TYPE;
     }
-}
-
-int key_form_of_record(const uint8_t *rec, size_t len, uint64_t key_hash, key_form *k) {
-    spooky_slot s;
-    int rc = spooky_record_find(rec, len, key_hash, &s);
-    if (rc == SPOOKY_E_NOT_FOUND) return SPOOKY_E_KEY_MISSING;
-    if (rc) return rc;
-    return key_form_of(s.tag, rec + s.offset, s.length, k);
 }
 
 int key_form_equals(const key_form *k, const uint8_t *key, size_t n) {
@@ -127,6 +120,151 @@ int key_well_formed(const uint8_t *key, size_t n, uint32_t parts) {
         if (key_part_at(&p, end, parts > 1, scratch, &tag, &value, &len)) return 0;
     return p == end;
 }
+
+/* ---- the key's parts -------------------------------------------------------------- */
+
+void key_clear(spooky_key *k) {
+    free(k->parts);
+    spooky_buf_free(&k->section);
+    memset(k, 0, sizeof *k);
+}
+
+int key_init(spooky_key *k, const uint8_t *section, size_t len, uint32_t parts, size_t *bad_at,
+             const char **why) {
+    memset(k, 0, sizeof *k);
+    *bad_at = 0;
+    *why = "no memory";
+    if (parts == 0 || parts > len / 8) { /* a part takes at least 8 bytes */
+        *why = parts ? "more key parts than the key section holds" : "the key has no parts";
+        return SPOOKY_E_ARG;
+    }
+    if (buf_append(&k->section, section, len) || !(k->parts = calloc(parts, sizeof *k->parts))) {
+        key_clear(k);
+        return SPOOKY_E_NOMEM;
+    }
+    k->nparts = parts;
+    const uint8_t *p = k->section.data;
+    size_t at = 0;
+    *why = NULL;
+    for (uint32_t i = 0; i < parts && !*why; i++) {
+        key_part *part = &k->parts[i];
+        uint32_t steps = len - at >= 4 ? load_u32(p + at) : 0;
+        *bad_at = at;
+        if (len - at < 4) {
+            *why = "key part runs past the key section";
+            break;
+        }
+        if (steps == 0) {
+            *why = "key part has no steps";
+            break;
+        }
+        at += 4;
+        for (uint32_t j = 0; j < steps; j++) {
+            *bad_at = at;
+            if (len - at < 4 || load_u32(p + at) > len - at - 4) {
+                *why = "key step runs past the key section";
+                break;
+            }
+            uint32_t n = load_u32(p + at);
+            if (!valid_utf8(p + at + 4, n)) {
+                *why = "key step is not UTF-8";
+                break;
+            }
+            if (j == 0) part->hash = spooky_name_hash(p + at + 4, n);
+            at += 4 + (size_t)n;
+            if (j == 0) part->path = p + at;
+        }
+        if (!*why) part->path_len = (size_t)(p + at - part->path);
+    }
+    if (!*why && at != len) {
+        *bad_at = at;
+        *why = "bytes after the key's parts";
+    }
+    if (!*why) return SPOOKY_OK;
+    key_clear(k);
+    return SPOOKY_E_ARG;
+}
+
+int key_init_field(spooky_key *k, const uint8_t *name, size_t len) {
+    spooky_buf section = {0};
+    uint8_t head[8];
+    size_t bad_at;
+    const char *why;
+    store_u32(head, 1);
+    store_u32(head + 4, (uint32_t)len);
+    int rc = buf_append(&section, head, 8);
+    if (!rc) rc = buf_append(&section, name, len);
+    if (!rc) rc = key_init(k, section.data, section.len, 1, &bad_at, &why);
+    spooky_buf_free(&section);
+    return rc;
+}
+
+/* The value key part p leads to in a valid record: an integer or a string. */
+static int key_part_value(const uint8_t *rec, size_t len, const key_part *p, path_value *x) {
+    spooky_slot s;
+    int found, rc = spooky_record_find(rec, len, p->hash, &s);
+    if (rc == SPOOKY_E_NOT_FOUND) return SPOOKY_E_KEY_MISSING;
+    if (rc) return rc;
+    rc = path_value_of(rec, &s, p->path, p->path_len, x, &found);
+    if (rc == SPOOKY_E_NOT_JSON) return SPOOKY_E_KEY_TYPE; /* a CBOR byte string, a tag */
+    if (rc) return rc;
+    if (!found) return SPOOKY_E_KEY_MISSING;
+    if (x->tag != SPOOKY_I64 && x->tag != SPOOKY_U64 && x->tag != SPOOKY_STR)
+        return SPOOKY_E_KEY_TYPE;
+    return SPOOKY_OK;
+}
+
+int key_form_of_record(const uint8_t *rec, size_t len, const spooky_key *key, spooky_buf *scratch,
+                       key_form *k, uint32_t *bad_part) {
+    int composite = key->nparts > 1;
+    if (composite) scratch->len = 0;
+    for (uint32_t i = 0; i < key->nparts; i++) {
+        path_value x; /* an integer read out of CBOR lies in x: key_form_of copies it */
+        int rc = key_part_value(rec, len, &key->parts[i], &x);
+        if (!rc)
+            rc = composite ? key_part_append(x.tag, x.v, x.len, 1, scratch)
+                           : key_form_of(x.tag, x.v, x.len, k);
+        if (rc) {
+            if (bad_part) *bad_part = i;
+            return rc;
+        }
+    }
+    if (composite) *k = key_form_stored(scratch->data, scratch->len);
+    return SPOOKY_OK;
+}
+
+int spooky_key_new(const uint8_t *section, size_t len, uint32_t parts, spooky_key **out) {
+    if (!out || (!section && len)) return SPOOKY_E_ARG;
+    *out = NULL;
+    spooky_key *k = calloc(1, sizeof *k);
+    if (!k) return SPOOKY_E_NOMEM;
+    size_t bad_at;
+    const char *why;
+    int rc = key_init(k, section, len, parts, &bad_at, &why);
+    if (rc) {
+        free(k);
+        return rc;
+    }
+    *out = k;
+    return SPOOKY_OK;
+}
+
+void spooky_key_free(spooky_key *key) {
+    if (!key) return;
+    key_clear(key);
+    free(key);
+}
+
+int spooky_key_section(const spooky_key *key, const uint8_t **section, size_t *len,
+                       uint32_t *parts) {
+    if (!key || !section || !len || !parts) return SPOOKY_E_ARG;
+    *section = key->section.data;
+    *len = key->section.len;
+    *parts = key->nparts;
+    return SPOOKY_OK;
+}
+
+/* ---- the entry points of keys.py ----------------------------------------------------- */
 
 int spooky_key_sort_form(uint8_t tag, const uint8_t *value, size_t len, int composite,
                          spooky_buf *out) {

@@ -42,9 +42,41 @@ static inline key_form key_form_stored(const uint8_t *key, size_t n) {
  * SPOOKY_E_ARG for an integer that is not 8 bytes. A string's UTF-8 is not
  * checked. */
 int key_form_of(uint8_t tag, const uint8_t *value, size_t len, key_form *k);
-/* The sort form of the key field (name hash key_hash) of a valid record:
- * SPOOKY_E_KEY_MISSING when it has none, else as key_form_of. */
-int key_form_of_record(const uint8_t *rec, size_t len, uint64_t key_hash, key_form *k);
+/* A key part: a top-level field, and the steps into its nested value. */
+typedef struct {
+    uint64_t hash; /* the top-level field's name hash */
+    const uint8_t *path; /* the steps below it in path.h's form; path_len 0: the field itself */
+    size_t path_len;
+} key_part;
+
+/* A record key, resolved once per writer or file: its parts, read from a
+ * key section as FORMAT.md lays it out (parts, each step_count u32 and then
+ * each step: len u32 and UTF-8 bytes), which it keeps (the parts point into
+ * it). */
+struct spooky_key {
+    uint32_t nparts;
+    key_part *parts;
+    spooky_buf section;
+};
+
+/* k from a key section of `parts` parts (len bytes). SPOOKY_E_ARG when it
+ * is not well formed (no parts, a part of no steps, a length past the
+ * section, a step not UTF-8, bytes after the parts): *why says what, at
+ * byte *bad_at of the section. */
+int key_init(spooky_key *k, const uint8_t *section, size_t len, uint32_t parts, size_t *bad_at,
+             const char **why);
+/* k as one top-level field (a file of format 1). */
+int key_init_field(spooky_key *k, const uint8_t *name, size_t len);
+void key_clear(spooky_key *k);
+/* The sort form of the key of a valid record: the values its parts lead
+ * to, each an integer or a string (a CBOR integer inside a nested value is
+ * the i64 or u64 a top-level one would be). One part: where the value lies;
+ * two or more: built in scratch. SPOOKY_E_KEY_MISSING when a part's field is
+ * absent or its path leads nowhere, SPOOKY_E_KEY_TYPE when it leads to
+ * another type, SPOOKY_E_CBOR_INVALID on bad CBOR; *bad_part (if given):
+ * the part at fault. */
+int key_form_of_record(const uint8_t *rec, size_t len, const spooky_key *key, spooky_buf *scratch,
+                       key_form *k, uint32_t *bad_part);
 /* Whether the n bytes at key are k. */
 int key_form_equals(const key_form *k, const uint8_t *key, size_t n);
 /* k's bytes appended to out. */

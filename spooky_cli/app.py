@@ -128,7 +128,14 @@ def convert(
         "*.ndjson, *.jsonl and *.json files.",
     ),
     output: str = output_option("Record file to write", required=True),
-    key: str = typer.Option("id", "--key", help="Field whose value keys each record."),
+    key: list[str] = typer.Option(
+        ["id"],
+        "--key",
+        metavar="PATH",
+        help="Field whose string or integer value keys each record: a path (user.id; a name "
+        "with a dot or comma quoted: '\"a.b\"'). Several, separated by commas or with --key "
+        "repeated, make a composite key: --key tenant,user_id.",
+    ),
     on_duplicate: OnDuplicate = typer.Option(
         OnDuplicate.error,
         "--on-duplicate",
@@ -153,6 +160,8 @@ def convert(
     files in TMPDIR (default /tmp).
 
     Example: spooky convert events.ndjson.gz more.jsonl -o events.spky --key event_id
+
+    Example: spooky convert orders.ndjson -o orders.spky --key tenant,order.id
     """
     from spooky_cli.commands import convert as cmd
 

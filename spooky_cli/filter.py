@@ -196,16 +196,16 @@ def filter_file(
     progress: Callable[[int], Any] | None = None,
 ) -> int:
     """The matching records of a file, in file order: as NDJSON to write, or
-    into writer (a record file keyed like reader; the key field is kept in
-    any projection), or only counted when neither is given. fields: the
+    into writer (a record file keyed like reader; the fields of the key's
+    parts are kept in any projection), or only counted when neither is given. fields: the
     fields to keep, in that order. Returns the records that matched."""
     if write is not None and writer is not None:
         raise SpookyError("give write or writer, not both")
     projection = None
     if fields is not None and reader.record_count:  # an empty file matches nothing
         names = list(dict.fromkeys(fields))
-        if writer is not None and reader.key_field not in names:
-            names.append(reader.key_field)  # a record file needs the key
+        if writer is not None:  # a record file needs the key: every part's field
+            names = list(dict.fromkeys([*names, *(p[0] for p in reader.key_spec.paths)]))
         projection = reader.field_hashes(names)
     spec, _projection = flt.spec(projection)
     f = reader.handle

@@ -24,7 +24,7 @@ from typing import Any, BinaryIO, NamedTuple
 
 from spooky_cli._native import ffi, lib
 from spooky_cli.errors import ChecksumMismatch, RecordFileError, SpookyError, error_for
-from spooky_cli.keys import Key, key_from_sort_form, key_to_sort_form
+from spooky_cli.keys import Key, KeySpec, key_from_sort_form, key_to_sort_form
 from spooky_cli.parallel import in_order
 from spooky_cli.record import SpookyRecord
 
@@ -191,10 +191,12 @@ class RecordFileReader:
         f = self._file
         self.record_count: int = lib.spooky_file_record_count(f)
         self.block_count: int = lib.spooky_file_block_count(f)
-        name = ffi.new("const uint8_t **")
-        n = ffi.new("size_t *")
-        lib.spooky_file_key_field(f, name, n)
-        self.key_field: str = ffi.buffer(name[0], n[0])[:].decode("utf-8")
+        section, n, parts = ffi.new("const uint8_t **"), ffi.new("size_t *"), ffi.new("uint32_t *")
+        lib.spooky_key_section(lib.spooky_file_key(f), section, n, parts)
+        # what keys the records: its parts' paths, as text and joined by commas
+        self.key_spec = KeySpec.from_section(ffi.buffer(section[0], n[0])[:], parts[0])
+        self.key_fields: list[str] = self.key_spec.fields
+        self.key_field: str = self.key_spec.text
         info = ffi.new("spooky_name_info *")
         names = []
         for i in range(lib.spooky_file_name_count(f)):
@@ -271,7 +273,7 @@ class RecordFileReader:
 
     def _stored_key(self, raw: Any, offset: int) -> Key:
         try:
-            return key_from_sort_form(raw)
+            return key_from_sort_form(raw, self.key_spec.parts)
         except (ValueError, UnicodeDecodeError):
             raise RecordFileError(f"{self.path}: bad stored key at byte {offset}") from None
 
@@ -333,9 +335,20 @@ class RecordFileReader:
         assert view is not None  # open: handle above checked it
         return SpookyRecord(view[off : off + n])
 
+    def sort_form(self, key: Key) -> bytes:
+        """The sort form of a key of this file: a str or an int, or for a
+        file keyed by several parts a tuple of as many (SpookyError when the
+        count differs)."""
+        given = len(key) if isinstance(key, tuple) else 1
+        parts = self.key_spec.parts
+        if given != parts:
+            want = "one value" if parts == 1 else f"a tuple of {parts} values"
+            raise SpookyError(f"{self.path} is keyed by {self.key_field}: a key is {want}")
+        return key_to_sort_form(key)
+
     def get(self, key: Key) -> SpookyRecord | None:
         """The record with this key (binary search of the key index), or None."""
-        return self.get_sort_form(key_to_sort_form(key))
+        return self.get_sort_form(self.sort_form(key))
 
     def get_json_sort_form(self, key: bytes, indent: int = 0) -> bytes | None:
         """The record of a key given in sort form as JSON text (no newline), as
@@ -356,16 +369,16 @@ class RecordFileReader:
 
     def get_json(self, key: Key, indent: int = 0) -> bytes | None:
         """The record with this key as JSON text (see get_json_sort_form), or None."""
-        return self.get_json_sort_form(key_to_sort_form(key), indent)
+        return self.get_json_sort_form(self.sort_form(key), indent)
 
     def __contains__(self, key: Key) -> bool:
-        return self._find(key_to_sort_form(key)) is not None
+        return self._find(self.sort_form(key)) is not None
 
     def _index_key(self, i: int, e: Any) -> Key:
         """The key of index entry i (read into e); RecordFileError when the
         stored bytes are no key's sort form."""
         try:
-            return key_from_sort_form(ffi.buffer(e.key, e.key_len))
+            return key_from_sort_form(ffi.buffer(e.key, e.key_len), self.key_spec.parts)
         except ValueError:  # UnicodeDecodeError too
             at = int(ffi.cast("uintptr_t", e.key)) - int(ffi.cast("uintptr_t", self._ptr))
             raise RecordFileError(
