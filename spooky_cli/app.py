@@ -209,19 +209,25 @@ def info(
 
 @app.command(context_settings={"ignore_unknown_options": True})
 def get(
+    ctx: typer.Context,
     file: str = typer.Argument(..., metavar="FILE.spky", help="Record file to read."),
-    key: str = typer.Argument(
-        ..., help="Key of the record (an integer key may be given as digits)."
+    key: list[str] = typer.Argument(
+        ...,
+        metavar="KEY...",
+        help="The record's key, one value per part of the file's key (tenant,user_id: two). "
+        "Digits are tried as an integer, then as a string; '\"12\"' is only the string.",
     ),
     compact: bool = typer.Option(False, "--compact", help="One line of JSON instead of pretty."),
 ) -> None:
     """Print one record by key as JSON (via the key index). Exit 1 if absent.
 
     Example: spooky get events.spky 12345
+
+    Example: spooky get orders.spky acme 42  (a file keyed by tenant,user_id)
     """
     from spooky_cli.commands import get as cmd
 
-    cmd.run(file, key, compact=compact)
+    cmd.run(file, key, compact=compact, usage=ctx)
 
 
 @app.command()

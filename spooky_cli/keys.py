@@ -9,9 +9,11 @@ tuple of them for a key of several parts), and back.
 
 from __future__ import annotations
 
+import itertools
+import re
 import struct
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import orjson
@@ -165,13 +167,31 @@ def key_from_sort_form(raw: bytes | memoryview, parts: int = 1) -> Key:
     return tuple(value) if parts > 1 else value  # type: ignore[no-any-return]
 
 
-def parse_key_argument(text: str) -> list[bytes]:
-    """Sort forms a command-line key may mean: an integer (if it reads as one)
-    and the string, integer first."""
-    forms = []
-    try:
-        forms.append(key_to_sort_form(int(text)))
-    except ValueError:
-        pass
-    forms.append(key_to_sort_form(text))
-    return forms
+_INTEGER = re.compile(r"-?[0-9]+")
+
+
+def key_argument_values(text: str) -> list[int | str]:
+    """The values a key part given on the command line may mean, in the
+    order to try them: text in JSON string quotes ('"12"') only that string;
+    text that reads as an integer (decimal digits, maybe a '-') in the i64 or
+    u64 range that integer first, then the string; else the string."""
+    if len(text) >= 2 and text[0] == text[-1] == '"':
+        try:
+            value = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            value = None
+        if isinstance(value, str):
+            return [value]
+    values: list[int | str] = []
+    if _INTEGER.fullmatch(text) and _I64_MIN <= int(text) <= _U64_MAX:
+        values.append(int(text))
+    values.append(text)
+    return values
+
+
+def key_arguments(args: Sequence[str]) -> Iterator[Key]:
+    """The keys command-line arguments (one per part of the key) may mean, in
+    the order to try them: each part's integer before its string, the last
+    part's choice changing fastest ('acme 42': ("acme", 42), ("acme", "42"))."""
+    for values in itertools.product(*(key_argument_values(a) for a in args)):
+        yield values[0] if len(values) == 1 else values

@@ -414,3 +414,57 @@ def test_a_damaged_key_section_is_refused(tmp_path: Path) -> None:
             RecordFileReader(p)
         res = run_cli("info", str(p))
         assert res.code == 2 and message in res.stderr
+
+
+# ---- spooky get KEY... --------------------------------------------------------------
+
+
+def test_get_reaches_integer_and_string_keys(tmp_path: Path) -> None:
+    objs = [
+        {"id": 12, "v": "int"},
+        {"id": "12", "v": "str"},
+        {"id": "007", "v": "zeros"},
+        {"id": 7, "v": "seven"},
+        {"id": '"q"', "v": "quoted"},
+        {"id": "99999999999999999999", "v": "big"},
+        {"id": "a\u0000b", "v": "nul"},
+    ]
+    out = convert(tmp_path, objs)
+
+    def got(*key: str) -> str | int:
+        res = run_cli("get", str(out), "--compact", *key)
+        return orjson.loads(res.stdout)["v"] if res.code == 0 else res.code
+
+    assert got("12") == "int"  # an integer first
+    assert got('"12"') == "str"  # in JSON string quotes: only the string
+    assert got("007") == "seven" and got('"007"') == "zeros"
+    assert got('"\\"q\\""') == "quoted" and got('"q"') == 1
+    assert got("99999999999999999999") == "big"  # beyond u64: only a string
+    assert got('"a\\u0000b"') == "nul"
+    assert got('"13"') == 1 and got("13") == 1
+    only_strings = convert(tmp_path, [{"id": "5"}], name="s")
+    assert run_cli("get", str(only_strings), "5").code == 0  # then the string
+
+
+def test_get_takes_one_argument_per_part(tmp_path: Path) -> None:
+    objs = [
+        {"a": 1, "b": "2", "v": "int,str"},
+        {"a": "1", "b": 2, "v": "str,int"},
+        {"a": "x", "b": -3, "v": "x"},
+    ]
+    out = convert(tmp_path, objs, "--key", "a,b")
+
+    def got(*key: str) -> str | int:
+        res = run_cli("get", str(out), "--compact", *key)
+        return orjson.loads(res.stdout)["v"] if res.code == 0 else res.code
+
+    assert got("1", "2") == "int,str"  # (1, 2) is not there; (1, "2") is tried next
+    assert got('"1"', "2") == "str,int" and got("1", '"2"') == "int,str"
+    assert got("x", "-3") == "x" and got("x", "3") == 1
+    res = run_cli("get", str(out), "x")
+    assert res.code == 2
+    assert "keyed by a,b: give 2 key values, one per part (not 1)" in res.stderr
+    assert "Usage: spooky get" in res.stderr
+    assert run_cli("get", str(out), "1", "2", "3").code == 2
+    res = run_cli("get", str(out), "x", "4")
+    assert res.code == 1 and "no record with key 'x 4'" in res.stderr
