@@ -418,15 +418,15 @@ int spooky_filter_block_found(const spooky_file *f, uint64_t i, const spooky_fil
 /* Whether a valid record matches (*match 0/1). */
 int spooky_filter_match(const uint8_t *rec, size_t len, const spooky_filter_spec *spec, int *match);
 /* The matching records of block i. json_out: NDJSON appended (projected when
- * spec->fields); chunk_out: records (projected; the caller keeps the key field
- * in the projection) emptied first, then ready for spooky_writer_add; both
+ * spec->fields); chunk_out: records (projected; the caller keeps the field of
+ * every key part in the projection) emptied first, then ready for spooky_writer_add; both
  * NULL: count only. *matched = records that matched. */
 int spooky_filter_block(const spooky_file *f, uint64_t i, const spooky_filter_spec *spec,
                         spooky_buf *json_out, spooky_chunk *chunk_out, uint64_t *matched,
                         spooky_error *err);
 
-/* Diffing (native/diff.c): two record files with one key field, walked in
- * key order through their key indexes. A record whose bytes differ from its
+/* Diffing (native/diff.c): two record files with one key, walked in key
+ * order through their key indexes. A record whose bytes differ from its
  * digest in the index is SPOOKY_E_CHECKSUM. */
 typedef enum {
     SPOOKY_DIFF_ALL_FIELDS = 0, /* every field counts */
