@@ -224,6 +224,10 @@ def test_composite_keys_through_the_commands(tmp_path: Path) -> None:
         assert ("acme", "7") in r and ("acme", 8) not in r
         with pytest.raises(SpookyError, match="keyed by tenant,user.id: a key is a tuple of 2"):
             r.get("acme")
+    res = run_cli("get", str(out), "acme", "42", "--compact")
+    assert res.code == 0 and orjson.loads(res.stdout) == ORDERS[0]
+    res = run_cli("get", str(out), "acme", '"7"', "--compact")
+    assert res.code == 0 and orjson.loads(res.stdout)["v"] == 4
     # export gives the input back; a convert of it, the same file
     exported = run_cli("export", str(out), "-q").stdout
     assert exported == ndjson(ORDERS)
