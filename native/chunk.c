@@ -13,6 +13,7 @@ void spooky_chunk_free(spooky_chunk *c) {
     if (!c) return;
     spooky_buf_free(&c->entries);
     spooky_buf_free(&c->record);
+    spooky_buf_free(&c->key);
     free(c->rec_lines);
     free(c->errors);
     names_free(&c->names);
@@ -30,13 +31,15 @@ int spooky_chunk_error_at(const spooky_chunk *c, uint64_t i, spooky_line_error *
     return SPOOKY_OK;
 }
 
-static int chunk_error(spooky_chunk *c, uint64_t line, uint64_t offset, int code, const char *msg) {
+static int chunk_error(spooky_chunk *c, uint64_t line, uint64_t offset, int code, const char *msg,
+                       uint32_t key_part) {
     TRY(grow_array(&c->errors, &c->cap_errors, c->nerrors + 1, sizeof *c->errors));
     spooky_line_error *e = &c->errors[c->nerrors++];
     e->line = line;
     e->offset = offset;
     e->code = code;
     e->message = msg;
+    e->key_part = key_part;
     return SPOOKY_OK;
 }
 
@@ -47,8 +50,8 @@ static const uint8_t *skip_blanks(const uint8_t *p, const uint8_t *end) {
 }
 
 /* Where the error of a record parsed from json lies, when the record itself
- * is wrong: the key field's name for a key of another type, else the record's
- * first byte. */
+ * is wrong: the name of the key part's field (hash key_hash) for a key of
+ * another type, else the record's first byte. */
 static const uint8_t *record_error_at(const spooky_encoder *enc, const uint8_t *json,
                                       const uint8_t *end, int code, uint64_t key_hash) {
     if (code == SPOOKY_E_KEY_TYPE)
@@ -103,11 +106,9 @@ static uint64_t count_newlines(const uint8_t *p, const uint8_t *end) {
 }
 
 int spooky_chunk_transcode(spooky_encoder *enc, spooky_chunk *c, const uint8_t *data, size_t len,
-                           const uint8_t *original, const uint8_t *key, size_t key_len,
-                           int skip_errors) {
-    if (!enc || !c || (!data && len) || (!key && key_len)) return SPOOKY_E_ARG;
+                           const uint8_t *original, const spooky_key *key, int skip_errors) {
+    if (!enc || !c || (!data && len) || !key) return SPOOKY_E_ARG;
     chunk_reset(c);
-    uint64_t key_hash = spooky_name_hash(key, key_len);
     const uint8_t *p = data, *end = data + len;
     size_t counted = 0; /* original[0, counted) holds original_line newlines */
     uint64_t original_line = 0;
@@ -130,8 +131,9 @@ int spooky_chunk_transcode(spooky_encoder *enc, spooky_chunk *c, const uint8_t *
             int parsed = rc == SPOOKY_OK;
             if (rc == SPOOKY_OK) rc = chunk_names(c, enc, &msg);
             key_form k;
+            uint32_t part = 0; /* of the key, at fault */
             if (rc == SPOOKY_OK)
-                rc = key_form_of_record(c->record.data, c->record.len, key_hash, &k);
+                rc = key_form_of_record(c->record.data, c->record.len, key, &c->key, &k, &part);
             if (rc == SPOOKY_OK) {
                 TRY(chunk_put(c, &k, c->record.data, (uint32_t)c->record.len, line));
                 c->big_ints += enc->big_ints;
@@ -143,8 +145,10 @@ int spooky_chunk_transcode(spooky_encoder *enc, spooky_chunk *c, const uint8_t *
                               ? spooky_strerror(rc)
                               : err.message;
                 if (parsed)
-                    where = (uint64_t)(record_error_at(enc, p, line_end, rc, key_hash) - data);
-                TRY(chunk_error(c, line, where, rc, msg));
+                    where =
+                        (uint64_t)(record_error_at(enc, p, line_end, rc, key->parts[part].hash) -
+                                   data);
+                TRY(chunk_error(c, line, where, rc, msg, part));
                 if (!skip_errors) return rc;
             }
         }

@@ -11,6 +11,7 @@
 struct spooky_chunk {
     spooky_buf entries; /* [key_len u32][record_len u32][digest u64][key][record] */
     spooky_buf record; /* one record, reused */
+    spooky_buf key; /* a composite key's sort form, reused */
     uint64_t *rec_lines; /* line of each record within the chunk */
     size_t cap_lines;
     uint64_t lines, records;

@@ -218,9 +218,10 @@ static int check_record(differ *d, rec_ref *r) {
     return rc;
 }
 
-/* The key (sort form) as JSON: an integer or a string. */
+/* The key (sort form) as JSON: an integer or a string, an array of them
+ * for a composite key. */
 static int put_key(differ *d, const rec_ref *r) {
-    int rc = spooky_key_to_json(r->key, r->key_len, d->out);
+    int rc = spooky_key_to_json(r->key, r->key_len, d->files[r->side]->key.nparts, d->out);
     if (rc == SPOOKY_E_ARG)
         return fail_on(d, r->side, SPOOKY_E_FILE_INVALID, r->off, "stored key is not well formed");
     return rc;

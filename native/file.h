@@ -4,6 +4,7 @@
 #define SPOOKY_FILE_H
 
 #include "internal.h"
+#include "keys.h"
 
 #define KIND_RECORDS 1
 #define KIND_FOOTER 2
@@ -28,9 +29,7 @@ struct spooky_file {
     uint64_t footer_offset; /* file offset of the footer block's sync */
     uint32_t version; /* the format: 1 or 2 */
     uint64_t record_count, block_count, name_count;
-    const uint8_t *key_field;
-    uint32_t key_field_len;
-    uint64_t key_hash;
+    spooky_key key; /* its parts (a file of format 1: its key field) */
     const uint8_t *blocks, *index, *heap;
     uint64_t heap_len;
     name_entry *names;
@@ -83,10 +82,11 @@ int file_next_entry(block_walk *w, int *rc, spooky_error *err);
 int file_check_fields(const spooky_file *f, const uint8_t *rec, uint32_t rlen, uint64_t rec_off,
                       spooky_buf *scratch, spooky_error *err);
 /* The stored key (at file offset key_off) of a valid record is well formed
- * and the sort form of the record's key field: what verify checks per key;
- * filter checks it for the records it copies. */
+ * and the sort form of the record's key, made again from f's key parts:
+ * what verify checks per key; filter checks it for the records it copies.
+ * scratch: reused space for a composite key. */
 int file_check_key(const spooky_file *f, const uint8_t *key, uint32_t klen, const uint8_t *rec,
-                   uint32_t rlen, uint64_t key_off, spooky_error *err);
+                   uint32_t rlen, uint64_t key_off, spooky_buf *scratch, spooky_error *err);
 /* The entry read last by a walk: file_check_key and file_check_fields, what
  * verify checks per record besides the key index. */
 int file_check_entry(const spooky_file *f, const block_walk *w, spooky_buf *scratch,

@@ -12,6 +12,7 @@
 #include "internal.h"
 #include "chunk.h"
 #include "file.h"
+#include "path.h"
 
 #define UNORDERED 2 /* a comparison with NaN, or of types without an order */
 
@@ -90,14 +91,7 @@ static int compare(uint8_t ta, const uint8_t *a, size_t alen, uint8_t tb, const 
 }
 
 /* A value to test: a field's, or one inside a nested field. */
-typedef struct {
-    uint8_t tag;
-    const uint8_t *v;
-    uint32_t len;
-    uint8_t scratch[8]; /* a number or bool read out of CBOR */
-} value;
-
-static int item_value(const uint8_t *p, const uint8_t *end, value *x);
+typedef path_value value;
 
 /* Whether the CBOR array [list, list + len) has an element equal to x (0
  * when it is not an array, or not valid CBOR). */
@@ -111,7 +105,7 @@ static int array_has(const uint8_t *list, size_t len, uint8_t tag, const uint8_t
         value e;
         int ordered;
         if (cbor_skip_item(&q, end)) return 0;
-        if (item_value(start, q, &e)) continue;
+        if (path_item_value(start, q, &e)) continue;
         if (compare(tag, v, vlen, e.tag, e.v, e.len, &ordered) == 0) return 1;
     }
     return 0;
@@ -142,154 +136,13 @@ static int holds(const spooky_predicate *p, const value *x) {
     }
 }
 
-/* ---- paths into nested (CBOR) values ---------------------------------------------- */
-
-/* Decimal digits as an index (1 when they are), without overflow. */
-static int as_index(const uint8_t *s, uint32_t n, uint64_t *out) {
-    if (n == 0 || n > 19 || (n > 1 && s[0] == '0')) return 0;
-    uint64_t v = 0;
-    for (uint32_t i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9') return 0;
-        v = v * 10 + (uint64_t)(s[i] - '0');
-    }
-    *out = v;
-    return 1;
-}
-
-int cbor_step(const uint8_t **p, const uint8_t **end, const uint8_t *key, uint32_t key_len) {
-    const uint8_t *q = *p;
-    uint8_t major, ai;
-    uint64_t n, index;
-    int rc = cbor_read_head(&q, *end, &major, &ai, &n);
-    if (rc) return -rc;
-    if (major == 4) {
-        if (!as_index(key, key_len, &index) || index >= n) return 0;
-        for (uint64_t i = 0; i < index; i++)
-            if ((rc = cbor_skip_item(&q, *end))) return -rc;
-    } else if (major == 5) {
-        uint64_t i = 0;
-        for (; i < n; i++) {
-            const uint8_t *k = q;
-            uint8_t kmajor, kai;
-            uint64_t klen;
-            if ((rc = cbor_read_head(&k, *end, &kmajor, &kai, &klen))) return -rc;
-            if (kmajor == 3 && klen <= (uint64_t)(*end - k) && klen == key_len &&
-                memcmp(k, key, key_len) == 0) {
-                q = k + klen;
-                break;
-            }
-            if ((rc = cbor_skip_item(&q, *end)) || (rc = cbor_skip_item(&q, *end)))
-                return -rc; /* key, value */
-        }
-        if (i == n) return 0;
-    } else {
-        return 0; /* a scalar has nothing below it */
-    }
-    const uint8_t *start = q;
-    if ((rc = cbor_skip_item(&q, *end))) return -rc;
-    *p = start;
-    *end = q;
-    return 1;
-}
-
-/* One CBOR item as a value (a number, string, bool, null, or nested). */
-static int item_value(const uint8_t *p, const uint8_t *end, value *x) {
-    const uint8_t *q = p;
-    uint8_t major, ai;
-    uint64_t arg;
-    TRY(cbor_read_head(&q, end, &major, &ai, &arg));
-    x->v = x->scratch;
-    x->len = 8;
-    switch (major) {
-    case 0:
-        x->tag = arg > INT64_MAX ? SPOOKY_U64 : SPOOKY_I64;
-        store_u64(x->scratch, arg);
-        return SPOOKY_OK;
-    case 1:
-        if (arg <= INT64_MAX) {
-            x->tag = SPOOKY_I64;
-            store_u64(x->scratch, (uint64_t)(-1 - (int64_t)arg));
-        } else {
-            double d = -1.0 - (double)arg;
-            x->tag = SPOOKY_F64;
-            memcpy(x->scratch, &d, 8);
-        }
-        return SPOOKY_OK;
-    case 3:
-        if (arg > (uint64_t)(end - q)) return SPOOKY_E_CBOR_INVALID;
-        x->tag = SPOOKY_STR;
-        x->v = q;
-        x->len = (uint32_t)arg;
-        return SPOOKY_OK;
-    case 4:
-    case 5:
-        x->tag = SPOOKY_NESTED;
-        x->v = p;
-        x->len = (uint32_t)(end - p);
-        return SPOOKY_OK;
-    case 7: {
-        double d;
-        if (ai == 20 || ai == 21) {
-            x->tag = SPOOKY_BOOL;
-            x->scratch[0] = ai == 21;
-            x->len = 1;
-            return SPOOKY_OK;
-        }
-        if (ai == 22) {
-            x->tag = SPOOKY_NULL;
-            x->len = 0;
-            return SPOOKY_OK;
-        }
-        if (ai == 25) {
-            int e = (int)(arg >> 10) & 0x1f;
-            double m = (double)(arg & 0x3ff);
-            d = e == 0 ? ldexp(m, -24) : e == 31 ? (m ? NAN : INFINITY) : ldexp(m + 1024, e - 25);
-            if (arg & 0x8000) d = -d;
-        } else if (ai == 26) {
-            uint32_t bits = (uint32_t)arg;
-            float f;
-            memcpy(&f, &bits, 4);
-            d = f;
-        } else if (ai == 27) {
-            memcpy(&d, &arg, 8);
-        } else {
-            return SPOOKY_E_NOT_JSON;
-        }
-        x->tag = SPOOKY_F64;
-        memcpy(x->scratch, &d, 8);
-        return SPOOKY_OK;
-    }
-    default: return SPOOKY_E_NOT_JSON; /* byte strings, tags: no JSON value to compare */
-    }
-}
-
 /* The value a predicate tests in rec (field slot s, or NULL when absent):
- * *found 0 when there is none. */
+ * *found 0 when there is none (an item with no JSON value is none either). */
 static int predicate_value(const spooky_predicate *p, const uint8_t *rec, const spooky_slot *s,
                            value *x, int *found) {
-    *found = 0;
-    if (!s) return SPOOKY_OK;
-    if (!p->path_len) {
-        x->tag = s->tag;
-        x->v = rec + s->offset;
-        x->len = s->length;
-        *found = 1;
-        return SPOOKY_OK;
-    }
-    if (s->tag != SPOOKY_NESTED) return SPOOKY_OK;
-    const uint8_t *at = rec + s->offset, *end = at + s->length;
-    for (size_t k = 0; k < p->path_len;) {
-        uint32_t n = load_u32(p->path + k); /* checked by check_spec */
-        int got = cbor_step(&at, &end, p->path + k + 4, n);
-        if (got < 0) return -got;
-        if (!got) return SPOOKY_OK;
-        k += 4 + (size_t)n;
-    }
-    int rc = item_value(at, end, x);
+    int rc = path_value_of(rec, s, p->path, p->path_len, x, found);
     if (rc == SPOOKY_E_NOT_JSON) return SPOOKY_OK; /* nothing comparable there */
-    if (rc) return rc;
-    *found = 1;
-    return SPOOKY_OK;
+    return rc;
 }
 
 static int check_spec(const spooky_filter_spec *spec) {
@@ -302,12 +155,7 @@ static int check_spec(const spooky_filter_spec *spec) {
         if ((p->op == SPOOKY_OP_IN || p->op == SPOOKY_OP_NOT_IN) &&
             (p->tag != SPOOKY_NESTED || p->value_len == 0 || (p->value[0] >> 5) != 4))
             return SPOOKY_E_ARG; /* a list */
-        if (!p->path && p->path_len) return SPOOKY_E_ARG;
-        for (size_t k = 0; k < p->path_len;) { /* steps that add up */
-            if (p->path_len - k < 4 || load_u32(p->path + k) > p->path_len - k - 4)
-                return SPOOKY_E_ARG;
-            k += 4 + (size_t)load_u32(p->path + k);
-        }
+        if (!path_well_formed(p->path, p->path_len)) return SPOOKY_E_ARG;
         if (p->op == SPOOKY_OP_EXISTS || p->op == SPOOKY_OP_MISSING) continue;
         if (p->tag > SPOOKY_U64 || (!p->value && p->value_len)) return SPOOKY_E_ARG;
         int w = fixed_width(p->tag);
@@ -457,7 +305,7 @@ static int check_copy(const spooky_file *f, const block_walk *w, const uint8_t *
                       const spooky_slot *picked, size_t n, spooky_buf *scratch, spooky_error *err) {
     if (copy == w->rec) return file_check_entry(f, w, scratch, err);
     uint64_t rec_off = w->rec_off;
-    TRY(file_check_key(f, w->key, w->klen, w->rec, w->rlen, rec_off - w->klen, err));
+    TRY(file_check_key(f, w->key, w->klen, w->rec, w->rlen, rec_off - w->klen, scratch, err));
     int rc = file_check_fields(f, copy, clen, 0, scratch, err);
     if (!rc || !err) return rc;
     uint64_t at = err->offset;

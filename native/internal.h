@@ -161,10 +161,6 @@ uint64_t xxh64_digest(const xxh64_state *s);
 int cbor_read_head(const uint8_t **p, const uint8_t *end, uint8_t *major, uint8_t *ai,
                    uint64_t *arg);
 int cbor_skip_item(const uint8_t **p, const uint8_t *end);
-/* filter.c: the item one step (an object's key, or an array's index in
- * decimal) below the item [*p, *end): 1 found (*p, *end narrowed to it), 0
- * not there, or a negated status. */
-int cbor_step(const uint8_t **p, const uint8_t **end, const uint8_t *key, uint32_t key_len);
 
 #define ENTRY(rec, i) ((rec) + SPOOKY_HEADER_SIZE + (size_t)(i) * SPOOKY_INDEX_ENTRY_SIZE)
 

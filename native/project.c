@@ -7,6 +7,7 @@
  * order. A value with nothing kept below it is left out. */
 #include <stdlib.h>
 #include "file.h"
+#include "path.h"
 
 #define TREE_DEPTH 64 /* levels a path may reach below its field */
 
@@ -76,7 +77,7 @@ static int find_kept(const projection *pj, uint32_t i, const uint8_t *p, const u
     size_t found = 0;
     for (uint32_t c = i + 1, m = 0; m < node->nchildren; m++, c = pj->nodes[c].end) {
         const uint8_t *vp = p, *ve = end;
-        int got = cbor_step(&vp, &ve, pj->nodes[c].step, pj->nodes[c].step_len);
+        int got = path_step(&vp, &ve, pj->nodes[c].step, pj->nodes[c].step_len);
         if (got < 0) {
             free(k);
             return -got;

@@ -40,11 +40,12 @@ void spooky_file_close(spooky_file *f) {
     if (!f) return;
     free(f->names);
     spooky_buf_free(&f->esc);
+    key_clear(&f->key);
     free(f);
 }
 
-/* The footer payload p (n bytes, at file offset base): fixed part, key field,
- * names, block table, index, heap. */
+/* The footer payload p (n bytes, at file offset base): fixed part, key
+ * section, names, block table, index, heap. */
 #define RELEASE_WINDOW ((uint64_t)16 << 20)
 
 /* Gives back the whole pages of a read-only file mapping inside [p, p + n). */
@@ -107,16 +108,15 @@ static uint64_t checksum(const uint8_t *p, uint64_t n, int release) {
     return xxh64_digest(&st);
 }
 
-/* The key section (format 2): parts, each a path of steps, each a u32
- * length and its bytes. This reader keys by one top-level field: one part
- * of one step. */
+/* The key section (format 2, at file offset base): parts, each a path of
+ * steps, each a u32 length and its UTF-8 bytes (keys.h). */
 static int open_key(spooky_file *f, const uint8_t *p, uint32_t len, uint32_t parts, uint64_t base,
                     spooky_error *err) {
-    if (parts != 1 || len < 8 || load_u32(p) != 1 || load_u32(p + 4) != len - 8)
-        return file_fail(err, SPOOKY_E_FILE_INVALID, base,
-                         "the key is not one top-level field (a newer spooky wrote this file)");
-    f->key_field = p + 8;
-    f->key_field_len = len - 8;
+    size_t bad_at;
+    const char *why;
+    int rc = key_init(&f->key, p, len, parts, &bad_at, &why);
+    if (rc == SPOOKY_E_NOMEM) return file_fail(err, rc, 0, "no memory for the key");
+    if (rc) return file_fail(err, SPOOKY_E_FILE_INVALID, base + bad_at, why);
     return SPOOKY_OK;
 }
 
@@ -150,19 +150,19 @@ static int open_footer(spooky_file *f, const uint8_t *p, uint64_t n, uint64_t ba
     f->heap_len = load_u64(p + 56);
     uint32_t key_len = load_u32(p + 64);
     if (!fits(fixed, key_len, n))
-        return file_fail(err, SPOOKY_E_FILE_INVALID, base + 64, "key field outside the footer");
+        return file_fail(err, SPOOKY_E_FILE_INVALID, base + 64, "key section outside the footer");
     if (f->version == 1) { /* the key field's name, then 4 zero bytes */
         if (!all_zero(p + 68, 4))
             return file_fail(err, SPOOKY_E_FILE_INVALID, base + 68,
                              "reserved footer bytes are not zero");
-        f->key_field = p + fixed;
-        f->key_field_len = key_len;
+        if (!valid_utf8(p + fixed, key_len))
+            return file_fail(err, SPOOKY_E_FILE_INVALID, base + fixed,
+                             "key field name is not UTF-8");
+        if (key_init_field(&f->key, p + fixed, key_len))
+            return file_fail(err, SPOOKY_E_NOMEM, 0, "no memory for the key");
     } else {
         TRY(open_key(f, p + fixed, key_len, load_u32(p + 68), base + fixed, err));
     }
-    if (!valid_utf8(f->key_field, f->key_field_len))
-        return file_fail(err, SPOOKY_E_FILE_INVALID, base + fixed, "key field name is not UTF-8");
-    f->key_hash = spooky_name_hash(f->key_field, f->key_field_len);
 
     if (names_off > n || f->name_count > (n - names_off) / NAME_FIXED)
         return file_fail(err, SPOOKY_E_FILE_INVALID, base + 24, "name table outside the footer");
@@ -339,12 +339,7 @@ uint64_t spooky_file_block_count(const spooky_file *f) { return f ? f->block_cou
 uint64_t spooky_file_name_count(const spooky_file *f) { return f ? f->name_count : 0; }
 const uint8_t *spooky_file_sync(const spooky_file *f) { return f ? f->sync : NULL; }
 
-int spooky_file_key_field(const spooky_file *f, const uint8_t **name, size_t *len) {
-    if (!f || !name || !len) return SPOOKY_E_ARG;
-    *name = f->key_field;
-    *len = f->key_field_len;
-    return SPOOKY_OK;
-}
+const spooky_key *spooky_file_key(const spooky_file *f) { return f ? &f->key : NULL; }
 
 int spooky_file_name_at(const spooky_file *f, uint64_t i, spooky_name_info *out) {
     if (!f || !out || i >= f->name_count) return SPOOKY_E_ARG;
@@ -540,20 +535,22 @@ int file_check_fields(const spooky_file *f, const uint8_t *rec, uint32_t rlen, u
     return SPOOKY_OK;
 }
 
-/* The stored key is well formed and the sort form of the record's key field. */
+/* The stored key is well formed and the sort form of the record's key. */
 int file_check_key(const spooky_file *f, const uint8_t *key, uint32_t klen, const uint8_t *rec,
-                   uint32_t rlen, uint64_t key_off, spooky_error *err) {
-    uint8_t scratch[8], tag;
-    const uint8_t *value;
-    size_t len;
-    if (key_value_of(key, klen, scratch, &tag, &value, &len))
+                   uint32_t rlen, uint64_t key_off, spooky_buf *scratch, spooky_error *err) {
+    if (!key_well_formed(key, klen, f->key.nparts))
         return file_fail(err, SPOOKY_E_RECORD_INVALID, key_off, "stored key is not well formed");
     key_form want;
-    int rc = key_form_of_record(rec, rlen, f->key_hash, &want);
+    int rc = key_form_of_record(rec, rlen, &f->key, scratch, &want, NULL);
+    if (rc == SPOOKY_E_NOMEM) return file_fail(err, rc, key_off, "no memory");
     if (rc == SPOOKY_E_KEY_TYPE)
         return file_fail(err, SPOOKY_E_RECORD_INVALID, key_off,
                          "key field is not a string or an integer");
-    if (rc) return file_fail(err, SPOOKY_E_RECORD_INVALID, key_off, "record has no key field");
+    if (rc == SPOOKY_E_KEY_MISSING)
+        return file_fail(err, SPOOKY_E_RECORD_INVALID, key_off, "record has no key field");
+    if (rc)
+        return file_fail(err, SPOOKY_E_RECORD_INVALID, key_off,
+                         "nested key field is not valid CBOR");
     if (!key_form_equals(&want, key, klen))
         return file_fail(err, SPOOKY_E_RECORD_INVALID, key_off,
                          "stored key differs from the key field");
@@ -579,7 +576,7 @@ static int check_indexed(const spooky_file *f, const uint8_t *key, uint32_t klen
 
 int file_check_entry(const spooky_file *f, const block_walk *w, spooky_buf *scratch,
                      spooky_error *err) {
-    TRY(file_check_key(f, w->key, w->klen, w->rec, w->rlen, w->rec_off - w->klen, err));
+    TRY(file_check_key(f, w->key, w->klen, w->rec, w->rlen, w->rec_off - w->klen, scratch, err));
     return file_check_fields(f, w->rec, w->rlen, w->rec_off, scratch, err);
 }
 

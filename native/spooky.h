@@ -172,6 +172,19 @@ int spooky_value_to_json(uint8_t tag, const uint8_t *value, size_t len, spooky_b
 #define SPOOKY_FOOTER_FIXED_SIZE 80 /* format 2 (format 1: 72) */
 #define SPOOKY_BLOCK_TARGET 1048576
 
+/* A record key (native/keys.c): 1..N parts, each a path, a top-level
+ * field and the steps into its nested value (object keys; decimal digits
+ * also index arrays). Made once from a key section as docs/FORMAT.md lays
+ * it out (parts back to back, each a step_count u32 and then each step: a
+ * len u32 and that many bytes of UTF-8), then read by any number of
+ * threads. SPOOKY_E_ARG when the section is not well formed. */
+typedef struct spooky_key spooky_key;
+int spooky_key_new(const uint8_t *section, size_t len, uint32_t parts, spooky_key **out);
+void spooky_key_free(spooky_key *key);
+/* The key section a key was made from, and its number of parts. */
+int spooky_key_section(const spooky_key *key, const uint8_t **section, size_t *len,
+                       uint32_t *parts);
+
 /* Writing (native/chunk.c, native/writer.c). A chunk is many NDJSON lines
  * transcoded at once into records with their keys; chunks can be
  * transcoded on several threads (one encoder and chunk each), then handed to
@@ -183,19 +196,22 @@ typedef struct {
     uint64_t offset; /* byte offset of the error within the chunk */
     int code;
     const char *message;
+    uint32_t key_part; /* SPOOKY_E_KEY_MISSING, SPOOKY_E_KEY_TYPE: the key part at fault */
 } spooky_line_error;
 
 spooky_chunk *spooky_chunk_new(void);
 void spooky_chunk_free(spooky_chunk *chunk);
 /* Transcodes every line of data (whole lines; the last may lack its '\n';
- * blank lines are skipped) with enc's options. Each record's key is the value
- * of the field key/key_len. With skip_errors=0 it stops at the first bad line
+ * blank lines are skipped) with enc's options. Each record's key is made of
+ * the values key's parts lead to: an integer (i64, u64; in a nested value a
+ * CBOR integer is the same) or a string; a part that leads nowhere is
+ * SPOOKY_E_KEY_MISSING, to another type SPOOKY_E_KEY_TYPE. With skip_errors=0 it stops at the first bad line
  * and returns its code; with 1 it notes every bad line and goes on. original:
  * NULL, or the input's own bytes when data are a JSON array made lines
  * (spooky_array_to_lines): then the line of a record or an error is the
  * input's line it starts on, not its line in data. */
 int spooky_chunk_transcode(spooky_encoder *enc, spooky_chunk *chunk, const uint8_t *data,
-                           size_t len, const uint8_t *original, const uint8_t *key, size_t key_len,
+                           size_t len, const uint8_t *original, const spooky_key *key,
                            int skip_errors);
 uint64_t spooky_chunk_lines(const spooky_chunk *chunk);
 uint64_t spooky_chunk_records(const spooky_chunk *chunk);
@@ -218,11 +234,11 @@ int spooky_array_to_lines(spooky_array_state *st, uint8_t *data, size_t len, siz
 
 typedef struct spooky_writer spooky_writer;
 
-/* A writer appends to fd (open for reading and writing, at offset 0). Its
+/* A writer appends to fd (open for reading and writing, at offset 0); the
+ * footer names key (the writer keeps a copy) as the records' key. Its
  * temporary files (the key index being sorted) go to the folder temp_dir
  * (NULL: /tmp), unnamed: nothing is left there, however the process ends. */
-spooky_writer *spooky_writer_new(int fd, const uint8_t *key_field, size_t key_field_len,
-                                 const char *temp_dir);
+spooky_writer *spooky_writer_new(int fd, const spooky_key *key, const char *temp_dir);
 void spooky_writer_free(spooky_writer *w);
 /* Adds a chunk's records; source/first_line say where its lines came from
  * (for duplicate-key messages). A name whose hash another name already has
@@ -286,7 +302,8 @@ uint64_t spooky_file_record_count(const spooky_file *f);
 uint64_t spooky_file_block_count(const spooky_file *f);
 uint64_t spooky_file_name_count(const spooky_file *f);
 const uint8_t *spooky_file_sync(const spooky_file *f);
-int spooky_file_key_field(const spooky_file *f, const uint8_t **name, size_t *len);
+/* The file's key (a file of format 1: its one top-level key field). */
+const spooky_key *spooky_file_key(const spooky_file *f);
 int spooky_file_name_at(const spooky_file *f, uint64_t i, spooky_name_info *out);
 int spooky_file_block_at(const spooky_file *f, uint64_t i, spooky_block_info *out);
 int spooky_file_index_at(const spooky_file *f, uint64_t i, spooky_index_entry *out);
@@ -340,15 +357,18 @@ int spooky_file_record_json(const spooky_file *f, uint64_t pos, int indent, spoo
 int64_t spooky_find_block(const uint8_t *data, size_t len, const uint8_t *sync, size_t from);
 
 /* Record keys (native/keys.c) in their sort form (docs/FORMAT.md), whose byte
- * order is key order. A key is one component today (the key field's value);
- * composite keys will be components back to back. */
-/* The sort form of a key component, a value as a record stores it (tag and
+ * order is key order. A key is 1..N parts, each an integer or a string. */
+/* The sort form of a key part, a value as a record stores it (tag and
  * bytes: SPOOKY_I64 or SPOOKY_U64, 8 bytes, or SPOOKY_STR, UTF-8), appended
- * to out. Other tags: SPOOKY_E_KEY_TYPE; bad bytes: SPOOKY_E_ARG. */
-int spooky_key_sort_form(uint8_t tag, const uint8_t *value, size_t len, spooky_buf *out);
-/* A stored key (sort form) as JSON text appended to out: an integer or a
- * string. SPOOKY_E_ARG when the bytes are no key's sort form. */
-int spooky_key_to_json(const uint8_t *key, size_t len, spooky_buf *out);
+ * to out: composite 0 for the one part of a key, 1 for a part of a key of
+ * two or more (a key's parts appended one after the other make its sort
+ * form). Other tags: SPOOKY_E_KEY_TYPE; bad bytes: SPOOKY_E_ARG. */
+int spooky_key_sort_form(uint8_t tag, const uint8_t *value, size_t len, int composite,
+                         spooky_buf *out);
+/* A stored key (sort form) of `parts` parts as JSON text appended to out:
+ * an integer or a string, or for two or more parts an array of them
+ * (["acme",42]). SPOOKY_E_ARG when the bytes are no such key's sort form. */
+int spooky_key_to_json(const uint8_t *key, size_t len, uint32_t parts, spooky_buf *out);
 
 /* Filtering (native/filter.c): predicates on top-level fields, each
  * resolved to a slot once per schema. A literal is a field value as a record
@@ -406,15 +426,15 @@ int spooky_filter_block_found(const spooky_file *f, uint64_t i, const spooky_fil
 /* Whether a valid record matches (*match 0/1). */
 int spooky_filter_match(const uint8_t *rec, size_t len, const spooky_filter_spec *spec, int *match);
 /* The matching records of block i. json_out: NDJSON appended (projected when
- * spec->fields); chunk_out: records (projected; the caller keeps the key field
- * in the projection) emptied first, then ready for spooky_writer_add; both
+ * spec->fields); chunk_out: records (projected; the caller keeps the field of
+ * every key part in the projection) emptied first, then ready for spooky_writer_add; both
  * NULL: count only. *matched = records that matched. */
 int spooky_filter_block(const spooky_file *f, uint64_t i, const spooky_filter_spec *spec,
                         spooky_buf *json_out, spooky_chunk *chunk_out, uint64_t *matched,
                         spooky_error *err);
 
-/* Diffing (native/diff.c): two record files with one key field, walked in
- * key order through their key indexes. A record whose bytes differ from its
+/* Diffing (native/diff.c): two record files with one key, walked in key
+ * order through their key indexes. A record whose bytes differ from its
  * digest in the index is SPOOKY_E_CHECKSUM. */
 typedef enum {
     SPOOKY_DIFF_ALL_FIELDS = 0, /* every field counts */

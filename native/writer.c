@@ -9,6 +9,7 @@
 #include "chunk.h"
 #include "io.h"
 #include "keyindex.h"
+#include "keys.h"
 #include "names.h"
 
 #define WRITEBACK_STEP ((uint64_t)8 << 20)
@@ -21,7 +22,7 @@ typedef struct {
 
 struct spooky_writer {
     int fd;
-    spooky_buf key_field;
+    spooky_key key; /* a copy of the key the writer was made with */
     spooky_buf block; /* payload of the block being filled */
     uint32_t block_records;
     uint64_t block_offset; /* file offset the block will start at */
@@ -38,15 +39,17 @@ struct spooky_writer {
     spooky_buf clash_a, clash_b; /* two names with one hash */
 };
 
-spooky_writer *spooky_writer_new(int fd, const uint8_t *key_field, size_t key_field_len,
-                                 const char *temp_dir) {
-    if (fd < 0 || (!key_field && key_field_len)) return NULL;
+spooky_writer *spooky_writer_new(int fd, const spooky_key *key, const char *temp_dir) {
+    if (fd < 0 || !key) return NULL;
     spooky_writer *w = calloc(1, sizeof *w);
     if (!w) return NULL;
     w->fd = fd;
     w->temp_dir = strdup(temp_dir ? temp_dir : "/tmp");
     key_index_init(&w->keys, w->temp_dir);
-    if (!w->temp_dir || buf_append(&w->key_field, key_field, key_field_len)) {
+    size_t bad_at;
+    const char *why;
+    if (!w->temp_dir ||
+        key_init(&w->key, key->section.data, key->section.len, key->nparts, &bad_at, &why)) {
         spooky_writer_free(w);
         return NULL;
     }
@@ -56,7 +59,7 @@ spooky_writer *spooky_writer_new(int fd, const uint8_t *key_field, size_t key_fi
 
 void spooky_writer_free(spooky_writer *w) {
     if (!w) return;
-    spooky_buf_free(&w->key_field);
+    key_clear(&w->key);
     spooky_buf_free(&w->block);
     free(w->blocks);
     names_free(&w->names);
@@ -228,8 +231,7 @@ static int finish_file(spooky_writer *w, int keep_last, int fd_rewrite, int *rew
 /* keep_last dropped records: the live ones go to a second writer on
  * fd_rewrite, which finishes the file there. */
 static int finish_rewritten(spooky_writer *w, int fd_rewrite, int *rewritten) {
-    spooky_writer *w2 =
-        spooky_writer_new(fd_rewrite, w->key_field.data, w->key_field.len, w->temp_dir);
+    spooky_writer *w2 = spooky_writer_new(fd_rewrite, &w->key, w->temp_dir);
     if (!w2) return SPOOKY_E_NOMEM;
     int rc = rewrite_live(w, w2);
     int again = 0;
@@ -248,18 +250,14 @@ typedef struct {
 } footer_layout;
 
 /* The footer payload up to the index: room for the fixed part, the key
- * field, the names and the block table. */
+ * section, the names and the block table. */
 static int footer_head(const spooky_writer *w, spooky_buf *head, footer_layout *lay) {
     TRY(buf_grow(head, SPOOKY_FOOTER_FIXED_SIZE));
     memset(head->data, 0, SPOOKY_FOOTER_FIXED_SIZE);
     head->len = SPOOKY_FOOTER_FIXED_SIZE;
-    /* the key: one part, a path of one step, the key field */
-    uint8_t part[8];
-    store_u32(part, 1);
-    store_u32(part + 4, (uint32_t)w->key_field.len);
-    TRY(buf_append(head, part, 8));
-    TRY(buf_append(head, w->key_field.data, w->key_field.len));
-    lay->key_parts = 1;
+    /* the key: its parts, each a path of steps */
+    TRY(buf_append(head, w->key.section.data, w->key.section.len));
+    lay->key_parts = w->key.nparts;
     lay->key_len = (uint32_t)(head->len - SPOOKY_FOOTER_FIXED_SIZE);
     lay->names_off = head->len;
     TRY(names_put_footer(&w->names, head));

@@ -128,7 +128,14 @@ def convert(
         "*.ndjson, *.jsonl and *.json files.",
     ),
     output: str = output_option("Record file to write", required=True),
-    key: str = typer.Option("id", "--key", help="Field whose value keys each record."),
+    key: list[str] = typer.Option(
+        ["id"],
+        "--key",
+        metavar="PATH",
+        help="Field whose string or integer value keys each record: a path (user.id; a name "
+        "with a dot or comma quoted: '\"a.b\"'). Several, separated by commas or with --key "
+        "repeated, make a composite key: --key tenant,user_id.",
+    ),
     on_duplicate: OnDuplicate = typer.Option(
         OnDuplicate.error,
         "--on-duplicate",
@@ -153,6 +160,8 @@ def convert(
     files in TMPDIR (default /tmp).
 
     Example: spooky convert events.ndjson.gz more.jsonl -o events.spky --key event_id
+
+    Example: spooky convert orders.ndjson -o orders.spky --key tenant,order.id
     """
     from spooky_cli.commands import convert as cmd
 
@@ -200,19 +209,25 @@ def info(
 
 @app.command(context_settings={"ignore_unknown_options": True})
 def get(
+    ctx: typer.Context,
     file: str = typer.Argument(..., metavar="FILE.spky", help="Record file to read."),
-    key: str = typer.Argument(
-        ..., help="Key of the record (an integer key may be given as digits)."
+    key: list[str] = typer.Argument(
+        ...,
+        metavar="KEY...",
+        help="The record's key, one value per part of the file's key (tenant,user_id: two). "
+        "Digits are tried as an integer, then as a string; '\"12\"' is only the string.",
     ),
     compact: bool = typer.Option(False, "--compact", help="One line of JSON instead of pretty."),
 ) -> None:
     """Print one record by key as JSON (via the key index). Exit 1 if absent.
 
     Example: spooky get events.spky 12345
+
+    Example: spooky get orders.spky acme 42  (a file keyed by tenant,user_id)
     """
     from spooky_cli.commands import get as cmd
 
-    cmd.run(file, key, compact=compact)
+    cmd.run(file, key, compact=compact, usage=ctx)
 
 
 @app.command()

@@ -109,10 +109,10 @@ def diff_files(
     differ are read `batch` differences at a time, in file order (long runs
     in place, scattered records with pread), so memory stays flat whatever
     the files' record order. Returns the counts."""
-    if old.key_field != new.key_field:
+    if old.key_spec != new.key_spec:
         raise SpookyError(
             f"{old.path} is keyed by {old.key_field!r} and {new.path} by {new.key_field!r}: "
-            "a diff needs one key field"
+            "a diff needs one key"
         )
     if fields is not None and ignore is not None:
         raise SpookyError("give either fields to compare or fields to ignore, not both")

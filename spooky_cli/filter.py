@@ -31,7 +31,7 @@ from spooky_cli._native import ffi, lib
 from spooky_cli.encode import encode_value
 from spooky_cli.errors import BigIntError, JsonError, PredicateError, SpookyError, error_for
 from spooky_cli.parallel import in_order
-from spooky_cli.paths import _parse_path, parse_path, path_text
+from spooky_cli.paths import parse_path, path_text, read_path
 from spooky_cli.reader import RecordFileReader, name_hash
 from spooky_cli.record import SpookyRecord
 from spooky_cli.writer import RecordFileWriter, Transcoded
@@ -63,7 +63,7 @@ class Predicate(NamedTuple):
 def parse_predicate(text: str) -> Predicate:
     """'age >= 30' -> Predicate('age', '>=', b'30', ...); errors say what is wrong."""
     s = text.strip()
-    steps, rest = _parse_path(s, text)
+    steps, rest = read_path(s, text, "predicate")
     field, path = steps[0], tuple(steps[1:])
     rest_stripped = rest.strip()
     if rest_stripped in WORDS:
@@ -196,18 +196,18 @@ def filter_file(
     progress: Callable[[int], Any] | None = None,
 ) -> int:
     """The matching records of a file, in file order: as NDJSON to write, or
-    into writer (a record file keyed like reader; the key field is kept in
-    any projection), or only counted when neither is given. fields: the
-    fields to keep, in that order; a field may be a path into nested values
-    (user.plan), whose kept part is nested as in the input. Returns the
-    records that matched."""
+    into writer (a record file keyed like reader; the fields of the key's
+    parts are kept whole in any projection), or only counted when neither is
+    given. fields: the fields to keep, in that order; a field may be a path
+    into nested values (user.plan), whose kept part is nested as in the
+    input. Returns the records that matched."""
     if write is not None and writer is not None:
         raise SpookyError("give write or writer, not both")
     spec, _ = flt.spec()
     if fields is not None and reader.record_count:  # an empty file matches nothing
         names = list(fields)
-        if writer is not None:
-            names.append(reader.key_field)  # a record file needs the key, whole
+        if writer is not None:  # a record file needs the key: every part's field, whole
+            names += [path_text([p[0]]) for p in reader.key_spec.paths]
         hashes, n, paths, paths_len = reader.projection(names)
         spec.fields, spec.nfields, spec.paths, spec.paths_len = hashes, n, paths, paths_len
     f = reader.handle

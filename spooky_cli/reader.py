@@ -24,7 +24,7 @@ from typing import Any, BinaryIO, NamedTuple
 
 from spooky_cli._native import ffi, lib
 from spooky_cli.errors import ChecksumMismatch, RecordFileError, SpookyError, error_for
-from spooky_cli.keys import key_from_sort_form, key_to_sort_form
+from spooky_cli.keys import Key, KeySpec, key_from_sort_form, key_to_sort_form
 from spooky_cli.parallel import in_order
 from spooky_cli.paths import projection_trees
 from spooky_cli.record import SpookyRecord
@@ -54,7 +54,7 @@ class BlockInfo(NamedTuple):
 
 
 class IndexEntry(NamedTuple):
-    key: int | str
+    key: Key
     digest: int
     offset: int  # file offset of the record
     length: int
@@ -192,10 +192,12 @@ class RecordFileReader:
         f = self._file
         self.record_count: int = lib.spooky_file_record_count(f)
         self.block_count: int = lib.spooky_file_block_count(f)
-        name = ffi.new("const uint8_t **")
-        n = ffi.new("size_t *")
-        lib.spooky_file_key_field(f, name, n)
-        self.key_field: str = ffi.buffer(name[0], n[0])[:].decode("utf-8")
+        section, n, parts = ffi.new("const uint8_t **"), ffi.new("size_t *"), ffi.new("uint32_t *")
+        lib.spooky_key_section(lib.spooky_file_key(f), section, n, parts)
+        # what keys the records: its parts' paths, as text and joined by commas
+        self.key_spec = KeySpec.from_section(ffi.buffer(section[0], n[0])[:], parts[0])
+        self.key_fields: list[str] = self.key_spec.fields
+        self.key_field: str = self.key_spec.text
         info = ffi.new("spooky_name_info *")
         names = []
         for i in range(lib.spooky_file_name_count(f)):
@@ -267,7 +269,7 @@ class RecordFileReader:
 
     # -- records in file order ------------------------------------------------------
 
-    def _block_records(self, index: int) -> Iterator[tuple[int | str, SpookyRecord]]:
+    def _block_records(self, index: int) -> Iterator[tuple[Key, SpookyRecord]]:
         """The records of block index, checked in C (header against the block
         table, checksum, framing, every record) before any is yielded."""
         f, view = self.handle, self._view
@@ -283,13 +285,13 @@ class RecordFileReader:
             key = self._stored_key(ffi.buffer(e.key, e.key_len), off - e.key_len)
             yield key, SpookyRecord(view[off : off + e.record_len])
 
-    def _stored_key(self, raw: Any, offset: int) -> int | str:
+    def _stored_key(self, raw: Any, offset: int) -> Key:
         try:
-            return key_from_sort_form(raw)
+            return key_from_sort_form(raw, self.key_spec.parts)
         except (ValueError, UnicodeDecodeError):
             raise RecordFileError(f"{self.path}: bad stored key at byte {offset}") from None
 
-    def __iter__(self) -> Iterator[tuple[int | str, SpookyRecord]]:
+    def __iter__(self) -> Iterator[tuple[Key, SpookyRecord]]:
         """(key, record) of every record in file order."""
         for b in self._blocks:
             yield from self._block_records(b.number)
@@ -297,7 +299,7 @@ class RecordFileReader:
     def __len__(self) -> int:
         return self.record_count
 
-    def iter_range(self, start: int, end: int) -> Iterator[tuple[int | str, SpookyRecord]]:
+    def iter_range(self, start: int, end: int) -> Iterator[tuple[Key, SpookyRecord]]:
         """(key, record) of the blocks whose sync begins in [start, end): split a
         file into byte ranges and each record is in exactly one of them."""
         self._check_open()
@@ -347,9 +349,20 @@ class RecordFileReader:
         assert view is not None  # open: handle above checked it
         return SpookyRecord(view[off : off + n])
 
-    def get(self, key: int | str) -> SpookyRecord | None:
+    def sort_form(self, key: Key) -> bytes:
+        """The sort form of a key of this file: a str or an int, or for a
+        file keyed by several parts a tuple of as many (SpookyError when the
+        count differs)."""
+        given = len(key) if isinstance(key, tuple) else 1
+        parts = self.key_spec.parts
+        if given != parts:
+            want = "one value" if parts == 1 else f"a tuple of {parts} values"
+            raise SpookyError(f"{self.path} is keyed by {self.key_field}: a key is {want}")
+        return key_to_sort_form(key)
+
+    def get(self, key: Key) -> SpookyRecord | None:
         """The record with this key (binary search of the key index), or None."""
-        return self.get_sort_form(key_to_sort_form(key))
+        return self.get_sort_form(self.sort_form(key))
 
     def get_json_sort_form(self, key: bytes, indent: int = 0) -> bytes | None:
         """The record of a key given in sort form as JSON text (no newline), as
@@ -368,18 +381,18 @@ class RecordFileReader:
             raise self.core_error(rc, err, "could not read a record of")
         return ffi.buffer(buf.data, buf.len)[:]
 
-    def get_json(self, key: int | str, indent: int = 0) -> bytes | None:
+    def get_json(self, key: Key, indent: int = 0) -> bytes | None:
         """The record with this key as JSON text (see get_json_sort_form), or None."""
-        return self.get_json_sort_form(key_to_sort_form(key), indent)
+        return self.get_json_sort_form(self.sort_form(key), indent)
 
-    def __contains__(self, key: int | str) -> bool:
-        return self._find(key_to_sort_form(key)) is not None
+    def __contains__(self, key: Key) -> bool:
+        return self._find(self.sort_form(key)) is not None
 
-    def _index_key(self, i: int, e: Any) -> int | str:
+    def _index_key(self, i: int, e: Any) -> Key:
         """The key of index entry i (read into e); RecordFileError when the
         stored bytes are no key's sort form."""
         try:
-            return key_from_sort_form(ffi.buffer(e.key, e.key_len))
+            return key_from_sort_form(ffi.buffer(e.key, e.key_len), self.key_spec.parts)
         except ValueError:  # UnicodeDecodeError too
             at = int(ffi.cast("uintptr_t", e.key)) - int(ffi.cast("uintptr_t", self._ptr))
             raise RecordFileError(
@@ -393,7 +406,7 @@ class RecordFileReader:
             self._entry(i, e)
             yield IndexEntry(self._index_key(i, e), e.digest, e.record_offset, e.record_len)
 
-    def keys(self) -> Iterator[int | str]:
+    def keys(self) -> Iterator[Key]:
         """Every key in key order."""
         e = ffi.new("spooky_index_entry *")
         for i in range(self.record_count):

@@ -19,7 +19,7 @@ import orjson
 from spooky_cli._native import ffi, lib
 from spooky_cli.encode import BIG_INT_HINT, big_int_mode, big_int_reason, to_json
 from spooky_cli.errors import DuplicateKey, HashCollision, JsonError, SpookyError, error_for
-from spooky_cli.keys import key_from_sort_form
+from spooky_cli.keys import KeySpec, key_from_sort_form
 from spooky_cli.output import Output
 
 
@@ -49,7 +49,8 @@ class Transcoded:
             raise MemoryError("could not allocate a chunk")
         self.chunk = ffi.gc(c, lib.spooky_chunk_free)
         self.lines = self.records = self.big_ints = 0
-        self.errors: list[tuple[int, int, int, str]] = []  # (line, offset, code, message)
+        # (line, offset, code, message, key part at fault for a key error)
+        self.errors: list[tuple[int, int, int, str, int]] = []
 
 
 class _Encoders(threading.local):
@@ -62,7 +63,7 @@ _encoders = _Encoders()
 
 def transcode_chunk(
     data: bytes | bytearray | memoryview,
-    key: bytes,
+    key: KeySpec,
     skip_errors: bool,
     into: Transcoded | None = None,
     big_int: str = "error",
@@ -72,7 +73,7 @@ def transcode_chunk(
     several threads can each run one chunk). big_int: "error" or "float" for
     integers beyond i64 and u64 (see encode.py). original: a JSON array's own
     bytes, when data are its elements as lines: records and errors then carry
-    the input's line numbers."""
+    the input's line numbers. key: what keys each record."""
     if original is not None and len(original) != len(data):
         raise ValueError("original must be as long as data")
     t = into or Transcoded()
@@ -83,8 +84,7 @@ def transcode_chunk(
         ffi.from_buffer(data),
         len(data),
         ffi.NULL if original is None else ffi.from_buffer(original),
-        key,
-        len(key),
+        key.handle,
         1 if skip_errors else 0,
     )
     t.lines = lib.spooky_chunk_lines(t.chunk)
@@ -94,7 +94,7 @@ def transcode_chunk(
     e = ffi.new("spooky_line_error *")
     for i in range(lib.spooky_chunk_error_count(t.chunk)):
         lib.spooky_chunk_error_at(t.chunk, i, e)
-        t.errors.append((e.line, e.offset, e.code, ffi.string(e.message).decode()))
+        t.errors.append((e.line, e.offset, e.code, ffi.string(e.message).decode(), e.key_part))
     if rc and rc != lib.SPOOKY_E_NOMEM and not t.errors:
         raise error_for(rc, "could not transcode input")
     if rc == lib.SPOOKY_E_NOMEM:
@@ -166,19 +166,21 @@ def explain(
     data: bytes | bytearray | memoryview,
     offset: int,
     big_int_hint: str = BIG_INT_HINT,
-    key: str | None = None,
+    key: KeySpec | None = None,
     key_hint: str = "key=",
+    key_part: int = 0,
 ) -> str:
     """A bad line's message: a big integer's digits and big_int_hint (what
-    stores it), the key field a record lacks and key_hint (how to choose
-    another), or the two field names whose hashes collide (an error path: it
-    parses the lines up to the bad one again)."""
+    stores it), the key part (its path) a record lacks and key_hint (how to
+    choose another), or the two field names whose hashes collide (an error
+    path: it parses the lines up to the bad one again)."""
     if code == lib.SPOOKY_E_JSON_BIG_INT:
         return big_int_reason(data, offset, big_int_hint)
-    if key is not None and code == lib.SPOOKY_E_KEY_MISSING:
-        return f"record has no field {_quoted(key)} (choose the key with {key_hint})"
-    if key is not None and code == lib.SPOOKY_E_KEY_TYPE:
-        return f"key field {_quoted(key)} is not a string or an integer"
+    if key is not None and code in (lib.SPOOKY_E_KEY_MISSING, lib.SPOOKY_E_KEY_TYPE):
+        path = _quoted(key.fields[key_part] if key_part < key.parts else key.text)
+        if code == lib.SPOOKY_E_KEY_MISSING:
+            return f"record has no field {path} (choose the key with {key_hint})"
+        return f"key field {path} is not a string or an integer"
     if code != lib.SPOOKY_E_HASH_COLLISION:
         return message
     text = bytes(data)
@@ -215,6 +217,11 @@ class RecordFileWriter:
             w.write({"id": 1, "name": "a"})
             w.write_ndjson(b'{"id": 2}\\n{"id": 3}\\n')
 
+    key: the path of the field whose value (an int or a str) keys a record,
+    as filter reads paths ("id", "user.id", '"a.b"'); several, separated by
+    commas or as a list, make a composite key ("tenant,user_id": the tuple
+    of their values); or a KeySpec.
+
     temp_dir: the folder for the key index being sorted (default
     tempfile.gettempdir(), which follows TMPDIR); its files there have no
     name, so nothing is left behind however the process ends.
@@ -226,7 +233,7 @@ class RecordFileWriter:
     def __init__(
         self,
         path: str | os.PathLike[str],
-        key: str = "id",
+        key: str | Sequence[str] | KeySpec = "id",
         keep_last: bool = False,
         *,
         inputs: Iterable[str] = (),
@@ -234,20 +241,19 @@ class RecordFileWriter:
         big_int: str = "error",
     ):
         big_int_mode(big_int)  # a bad value fails before any file is made
+        self.key_spec = key if isinstance(key, KeySpec) else KeySpec.parse(key)
         self.path = os.fspath(path)
-        self.key = key
+        self.key = self.key_spec.text  # the key's paths, joined by commas
+        self.key_fields = self.key_spec.fields
         self.keep_last = keep_last
         self.big_int = big_int
         self.big_ints = 0  # integers stored as floats (big_int="float")
         self.temp_dir = os.fspath(temp_dir) if temp_dir is not None else tempfile.gettempdir()
-        self._key_bytes = key.encode("utf-8")
         self._output = Output(self.path, inputs, binary=True)
         self._temp = self._output.temp_file()
         self._closed = False
         self._sources: list[str] = []
-        w = lib.spooky_writer_new(
-            self._temp.fd, self._key_bytes, len(self._key_bytes), os.fsencode(self.temp_dir)
-        )
+        w = lib.spooky_writer_new(self._temp.fd, self.key_spec.handle, os.fsencode(self.temp_dir))
         if w == ffi.NULL:
             self.abort()
             raise MemoryError("could not create the record writer")
@@ -288,10 +294,10 @@ class RecordFileWriter:
     def write_ndjson(self, data: bytes | bytearray, source: str = "<data>") -> None:
         """Adds every line of NDJSON text; the first bad line raises JsonError."""
         sid = self.source_id(source)
-        t = transcode_chunk(data, self._key_bytes, skip_errors=False, big_int=self.big_int)
+        t = transcode_chunk(data, self.key_spec, skip_errors=False, big_int=self.big_int)
         if t.errors:
-            line, offset, code, message = t.errors[0]
-            message = explain(code, message, data, offset, key=self.key)
+            line, offset, code, message, part = t.errors[0]
+            message = explain(code, message, data, offset, key=self.key_spec, key_part=part)
             err = line_errors(source, data, [(line, offset, message)])[0]
             raise exception_for_line(code, err)
         self.add(t, sid, 0)
@@ -371,7 +377,7 @@ class RecordFileWriter:
         s1, s2 = ffi.new("uint32_t *"), ffi.new("uint32_t *")
         l1, l2 = ffi.new("uint64_t *"), ffi.new("uint64_t *")
         lib.spooky_writer_duplicate(self._w, key, klen, s1, l1, s2, l2)
-        value = key_from_sort_form(ffi.buffer(key[0], klen[0])[:])
+        value = key_from_sort_form(ffi.buffer(key[0], klen[0])[:], self.key_spec.parts)
         return DuplicateKey(
             f"key {value!r} ({self.key}) repeats: at {self._where(s1[0], l1[0])} and at "
             f"{self._where(s2[0], l2[0])} (use --on-duplicate last to keep the last)"

@@ -8,7 +8,7 @@ bytes come from spooky_cli.record_from_json; checksums from the xxhash package.
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,7 +36,12 @@ def xxh64(data: bytes, seed: int = 0) -> int:
 
 
 def sort_form(value: Any) -> bytes:
-    """A key value's sort form (FORMAT.md), written here again on purpose."""
+    """A key value's sort form (FORMAT.md), written here again on purpose: a
+    str or an int, or a tuple of them for a key of two or more parts."""
+    if isinstance(value, tuple):
+        if len(value) == 1:
+            return sort_form(value[0])
+        return b"".join(_composite_part(v) for v in value)
     if isinstance(value, bool) or not isinstance(value, (int, str)):
         raise TypeError(f"key of type {type(value).__name__}")
     if isinstance(value, str):
@@ -44,6 +49,41 @@ def sort_form(value: Any) -> bytes:
     if -(2**63) <= value < 2**63:
         return b"\x01" + ((value + 2**64) % 2**64 ^ _FLIP).to_bytes(8, "big")
     return b"\x02" + value.to_bytes(8, "big")
+
+
+def _composite_part(value: Any) -> bytes:
+    """A part of a composite key: an integer as alone, a string's 0x00 bytes
+    as 0x00 0xFF and a 0x00 after it."""
+    if isinstance(value, str):
+        return b"\x03" + value.encode().replace(b"\x00", b"\x00\xff") + b"\x00"
+    return sort_form(value)
+
+
+def key_paths(key: str | Sequence[Sequence[str]]) -> list[tuple[str, ...]]:
+    """A key as its parts' paths: a str is one top-level field."""
+    return [(key,)] if isinstance(key, str) else [tuple(p) for p in key]
+
+
+def key_value(obj: dict, key: str | Sequence[Sequence[str]]) -> Any:
+    """The key of an object: each part's path walked (object keys; decimal
+    steps index arrays), one value, or a tuple of several."""
+    values = []
+    for path in key_paths(key):
+        v: Any = obj
+        for step in path:
+            v = v[int(step)] if isinstance(v, list) else v[step]
+        values.append(v)
+    return values[0] if len(values) == 1 else tuple(values)
+
+
+def key_section(key: str | Sequence[Sequence[str]]) -> bytes:
+    """The footer's key section (format 2): each part its step count, then
+    each step's length and UTF-8."""
+    return b"".join(
+        struct.pack("<I", len(p))
+        + b"".join(struct.pack("<I", len(s.encode())) + s.encode() for s in p)
+        for p in key_paths(key)
+    )
 
 
 def record_fields(rec: bytes) -> list[tuple[int, int]]:
@@ -132,20 +172,21 @@ class Built:
 
 def build(
     objects: Iterable[dict],
-    key: str = "id",
+    key: str | Sequence[Sequence[str]] = "id",
     block_target: int = BLOCK_TARGET,
     version: int = 1,
     mangle: Callable[[bytes], bytes] | None = None,
 ) -> Built:
-    """A record file of these JSON-able objects, keyed by their `key` field, in
-    input order. Keys must be unique. mangle, if given, rewrites each record's
+    """A record file of these JSON-able objects, keyed by their `key` field
+    (or by a list of paths, each a tuple of steps: a nested or composite key,
+    format 2 only), in input order. Keys must be unique. mangle, if given, rewrites each record's
     bytes before they are laid out (checksums and digests then hold for the
     damaged bytes). version 1 or 2 (what `spooky convert` writes: a key
     section and the names' first-appearance order)."""
     objects = list(objects)
     entries = []  # (key value, key bytes, record bytes, source object)
     for obj in objects:
-        k = obj[key]
+        k = key_value(obj, key)
         rec = record_from_json(orjson.dumps(obj))
         entries.append((k, sort_form(k), mangle(rec) if mangle else rec, obj))
 
@@ -201,12 +242,12 @@ def build(
         index += struct.pack("<QQIIQ", xxh64(rec), record_offsets[i], len(rec), len(kb), len(heap))
         heap += kb
 
-    kf = key.encode()
     if version == 1:  # the key field's name, no name order
-        key_section, name_order, fixed_size = kf, b"", FOOTER_FIXED_SIZE
-    else:  # one key part: a path of one step
-        key_section, fixed_size = struct.pack("<II", 1, len(kf)) + kf, FOOTER_FIXED_SIZE_2
-    names_off = fixed_size + len(key_section)
+        assert isinstance(key, str), "format 1 keys by one top-level field"
+        section, name_order, fixed_size = key.encode(), b"", FOOTER_FIXED_SIZE
+    else:  # the key's parts, each a path of steps
+        section, fixed_size = key_section(key), FOOTER_FIXED_SIZE_2
+    names_off = fixed_size + len(section)
     order_off = names_off + len(names)
     blocks_off = order_off + len(name_order)
     index_off = blocks_off + len(table)
@@ -214,10 +255,11 @@ def build(
     sizes = (len(entries), len(payloads), len(hash_to_name))
     offsets = (names_off, blocks_off, index_off, heap_off, len(heap))
     if version == 1:
-        fixed = struct.pack("<8QI4x", *sizes, *offsets, len(key_section))
+        fixed = struct.pack("<8QI4x", *sizes, *offsets, len(section))
     else:
-        fixed = struct.pack("<8QIIQ", *sizes, *offsets, len(key_section), 1, order_off)
-    footer = fixed + key_section + names + name_order + table + index + heap
+        parts = len(key_paths(key))
+        fixed = struct.pack("<8QIIQ", *sizes, *offsets, len(section), parts, order_off)
+    footer = fixed + section + names + name_order + table + index + heap
     footer_offset = len(out)
     out += block_header(sync, KIND_FOOTER, 0, footer) + footer
     out += struct.pack("<Q16x", footer_offset) + END_MAGIC
@@ -236,6 +278,7 @@ def build(
             for h in hash_to_name
         },
         sections={
+            "key": fixed_size,
             "names": names_off,
             "order": order_off,
             "blocks": blocks_off,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from spooky_cli.expr import ANY, All, ExpressionError, Not, Comparison, fields_of, parse
+from spooky_cli.expr import ANY, All, Comparison, ExpressionError, Not, fields_of, parse
 
 
 def t(path: tuple, op: str, value: bytes = b"") -> tuple:

@@ -422,7 +422,7 @@ def test_footer_structure_checks(tmp_path, sample):
     s = sample.sections
     payload = sample.footer_payload
     cases = [
-        (64, struct.pack("<I", 10**6), "key field"),
+        (64, struct.pack("<I", 10**6), "key section outside"),
         (68, b"\x01", "reserved"),
         (s["names"] + 64, struct.pack("<I", 10**9), "field name outside"),
         (s["names"] + 72, b"X", "does not match its hash"),

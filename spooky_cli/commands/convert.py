@@ -14,6 +14,7 @@ from typing import Any
 from spooky_cli import render
 from spooky_cli.errors import SpookyError
 from spooky_cli.inputs import Piece, display_name, expand_inputs, input_size, read_pieces
+from spooky_cli.keys import KeySpec
 from spooky_cli.writer import (
     RecordFileWriter,
     Transcoded,
@@ -38,7 +39,7 @@ def run(
     inputs: list[str],
     output: str,
     *,
-    key: str,
+    key: str | list[str],
     keep_last: bool,
     skip_errors: bool,
     quiet: bool,
@@ -59,7 +60,7 @@ def run(
     stats = Stats()
     writer = RecordFileWriter(output, key=key, keep_last=keep_last, inputs=inputs, big_int=big_int)
     with writer, render.progress("converting", total, quiet) as bar:
-        _convert(inputs, writer, key.encode("utf-8"), skip_errors, bar, stats)
+        _convert(inputs, writer, writer.key_spec, skip_errors, bar, stats)
         if stats.bad_lines and not stats.records:  # leaves no output
             raise SpookyError(
                 f"no record converted: {render.count(stats.bad_lines, 'bad line')}, "
@@ -88,7 +89,7 @@ def run(
 def _convert(
     inputs: list[str],
     writer: RecordFileWriter,
-    key: bytes,
+    key: KeySpec,
     skip_errors: bool,
     bar: object,
     stats: Stats,
@@ -140,9 +141,11 @@ def _take(
             (
                 line,
                 offset,
-                explain(code, message, piece.data, offset, BIG_INT_HINT, writer.key, "--key"),
+                explain(
+                    code, message, piece.data, offset, BIG_INT_HINT, writer.key_spec, "--key", part
+                ),
             )
-            for line, offset, code, message in t.errors
+            for line, offset, code, message, part in t.errors
         ]
         errs = line_errors(
             writer.source_name(source),
@@ -153,7 +156,7 @@ def _take(
             base_offset=piece.base_offset,
             array_mode=piece.array_mode,
         )
-        for (_, _, code, _), err in zip(t.errors, errs):
+        for (_, _, code, _, _), err in zip(t.errors, errs):
             if not skip_errors:
                 raise exception_for_line(code, err)
             stats.bad_lines += 1

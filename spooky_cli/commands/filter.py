@@ -59,7 +59,7 @@ def run(
             if count_only:
                 matched = filter_file(reader, flt, progress=bar.advance)
             elif fmt == "spky":
-                with RecordFileWriter(output, key=reader.key_field, inputs=[file]) as writer:
+                with RecordFileWriter(output, key=reader.key_spec, inputs=[file]) as writer:
                     matched = filter_file(
                         reader, flt, fields=fields, writer=writer, progress=bar.advance
                     )

@@ -22,6 +22,7 @@ def describe(reader: RecordFileReader) -> dict[str, Any]:
         "records_bytes": reader.records_bytes,
         "footer_bytes": reader.footer_bytes,
         "key_field": reader.key_field,
+        "key_fields": reader.key_fields,
         "fields": [
             {"name": f.name, "hash": f.hash, "types": f.type_counts}
             for f in sorted(reader.names, key=lambda f: f.name)
@@ -36,7 +37,8 @@ def run(file: str, verify: bool = False, as_json: bool = False) -> None:
     --json prints one object to stdout with the keys:
       file (str), format_version (int), file_size, record_count, block_count,
       records_bytes (record blocks, headers included), footer_bytes (footer
-      block, header included) (ints), key_field (str),
+      block, header included) (ints), key_field (str: the key's paths joined
+      by commas), key_fields (list of str: the path of each part of the key),
       fields: list of {name (str), hash (int, xxh64), types: {type name: count}}
       sorted by name, type names null/bool/i64/f64/str/nested/u64, only the
       types that occur; and with --verify also verified: {blocks, records}.
