@@ -733,15 +733,14 @@ int spooky_diff_range(const spooky_diff_spec *spec, uint64_t old_begin, uint64_t
         old_begin > old_end || old_end > spec->old_file->record_count || new_begin > new_end ||
         new_end > spec->new_file->record_count)
         return file_fail(err, SPOOKY_E_ARG, 0, "bad argument");
-    differ d = {spec,       {spec->old_file, spec->new_file},
-                out,        err,
-                err_file,   {{0}, {0}},
-                {{0}, {0}}, NULL,
-                0,          0,
-                {0},        {0},
-                {0},        NULL,
-                0,          {0},
-                {{0}, {0}}};
+    differ d;
+    memset(&d, 0, sizeof d);
+    d.spec = spec;
+    d.files[0] = spec->old_file;
+    d.files[1] = spec->new_file;
+    d.out = out;
+    d.err = err;
+    d.err_file = err_file;
     int rc = SPOOKY_OK;
     size_t mark = out->len;
     if (spec->fields_mode == SPOOKY_DIFF_ONLY_FIELDS)

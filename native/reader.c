@@ -672,7 +672,7 @@ static int schema_order_of(const spooky_file *f, const uint8_t *rec, uint32_t rl
 
 int file_put_record(const spooky_file *f, const uint8_t *rec, uint32_t rlen, uint64_t rec_off,
                     name_cache *cache, spooky_buf *out, spooky_error *err) {
-    const schema_order *s;
+    const schema_order *s = NULL;
     TRY(schema_order_of(f, rec, rlen, rec_off, cache, &s, err));
     TRY(buf_push(out, '{'));
     for (uint32_t k = 0; k < s->n; k++) {
