@@ -10,12 +10,13 @@ install:
 test:
 	pytest
 
-# The test suite against a core built with -fsanitize=address,undefined.
+# The test suite against a core built with -fsanitize=address,undefined (and
+# -Werror: a warning fails the build here).
 # The instrumented module and a copy of the Python package go to build/asan,
 # which shadows the installed package through PYTHONPATH.
 sanitize:
 	rm -rf $(ASAN_DIR) && mkdir -p $(ASAN_DIR)
-	SPOOKY_SANITIZE=1 $(PYTHON) native/build.py $(ASAN_DIR) > $(ASAN_DIR)/build.log 2>&1 || (cat $(ASAN_DIR)/build.log; exit 1)
+	SPOOKY_SANITIZE=1 SPOOKY_WERROR=1 $(PYTHON) native/build.py $(ASAN_DIR) > $(ASAN_DIR)/build.log 2>&1 || (cat $(ASAN_DIR)/build.log; exit 1)
 	cp spooky_cli/*.py $(ASAN_DIR)/spooky_cli/
 	cp -r spooky_cli/bench spooky_cli/commands $(ASAN_DIR)/spooky_cli/
 	LD_PRELOAD="$$($(CC) -print-file-name=libasan.so)" \
