@@ -12,62 +12,10 @@
 #include "internal.h"
 #include "chunk.h"
 #include "file.h"
+#include "number.h"
 #include "path.h"
 
-#define UNORDERED 2 /* a comparison with NaN, or of types without an order */
-
-static inline int is_number(uint8_t tag) {
-    return tag == SPOOKY_I64 || tag == SPOOKY_U64 || tag == SPOOKY_F64;
-}
-
-static inline int sign(int64_t a, int64_t b) { return (a > b) - (a < b); }
-static inline int usign(uint64_t a, uint64_t b) { return (a > b) - (a < b); }
-
-/* An integer (i64 when !is_u, else u64) against a double, exactly. */
-static int cmp_int_f64(int64_t i, uint64_t u, int is_u, double d) {
-    if (isnan(d)) return UNORDERED;
-    if (is_u) {
-        if (d < 0) return 1;
-        if (d >= 18446744073709551616.0) return -1;
-        double fl = floor(d);
-        int c = usign(u, (uint64_t)fl);
-        if (c) return c;
-        return d > fl ? -1 : 0;
-    }
-    if (d >= 9223372036854775808.0) return -1;
-    if (d < -9223372036854775808.0) return 1;
-    double fl = floor(d);
-    int c = sign(i, (int64_t)fl);
-    if (c) return c;
-    return d > fl ? -1 : 0;
-}
-
-/* -1, 0, 1, or UNORDERED: two numbers by value. */
-static int cmp_numbers(uint8_t ta, const uint8_t *a, uint8_t tb, const uint8_t *b) {
-    if (ta == SPOOKY_F64 && tb == SPOOKY_F64) {
-        double x, y;
-        memcpy(&x, a, 8);
-        memcpy(&y, b, 8);
-        if (isnan(x) || isnan(y)) return UNORDERED;
-        return (x > y) - (x < y);
-    }
-    if (ta == SPOOKY_F64) {
-        int c = cmp_numbers(tb, b, ta, a);
-        return c == UNORDERED ? c : -c;
-    }
-    int64_t i = (int64_t)load_u64(a);
-    uint64_t u = load_u64(a);
-    if (tb == SPOOKY_F64) {
-        double y;
-        memcpy(&y, b, 8);
-        return cmp_int_f64(i, u, ta == SPOOKY_U64, y);
-    }
-    int64_t j = (int64_t)load_u64(b);
-    uint64_t v = load_u64(b);
-    if (ta == tb) return ta == SPOOKY_U64 ? usign(u, v) : sign(i, j);
-    if (ta == SPOOKY_I64) return i < 0 ? -1 : usign((uint64_t)i, v); /* i64 vs u64 */
-    return j < 0 ? 1 : usign(u, (uint64_t)j); /* u64 vs i64 */
-}
+#define UNORDERED NUMBER_UNORDERED /* a comparison with NaN, or of types without an order */
 
 /* Value a (tag, bytes) against value b: -1, 0, 1, or UNORDERED. *ordered
  * says whether the two have an order at all (numbers, strings); other values
