@@ -5,11 +5,17 @@
  * bytes mean an unchanged record, so most records are never parsed. Changed
  * records are compared field by field: all fields (a merge of the two
  * hash-sorted indexes), all but some, or only some (a ResolvedSchema per
- * file: slots resolved once per schema and refreshed per record). */
+ * file: slots resolved once per schema and refreshed per record). With a
+ * tolerance numbers compare by value (number.h), nested ones too, so a pair
+ * whose bytes differ may still be unchanged; with an array key (deep) the
+ * elements of arrays of objects are matched by that field's value. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include "internal.h"
 #include "file.h"
+#include "number.h"
+#include "path.h"
 
 #define RED "\x1b[31m"
 #define GREEN "\x1b[32m"
@@ -99,7 +105,20 @@ typedef struct {
     size_t pick_cap;
     spooky_buf picked;
     batch batches[2];
+    number_tolerance tol; /* spec->tolerance */
+    uint64_t written; /* differences written (spec->limit) */
 } differ;
+
+/* Whether the next difference is written out (else only counted). */
+static int writing(const differ *d) {
+    const spooky_diff_spec *s = d->spec;
+    return s->format != SPOOKY_DIFF_COUNT && (s->limit == 0 || d->written < s->limit);
+}
+
+/* NDJSON or the JSON document's elements. */
+static int json_format(const differ *d) {
+    return d->spec->format == SPOOKY_DIFF_NDJSON || d->spec->format == SPOOKY_DIFF_JSON;
+}
 
 static int fail_on(differ *d, int side, int code, uint64_t offset, const char *message) {
     if (d->err_file) *d->err_file = side;
@@ -233,29 +252,42 @@ static int put_color(differ *d, const char *color) {
     return d->spec->color ? put(d, color) : SPOOKY_OK;
 }
 
+/* A record as one JSON object. */
+static int put_record(differ *d, const rec_ref *r) {
+    int rc = file_put_record(d->files[r->side], r->rec, r->len, r->off, &d->caches[r->side], d->out,
+                             d->err);
+    if (rc && d->err_file) *d->err_file = r->side;
+    return rc;
+}
+
+/* A JSON difference begins: the document's elements are ",\n{...}" (the
+ * caller drops the first comma), NDJSON's lines "{...}\n". */
+static int json_begin(differ *d) {
+    d->written++;
+    return d->spec->format == SPOOKY_DIFF_JSON ? put(d, ",\n") : SPOOKY_OK;
+}
+
+static int json_end(differ *d) { return put(d, d->spec->format == SPOOKY_DIFF_JSON ? "}" : "}\n"); }
+
 /* "- KEY {record}" / "+ KEY {record}", or {"op":"removed"|"added",...}. */
 static int emit_whole(differ *d, rec_ref *r) {
-    const spooky_diff_spec *s = d->spec;
     TRY(check_record(d, r));
-    if (s->format == SPOOKY_DIFF_COUNT) return SPOOKY_OK;
-    int added = r->side == 1, json = s->format == SPOOKY_DIFF_NDJSON;
+    if (!writing(d)) return SPOOKY_OK;
+    int added = r->side == 1, json = json_format(d);
     if (json) {
+        TRY(json_begin(d));
         TRY(put(d, added ? "{\"op\":\"added\",\"key\":" : "{\"op\":\"removed\",\"key\":"));
         TRY(put_key(d, r));
         TRY(put(d, ",\"record\":"));
     } else {
+        d->written++;
         TRY(put_color(d, added ? GREEN : RED));
         TRY(put(d, added ? "+ " : "- "));
         TRY(put_key(d, r));
         TRY(put(d, " "));
     }
-    int rc = file_put_record(d->files[r->side], r->rec, r->len, r->off, &d->caches[r->side], d->out,
-                             d->err);
-    if (rc) {
-        if (d->err_file) *d->err_file = r->side;
-        return rc;
-    }
-    if (json) return put(d, "}\n");
+    TRY(put_record(d, r));
+    if (json) return json_end(d);
     TRY(put_color(d, RESET));
     return put(d, "\n");
 }
@@ -287,19 +319,24 @@ static int note_change(differ *d, const rec_ref *o, const spooky_slot *so, const
 
 #define DEEP_MAX 64 /* levels followed; below that a value changes as a whole */
 
-/* Appends a step to the path: bare when it can be (as filter paths read),
- * else a JSON string. Returns the length to cut back to. */
-static int push_step(differ *d, const uint8_t *step, size_t n, size_t *mark) {
-    *mark = d->path.len;
-    if (d->path.len) TRY(buf_push(&d->path, '.'));
+/* A step's text: bare when it can be (as filter paths read), else a JSON
+ * string. */
+static int put_step(spooky_buf *path, const uint8_t *step, size_t n) {
     int bare = n > 0;
     for (size_t i = 0; i < n && bare; i++) {
         uint8_t c = step[i];
         bare = c > 0x20 && c != 0x7f && !strchr("=!<>\".", c);
     }
-    if (bare) return buf_append(&d->path, step, n);
-    int rc = spooky_value_to_json(SPOOKY_STR, step, n, &d->path);
+    if (bare) return buf_append(path, step, n);
+    int rc = spooky_value_to_json(SPOOKY_STR, step, n, path);
     return rc == SPOOKY_E_NOT_JSON ? SPOOKY_E_CBOR_INVALID : rc;
+}
+
+/* Appends a step to the path. Returns the length to cut back to. */
+static int push_step(differ *d, const uint8_t *step, size_t n, size_t *mark) {
+    *mark = d->path.len;
+    if (d->path.len) TRY(buf_push(&d->path, '.'));
+    return put_step(&d->path, step, n);
 }
 
 /* The top-level field's name as the path's first step. */
@@ -363,17 +400,191 @@ static int deep_step(differ *d, uint64_t hash, const uint8_t *step, size_t n, co
     return rc;
 }
 
+static int same_item(const item *a, const item *b) {
+    return a->end - a->p == b->end - b->p && memcmp(a->p, b->p, (size_t)(a->end - a->p)) == 0;
+}
+
+/* *close: two items are numbers within the tolerance. */
+static int numbers_within(const differ *d, const item *a, const item *b, int *close) {
+    path_value x, y;
+    *close = 0;
+    int ra = path_item_value(a->p, a->end, &x), rb = path_item_value(b->p, b->end, &y);
+    if (ra == SPOOKY_E_NOT_JSON || rb == SPOOKY_E_NOT_JSON) return SPOOKY_OK;
+    TRY(ra);
+    TRY(rb);
+    if (is_number(x.tag) && is_number(y.tag))
+        *close = numbers_close(x.tag, x.v, y.tag, y.v, &d->tol);
+    return SPOOKY_OK;
+}
+
+/* *close: two nested items are equal with numbers compared within the
+ * tolerance: maps with the same keys and close values, arrays as long with
+ * close elements, anything else byte for byte. (Without deep: a field's
+ * nested value is one change, or none.) */
+static int items_close(const differ *d, const item *a, const item *b, int depth, int *close) {
+    *close = same_item(a, b);
+    if (*close) return SPOOKY_OK;
+    TRY(numbers_within(d, a, b, close));
+    if (*close) return SPOOKY_OK;
+    const uint8_t *pa = a->p, *pb = b->p;
+    uint8_t ma, mb, ai;
+    uint64_t na, nb;
+    TRY(cbor_read_head(&pa, a->end, &ma, &ai, &na));
+    TRY(cbor_read_head(&pb, b->end, &mb, &ai, &nb));
+    if (depth >= DEEP_MAX || ma != mb || (ma != 4 && ma != 5) || na != nb) return SPOOKY_OK;
+    for (uint64_t i = 0; i < na; i++) {
+        item ea, eb;
+        if (ma == 5) {
+            item ka, kb;
+            TRY(map_entry(&pa, a->end, &ka, &ea));
+            TRY(map_entry(&pb, b->end, &kb, &eb));
+            if (!same_item(&ka, &kb)) return SPOOKY_OK; /* keys sorted: another key set */
+        } else {
+            ea.p = pa, eb.p = pb;
+            TRY(cbor_skip_item(&pa, a->end));
+            TRY(cbor_skip_item(&pb, b->end));
+            ea.end = pa, eb.end = pb;
+        }
+        TRY(items_close(d, &ea, &eb, depth + 1, close));
+        if (!*close) return SPOOKY_OK;
+    }
+    *close = 1;
+    return SPOOKY_OK;
+}
+
+/* ---- deep with an array key: elements matched by a field's value ------------------ */
+
+typedef struct {
+    item e; /* the element, an object */
+    item key; /* its spec->array_key value */
+    uint64_t pos; /* in its array */
+} keyed_element;
+
+static int by_key(const void *a, const void *b) {
+    const keyed_element *x = a, *y = b;
+    int c = bytes_cmp(x->key.p, (size_t)(x->key.end - x->key.p), y->key.p,
+                      (size_t)(y->key.end - y->key.p));
+    return c ? c : (x->pos > y->pos) - (x->pos < y->pos);
+}
+
+/* The n elements of an array (p: past its head) in order, with their
+ * array_key values, and a copy sorted by them. *ok 1 when every element is
+ * an object with that field and no value repeats. */
+static int key_elements(const differ *d, const uint8_t *p, const uint8_t *end, uint64_t n,
+                        keyed_element *in_order, keyed_element *sorted, int *ok) {
+    *ok = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        keyed_element *k = &in_order[i];
+        const uint8_t *q = p;
+        uint8_t major, ai;
+        uint64_t len;
+        TRY(cbor_read_head(&q, end, &major, &ai, &len));
+        k->e.p = p;
+        TRY(cbor_skip_item(&p, end));
+        k->e.end = p;
+        k->pos = i;
+        if (major != 5) return SPOOKY_OK;
+        const uint8_t *kp = k->e.p, *ke = k->e.end;
+        int got = path_step(&kp, &ke, d->spec->array_key, (uint32_t)d->spec->array_key_len);
+        if (got < 0) return -got;
+        if (!got) return SPOOKY_OK;
+        k->key = (item){kp, ke};
+    }
+    if (n) memcpy(sorted, in_order, (size_t)n * sizeof *sorted);
+    qsort(sorted, (size_t)n, sizeof *sorted, by_key);
+    for (uint64_t i = 1; i < n; i++)
+        if (same_item(&sorted[i - 1].key, &sorted[i].key)) return SPOOKY_OK;
+    *ok = 1;
+    return SPOOKY_OK;
+}
+
+/* The element of sorted (n, by key) whose key is key, or NULL. */
+static const keyed_element *find_key(const keyed_element *sorted, uint64_t n, const item *key) {
+    uint64_t lo = 0, hi = n;
+    while (lo < hi) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        const item *k = &sorted[mid].key;
+        int c = bytes_cmp(k->p, (size_t)(k->end - k->p), key->p, (size_t)(key->end - key->p));
+        if (c == 0) return &sorted[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+/* The path step of a keyed element, `[FIELD=VALUE]` after the array's path
+ * (FIELD bare or a JSON string, VALUE JSON): `items[id=3]`. A bare step
+ * never holds '=', so the step reads as no key of an object would. */
+static int keyed_step(differ *d, uint64_t hash, const item *key, const item *a, const item *b,
+                      int depth) {
+    size_t mark = d->path.len;
+    int rc = buf_push(&d->path, '[');
+    if (!rc) rc = put_step(&d->path, d->spec->array_key, d->spec->array_key_len);
+    if (!rc) rc = buf_push(&d->path, '=');
+    if (!rc) rc = spooky_cbor_to_json(key->p, (size_t)(key->end - key->p), &d->path);
+    if (rc == SPOOKY_E_NOT_JSON) rc = SPOOKY_E_CBOR_INVALID;
+    if (!rc) rc = buf_push(&d->path, ']');
+    if (!rc && !path_ignored(d))
+        rc = a && b ? deep_items(d, hash, a, b, depth + 1) : note_items(d, hash, a, b);
+    d->path.len = mark;
+    return rc;
+}
+
+/* Two arrays (pa, pb: past their heads) whose elements are all objects
+ * with the array key, its values unique on each side: elements matched by
+ * it, in the old array's order, then the new array's others in theirs
+ * (their order does not count). *keyed 0 (nothing done) when they are not. */
+static int deep_keyed(differ *d, uint64_t hash, const uint8_t *pa, const item *a, uint64_t na,
+                      const uint8_t *pb, const item *b, uint64_t nb, int depth, int *keyed) {
+    *keyed = 0;
+    if (na > (uint64_t)(a->end - pa) || nb > (uint64_t)(b->end - pb))
+        return SPOOKY_E_CBOR_INVALID; /* an element takes a byte at least */
+    size_t n = (size_t)na + (size_t)nb;
+    keyed_element *k = malloc((2 * n + 1) * sizeof *k);
+    uint8_t *matched = calloc((size_t)nb + 1, 1);
+    int rc = k && matched ? SPOOKY_OK : SPOOKY_E_NOMEM;
+    keyed_element *ao = k, *as = k + na, *bo = k + 2 * na, *bs = k + 2 * na + nb;
+    int ok = 0;
+    if (!rc) rc = key_elements(d, pa, a->end, na, ao, as, &ok);
+    if (!rc && ok) rc = key_elements(d, pb, b->end, nb, bo, bs, &ok);
+    if (!rc && ok) {
+        *keyed = 1;
+        for (uint64_t i = 0; i < na && !rc; i++) {
+            const keyed_element *m = find_key(bs, nb, &ao[i].key);
+            if (m) matched[m->pos] = 1;
+            rc = keyed_step(d, hash, &ao[i].key, &ao[i].e, m ? &m->e : NULL, depth);
+        }
+        for (uint64_t j = 0; j < nb && !rc; j++)
+            if (!matched[j]) rc = keyed_step(d, hash, &bo[j].key, NULL, &bo[j].e, depth);
+    }
+    free(k);
+    free(matched);
+    return rc;
+}
+
 /* Two nested items at the current path: maps key by key (keys are sorted),
- * arrays element by element, anything else as a whole. */
+ * arrays element by element (or by the array key), numbers within the
+ * tolerance, anything else as a whole. */
 static int deep_items(differ *d, uint64_t hash, const item *a, const item *b, int depth) {
-    if (a->end - a->p == b->end - b->p && memcmp(a->p, b->p, (size_t)(a->end - a->p)) == 0)
-        return SPOOKY_OK;
+    if (same_item(a, b)) return SPOOKY_OK;
+    if (d->spec->tolerance) {
+        int close;
+        TRY(numbers_within(d, a, b, &close));
+        if (close) return SPOOKY_OK;
+    }
     const uint8_t *pa = a->p, *pb = b->p;
     uint8_t ma, mb, ai;
     uint64_t na, nb;
     TRY(cbor_read_head(&pa, a->end, &ma, &ai, &na));
     TRY(cbor_read_head(&pb, b->end, &mb, &ai, &nb));
     if (depth >= DEEP_MAX || ma != mb || (ma != 4 && ma != 5)) return note_items(d, hash, a, b);
+    if (ma == 4 && d->spec->array_key_len) {
+        int keyed;
+        TRY(deep_keyed(d, hash, pa, a, na, pb, b, nb, depth, &keyed));
+        if (keyed) return SPOOKY_OK;
+    }
     if (ma == 4) {
         for (uint64_t i = 0; i < na || i < nb; i++) {
             item ea = {pa, pa}, eb = {pb, pb};
@@ -413,6 +624,17 @@ static int deep_items(differ *d, uint64_t hash, const item *a, const item *b, in
     return SPOOKY_OK;
 }
 
+/* Of two nested values, the one that is not valid CBOR, as an error. */
+static int bad_nested(differ *d, const rec_ref *o, const spooky_slot *so, const rec_ref *n,
+                      const spooky_slot *sn) {
+    const uint8_t *p = o->rec + so->offset, *end = p + so->length;
+    int old_ok = cbor_skip_item(&p, end) == SPOOKY_OK && p == end;
+    const rec_ref *bad = old_ok ? n : o;
+    const spooky_slot *s = old_ok ? sn : so;
+    return fail_on(d, bad->side, SPOOKY_E_RECORD_INVALID, bad->off + s->offset,
+                   "nested field is not valid CBOR");
+}
+
 /* A field in both records with different values. */
 static int field_differs(differ *d, const rec_ref *o, const spooky_slot *so, const rec_ref *n,
                          const spooky_slot *sn) {
@@ -424,14 +646,7 @@ static int field_differs(differ *d, const rec_ref *o, const spooky_slot *so, con
         item a = {o->rec + so->offset, o->rec + so->offset + so->length};
         item b = {n->rec + sn->offset, n->rec + sn->offset + sn->length};
         rc = deep_items(d, so->name_hash, &a, &b, 0);
-        if (rc == SPOOKY_E_CBOR_INVALID) { /* say which side */
-            const uint8_t *p = a.p;
-            int old_ok = cbor_skip_item(&p, a.end) == SPOOKY_OK && p == a.end;
-            const rec_ref *bad = old_ok ? n : o;
-            const spooky_slot *s = old_ok ? sn : so;
-            rc = fail_on(d, bad->side, SPOOKY_E_RECORD_INVALID, bad->off + s->offset,
-                         "nested field is not valid CBOR");
-        }
+        if (rc == SPOOKY_E_CBOR_INVALID) rc = bad_nested(d, o, so, n, sn);
     } else {
         rc = note_change(d, o, so, n, sn);
     }
@@ -454,6 +669,24 @@ static int same_value(const rec_ref *a, const spooky_slot *sa, const rec_ref *b,
                       const spooky_slot *sb) {
     return sa->tag == sb->tag && sa->length == sb->length &&
            (sa->length == 0 || memcmp(a->rec + sa->offset, b->rec + sb->offset, sa->length) == 0);
+}
+
+/* *eq: two fields' values are the same, byte for byte, or with a tolerance
+ * numbers within it (nested values item by item; with deep, field_differs
+ * walks them instead). */
+static int values_equal(differ *d, const rec_ref *a, const spooky_slot *sa, const rec_ref *b,
+                        const spooky_slot *sb, int *eq) {
+    *eq = same_value(a, sa, b, sb);
+    if (*eq || !d->spec->tolerance) return SPOOKY_OK;
+    if (is_number(sa->tag) && is_number(sb->tag)) {
+        *eq = numbers_close(sa->tag, a->rec + sa->offset, sb->tag, b->rec + sb->offset, &d->tol);
+        return SPOOKY_OK;
+    }
+    if (d->spec->deep || sa->tag != SPOOKY_NESTED || sb->tag != SPOOKY_NESTED) return SPOOKY_OK;
+    item x = {a->rec + sa->offset, a->rec + sa->offset + sa->length};
+    item y = {b->rec + sb->offset, b->rec + sb->offset + sb->length};
+    int rc = items_close(d, &x, &y, 0, eq);
+    return rc == SPOOKY_E_CBOR_INVALID ? bad_nested(d, a, sa, b, sb) : rc;
 }
 
 static int ignored(const spooky_diff_spec *s, uint64_t hash) {
@@ -479,11 +712,13 @@ static int compare_fields(differ *d, rec_ref *o, rec_ref *n) {
             if (rn && rn != SPOOKY_E_NOT_FOUND)
                 return fail_on(d, 1, SPOOKY_E_RECORD_INVALID, n->off, "record is not valid");
             if (ro && rn) continue;
-            if (!ro && !rn && same_value(o, so, n, sn)) continue;
-            if (!ro && !rn)
-                TRY(field_differs(d, o, so, n, sn));
-            else
+            if (ro || rn) {
                 TRY(field_alone(d, o, ro ? NULL : so, n, rn ? NULL : sn));
+                continue;
+            }
+            int eq;
+            TRY(values_equal(d, o, so, n, sn, &eq));
+            if (!eq) TRY(field_differs(d, o, so, n, sn));
         }
         return SPOOKY_OK;
     }
@@ -503,7 +738,9 @@ static int compare_fields(differ *d, rec_ref *o, rec_ref *n) {
             i++;
             j++;
             if (skip && ignored(s, so.name_hash)) continue;
-            if (!same_value(o, &so, n, &sn)) TRY(field_differs(d, o, &so, n, &sn));
+            int eq;
+            TRY(values_equal(d, o, &so, n, &sn, &eq));
+            if (!eq) TRY(field_differs(d, o, &so, n, &sn));
         }
     }
     return SPOOKY_OK;
@@ -558,12 +795,14 @@ static int put_label(differ *d, const field_change *c, int json) {
 /* {"op":"changed","key":K,"fields":{"f":{"old":V,"new":V},...}}, or
  * "~ KEY" and a line "    f: OLD -> NEW" per field ("(absent)" if none). */
 static int emit_changed(differ *d, rec_ref *o, rec_ref *n) {
-    int json = d->spec->format == SPOOKY_DIFF_NDJSON;
+    int json = json_format(d);
     if (json) {
+        TRY(json_begin(d));
         TRY(put(d, "{\"op\":\"changed\",\"key\":"));
         TRY(put_key(d, n));
         TRY(put(d, ",\"fields\":{"));
     } else {
+        d->written++;
         TRY(put_color(d, YELLOW));
         TRY(put(d, "~ "));
         TRY(put_key(d, n));
@@ -605,7 +844,15 @@ static int emit_changed(differ *d, rec_ref *o, rec_ref *n) {
         TRY(put_color(d, RESET));
         TRY(put(d, "\n"));
     }
-    return json ? put(d, "}}\n") : SPOOKY_OK;
+    if (!json) return SPOOKY_OK;
+    TRY(put(d, "}"));
+    if (d->spec->full) { /* the whole records beside the fields */
+        TRY(put(d, ",\"old\":"));
+        TRY(put_record(d, o));
+        TRY(put(d, ",\"new\":"));
+        TRY(put_record(d, n));
+    }
+    return json_end(d);
 }
 
 /* The new record of a pair whose bytes differ, after the old one was
@@ -640,14 +887,21 @@ static int check_new(differ *d, rec_ref *o, rec_ref *n) {
     return rc == SPOOKY_OK ? SPOOKY_OK : check_record(d, n);
 }
 
-/* One key in both files. */
+/* Whether records whose bytes differ differ (canonical records: other
+ * bytes, other fields): unless only some fields count, some paths do not,
+ * numbers within a tolerance are equal or array elements are matched by
+ * key (an order that does not count). */
+static int bytes_decide(const spooky_diff_spec *s) {
+    return s->fields_mode == SPOOKY_DIFF_ALL_FIELDS && !(s->deep && s->ignore_paths_len) &&
+           !s->tolerance && !s->array_key_len;
+}
+
+/* One key in both files, their records' bytes different. */
 static int diff_pair(differ *d, rec_ref *o, rec_ref *n, spooky_diff_counts *counts) {
-    const spooky_diff_spec *s = d->spec;
     TRY(check_record(d, o));
     TRY(check_new(d, o, n));
-    if (s->fields_mode == SPOOKY_DIFF_ALL_FIELDS && s->format == SPOOKY_DIFF_COUNT &&
-        !(s->deep && s->ignore_paths_len)) {
-        counts->changed++; /* canonical records: other bytes, other fields */
+    if (!writing(d) && bytes_decide(d->spec)) {
+        counts->changed++;
         return SPOOKY_OK;
     }
     TRY(compare_fields(d, o, n));
@@ -656,7 +910,7 @@ static int diff_pair(differ *d, rec_ref *o, rec_ref *n, spooky_diff_counts *coun
         return SPOOKY_OK;
     }
     counts->changed++;
-    return s->format == SPOOKY_DIFF_COUNT ? SPOOKY_OK : emit_changed(d, o, n);
+    return writing(d) ? emit_changed(d, o, n) : SPOOKY_OK;
 }
 
 /* What the walk does at one key: a record removed or added, or a pair whose
@@ -729,7 +983,10 @@ int spooky_diff_range(const spooky_diff_spec *spec, uint64_t old_begin, uint64_t
     if (!spec || !spec->old_file || !spec->new_file || !out || !counts ||
         (!spec->fields && spec->nfields) || spec->fields_mode < SPOOKY_DIFF_ALL_FIELDS ||
         spec->fields_mode > SPOOKY_DIFF_IGNORE_FIELDS || spec->format < SPOOKY_DIFF_COUNT ||
-        spec->format > SPOOKY_DIFF_TEXT || (!spec->ignore_paths && spec->ignore_paths_len) ||
+        spec->format > SPOOKY_DIFF_JSON || (!spec->ignore_paths && spec->ignore_paths_len) ||
+        (!spec->array_key && spec->array_key_len) || spec->array_key_len > UINT32_MAX ||
+        (spec->tolerance && !(isfinite(spec->abs_tolerance) && spec->abs_tolerance >= 0 &&
+                              isfinite(spec->rel_tolerance) && spec->rel_tolerance >= 0)) ||
         old_begin > old_end || old_end > spec->old_file->record_count || new_begin > new_end ||
         new_end > spec->new_file->record_count)
         return file_fail(err, SPOOKY_E_ARG, 0, "bad argument");
@@ -741,6 +998,7 @@ int spooky_diff_range(const spooky_diff_spec *spec, uint64_t old_begin, uint64_t
     d.out = out;
     d.err = err;
     d.err_file = err_file;
+    d.tol = (number_tolerance){spec->abs_tolerance, spec->rel_tolerance};
     int rc = SPOOKY_OK;
     size_t mark = out->len;
     if (spec->fields_mode == SPOOKY_DIFF_ONLY_FIELDS)

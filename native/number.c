@@ -96,12 +96,33 @@ static double as_double(uint8_t t, const uint8_t *p) {
     return t == SPOOKY_U64 ? (double)load_u64(p) : (double)(int64_t)load_u64(p);
 }
 
+/* A float with an integral value in the integers' range as one (tag and
+ * bytes into p): 1, or 0 when it is not. */
+static int integral(const uint8_t *v, uint8_t *tag, uint8_t *p) {
+    double d;
+    memcpy(&d, v, 8);
+    if (!(d == floor(d) && d >= -9223372036854775808.0 && d < 18446744073709551616.0)) return 0;
+    if (d < 9223372036854775808.0) {
+        *tag = SPOOKY_I64;
+        store_u64(p, (uint64_t)(int64_t)d);
+    } else {
+        *tag = SPOOKY_U64;
+        store_u64(p, (uint64_t)d);
+    }
+    return 1;
+}
+
 int numbers_close(uint8_t ta, const uint8_t *a, uint8_t tb, const uint8_t *b,
                   const number_tolerance *tol) {
     int c = cmp_numbers(ta, a, tb, b);
     if (c == 0) return 1;
     if (c == NUMBER_UNORDERED) return 0;
     if (ta != SPOOKY_F64 && tb != SPOOKY_F64) return ints_close(ta, a, tb, b, tol);
+    uint8_t fa[8], fb[8]; /* an integer and an integral float: two integers */
+    if (ta == SPOOKY_F64 && tb != SPOOKY_F64 && integral(a, &ta, fa))
+        return ints_close(ta, fa, tb, b, tol);
+    if (tb == SPOOKY_F64 && ta != SPOOKY_F64 && integral(b, &tb, fb))
+        return ints_close(ta, a, tb, fb, tol);
     double x = as_double(ta, a), y = as_double(tb, b);
     double d = fabs(x - y), m = fmax(fabs(x), fabs(y));
     if (isinf(d)) /* finite values beyond double's range apart: halved, the same test */

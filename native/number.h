@@ -23,9 +23,10 @@ typedef struct {
     double abs, rel;
 } number_tolerance;
 
-/* Whether two numbers are equal by value or close. Between two integers
- * |a-b| and rel * max(|a|,|b|) are exact at any size (no rounding); when
- * either is a float both are doubles (an integer beyond 2^53 rounded to the
+/* Whether two numbers are equal by value or close. Between two integers,
+ * or an integer and a float of integral value (every float beyond 2^53 is
+ * one), |a-b| and rel * max(|a|,|b|) are exact at any size (no rounding);
+ * otherwise both are doubles (an integer beyond 2^53 rounded to the
  * nearest) and the arithmetic is double's. */
 int numbers_close(uint8_t ta, const uint8_t *a, uint8_t tb, const uint8_t *b,
                   const number_tolerance *tol);

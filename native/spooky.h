@@ -445,7 +445,9 @@ typedef enum {
 typedef enum {
     SPOOKY_DIFF_COUNT = 0, /* counts only, no output */
     SPOOKY_DIFF_NDJSON = 1, /* one JSON object per difference */
-    SPOOKY_DIFF_TEXT = 2 /* lines for people: "- KEY {..}", "+ KEY {..}", "~ KEY" */
+    SPOOKY_DIFF_TEXT = 2, /* lines for people: "- KEY {..}", "+ KEY {..}", "~ KEY" */
+    SPOOKY_DIFF_JSON = 3 /* a JSON array's elements: ",\n{...}" per difference (the
+                          * caller drops the first comma and writes the brackets) */
 } spooky_diff_format;
 
 typedef struct {
@@ -470,6 +472,23 @@ typedef struct {
     int read_fds;
     int old_fd, new_fd;
     uint32_t batch;
+    /* tolerance 1: numbers (i64, u64, f64 in any combination, nested ones
+     * too) compare by value, and are equal when |a-b| <= abs_tolerance or
+     * |a-b| <= rel_tolerance * max(|a|,|b|) (both finite, >= 0; exact
+     * between integers, native/number.h). A pair whose bytes differ may then
+     * be unchanged. 0: values compare byte for byte (1 and 1.0 differ). */
+    int tolerance;
+    double abs_tolerance, rel_tolerance;
+    /* deep: arrays whose elements are all objects holding the field
+     * array_key (a UTF-8 name; NULL: none), its values unique on each side,
+     * are matched element by element by its value, not by position: a path
+     * step `items[id=3]`; the order of such elements does not count. */
+    const uint8_t *array_key;
+    size_t array_key_len;
+    int full; /* NDJSON, JSON: a changed key's old and new records too ("old", "new") */
+    /* Differences written at most by one call (0: no limit); the rest are
+     * only counted. */
+    uint64_t limit;
 } spooky_diff_spec;
 
 typedef struct {

@@ -5,27 +5,36 @@
 
 The key space is cut into ranges of about RANGE records; two ranges are
 diffed at once on two threads (the core releases the GIL) and their output is
-written in key order."""
+written in key order. The JSON document streams the ranges' elements between
+its head and its summary, so memory stays flat; Markdown is made here from
+the first `limit` differences only, with the counts of all."""
 
 from __future__ import annotations
 
+import math
 import struct
 import threading
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+import orjson
+
 from spooky_cli._native import ffi, lib
 from spooky_cli.errors import SpookyError
+from spooky_cli.markdown import diff_markdown
 from spooky_cli.parallel import in_order
 from spooky_cli.paths import parse_path, path_text
 from spooky_cli.reader import RecordFileReader, field_label, name_hash
 
 RANGE = 16384  # records of the larger file per range
 BATCH = 4096  # records of a file read at once (pread, in file order)
+LIMIT = 100  # Markdown: differences shown
 FORMATS = {
     "count": lib.SPOOKY_DIFF_COUNT,
     "ndjson": lib.SPOOKY_DIFF_NDJSON,
+    "json": lib.SPOOKY_DIFF_JSON,
     "text": lib.SPOOKY_DIFF_TEXT,
+    "markdown": lib.SPOOKY_DIFF_NDJSON,  # the first `limit` differences, rendered here
 }
 
 
@@ -41,6 +50,36 @@ class DiffCounts(NamedTuple):
 
     def as_dict(self) -> dict[str, int]:
         return self._asdict()
+
+
+class Tolerance(NamedTuple):
+    """Numbers a and b are equal when |a-b| <= abs or |a-b| <= rel * max(|a|,
+    |b|): exactly between integers, in double arithmetic when either is a
+    float (docs/CLI.md)."""
+
+    abs: float = 0.0
+    rel: float = 0.0
+
+    @classmethod
+    def of(cls, abs_: float | None, rel: float | None) -> Tolerance | None:
+        """The tolerance of --tolerance and --rel-tolerance (None: neither given)."""
+        if abs_ is None and rel is None:
+            return None
+        for name, v in (("tolerance", abs_), ("rel_tolerance", rel)):
+            if v is not None and not (math.isfinite(v) and v >= 0):
+                raise SpookyError(f"{name} must be a finite number >= 0, got {v!r}")
+        return cls(float(abs_ or 0.0), float(rel or 0.0))
+
+    def text(self) -> str:
+        return f"numbers within abs {self.abs:g} or rel {self.rel:g} are equal"
+
+
+def diff_summary(counts: DiffCounts, tolerance: Tolerance | None = None) -> dict[str, Any]:
+    """The summary as JSON shows it: the counts, and the tolerance when one was used."""
+    out: dict[str, Any] = dict(counts.as_dict())
+    if tolerance is not None:
+        out["tolerance"] = tolerance._asdict()
+    return out
 
 
 def _field_hashes(names: list[str], old: RecordFileReader, new: RecordFileReader) -> list[int]:
@@ -93,9 +132,20 @@ def diff_files(
     progress: Callable[[int], Any] | None = None,
     range_size: int = RANGE,
     batch: int = BATCH,
+    tolerance: Tolerance | None = None,
+    array_key: str | None = None,
+    full: bool = False,
+    limit: int = LIMIT,
 ) -> DiffCounts:
     """Compares old and new by key. fmt: "ndjson" (one JSON object per
-    difference), "text" (lines for people) or "count" (no output). fields: only
+    difference), "json" (one document: {"changes": [those objects],
+    "summary": diff_summary()}), "text" (lines for people), "markdown" (a
+    report: the counts, then the first `limit` differences as tables) or
+    "count" (no output). tolerance: numbers (nested ones too) within it are
+    equal, so a record whose bytes differ may count as unchanged. array_key:
+    array elements that are objects are matched by this field's value, not
+    by position (turns deep on). full: json and ndjson give a changed key's
+    old and new records too. fields: only
     these fields count; ignore: these do not (with deep, paths too:
     "user.updated_at"). deep: changes inside nested
     fields are listed by path ("user.address.city", "tags.2"; a path in
@@ -120,6 +170,19 @@ def diff_files(
         raise SpookyError(f"unknown diff format {fmt!r} (one of: {', '.join(FORMATS)})")
     if not 1 <= batch <= 2**32 - 1:
         raise SpookyError(f"batch must be 1 to {2**32 - 1} records, got {batch}")
+    if not 0 <= limit <= 2**63:
+        raise SpookyError(f"limit must be 0 to {2**63} differences, got {limit}")
+    if full and fmt not in ("ndjson", "json", "count"):
+        raise SpookyError("full records go with the json and ndjson formats only")
+    if tolerance is not None:
+        tolerance = Tolerance.of(tolerance.abs, tolerance.rel)  # checked
+    key_step = b""
+    if array_key is not None:
+        steps = parse_path(array_key, "array key") if array_key.strip() else []
+        if len(steps) != 1 or not steps[0]:
+            raise SpookyError(f"array key {array_key!r}: give one field name of the array elements")
+        key_step = steps[0].encode("utf-8")
+        deep = True
     ignore_paths: list[str] = []
     if ignore is not None:
         names_only = []
@@ -142,17 +205,34 @@ def diff_files(
         else lib.SPOOKY_DIFF_ALL_FIELDS
     )
     keep = ffi.new("uint64_t[]", hashes or [0])
-    spec = ffi.new("spooky_diff_spec *")
-    spec.old_file, spec.new_file = old.handle, new.handle
-    spec.fields, spec.nfields = keep, len(hashes)
-    spec.fields_mode, spec.format, spec.color = mode, FORMATS[fmt], 1 if color else 0
-    spec.deep = 1 if deep else 0
     packed = b"".join(
         struct.pack("<I", len(b)) + b for b in (p.encode("utf-8") for p in ignore_paths)
     )
     keep_paths = ffi.new("uint8_t[]", packed or b"\0")
-    spec.ignore_paths, spec.ignore_paths_len = keep_paths, len(packed)
-    spec.read_fds, spec.old_fd, spec.new_fd, spec.batch = 1, old.fileno(), new.fileno(), batch
+    keep_key = ffi.new("uint8_t[]", key_step or b"\0")
+    markdown = fmt == "markdown"
+    if markdown and limit == 0:
+        fmt = "count"  # the counts alone
+
+    def make_spec(c_format: int) -> Any:
+        spec = ffi.new("spooky_diff_spec *")
+        spec.old_file, spec.new_file = old.handle, new.handle
+        spec.fields, spec.nfields = keep, len(hashes)
+        spec.fields_mode, spec.format, spec.color = mode, c_format, 1 if color else 0
+        spec.deep = 1 if deep else 0
+        spec.ignore_paths, spec.ignore_paths_len = keep_paths, len(packed)
+        spec.read_fds, spec.old_fd, spec.new_fd, spec.batch = 1, old.fileno(), new.fileno(), batch
+        if tolerance is not None:
+            spec.tolerance, spec.abs_tolerance, spec.rel_tolerance = 1, *tolerance
+        spec.array_key, spec.array_key_len = keep_key, len(key_step)
+        spec.full = 1 if full else 0
+        spec.limit = limit if markdown else 0
+        return spec
+
+    spec = make_spec(FORMATS[fmt])
+    counting = make_spec(lib.SPOOKY_DIFF_COUNT)  # markdown, once `limit` are in hand
+    shown: list[bytes] = []  # markdown: the first `limit` differences, NDJSON lines
+    enough = threading.Event()
     readers = (old, new)
     per_thread = threading.local()
 
@@ -164,7 +244,8 @@ def diff_files(
         buf, err, side = per_thread.buf, per_thread.err, per_thread.side
         buf.len = 0
         counts = ffi.new("spooky_diff_counts *")
-        rc = lib.spooky_diff_range(spec, r[0], r[1], r[2], r[3], buf, counts, err, side)
+        use = counting if enough.is_set() else spec
+        rc = lib.spooky_diff_range(use, r[0], r[1], r[2], r[3], buf, counts, err, side)
         if rc:
             raise readers[side[0]].core_error(rc, err, "could not diff")
         text = ffi.buffer(buf.data, buf.len)[:] if buf.len else b""
@@ -175,18 +256,36 @@ def diff_files(
     old_is_larger = old.record_count >= new.record_count  # progress counts its records
     for reader in readers:  # what the binary searches of _ranges mapped
         lib.spooky_file_release(reader.handle)
+    emit: Callable[[bytes], Any] = write if write is not None else len
+    document = fmt == "json"
+    first = True  # of the document's elements: its leading comma goes
+    if document:
+        emit(b'{"changes":[')
     with in_order(diff_range, ranges, name="spooky-diff") as done:
         for n, (r, (text, counts)) in enumerate(done, 1):
             if n % 64 == 0:  # a range may map pages past its end that the next gave back
                 for reader in readers:
                     lib.spooky_file_release(reader.handle)
-            if text and write is not None:
-                write(text)
+            if markdown:
+                if text and len(shown) < limit:
+                    shown += text.splitlines()[: limit - len(shown)]
+                if len(shown) >= limit:
+                    enough.set()
+            elif text:
+                emit(text[1:] if document and first else text)  # one copy, of one range
+                first = False
             for i, c in enumerate(counts):
                 totals[i] += c
             if progress is not None:
                 progress(r[1] - r[0] if old_is_larger else r[3] - r[2])
-    return DiffCounts(*totals)
+    result = DiffCounts(*totals)
+    if document:
+        summary = orjson.dumps(diff_summary(result, tolerance))
+        emit(b'%s],"summary":%s}\n' % (b"" if first else b"\n", summary))
+    if markdown:
+        changes = [orjson.loads(line) for line in shown]
+        emit(diff_markdown(changes, diff_summary(result, tolerance)))
+    return result
 
 
-__all__ = ["DiffCounts", "diff_files"]
+__all__ = ["DiffCounts", "Tolerance", "diff_files", "diff_summary"]
