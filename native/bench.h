@@ -20,6 +20,10 @@ void spooky_test_set_run_limit(size_t bytes);
 /* TESTS ONLY: 1 makes temporary files without O_TMPFILE (a named file
  * unlinked at once, as on file systems that refuse O_TMPFILE); 0 restores. */
 void spooky_test_set_no_o_tmpfile(int on);
+/* TESTS ONLY: record files written with plain writes only (on = 1), never with
+ * O_DIRECT; and the bytes written with O_DIRECT so far, by all writers. */
+void spooky_test_set_no_direct_io(int on);
+uint64_t spooky_test_direct_bytes(void);
 
 /* Typed reads by name: hash, binary search, tag and length check. */
 int spooky_get_i64(const uint8_t *rec, size_t len, const uint8_t *name, size_t name_len,
