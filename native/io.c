@@ -228,3 +228,48 @@ void page_out_free(page_out *o) {
     o->buf = NULL;
     o->cap = o->tail = 0;
 }
+
+/* ---- spooky_sink: page_out for a stream of bytes (export's output) ------------------ */
+
+#define SINK_ROOM ((size_t)4 << 20)
+
+struct spooky_sink {
+    page_out out;
+};
+
+spooky_sink *spooky_sink_new(int fd) {
+    spooky_sink *s = calloc(1, sizeof *s);
+    if (!s) return NULL;
+    if (page_out_init(&s->out, fd, SINK_ROOM)) {
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+int spooky_sink_write(spooky_sink *s, const uint8_t *data, size_t n) {
+    if (!s || (!data && n)) return SPOOKY_E_ARG;
+    page_out *o = &s->out;
+    while (n) {
+        size_t k = o->cap - o->tail < n ? o->cap - o->tail : n;
+        memcpy(o->buf + o->tail, data, k);
+        o->tail += k;
+        data += k;
+        n -= k;
+        if (o->tail == o->cap) TRY(page_out_write(o, o->tail));
+    }
+    return SPOOKY_OK;
+}
+
+int spooky_sink_finish(spooky_sink *s) {
+    if (!s) return SPOOKY_E_ARG;
+    TRY(page_out_end(&s->out));
+    return lseek(s->out.fd, (off_t)s->out.at, SEEK_SET) < 0 ? SPOOKY_E_IO : SPOOKY_OK;
+}
+
+void spooky_sink_free(spooky_sink *s) {
+    if (!s) return;
+    if (s->out.direct) set_direct(s->out.fd, 0);
+    page_out_free(&s->out);
+    free(s);
+}

@@ -18,7 +18,7 @@ import shutil
 import struct
 import sys
 import tempfile
-import threading
+from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO, NamedTuple
 
@@ -419,15 +419,18 @@ class RecordFileReader:
 
     def export_ndjson(
         self,
-        write: Callable[[bytes], Any],
+        write: Callable[[Any], Any],
         fields: list[str] | None = None,
         progress: Callable[[int], Any] | None = None,
+        *,
+        views: bool = False,
     ) -> int:
         """Writes every record as one JSON object per line, in file order: all
         fields (in the record's order) or the named ones, in that order (names
-        the file lacks raise SpookyError). write gets one bytes per block;
-        progress, if given, the payload bytes of each block done. Returns the
-        records written."""
+        the file lacks raise SpookyError). write gets one bytes per block, or
+        with views=True a memoryview of the core's buffer, valid only during
+        the call (no copy: the buffers are used again); progress, if given,
+        the payload bytes of each block done. Returns the records written."""
         f = self.handle
         if fields is None:
             hashes, n = ffi.NULL, 0
@@ -435,24 +438,32 @@ class RecordFileReader:
             fields = list(dict.fromkeys(fields))  # a name asked twice is written once
             hashes = ffi.new("uint64_t[]", self.field_hashes(fields) or [0])
             n = len(fields)
-        per_thread = threading.local()
+        free: deque[Any] = deque()  # spooky_buf * for a block's text, used again
 
-        def export_block(index: int) -> bytes:
-            if not hasattr(per_thread, "buf"):
-                per_thread.buf = ffi.gc(ffi.new("spooky_buf *"), lib.spooky_buf_free)
-                per_thread.err = ffi.new("spooky_error *")
-            buf, err = per_thread.buf, per_thread.err
+        def export_block(index: int) -> Any:
+            try:
+                buf = free.pop()
+            except IndexError:
+                buf = ffi.gc(ffi.new("spooky_buf *"), lib.spooky_buf_free)
+            err = ffi.new("spooky_error *")
             buf.len = 0
             rc = lib.spooky_file_export_block(f, index, hashes, n, buf, err)
             if rc:
+                free.append(buf)
                 raise self.core_error(rc, err, f"could not export block {index} of")
-            return ffi.buffer(buf.data, buf.len)[:]
+            return buf
 
         # two blocks are turned into JSON at once, written in file order
         released = 0
         with in_order(lambda b: export_block(b.number), self._blocks, name="spooky-export") as done:
-            for block, text in done:
-                write(text)
+            for block, buf in done:
+                text = ffi.buffer(buf.data, buf.len)
+                if views:
+                    with memoryview(text) as view:
+                        write(view)
+                else:
+                    write(text[:])
+                free.append(buf)
                 released = self.release_pages(released, block.payload_offset + block.payload_len)
                 if progress is not None:
                     progress(block.payload_len + _BLOCK_HEADER_SIZE)

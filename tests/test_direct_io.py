@@ -126,3 +126,22 @@ def test_tmpfs_output(tmp_path: Path) -> None:
         ref = run_cli("convert", str(src), "-o", str(tmp_path / "ref.spky"))
         assert ref.code == 0
         assert out.read_bytes() == (tmp_path / "ref.spky").read_bytes()
+
+
+@pytest.mark.parametrize("direct", [True, False], ids=["direct", "plain"])
+def test_export_to_a_file_is_what_stdout_gets(tmp_path: Path, direct: bool) -> None:
+    src = tmp_path / "in.ndjson"
+    src.write_bytes(ndjson(9000))
+    assert run_cli("convert", str(src), "-o", str(tmp_path / "x.spky")).code == 0
+    out = tmp_path / "out.ndjson"
+    out.write_bytes(b"old")
+    if direct:
+        res = run_cli("export", str(tmp_path / "x.spky"), "-o", str(out))
+    else:
+        with plain_writes():
+            res = run_cli("export", str(tmp_path / "x.spky"), "-o", str(out))
+    shown = run_cli("export", str(tmp_path / "x.spky"))
+    assert res.code == 0 and shown.code == 0, res.stderr
+    text = out.read_bytes()
+    assert text == shown.stdout and len(text) > 3 * 4096
+    assert [orjson.loads(line)["id"] for line in text.splitlines()] == list(range(9000))
