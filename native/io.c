@@ -201,12 +201,18 @@ static int write_pages(page_out *o, const uint8_t *p, size_t n, uint64_t off) {
     return SPOOKY_OK;
 }
 
+#define WRITEBACK_STEP ((uint64_t)8 << 20)
+
 int page_out_write(page_out *o, size_t len) {
     size_t whole = len & ~(PAGE_OUT_ALIGN - 1);
     if (whole) {
         TRY(write_pages(o, o->buf, whole, o->at));
         o->at += whole;
         memmove(o->buf, o->buf + whole, len - whole);
+        if (!o->direct && o->at - o->synced >= WRITEBACK_STEP) {
+            spooky_start_writeback(o->fd, o->synced, o->at - o->synced);
+            o->synced = o->at;
+        }
     }
     o->tail = len - whole;
     return SPOOKY_OK;
@@ -231,7 +237,7 @@ void page_out_free(page_out *o) {
 
 /* ---- spooky_sink: page_out for a stream of bytes (export's output) ------------------ */
 
-#define SINK_ROOM ((size_t)4 << 20)
+#define SINK_ROOM ((size_t)1 << 20)
 
 struct spooky_sink {
     page_out out;

@@ -55,13 +55,16 @@ typedef struct {
     size_t cap;
     size_t tail; /* buf[0..tail): the bytes from `at` on, not yet written */
     uint64_t at; /* a multiple of PAGE_OUT_ALIGN */
+    uint64_t synced; /* plain writes: writeback started up to here */
 } page_out;
 
 /* An empty file on fd; cap: the buffer's first size. */
 int page_out_init(page_out *o, int fd, size_t cap);
 /* Room for need bytes in buf, keeping buf[0..keep) (buf may move). */
 int page_out_reserve(page_out *o, size_t need, size_t keep);
-/* buf[0..len) are the file's next bytes from `at` on (len >= tail). */
+/* buf[0..len) are the file's next bytes from `at` on (len >= tail). Plain
+ * writes start their writeback every few MB, so that the final fsync has
+ * little left to wait for. */
 int page_out_write(page_out *o, size_t len);
 /* Writes the tail; O_DIRECT is off after, whatever the status. */
 int page_out_end(page_out *o);

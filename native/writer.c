@@ -11,7 +11,6 @@
 #include "keyindex.h"
 #include "names.h"
 
-#define WRITEBACK_STEP ((uint64_t)8 << 20)
 #define BLOCK_ROOM ((size_t)2 << 20) /* the output buffer's first size */
 
 typedef struct {
@@ -39,7 +38,6 @@ struct spooky_writer {
     char *temp_dir; /* where the temporary files go */
     uint64_t records;
     uint64_t bytes_written;
-    uint64_t synced; /* writeback started up to here */
     spooky_buf clash_a, clash_b; /* two names with one hash */
 };
 
@@ -151,12 +149,6 @@ static int flush_block(spooky_writer *w) {
     w->blocks[w->nblocks++] = (block_entry){w->block_offset, w->block_records, w->block.len};
     uint64_t size = SPOOKY_BLOCK_HEADER_SIZE + w->block.len;
     w->block_offset += size;
-    /* start writing back what is done, so the final fsync has less to wait
-     * for (direct writes are on the disk already) */
-    if (!w->out.direct && w->out.at - w->synced >= WRITEBACK_STEP) {
-        spooky_start_writeback(w->fd, w->synced, w->out.at - w->synced);
-        w->synced = w->out.at;
-    }
     w->bytes_written += size;
     w->block.len = 0;
     w->block_records = 0;
