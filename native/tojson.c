@@ -71,6 +71,46 @@ static size_t plain_prefix(const uint8_t *s, size_t n) {
     return i;
 }
 
+#define STRING_STEP ((size_t)4096) /* input bytes escaped per reservation */
+
+/* The JSON text of the UTF-8 bytes p..end, appended at o (room for
+ * 6 bytes per input byte); returns the end, or NULL if s is not UTF-8. */
+static uint8_t *escape_span(uint8_t *o, const uint8_t *p, const uint8_t *end) {
+    while (p < end) {
+        uint8_t c = *p;
+        if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+            *o++ = c;
+            p++;
+            continue;
+        }
+        if (c >= 0x80) {
+            size_t k = utf8_seq(p, end);
+            if (!k) return NULL;
+            for (size_t i = 0; i < k; i++) o[i] = p[i];
+            o += k;
+            p += k;
+            continue;
+        }
+        o[0] = '\\';
+        switch (c) {
+        case '"': o[1] = '"'; break;
+        case '\\': o[1] = '\\'; break;
+        case '\n': o[1] = 'n'; break;
+        case '\r': o[1] = 'r'; break;
+        case '\t': o[1] = 't'; break;
+        case '\b': o[1] = 'b'; break;
+        case '\f': o[1] = 'f'; break;
+        default:
+            memcpy(o + 1, "u00", 3);
+            o[4] = (uint8_t)HEX[c >> 4], o[5] = (uint8_t)HEX[c & 15];
+            o += 4;
+        }
+        o += 2;
+        p++;
+    }
+    return o;
+}
+
 /* JSON string of n bytes of UTF-8 (validated). */
 static int put_string(spooky_buf *out, const uint8_t *s, size_t n) {
     size_t plain = plain_prefix(s, n);
@@ -78,40 +118,16 @@ static int put_string(spooky_buf *out, const uint8_t *s, size_t n) {
     out->data[out->len++] = '"';
     memcpy(out->data + out->len, s, plain);
     out->len += plain;
-    if (plain == n) {
-        out->data[out->len++] = '"';
-        return SPOOKY_OK;
-    }
     const uint8_t *p = s + plain, *end = s + n;
-    while (p < end) {
-        const uint8_t *run = p;
-        while (p < end && *p >= 0x20 && *p != '"' && *p != '\\' && *p < 0x80) p++;
-        TRY(buf_append(out, run, (size_t)(p - run)));
-        if (p >= end) break;
-        uint8_t c = *p;
-        if (c >= 0x80) {
-            size_t k = utf8_seq(p, end);
-            if (!k) return SPOOKY_E_NOT_JSON;
-            TRY(buf_append(out, p, k));
-            p += k;
-            continue;
-        }
-        char esc[6] = {'\\', 0, 0, 0, 0, 0};
-        size_t k = 2;
-        switch (c) {
-        case '"': esc[1] = '"'; break;
-        case '\\': esc[1] = '\\'; break;
-        case '\n': esc[1] = 'n'; break;
-        case '\r': esc[1] = 'r'; break;
-        case '\t': esc[1] = 't'; break;
-        case '\b': esc[1] = 'b'; break;
-        case '\f': esc[1] = 'f'; break;
-        default:
-            esc[1] = 'u', esc[2] = '0', esc[3] = '0', esc[4] = HEX[c >> 4], esc[5] = HEX[c & 15];
-            k = 6;
-        }
-        TRY(buf_append(out, esc, k));
-        p++;
+    while (p < end) { /* the rest in steps, each written straight into room for its worst case */
+        size_t step = (size_t)(end - p) < STRING_STEP ? (size_t)(end - p) : STRING_STEP;
+        const uint8_t *stop = p + step;
+        while (stop < end && (*stop & 0xc0) == 0x80) stop++; /* not inside a character */
+        TRY(buf_grow(out, 6 * (size_t)(stop - p)));
+        uint8_t *o = escape_span(out->data + out->len, p, stop);
+        if (!o) return SPOOKY_E_NOT_JSON;
+        out->len = (size_t)(o - out->data);
+        p = stop;
     }
     return buf_push(out, '"');
 }
