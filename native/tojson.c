@@ -66,6 +66,14 @@ static size_t plain_prefix(const uint8_t *s, size_t n) {
         int mask = _mm_movemask_epi8(bad);
         if (mask) return i + (size_t)__builtin_ctz((unsigned)mask);
     }
+    if (i < n && n >= 16) { /* the last 16 bytes, overlapping what was checked */
+        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(s + n - 16));
+        __m128i bad =
+            _mm_or_si128(_mm_cmplt_epi8(x, space),
+                         _mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, backslash)));
+        unsigned mask = (unsigned)_mm_movemask_epi8(bad) >> (i - (n - 16));
+        return mask ? i + (size_t)__builtin_ctz(mask) : n;
+    }
 #endif
     while (i < n && s[i] >= 0x20 && s[i] != '"' && s[i] != '\\' && s[i] < 0x80) i++;
     return i;
@@ -111,8 +119,34 @@ static uint8_t *escape_span(uint8_t *o, const uint8_t *p, const uint8_t *end) {
     return o;
 }
 
+/* Whether the 8 bytes of v (little-endian) are all plain (as plain_prefix):
+ * none below 0x20, none from 0x80 on, no '"' and no '\\'. */
+static inline int plain8(uint64_t v) {
+    const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+    uint64_t q = v ^ (ones * '"'), b = v ^ (ones * '\\');
+    /* a byte below 0x20, or one that is zero after the xor: its high bit set below */
+    uint64_t bad = (v - ones * 0x20) | (q - ones) | (b - ones) | v;
+    return (bad & high) == 0;
+}
+
+/* Whether s[0..n), 4 <= n <= 16, is all plain: two 8- or 4-byte loads that may overlap. */
+static inline int short_plain(const uint8_t *s, size_t n) {
+    if (n >= 8) return plain8(load_u64(s)) && plain8(load_u64(s + n - 8));
+    uint64_t v = (uint64_t)load_u32(s) | (uint64_t)load_u32(s + n - 4) << 32;
+    return plain8(v);
+}
+
 /* JSON string of n bytes of UTF-8 (validated). */
 static int put_string(spooky_buf *out, const uint8_t *s, size_t n) {
+    if (n >= 4 && n <= 16 && short_plain(s, n)) { /* the usual short string */
+        TRY(buf_grow(out, 18));
+        uint8_t *o = out->data + out->len;
+        o[0] = '"';
+        memcpy(o + 1, s, n);
+        o[n + 1] = '"';
+        out->len += n + 2;
+        return SPOOKY_OK;
+    }
     size_t plain = plain_prefix(s, n);
     TRY(buf_grow(out, plain + 2));
     out->data[out->len++] = '"';
@@ -150,7 +184,12 @@ int cbor_read_head(const uint8_t **p, const uint8_t *end, uint8_t *major, uint8_
     size_t k = (size_t)1 << (*ai - 24);
     if ((size_t)(end - *p) < k) return SPOOKY_E_CBOR_INVALID;
     uint64_t v = 0;
-    for (size_t i = 0; i < k; i++) v = v << 8 | (*p)[i];
+#ifdef __GNUC__
+    if (k == 8) {
+        v = __builtin_bswap64(load_u64(*p)); /* floats and large integers */
+    } else
+#endif
+        for (size_t i = 0; i < k; i++) v = v << 8 | (*p)[i];
     *p += k;
     *arg = v;
     return SPOOKY_OK;
@@ -185,8 +224,13 @@ int cbor_skip_item(const uint8_t **p, const uint8_t *end) {
     return SPOOKY_OK;
 }
 
-/* Reads a CBOR head: major type and argument. */
-static int read_head(reader *r, uint8_t *major, uint64_t *arg) {
+/* Reads a CBOR head: major type and argument (a one-byte head inline). */
+static inline int read_head(reader *r, uint8_t *major, uint64_t *arg) {
+    if (r->p < r->end && (*r->p & 0x1f) < 24) {
+        *major = *r->p >> 5;
+        *arg = *r->p++ & 0x1f;
+        return SPOOKY_OK;
+    }
     uint8_t ai;
     return cbor_read_head(&r->p, r->end, major, &ai, arg);
 }
