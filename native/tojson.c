@@ -136,16 +136,31 @@ static inline int short_plain(const uint8_t *s, size_t n) {
     return plain8(v);
 }
 
+static inline int plain_byte(uint8_t c) { return c >= 0x20 && c < 0x80 && c != '"' && c != '\\'; }
+
 /* JSON string of n bytes of UTF-8 (validated). */
 static int put_string(spooky_buf *out, const uint8_t *s, size_t n) {
-    if (n >= 4 && n <= 16 && short_plain(s, n)) { /* the usual short string */
-        TRY(buf_grow(out, 18));
-        uint8_t *o = out->data + out->len;
-        o[0] = '"';
-        memcpy(o + 1, s, n);
-        o[n + 1] = '"';
-        out->len += n + 2;
-        return SPOOKY_OK;
+    if (n <= 16) { /* the usual short string, plain: quoted as it is, no loop and no call */
+        int plain = n >= 4 ? short_plain(s, n)
+                           : (n < 1 || plain_byte(s[0])) && (n < 2 || plain_byte(s[1])) &&
+                                 (n < 3 || plain_byte(s[2]));
+        if (plain) {
+            TRY(buf_grow(out, 18));
+            uint8_t *o = out->data + out->len;
+            o[0] = '"';
+            if (n >= 8) { /* two copies that may overlap: no byte past s is read */
+                memcpy(o + 1, s, 8);
+                memcpy(o + 1 + n - 8, s + n - 8, 8);
+            } else if (n >= 4) {
+                memcpy(o + 1, s, 4);
+                memcpy(o + 1 + n - 4, s + n - 4, 4);
+            } else {
+                for (size_t i = 0; i < n; i++) o[1 + i] = s[i];
+            }
+            o[n + 1] = '"';
+            out->len += n + 2;
+            return SPOOKY_OK;
+        }
     }
     size_t plain = plain_prefix(s, n);
     TRY(buf_grow(out, plain + 2));
