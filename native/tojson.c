@@ -11,21 +11,37 @@ static const char DIGIT_PAIRS[] =
     "4748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293"
     "949596979899";
 
-/* Two digits per division. */
+/* v < 10^8 as 8 digits at p: its two halves' pairs, independent of each other. */
+static inline void put8_digits(char *p, uint32_t v) {
+    uint32_t hi = v / 10000, lo = v % 10000;
+    memcpy(p, DIGIT_PAIRS + 2 * (hi / 100), 2);
+    memcpy(p + 2, DIGIT_PAIRS + 2 * (hi % 100), 2);
+    memcpy(p + 4, DIGIT_PAIRS + 2 * (lo / 100), 2);
+    memcpy(p + 6, DIGIT_PAIRS + 2 * (lo % 100), 2);
+}
+
+/* Eight digits per 64-bit division, then two per 32-bit one. */
 static int put_u64(spooky_buf *out, uint64_t v) {
     char b[24];
     int i = 24;
-    while (v >= 100) {
-        unsigned r = (unsigned)(v % 100);
-        v /= 100;
+    while (v >= 100000000) {
+        uint64_t q = v / 100000000;
+        i -= 8;
+        put8_digits(b + i, (uint32_t)(v - q * 100000000));
+        v = q;
+    }
+    uint32_t w = (uint32_t)v;
+    while (w >= 100) {
+        uint32_t r = w % 100;
+        w /= 100;
         i -= 2;
         memcpy(b + i, DIGIT_PAIRS + 2 * r, 2);
     }
-    if (v >= 10) {
+    if (w >= 10) {
         i -= 2;
-        memcpy(b + i, DIGIT_PAIRS + 2 * v, 2);
+        memcpy(b + i, DIGIT_PAIRS + 2 * w, 2);
     } else {
-        b[--i] = (char)('0' + v);
+        b[--i] = (char)('0' + w);
     }
     return buf_append(out, b + i, (size_t)(24 - i));
 }

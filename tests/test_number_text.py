@@ -81,3 +81,29 @@ def test_random_decimals() -> None:
 def test_bad_numbers_are_errors(text: str) -> None:
     with pytest.raises(sp.JsonError):
         field(text)
+
+
+def int_text(v: int) -> bytes:
+    """An i64 (or u64 above it) field's JSON text, from the core."""
+    from spooky_cli._native import ffi, lib
+
+    tag, raw = (
+        (2, v.to_bytes(8, "little", signed=True)) if v < 2**63 else (6, v.to_bytes(8, "little"))
+    )
+    buf = ffi.new("spooky_buf *")
+    try:
+        assert lib.spooky_value_to_json(tag, raw, 8, buf) == 0
+        return ffi.buffer(buf.data, buf.len)[:]
+    finally:
+        lib.spooky_buf_free(buf)
+
+
+def test_integers_print_back_as_python_prints_them() -> None:
+    rnd = random.Random(3)
+    values = [0, 1, 9, 10, 99, 100, 10**8 - 1, 10**8, 10**8 + 1, 10**16, 2**63 - 1, 2**64 - 1]
+    values += [-v for v in values if 0 < v <= 2**63] + [-(2**63)]
+    values += [rnd.randint(0, 10 ** rnd.randint(1, 19)) for _ in range(3000)]
+    for v in values:
+        assert int_text(v) == str(v).encode(), v
+        rec = sp.SpookyRecord(sp.record_from_json(b'{"n": [' + str(v).encode() + b"]}"))
+        assert rec.get("n") == [v]  # nested: CBOR back to JSON text, read by orjson
