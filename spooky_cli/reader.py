@@ -453,10 +453,14 @@ class RecordFileReader:
                 raise self.core_error(rc, err, f"could not export block {index} of")
             return buf
 
-        # two blocks are turned into JSON at once, written in file order
+        # two blocks are turned into JSON at once, written in file order; up to
+        # EXPORT_AHEAD wait their turn, so that the writing (direct I/O: this
+        # thread waits for the disk) and other processes stall the two less
         released = 0
         wanted = self.prefetch(0, 0)
-        with in_order(lambda b: export_block(b.number), self._blocks, name="spooky-export") as done:
+        with in_order(
+            lambda b: export_block(b.number), self._blocks, ahead=EXPORT_AHEAD, name="spooky-export"
+        ) as done:
             for block, buf in done:
                 wanted = self.prefetch(wanted, block.payload_offset)
                 text = ffi.buffer(buf.data, buf.len)
@@ -499,6 +503,9 @@ class RecordFileReader:
             self._mm.madvise(mmap.MADV_DONTNEED, start, end - start)
             return end
         return start
+
+
+EXPORT_AHEAD = 16  # blocks rendered ahead of the one being written (~1 MB of text each)
 
 
 def open_records(path: str | os.PathLike[str]) -> RecordFileReader:
