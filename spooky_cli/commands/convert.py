@@ -30,7 +30,7 @@ from spooky_cli.writer import (
     transcode_chunk,
 )
 
-IN_FLIGHT = 3  # pieces being transcoded while the writer works
+IN_FLIGHT = 5  # pieces read ahead of the writer: transcoding seldom waits for it
 BIG_INT_HINT = "--big-int float stores it as the nearest float"
 
 
