@@ -305,7 +305,12 @@ static int cbor_item(reader *r, spooky_buf *out, int depth) {
             if (i) TRY(buf_push(out, ','));
             if (r->p >= r->end) return SPOOKY_E_CBOR_INVALID;
             if ((*r->p >> 5) != 3) return SPOOKY_E_NOT_JSON; /* keys must be text */
-            TRY(cbor_item(r, out, depth + 1));
+            uint8_t key_major;
+            uint64_t key_len;
+            TRY(read_head(r, &key_major, &key_len)); /* the key here: no call for a text */
+            if (key_len > (uint64_t)(r->end - r->p)) return SPOOKY_E_CBOR_INVALID;
+            TRY(put_string(out, r->p, (size_t)key_len));
+            r->p += key_len;
             TRY(buf_push(out, ':'));
             TRY(cbor_item(r, out, depth + 1));
         }
