@@ -6,6 +6,12 @@
 #endif
 #include "internal.h"
 
+#ifdef __GNUC__
+#define NOINLINE __attribute__((noinline))
+#else
+#define NOINLINE
+#endif
+
 static const char DIGIT_PAIRS[] =
     "0001020304050607080910111213141516171819202122232425262728293031323334353637383940414243444546"
     "4748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293"
@@ -152,11 +158,31 @@ static inline int short_plain(const uint8_t *s, size_t n) {
     return plain8(v);
 }
 
+/* Whether s[0..n) holds a byte that JSON text must escape: '"', '\\' or one
+ * below 0x20 (bytes from 0x80 on do not count), 8 bytes at a time; each
+ * test below tells exactly whether some byte of the word matches. */
+static int needs_escape(const uint8_t *s, size_t n) {
+    const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+    uint64_t found = 0;
+    size_t i = 0;
+    for (; i + 8 <= n || (i < n && n >= 8); i += 8) {
+        uint64_t v = load_u64(s + (i + 8 <= n ? i : n - 8)); /* the last word may overlap */
+        uint64_t q = v ^ (ones * '"'), b = v ^ (ones * '\\');
+        found |= ((v - ones * 0x20) & ~v) | ((q - ones) & ~q) | ((b - ones) & ~b);
+    }
+    if (n < 8)
+        for (; i < n; i++) found |= (uint64_t)(s[i] < 0x20 || s[i] == '"' || s[i] == '\\') << 7;
+    return (found & high) != 0;
+}
+
 static inline int plain_byte(uint8_t c) { return c >= 0x20 && c < 0x80 && c != '"' && c != '\\'; }
 
-/* JSON string of n bytes of UTF-8 (validated). */
-static int put_string(spooky_buf *out, const uint8_t *s, size_t n) {
-    if (n <= 16) { /* the usual short string, plain: quoted as it is, no loop and no call */
+static int put_string_any(spooky_buf *out, const uint8_t *s, size_t n);
+
+/* JSON string of n bytes of UTF-8 (validated): the usual short plain one
+ * inline, the others in put_string_any. */
+static inline int put_string(spooky_buf *out, const uint8_t *s, size_t n) {
+    if (n <= 16) { /* quoted as it is, no loop and no call */
         int plain = n >= 4 ? short_plain(s, n)
                            : (n < 1 || plain_byte(s[0])) && (n < 2 || plain_byte(s[1])) &&
                                  (n < 3 || plain_byte(s[2]));
@@ -178,12 +204,24 @@ static int put_string(spooky_buf *out, const uint8_t *s, size_t n) {
             return SPOOKY_OK;
         }
     }
+    return put_string_any(out, s, n);
+}
+
+/* put_string's other cases, out of line so that the usual one stays small. */
+NOINLINE static int put_string_any(spooky_buf *out, const uint8_t *s, size_t n) {
     size_t plain = plain_prefix(s, n);
+    const uint8_t *p = s + plain, *end = s + n;
+    if (!needs_escape(p, n - plain) && valid_utf8(p, n - plain)) { /* UTF-8, nothing to escape */
+        TRY(buf_grow(out, n + 2));
+        out->data[out->len++] = '"';
+        memcpy(out->data + out->len, s, n);
+        out->len += n;
+        return buf_push(out, '"');
+    }
     TRY(buf_grow(out, plain + 2));
     out->data[out->len++] = '"';
     memcpy(out->data + out->len, s, plain);
     out->len += plain;
-    const uint8_t *p = s + plain, *end = s + n;
     while (p < end) { /* the rest in steps, each written straight into room for its worst case */
         size_t step = (size_t)(end - p) < STRING_STEP ? (size_t)(end - p) : STRING_STEP;
         const uint8_t *stop = p + step;

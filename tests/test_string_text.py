@@ -8,6 +8,8 @@ import random
 
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from spooky_cli._native import ffi, lib
 
@@ -51,3 +53,9 @@ def test_a_character_across_a_step_stays_whole() -> None:
 def test_bytes_that_are_not_utf8_have_no_json_form(raw: bytes) -> None:
     rc, _ = str_text(raw)
     assert rc == lib.SPOOKY_E_NOT_JSON
+
+
+@given(st.text(alphabet=st.characters(codec="utf-8"), max_size=200))
+def test_any_text_prints_as_orjson_does(s: str) -> None:
+    rc, text = str_text(s.encode())
+    assert rc == 0 and text == orjson.dumps(s)
