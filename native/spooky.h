@@ -118,6 +118,17 @@ void spooky_buf_free(spooky_buf *buf);
  * an output durable has less left to wait for. */
 void spooky_start_writeback(int fd, uint64_t offset, uint64_t len);
 
+/* A sequential output to a new, empty file (an output's temp file), written
+ * in whole pages with direct I/O where the file system takes it (no copy
+ * into the page cache; the file is fsynced anyway), else plainly.
+ * spooky_sink_finish writes the last partial page and leaves fd as it was
+ * (no O_DIRECT), at the end of what was written. SPOOKY_E_IO: errno says why. */
+typedef struct spooky_sink spooky_sink;
+spooky_sink *spooky_sink_new(int fd);
+int spooky_sink_write(spooky_sink *s, const uint8_t *data, size_t n);
+int spooky_sink_finish(spooky_sink *s);
+void spooky_sink_free(spooky_sink *s);
+
 spooky_encoder *spooky_encoder_new(void);
 void spooky_encoder_free(spooky_encoder *enc);
 /* Sets the spooky_big_int mode for the encoder's next calls. */
