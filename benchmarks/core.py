@@ -59,7 +59,19 @@ def _fmt(x: float) -> str:
 
 
 def format_table(rows: list[dict[str, Any]], targets: dict[Any, float]) -> str:
-    header = ("group", "name", "unit", "ours", "baseline", "speedup", "baseline is", "target")
+    from spooky_cli.bench.micro import allocs_text
+
+    header = (
+        "group",
+        "name",
+        "unit",
+        "ours",
+        "baseline",
+        "speedup",
+        "allocs/rec",
+        "baseline is",
+        "target",
+    )
     body = []
     for r in rows:
         t = targets.get((r["group"], r["name"]))
@@ -74,6 +86,7 @@ def format_table(rows: list[dict[str, Any]], targets: dict[Any, float]) -> str:
                 _fmt(r["ours"]),
                 _fmt(r["baseline"]),
                 f"{r['speedup']:.2f}x",
+                allocs_text(r),
                 r["baseline_name"],
                 mark,
             )
@@ -81,7 +94,7 @@ def format_table(rows: list[dict[str, Any]], targets: dict[Any, float]) -> str:
     widths = [
         max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(header)
     ]
-    right = {3, 4, 5}
+    right = {3, 4, 5, 6}
 
     def line(cells: Any) -> str:
         out = []

@@ -20,6 +20,13 @@ void spooky_test_set_run_limit(size_t bytes);
 /* TESTS ONLY: 1 makes temporary files without O_TMPFILE (a named file
  * unlinked at once, as on file systems that refuse O_TMPFILE); 0 restores. */
 void spooky_test_set_no_o_tmpfile(int on);
+/* TESTS ONLY: record files written with plain writes only (on = 1), never with
+ * O_DIRECT; and the bytes written with O_DIRECT so far, by all writers. */
+void spooky_test_set_no_direct_io(int on);
+uint64_t spooky_test_direct_bytes(void);
+/* The allocations (reallocs) this thread's growing buffers and arrays made
+ * so far (internal.h's growth path; common.c). */
+uint64_t spooky_test_thread_allocs(void);
 
 /* Typed reads by name: hash, binary search, tag and length check. */
 int spooky_get_i64(const uint8_t *rec, size_t len, const uint8_t *name, size_t name_len,
@@ -71,9 +78,12 @@ typedef enum {
 int spooky_bench_field(uint8_t *rec, size_t len, const uint8_t *name, size_t name_len, int op,
                        int use_slot, uint64_t iters, uint64_t *elapsed_ns, uint64_t *sink);
 /* n JSON objects (object i is json[offsets[i] .. offsets[i+1])) encoded into
- * a fresh buffer per record (reuse=0) or one reused buffer (reuse=1). */
+ * a fresh buffer per record (reuse=0) or one reused buffer (reuse=1), after
+ * an untimed pass that sizes the encoder's scratch and the reused buffer.
+ * *allocs: the buffer allocations counted in the growth path (internal.h)
+ * during the timed loop. */
 int spooky_bench_serialize(const uint8_t *json, const size_t *offsets, size_t n, int reuse,
-                           uint64_t *elapsed_ns, uint64_t *sink);
+                           uint64_t *elapsed_ns, uint64_t *sink, uint64_t *allocs);
 /* Change detection over n record pairs (old[i], new[i]), each a record at
  * recs[offsets[i] .. offsets[i+1]]: a pair differs when its `version` (i64)
  * or `content_hash` (u64) differ. By name, or through slots resolved once. */

@@ -39,7 +39,7 @@ def package_version() -> str:
 
 
 def flags() -> tuple[list[str], list[str]]:
-    compile_args = ["-std=c11", "-Wall", "-Wextra", "-Wno-unused-parameter"]
+    compile_args = ["-std=c11", "-Wall", "-Wextra", "-Wno-unused-parameter", "-fvisibility=hidden"]
     link_args: list[str] = []
     if os.environ.get("SPOOKY_DEBUG") == "1":
         compile_args += ["-O0", "-g"]

@@ -112,6 +112,9 @@ int spooky_chunk_transcode(spooky_encoder *enc, spooky_chunk *c, const uint8_t *
     const uint8_t *p = data, *end = data + len;
     size_t counted = 0; /* original[0, counted) holds original_line newlines */
     uint64_t original_line = 0;
+    /* the encoder's key cache (keys_gen) of the last record whose names were
+     * noted: a record with the cache's keys has no new name (0: none yet) */
+    uint64_t noted_gen = 0;
     while (p < end) {
         const uint8_t *nl = memchr(p, '\n', (size_t)(end - p));
         const uint8_t *line_end = nl ? nl : end;
@@ -129,7 +132,10 @@ int spooky_chunk_transcode(spooky_encoder *enc, spooky_chunk *c, const uint8_t *
             int rc = spooky_encode_record(enc, p, (size_t)(line_end - p), &c->record, &err);
             uint64_t where = (uint64_t)(p - data) + (rc ? err.offset : 0);
             int parsed = rc == SPOOKY_OK;
-            if (rc == SPOOKY_OK) rc = chunk_names(c, enc, &msg);
+            if (rc == SPOOKY_OK && !(enc->same_keys && enc->keys_gen == noted_gen)) {
+                rc = chunk_names(c, enc, &msg);
+                if (rc == SPOOKY_OK) noted_gen = enc->keys_gen;
+            }
             key_form k;
             uint32_t part = 0; /* of the key, at fault */
             if (rc == SPOOKY_OK)

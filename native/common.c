@@ -2,12 +2,17 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include "internal.h"
+#include "bench.h" /* the test hook defined here */
 
 #ifndef SPOOKY_VERSION
 #error "build with -DSPOOKY_VERSION=\"x.y.z\" (native/build.py does)"
 #endif
 
 const char *spooky_version(void) { return SPOOKY_VERSION; }
+
+_Thread_local uint64_t spooky_thread_allocs;
+
+uint64_t spooky_test_thread_allocs(void) { return spooky_thread_allocs; }
 
 const char *spooky_strerror(int code) {
     switch (code) {

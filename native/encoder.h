@@ -64,6 +64,8 @@ struct spooky_encoder {
     cached_key *ckey; /* cap_fields entries */
     size_t nckeys;
     int ckey_order;
+    uint64_t keys_gen; /* counts the changes of the key cache */
+    int same_keys; /* the last record's keys were the cache's, in order */
     shape shapes[SHAPE_SLOTS];
     int big_int; /* spooky_big_int */
     uint64_t big_ints; /* integers stored as floats by the current call */

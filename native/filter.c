@@ -1,9 +1,12 @@
-/* filter.c: records of a record file that match predicates on their fields.
+/* filter.c: records of a record file that match an expression: predicates
+ * on fields and paths into them, joined by ALL, SOME and NOT (spooky.h).
  *
- * The predicates' fields and the projection are each a ResolvedSchema
+ * The program is compiled once (spooky_cli/filter.py) and checked once per
+ * call; the predicates' fields and the projection are each a ResolvedSchema
  * (file.h): resolved on the first record, refreshed per record in O(1) while
  * records keep one schema, so a scan does no hashing and no search per record
- * and field. */
+ * and field. Evaluation short-circuits: a predicate whose answer cannot
+ * change the result is not read. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* memmem */
 #endif
@@ -63,7 +66,15 @@ static int array_has(const uint8_t *list, size_t len, uint8_t tag, const uint8_t
 static int holds(const spooky_predicate *p, const value *x) {
     if (p->op == SPOOKY_OP_EXISTS) return x != NULL;
     if (p->op == SPOOKY_OP_MISSING) return x == NULL;
+    if (p->op == SPOOKY_OP_IS_NULL) return x == NULL || x->tag == SPOOKY_NULL;
     if (!x) return p->op == SPOOKY_OP_NE || p->op == SPOOKY_OP_NOT_IN;
+    if (p->op == SPOOKY_OP_IS_NOT_NULL) return x->tag != SPOOKY_NULL;
+    if (p->op == SPOOKY_OP_TRUE) return x->tag == SPOOKY_BOOL && x->len == 1 && x->v[0] == 1;
+    if (p->op == SPOOKY_OP_STARTSWITH || p->op == SPOOKY_OP_ENDSWITH) {
+        if (x->tag != SPOOKY_STR || x->len < p->value_len) return 0;
+        const uint8_t *at = p->op == SPOOKY_OP_STARTSWITH ? x->v : x->v + x->len - p->value_len;
+        return p->value_len == 0 || memcmp(at, p->value, p->value_len) == 0;
+    }
     if (p->op == SPOOKY_OP_IN || p->op == SPOOKY_OP_NOT_IN)
         return array_has(p->value, p->value_len, x->tag, x->v, x->len) == (p->op == SPOOKY_OP_IN);
     if (p->op == SPOOKY_OP_CONTAINS) {
@@ -93,43 +104,180 @@ static int predicate_value(const spooky_predicate *p, const uint8_t *rec, const 
     return rc;
 }
 
+static int has_any_step(const uint8_t *path, size_t len) {
+    for (size_t k = 0; k < len; k += 4 + (size_t)load_u32(path + k))
+        if (load_u32(path + k) == SPOOKY_PATH_ANY) return 1;
+    return 0;
+}
+
+/* The steps from path[k] on, below the item [p, end), with [*] steps going
+ * into every element: *held 1 when p holds for a value reached, *reached 1
+ * when any is. Stops at the first that holds. */
+static int walk_any(const spooky_predicate *pr, size_t k, const uint8_t *p, const uint8_t *end,
+                    int *held, int *reached) {
+    if (k == pr->path_len) {
+        value x;
+        int rc = path_item_value(p, end, &x);
+        if (rc == SPOOKY_E_NOT_JSON) return SPOOKY_OK; /* nothing comparable there */
+        TRY(rc);
+        *reached = 1;
+        *held = holds(pr, &x);
+        return SPOOKY_OK;
+    }
+    uint32_t n = load_u32(pr->path + k);
+    if (n != SPOOKY_PATH_ANY) {
+        int got = path_step(&p, &end, pr->path + k + 4, n);
+        if (got < 0) return -got;
+        return got ? walk_any(pr, k + 4 + n, p, end, held, reached) : SPOOKY_OK;
+    }
+    const uint8_t *q = p;
+    uint8_t major, ai;
+    uint64_t count;
+    TRY(cbor_read_head(&q, end, &major, &ai, &count));
+    if (major != 4) return SPOOKY_OK; /* [*] of what is not an array reaches nothing */
+    for (uint64_t i = 0; i < count && !*held; i++) {
+        const uint8_t *start = q;
+        TRY(cbor_skip_item(&q, end));
+        TRY(walk_any(pr, k + 4, start, q, held, reached));
+    }
+    return SPOOKY_OK;
+}
+
+/* Whether predicate p's path reaches a value in rec (field slot s, or NULL). */
+static int reaches(const spooky_predicate *p, const uint8_t *rec, const spooky_slot *s,
+                   int *reached) {
+    *reached = 0;
+    if (!has_any_step(p->path, p->path_len)) {
+        value x;
+        return predicate_value(p, rec, s, &x, reached);
+    }
+    int held = 0;
+    if (s && s->tag == SPOOKY_NESTED)
+        TRY(walk_any(p, 0, rec + s->offset, rec + s->offset + s->length, &held, reached));
+    return SPOOKY_OK;
+}
+
+/* Whether predicate p holds for rec (field slot s, or NULL when absent). */
+static int test(const spooky_predicate *p, const uint8_t *rec, const spooky_slot *s, int *out) {
+    if (!has_any_step(p->path, p->path_len)) {
+        value x;
+        int found = 0;
+        TRY(predicate_value(p, rec, s, &x, &found));
+        *out = holds(p, found ? &x : NULL);
+        return SPOOKY_OK;
+    }
+    int held = 0, reached = 0;
+    if (s && s->tag == SPOOKY_NESTED) /* steps lead only into a nested value */
+        TRY(walk_any(p, 0, rec + s->offset, rec + s->offset + s->length, &held, &reached));
+    *out = reached ? held : holds(p, NULL);
+    return SPOOKY_OK;
+}
+
+static int check_program(const spooky_filter_spec *spec);
+
 static int check_spec(const spooky_filter_spec *spec) {
     if (!spec || (!spec->preds && spec->npreds) || (!spec->fields && spec->nfields) ||
         (spec->paths && !spec->fields))
         return SPOOKY_E_ARG;
     for (size_t i = 0; i < spec->npreds; i++) {
         const spooky_predicate *p = &spec->preds[i];
-        if (p->op < SPOOKY_OP_EQ || p->op > SPOOKY_OP_CONTAINS) return SPOOKY_E_ARG;
+        if (p->op < SPOOKY_OP_EQ || p->op > SPOOKY_OP_TRUE) return SPOOKY_E_ARG;
         if ((p->op == SPOOKY_OP_IN || p->op == SPOOKY_OP_NOT_IN) &&
             (p->tag != SPOOKY_NESTED || p->value_len == 0 || (p->value[0] >> 5) != 4))
             return SPOOKY_E_ARG; /* a list */
-        if (!path_well_formed(p->path, p->path_len)) return SPOOKY_E_ARG;
-        if (p->op == SPOOKY_OP_EXISTS || p->op == SPOOKY_OP_MISSING) continue;
+        if (!p->path && p->path_len) return SPOOKY_E_ARG;
+        for (size_t k = 0; k < p->path_len;) { /* steps that add up; [*] has no bytes */
+            if (p->path_len - k < 4) return SPOOKY_E_ARG;
+            uint32_t n = load_u32(p->path + k);
+            if (n == SPOOKY_PATH_ANY)
+                n = 0;
+            else if (n > p->path_len - k - 4)
+                return SPOOKY_E_ARG;
+            k += 4 + (size_t)n;
+        }
+        if (p->op == SPOOKY_OP_EXISTS || p->op == SPOOKY_OP_MISSING || p->op == SPOOKY_OP_IS_NULL ||
+            p->op == SPOOKY_OP_IS_NOT_NULL || p->op == SPOOKY_OP_TRUE)
+            continue;
+        if ((p->op == SPOOKY_OP_STARTSWITH || p->op == SPOOKY_OP_ENDSWITH) && p->tag != SPOOKY_STR)
+            return SPOOKY_E_ARG;
         if (p->tag > SPOOKY_U64 || (!p->value && p->value_len)) return SPOOKY_E_ARG;
         int w = fixed_width(p->tag);
         if (w >= 0 && p->value_len != (size_t)w) return SPOOKY_E_ARG;
     }
-    return SPOOKY_OK;
+    return check_program(spec);
 }
 
-/* Whether rec matches; fields holds predicate i's field as its field i. */
+/* Whether node i of the expression holds for rec; fields holds predicate
+ * j's field as its field j. ALL stops at the first false child, SOME at the
+ * first true one. */
+static int eval(const spooky_filter_spec *spec, resolved_schema *fields, const uint8_t *rec,
+                uint32_t rlen, uint32_t i, int *out) {
+    const spooky_expr_node *n = &spec->nodes[i];
+    switch (n->kind) {
+    case SPOOKY_EXPR_TEST: {
+        spooky_slot *s = &fields->slots[n->arg];
+        int rc = spooky_slot_refresh(rec, rlen, s);
+        if (rc && rc != SPOOKY_E_NOT_FOUND) return rc;
+        return test(&spec->preds[n->arg], rec, rc ? NULL : s, out);
+    }
+    case SPOOKY_EXPR_NOT:
+        TRY(eval(spec, fields, rec, rlen, n->arg, out));
+        *out = !*out;
+        return SPOOKY_OK;
+    default: { /* ALL, SOME */
+        int want = n->kind == SPOOKY_EXPR_SOME; /* the answer that decides */
+        for (uint32_t k = 0; k < n->count; k++) {
+            TRY(eval(spec, fields, rec, rlen, spec->children[n->arg + k], out));
+            if (*out == want) return SPOOKY_OK;
+        }
+        *out = !want;
+        return SPOOKY_OK;
+    }
+    }
+}
+
 static int matches(const spooky_filter_spec *spec, resolved_schema *fields, const uint8_t *rec,
                    uint32_t rlen, int *match) {
-    int any = 0, all = 1;
-    for (size_t i = 0; i < spec->npreds; i++) {
-        int rc = spooky_slot_refresh(rec, rlen, &fields->slots[i]);
-        if (rc && rc != SPOOKY_E_NOT_FOUND) return rc;
-        value x;
-        int found;
-        rc = predicate_value(&spec->preds[i], rec, rc ? NULL : &fields->slots[i], &x, &found);
-        if (rc) return rc;
-        int h = holds(&spec->preds[i], found ? &x : NULL);
-        any |= h;
-        all &= h;
-        if (spec->match_any ? any : !all) break; /* decided */
+    return eval(spec, fields, rec, rlen, 0, match);
+}
+
+#define EXPR_DEPTH 256 /* nesting an expression may have (bounds eval's recursion) */
+
+/* The expression is a tree (a DAG at most) of nodes whose children come after
+ * them, predicates and children in range, no deeper than EXPR_DEPTH. */
+static int check_program(const spooky_filter_spec *spec) {
+    if (!spec->nodes || spec->nnodes == 0 || spec->nnodes > UINT32_MAX ||
+        (!spec->children && spec->nchildren))
+        return SPOOKY_E_ARG;
+    uint16_t *depth = calloc(spec->nnodes, sizeof *depth);
+    if (!depth) return SPOOKY_E_NOMEM;
+    int rc = SPOOKY_OK;
+    for (size_t i = 0; i < spec->nnodes && !rc; i++) {
+        const spooky_expr_node *n = &spec->nodes[i];
+        if (depth[i] > EXPR_DEPTH)
+            rc = SPOOKY_E_ARG;
+        else if (n->kind == SPOOKY_EXPR_TEST)
+            rc = n->arg < spec->npreds ? SPOOKY_OK : SPOOKY_E_ARG;
+        else if (n->kind == SPOOKY_EXPR_NOT) {
+            if (n->arg <= i || n->arg >= spec->nnodes)
+                rc = SPOOKY_E_ARG;
+            else if (depth[n->arg] < depth[i] + 1)
+                depth[n->arg] = (uint16_t)(depth[i] + 1);
+        } else if (n->kind == SPOOKY_EXPR_ALL || n->kind == SPOOKY_EXPR_SOME) {
+            if ((size_t)n->arg + n->count > spec->nchildren) rc = SPOOKY_E_ARG;
+            for (uint32_t k = 0; k < n->count && !rc; k++) {
+                uint32_t c = spec->children[n->arg + k];
+                if (c <= i || c >= spec->nnodes)
+                    rc = SPOOKY_E_ARG;
+                else if (depth[c] < depth[i] + 1)
+                    depth[c] = (uint16_t)(depth[i] + 1);
+            }
+        } else {
+            rc = SPOOKY_E_ARG;
+        }
     }
-    *match = spec->match_any ? any : all;
-    return SPOOKY_OK;
+    free(depth);
+    return rc;
 }
 
 /* The predicates' fields as a ResolvedSchema (one field per predicate). */
@@ -170,9 +318,8 @@ int spooky_filter_block_found(const spooky_file *f, uint64_t i, const spooky_fil
                 rc = file_fail(err, got, w.rec_off, "record is not valid");
                 break;
             }
-            value x;
             int here = 0;
-            rc = predicate_value(&spec->preds[j], w.rec, got ? NULL : &fields.slots[j], &x, &here);
+            rc = reaches(&spec->preds[j], w.rec, got ? NULL : &fields.slots[j], &here);
             if (rc) {
                 rc = file_fail(err, rc, w.rec_off, "nested field is not valid CBOR");
                 break;

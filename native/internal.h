@@ -34,12 +34,17 @@ static inline uint64_t load_u64(const uint8_t *p) {
 static inline void store_u32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
 static inline void store_u64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
 
+/* Allocations (reallocs) of the growing arrays and buffers below made by
+ * this thread so far: spooky bench reads it (common.c). */
+extern _Thread_local uint64_t spooky_thread_allocs;
+
 /* Reallocates the array at *items_ptr (the address of a T *) to n items of
  * item_size bytes; on failure the array is left as it was. */
 static inline int resize_array(void *items_ptr, size_t n, size_t item_size) {
     void *items;
     memcpy(&items, items_ptr, sizeof items); /* a T * read as a void *, without aliasing */
     if (n > SIZE_MAX / item_size) return SPOOKY_E_NOMEM;
+    spooky_thread_allocs++;
     items = realloc(items, n * item_size);
     if (!items) return SPOOKY_E_NOMEM;
     memcpy(items_ptr, &items, sizeof items);

@@ -36,4 +36,38 @@ int stream_put(out_stream *s, const void *data, size_t n);
 /* Writes what is buffered and frees the buffer. */
 int stream_flush(out_stream *s);
 
+/* Sequential output of a new file from offset 0 on, in whole pages, with
+ * direct I/O (O_DIRECT) where the file system takes it: the pages go from
+ * this buffer to the disk, with no copy into the page cache (the file is
+ * fsynced anyway). Where O_DIRECT is refused (tmpfs, some FUSE), or a
+ * direct write fails with EINVAL, plain writes of the same bytes.
+ *
+ * The caller lays the file's next bytes in buf from tail on and hands a
+ * prefix of buf over with page_out_write: its whole pages are written at
+ * `at`, the partial last page moves to the front (the new tail).
+ * page_out_end writes that tail plainly and turns O_DIRECT off, so that the
+ * file can then be read and written as any other. */
+#define PAGE_OUT_ALIGN ((size_t)4096) /* memory and file offsets of direct writes */
+typedef struct {
+    int fd;
+    int direct; /* O_DIRECT is on for fd */
+    uint8_t *buf; /* PAGE_OUT_ALIGN-aligned, cap bytes */
+    size_t cap;
+    size_t tail; /* buf[0..tail): the bytes from `at` on, not yet written */
+    uint64_t at; /* a multiple of PAGE_OUT_ALIGN */
+    uint64_t synced; /* plain writes: writeback started up to here */
+} page_out;
+
+/* An empty file on fd; cap: the buffer's first size. */
+int page_out_init(page_out *o, int fd, size_t cap);
+/* Room for need bytes in buf, keeping buf[0..keep) (buf may move). */
+int page_out_reserve(page_out *o, size_t need, size_t keep);
+/* buf[0..len) are the file's next bytes from `at` on (len >= tail). Plain
+ * writes start their writeback every few MB, so that the final fsync has
+ * little left to wait for. */
+int page_out_write(page_out *o, size_t len);
+/* Writes the tail; O_DIRECT is off after, whatever the status. */
+int page_out_end(page_out *o);
+void page_out_free(page_out *o);
+
 #endif

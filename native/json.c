@@ -129,6 +129,24 @@ static inline const uint8_t *skip_ws(const uint8_t *p, const uint8_t *end) {
 
 /* ---- CBOR heads ---------------------------------------------------------- */
 
+static inline void store_be32(uint8_t *p, uint32_t v) {
+#ifdef __GNUC__
+    v = __builtin_bswap32(v);
+    memcpy(p, &v, 4);
+#else
+    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (24 - 8 * i));
+#endif
+}
+
+static inline void store_be64(uint8_t *p, uint64_t v) {
+#ifdef __GNUC__
+    v = __builtin_bswap64(v);
+    memcpy(p, &v, 8);
+#else
+    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (56 - 8 * i));
+#endif
+}
+
 /* Writes the shortest head for (major, n) at dst (9 bytes room); returns its length. */
 static inline size_t put_head(uint8_t *dst, uint8_t major, uint64_t n) {
     uint8_t m = (uint8_t)(major << 5);
@@ -149,11 +167,11 @@ static inline size_t put_head(uint8_t *dst, uint8_t major, uint64_t n) {
     }
     if (n <= 0xffffffffULL) {
         dst[0] = m | 26;
-        for (int i = 0; i < 4; i++) dst[1 + i] = (uint8_t)(n >> (24 - 8 * i));
+        store_be32(dst + 1, (uint32_t)n);
         return 5;
     }
     dst[0] = m | 27;
-    for (int i = 0; i < 8; i++) dst[1 + i] = (uint8_t)(n >> (56 - 8 * i));
+    store_be64(dst + 1, n);
     return 9;
 }
 
@@ -191,7 +209,7 @@ static int cbor_f64(spooky_buf *out, double d) {
     TRY(grow(out, 9));
     uint8_t *b = out->data + out->len;
     b[0] = 0xfb;
-    for (int i = 0; i < 8; i++) b[1 + i] = (uint8_t)(bits >> (56 - 8 * i));
+    store_be64(b + 1, bits);
     out->len += 9;
     return SPOOKY_OK;
 }
@@ -638,18 +656,38 @@ NOINLINE static const uint8_t *parse_number_any(spooky_encoder *enc, const uint8
     return p;
 }
 
-/* parse_number_any() with plain integers of up to 18 digits inline. */
+/* parse_number_any() with its two common cases inline: plain integers of
+ * up to 18 digits, and decimals without an exponent whose digits, read as
+ * one integer, fit 2^53 (the same single division parse_number_any makes:
+ * decimal_to_double's first case). */
 static inline const uint8_t *parse_number(spooky_encoder *enc, const uint8_t *p, number *num) {
     const uint8_t *q = p, *end = enc->end;
     int neg = q < end && *q == '-';
     q += neg;
-    if (q < end && *q >= '1' && *q <= '9') {
-        uint64_t m;
-        const uint8_t *e = scan_digits(q, end, &m);
-        if (e - q <= 18 && !(e < end && (*e == '.' || *e == 'e' || *e == 'E'))) {
-            num->tag = SPOOKY_I64; /* below 10^18: fits, negated too */
-            num->i = neg ? -(int64_t)m : (int64_t)m;
-            return e;
+    if (q < end && *q >= '0' && *q <= '9') {
+        uint64_t m = 0;
+        const uint8_t *e = *q == '0' ? q + 1 : scan_digits(q, end, &m);
+        size_t n_int = (size_t)(e - q);
+        int dot = e < end && *e == '.';
+        if (n_int <= 18 && !dot && !(e < end && (*e == 'e' || *e == 'E' || is_digit(*e)))) {
+            if (!(neg && m == 0)) { /* -0 is a float: parse_number_any */
+                num->tag = SPOOKY_I64; /* below 10^18: fits, negated too */
+                num->i = neg ? -(int64_t)m : (int64_t)m;
+                return e;
+            }
+        } else if (dot && n_int <= 18) {
+            uint64_t f;
+            const uint8_t *fe = scan_digits(e + 1, end, &f);
+            size_t n_frac = (size_t)(fe - (e + 1));
+            if (n_frac >= 1 && n_int + n_frac <= 19 && !(fe < end && (*fe == 'e' || *fe == 'E'))) {
+                uint64_t all = m * POW10_U64[n_frac] + f;
+                if (all <= (1ULL << 53)) { /* exact, and so is 10^n_frac: one rounding */
+                    double d = (double)all / POW10[n_frac];
+                    num->tag = SPOOKY_F64;
+                    num->d = neg ? -d : d;
+                    return fe;
+                }
+            }
         }
     }
     return parse_number_any(enc, p, num);
@@ -1074,6 +1112,7 @@ static int reserve_field(spooky_encoder *enc) {
 static void cache_keys(spooky_encoder *enc, int order_ok) {
     const field *fs = enc->fields;
     size_t n = enc->nfields;
+    enc->keys_gen++;
     enc->nckeys = 0;
     enc->ckeys.len = 0;
     for (size_t i = 0; i < n; i++) {
@@ -1187,7 +1226,8 @@ int encode_object(spooky_encoder *enc, spooky_buf *out) {
     p = skip_ws(p + 1, end);
     if (p < end && *p == '}') {
         enc->p = p + 1;
-        return write_record(enc, out, enc->nckeys == 0);
+        enc->same_keys = enc->nckeys == 0;
+        return write_record(enc, out, enc->same_keys);
     }
     size_t hits = 0; /* keys found in the cache at their place */
     int more = 0;
@@ -1225,7 +1265,8 @@ int encode_object(spooky_encoder *enc, spooky_buf *out) {
         if (!(p = next_item(enc, p, '}', &more))) return enc->err_code;
     } while (more);
     enc->p = p;
-    return write_record(enc, out, hits == enc->nfields && hits == enc->nckeys);
+    enc->same_keys = hits == enc->nfields && hits == enc->nckeys;
+    return write_record(enc, out, enc->same_keys);
 }
 
 static void begin(spooky_encoder *enc, const uint8_t *json, size_t len) {

@@ -322,6 +322,35 @@ static inline char *layout(char *p, const char *dg, int n, int e) {
     return p + 2;
 }
 
+/* ---- short decimals: a fast path for the usual data (prices, coordinates) ---- */
+
+static const double POW10D[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                  1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                  1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+#define SHORT_DECIMALS 9 /* places tried; more go the general way */
+
+/* The least k in 1..SHORT_DECIMALS for which a decimal m 10^-k (m an
+ * integer below 2^50) reads back to the positive non-integer double a of
+ * these bits, or 0. Then m = round(a 10^k) and m 10^-k is the result the
+ * general method gives: a correctly rounded division (m and 10^k exact)
+ * decides that it reads back; a unit 10^-k more than 4 times the spacing
+ * of doubles near a (m < 2^50) leaves at most one such decimal for each k,
+ * so the least k has the fewest digits and no rival to be closer; and such
+ * an m lies within m 2^-52 (< 1/4) of the product a 10^k, so rounding the
+ * product finds it, and the cheap test before the division keeps it. */
+static int short_decimal(uint64_t bits) {
+    double a;
+    memcpy(&a, &bits, 8);
+    for (int k = 1; k <= SHORT_DECIMALS; k++) {
+        double t = a * POW10D[k];
+        if (t >= 0x1p50) return 0;
+        double m = (double)(uint64_t)(t + 0.5);
+        double gap = t > m ? t - m : m - t;
+        if (gap <= t * 0x1p-50 && m / POW10D[k] == a) return k;
+    }
+    return 0;
+}
+
 size_t spooky_f64_shortest(double d, char *out) {
     uint64_t bits;
     memcpy(&bits, &d, 8);
@@ -344,6 +373,17 @@ size_t spooky_f64_shortest(double d, char *out) {
         memcpy(p, zone + 24 - n, 16);
         memcpy(p + n, ".0", 2);
         return (size_t)(p + n + 2 - out);
+    }
+
+    if (be >= 1023 - 14 && be < 1023 + 52) { /* 2^-14 <= |d| < 2^52: a short decimal? */
+        int k = short_decimal(bits & ~(1ull << 63));
+        if (k) {
+            double a;
+            uint64_t ab = bits & ~(1ull << 63);
+            memcpy(&a, &ab, 8);
+            int n = put_digits(zone, (uint64_t)(a * POW10D[k] + 0.5));
+            return (size_t)(layout(p, zone + 24 - n, n, -k) - out);
+        }
     }
 
     if (!atomic_load_explicit(&table_ready, memory_order_acquire))

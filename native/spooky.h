@@ -118,6 +118,17 @@ void spooky_buf_free(spooky_buf *buf);
  * an output durable has less left to wait for. */
 void spooky_start_writeback(int fd, uint64_t offset, uint64_t len);
 
+/* A sequential output to a new, empty file (an output's temp file), written
+ * in whole pages with direct I/O where the file system takes it (no copy
+ * into the page cache; the file is fsynced anyway), else plainly.
+ * spooky_sink_finish writes the last partial page and leaves fd as it was
+ * (no O_DIRECT), at the end of what was written. SPOOKY_E_IO: errno says why. */
+typedef struct spooky_sink spooky_sink;
+spooky_sink *spooky_sink_new(int fd);
+int spooky_sink_write(spooky_sink *s, const uint8_t *data, size_t n);
+int spooky_sink_finish(spooky_sink *s);
+void spooky_sink_free(spooky_sink *s);
+
 spooky_encoder *spooky_encoder_new(void);
 void spooky_encoder_free(spooky_encoder *enc);
 /* Sets the spooky_big_int mode for the encoder's next calls. */
@@ -370,13 +381,18 @@ int spooky_key_sort_form(uint8_t tag, const uint8_t *value, size_t len, int comp
  * (["acme",42]). SPOOKY_E_ARG when the bytes are no such key's sort form. */
 int spooky_key_to_json(const uint8_t *key, size_t len, uint32_t parts, spooky_buf *out);
 
-/* Filtering (native/filter.c): predicates on top-level fields, each
- * resolved to a slot once per schema. A literal is a field value as a record
- * stores it (spooky_encode_value). Numbers compare by value across i64, u64
- * and f64 (exactly, no rounding); strings bytewise (code point order); other
- * values only by == and != (same type, same bytes). A field the record lacks
- * matches only != and MISSING; a type that cannot be ordered matches no
- * ordering. Values inside nested fields (a path) compare the same way. */
+/* Filtering (native/filter.c): an expression of predicates on fields (and
+ * paths into them) joined by ALL, SOME and NOT, compiled once; each
+ * predicate's field resolved to a slot once per schema, evaluated with short
+ * circuits. A literal is a field value as a record stores it
+ * (spooky_encode_value). Numbers compare by value across i64, u64 and f64
+ * (exactly, no rounding); strings bytewise (code point order); other values
+ * only by == and != (same type, same bytes). A field the record lacks matches
+ * only !=, NOT_IN, MISSING and IS_NULL; a type that cannot be ordered matches
+ * no ordering. Values inside nested fields (a path) compare the same way; a
+ * path step SPOOKY_PATH_ANY goes into every element of an array, and the
+ * predicate holds when it holds for some value the path reaches (none: as
+ * for a missing field). */
 typedef enum {
     SPOOKY_OP_EQ = 0,
     SPOOKY_OP_NE = 1,
@@ -388,9 +404,32 @@ typedef enum {
     SPOOKY_OP_MISSING = 7,
     SPOOKY_OP_IN = 8, /* == one element of the literal, a JSON array */
     SPOOKY_OP_NOT_IN = 9, /* == none of them (or the field is missing) */
-    SPOOKY_OP_CONTAINS = 10 /* an array with an element == the literal, or a string
+    SPOOKY_OP_CONTAINS = 10, /* an array with an element == the literal, or a string
                                 with the literal string in it */
+    SPOOKY_OP_STARTSWITH = 11, /* a string that starts with the literal string */
+    SPOOKY_OP_ENDSWITH = 12, /* a string that ends with it */
+    SPOOKY_OP_IS_NULL = 13, /* null, or missing */
+    SPOOKY_OP_IS_NOT_NULL = 14, /* there, and not null */
+    SPOOKY_OP_TRUE = 15 /* the value true (a bare path: `active`) */
 } spooky_op;
+
+#define SPOOKY_PATH_ANY 4294967295 /* a step's length that means [*]: every element */
+
+/* A node of an expression: a predicate, or all / some of its children true,
+ * or not its child. */
+typedef enum {
+    SPOOKY_EXPR_TEST = 0,
+    SPOOKY_EXPR_ALL = 1,
+    SPOOKY_EXPR_SOME = 2,
+    SPOOKY_EXPR_NOT = 3
+} spooky_expr_kind;
+
+typedef struct {
+    int kind;
+    uint32_t arg; /* TEST: the predicate; NOT: the child node; ALL, SOME: the first
+                     of its children in spooky_filter_spec.children */
+    uint32_t count; /* ALL, SOME: how many children */
+} spooky_expr_node;
 
 typedef struct {
     uint64_t field; /* name hash of the top-level field */
@@ -400,8 +439,9 @@ typedef struct {
     size_t value_len;
     /* A path into a nested field, or path_len 0: steps back to back, each a
      * u32 length (little-endian) and that many bytes: a key of an object, or
-     * decimal digits, which also index an array. A path that leads nowhere
-     * is a missing field. */
+     * decimal digits, which also index an array; or the length
+     * SPOOKY_PATH_ANY alone: every element of an array. A path that leads
+     * nowhere is a missing field. */
     const uint8_t *path;
     size_t path_len;
 } spooky_predicate;
@@ -409,7 +449,11 @@ typedef struct {
 typedef struct {
     const spooky_predicate *preds;
     size_t npreds;
-    int match_any; /* 0: every predicate holds; 1: at least one */
+    /* the expression: nodes[0] is the root; a node's children come after it */
+    const spooky_expr_node *nodes;
+    size_t nnodes;
+    const uint32_t *children; /* node indexes, for ALL and SOME */
+    size_t nchildren;
     const uint64_t *fields; /* projection (hashes, in output order), or NULL */
     size_t nfields;
     /* below the projection's fields, what to keep of their nested values

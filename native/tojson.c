@@ -6,26 +6,48 @@
 #endif
 #include "internal.h"
 
+#ifdef __GNUC__
+#define NOINLINE __attribute__((noinline))
+#else
+#define NOINLINE
+#endif
+
 static const char DIGIT_PAIRS[] =
     "0001020304050607080910111213141516171819202122232425262728293031323334353637383940414243444546"
     "4748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293"
     "949596979899";
 
-/* Two digits per division. */
+/* v < 10^8 as 8 digits at p: its two halves' pairs, independent of each other. */
+static inline void put8_digits(char *p, uint32_t v) {
+    uint32_t hi = v / 10000, lo = v % 10000;
+    memcpy(p, DIGIT_PAIRS + 2 * (hi / 100), 2);
+    memcpy(p + 2, DIGIT_PAIRS + 2 * (hi % 100), 2);
+    memcpy(p + 4, DIGIT_PAIRS + 2 * (lo / 100), 2);
+    memcpy(p + 6, DIGIT_PAIRS + 2 * (lo % 100), 2);
+}
+
+/* Eight digits per 64-bit division, then two per 32-bit one. */
 static int put_u64(spooky_buf *out, uint64_t v) {
     char b[24];
     int i = 24;
-    while (v >= 100) {
-        unsigned r = (unsigned)(v % 100);
-        v /= 100;
+    while (v >= 100000000) {
+        uint64_t q = v / 100000000;
+        i -= 8;
+        put8_digits(b + i, (uint32_t)(v - q * 100000000));
+        v = q;
+    }
+    uint32_t w = (uint32_t)v;
+    while (w >= 100) {
+        uint32_t r = w % 100;
+        w /= 100;
         i -= 2;
         memcpy(b + i, DIGIT_PAIRS + 2 * r, 2);
     }
-    if (v >= 10) {
+    if (w >= 10) {
         i -= 2;
-        memcpy(b + i, DIGIT_PAIRS + 2 * v, 2);
+        memcpy(b + i, DIGIT_PAIRS + 2 * w, 2);
     } else {
-        b[--i] = (char)('0' + v);
+        b[--i] = (char)('0' + w);
     }
     return buf_append(out, b + i, (size_t)(24 - i));
 }
@@ -66,52 +88,149 @@ static size_t plain_prefix(const uint8_t *s, size_t n) {
         int mask = _mm_movemask_epi8(bad);
         if (mask) return i + (size_t)__builtin_ctz((unsigned)mask);
     }
+    if (i < n && n >= 16) { /* the last 16 bytes, overlapping what was checked */
+        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(s + n - 16));
+        __m128i bad =
+            _mm_or_si128(_mm_cmplt_epi8(x, space),
+                         _mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, backslash)));
+        unsigned mask = (unsigned)_mm_movemask_epi8(bad) >> (i - (n - 16));
+        return mask ? i + (size_t)__builtin_ctz(mask) : n;
+    }
 #endif
     while (i < n && s[i] >= 0x20 && s[i] != '"' && s[i] != '\\' && s[i] < 0x80) i++;
     return i;
 }
 
-/* JSON string of n bytes of UTF-8 (validated). */
-static int put_string(spooky_buf *out, const uint8_t *s, size_t n) {
+#define STRING_STEP ((size_t)4096) /* input bytes escaped per reservation */
+
+/* The JSON text of the UTF-8 bytes p..end, appended at o (room for
+ * 6 bytes per input byte); returns the end, or NULL if s is not UTF-8. */
+static uint8_t *escape_span(uint8_t *o, const uint8_t *p, const uint8_t *end) {
+    while (p < end) {
+        uint8_t c = *p;
+        if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+            *o++ = c;
+            p++;
+            continue;
+        }
+        if (c >= 0x80) {
+            size_t k = utf8_seq(p, end);
+            if (!k) return NULL;
+            for (size_t i = 0; i < k; i++) o[i] = p[i];
+            o += k;
+            p += k;
+            continue;
+        }
+        o[0] = '\\';
+        switch (c) {
+        case '"': o[1] = '"'; break;
+        case '\\': o[1] = '\\'; break;
+        case '\n': o[1] = 'n'; break;
+        case '\r': o[1] = 'r'; break;
+        case '\t': o[1] = 't'; break;
+        case '\b': o[1] = 'b'; break;
+        case '\f': o[1] = 'f'; break;
+        default:
+            memcpy(o + 1, "u00", 3);
+            o[4] = (uint8_t)HEX[c >> 4], o[5] = (uint8_t)HEX[c & 15];
+            o += 4;
+        }
+        o += 2;
+        p++;
+    }
+    return o;
+}
+
+/* Whether the 8 bytes of v (little-endian) are all plain (as plain_prefix):
+ * none below 0x20, none from 0x80 on, no '"' and no '\\'. */
+static inline int plain8(uint64_t v) {
+    const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+    uint64_t q = v ^ (ones * '"'), b = v ^ (ones * '\\');
+    /* a byte below 0x20, or one that is zero after the xor: its high bit set below */
+    uint64_t bad = (v - ones * 0x20) | (q - ones) | (b - ones) | v;
+    return (bad & high) == 0;
+}
+
+/* Whether s[0..n), 4 <= n <= 16, is all plain: two 8- or 4-byte loads that may overlap. */
+static inline int short_plain(const uint8_t *s, size_t n) {
+    if (n >= 8) return plain8(load_u64(s)) && plain8(load_u64(s + n - 8));
+    uint64_t v = (uint64_t)load_u32(s) | (uint64_t)load_u32(s + n - 4) << 32;
+    return plain8(v);
+}
+
+/* Whether s[0..n) holds a byte that JSON text must escape: '"', '\\' or one
+ * below 0x20 (bytes from 0x80 on do not count), 8 bytes at a time; each
+ * test below tells exactly whether some byte of the word matches. */
+static int needs_escape(const uint8_t *s, size_t n) {
+    const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+    uint64_t found = 0;
+    size_t i = 0;
+    for (; i + 8 <= n || (i < n && n >= 8); i += 8) {
+        uint64_t v = load_u64(s + (i + 8 <= n ? i : n - 8)); /* the last word may overlap */
+        uint64_t q = v ^ (ones * '"'), b = v ^ (ones * '\\');
+        found |= ((v - ones * 0x20) & ~v) | ((q - ones) & ~q) | ((b - ones) & ~b);
+    }
+    if (n < 8)
+        for (; i < n; i++) found |= (uint64_t)(s[i] < 0x20 || s[i] == '"' || s[i] == '\\') << 7;
+    return (found & high) != 0;
+}
+
+static inline int plain_byte(uint8_t c) { return c >= 0x20 && c < 0x80 && c != '"' && c != '\\'; }
+
+static int put_string_any(spooky_buf *out, const uint8_t *s, size_t n);
+
+/* JSON string of n bytes of UTF-8 (validated): the usual short plain one
+ * inline, the others in put_string_any. */
+static inline int put_string(spooky_buf *out, const uint8_t *s, size_t n) {
+    if (n <= 16) { /* quoted as it is, no loop and no call */
+        int plain = n >= 4 ? short_plain(s, n)
+                           : (n < 1 || plain_byte(s[0])) && (n < 2 || plain_byte(s[1])) &&
+                                 (n < 3 || plain_byte(s[2]));
+        if (plain) {
+            TRY(buf_grow(out, 18));
+            uint8_t *o = out->data + out->len;
+            o[0] = '"';
+            if (n >= 8) { /* two copies that may overlap: no byte past s is read */
+                memcpy(o + 1, s, 8);
+                memcpy(o + 1 + n - 8, s + n - 8, 8);
+            } else if (n >= 4) {
+                memcpy(o + 1, s, 4);
+                memcpy(o + 1 + n - 4, s + n - 4, 4);
+            } else {
+                for (size_t i = 0; i < n; i++) o[1 + i] = s[i];
+            }
+            o[n + 1] = '"';
+            out->len += n + 2;
+            return SPOOKY_OK;
+        }
+    }
+    return put_string_any(out, s, n);
+}
+
+/* put_string's other cases, out of line so that the usual one stays small. */
+NOINLINE static int put_string_any(spooky_buf *out, const uint8_t *s, size_t n) {
     size_t plain = plain_prefix(s, n);
+    const uint8_t *p = s + plain, *end = s + n;
+    if (!needs_escape(p, n - plain) && valid_utf8(p, n - plain)) { /* UTF-8, nothing to escape */
+        TRY(buf_grow(out, n + 2));
+        out->data[out->len++] = '"';
+        memcpy(out->data + out->len, s, n);
+        out->len += n;
+        return buf_push(out, '"');
+    }
     TRY(buf_grow(out, plain + 2));
     out->data[out->len++] = '"';
     memcpy(out->data + out->len, s, plain);
     out->len += plain;
-    if (plain == n) {
-        out->data[out->len++] = '"';
-        return SPOOKY_OK;
-    }
-    const uint8_t *p = s + plain, *end = s + n;
-    while (p < end) {
-        const uint8_t *run = p;
-        while (p < end && *p >= 0x20 && *p != '"' && *p != '\\' && *p < 0x80) p++;
-        TRY(buf_append(out, run, (size_t)(p - run)));
-        if (p >= end) break;
-        uint8_t c = *p;
-        if (c >= 0x80) {
-            size_t k = utf8_seq(p, end);
-            if (!k) return SPOOKY_E_NOT_JSON;
-            TRY(buf_append(out, p, k));
-            p += k;
-            continue;
-        }
-        char esc[6] = {'\\', 0, 0, 0, 0, 0};
-        size_t k = 2;
-        switch (c) {
-        case '"': esc[1] = '"'; break;
-        case '\\': esc[1] = '\\'; break;
-        case '\n': esc[1] = 'n'; break;
-        case '\r': esc[1] = 'r'; break;
-        case '\t': esc[1] = 't'; break;
-        case '\b': esc[1] = 'b'; break;
-        case '\f': esc[1] = 'f'; break;
-        default:
-            esc[1] = 'u', esc[2] = '0', esc[3] = '0', esc[4] = HEX[c >> 4], esc[5] = HEX[c & 15];
-            k = 6;
-        }
-        TRY(buf_append(out, esc, k));
-        p++;
+    while (p < end) { /* the rest in steps, each written straight into room for its worst case */
+        size_t step = (size_t)(end - p) < STRING_STEP ? (size_t)(end - p) : STRING_STEP;
+        const uint8_t *stop = p + step;
+        while (stop < end && (*stop & 0xc0) == 0x80) stop++; /* not inside a character */
+        TRY(buf_grow(out, 6 * (size_t)(stop - p)));
+        uint8_t *o = escape_span(out->data + out->len, p, stop);
+        if (!o) return SPOOKY_E_NOT_JSON;
+        out->len = (size_t)(o - out->data);
+        p = stop;
     }
     return buf_push(out, '"');
 }
@@ -134,7 +253,12 @@ int cbor_read_head(const uint8_t **p, const uint8_t *end, uint8_t *major, uint8_
     size_t k = (size_t)1 << (*ai - 24);
     if ((size_t)(end - *p) < k) return SPOOKY_E_CBOR_INVALID;
     uint64_t v = 0;
-    for (size_t i = 0; i < k; i++) v = v << 8 | (*p)[i];
+#ifdef __GNUC__
+    if (k == 8) {
+        v = __builtin_bswap64(load_u64(*p)); /* floats and large integers */
+    } else
+#endif
+        for (size_t i = 0; i < k; i++) v = v << 8 | (*p)[i];
     *p += k;
     *arg = v;
     return SPOOKY_OK;
@@ -169,8 +293,13 @@ int cbor_skip_item(const uint8_t **p, const uint8_t *end) {
     return SPOOKY_OK;
 }
 
-/* Reads a CBOR head: major type and argument. */
-static int read_head(reader *r, uint8_t *major, uint64_t *arg) {
+/* Reads a CBOR head: major type and argument (a one-byte head inline). */
+static inline int read_head(reader *r, uint8_t *major, uint64_t *arg) {
+    if (r->p < r->end && (*r->p & 0x1f) < 24) {
+        *major = *r->p >> 5;
+        *arg = *r->p++ & 0x1f;
+        return SPOOKY_OK;
+    }
     uint8_t ai;
     return cbor_read_head(&r->p, r->end, major, &ai, arg);
 }
@@ -214,7 +343,12 @@ static int cbor_item(reader *r, spooky_buf *out, int depth) {
             if (i) TRY(buf_push(out, ','));
             if (r->p >= r->end) return SPOOKY_E_CBOR_INVALID;
             if ((*r->p >> 5) != 3) return SPOOKY_E_NOT_JSON; /* keys must be text */
-            TRY(cbor_item(r, out, depth + 1));
+            uint8_t key_major;
+            uint64_t key_len;
+            TRY(read_head(r, &key_major, &key_len)); /* the key here: no call for a text */
+            if (key_len > (uint64_t)(r->end - r->p)) return SPOOKY_E_CBOR_INVALID;
+            TRY(put_string(out, r->p, (size_t)key_len));
+            r->p += key_len;
             TRY(buf_push(out, ':'));
             TRY(cbor_item(r, out, depth + 1));
         }

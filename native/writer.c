@@ -12,7 +12,7 @@
 #include "keys.h"
 #include "names.h"
 
-#define WRITEBACK_STEP ((uint64_t)8 << 20)
+#define BLOCK_ROOM ((size_t)2 << 20) /* the output buffer's first size */
 
 typedef struct {
     uint64_t offset;
@@ -23,6 +23,10 @@ typedef struct {
 struct spooky_writer {
     int fd;
     spooky_key key; /* a copy of the key the writer was made with */
+    /* The file's bytes not yet written, whole pages at a time (io.h): the
+     * last partial page, the header of the block being filled, then its
+     * payload, which `block` views (out owns the memory; block_room grows it). */
+    page_out out;
     spooky_buf block; /* payload of the block being filled */
     uint32_t block_records;
     uint64_t block_offset; /* file offset the block will start at */
@@ -35,9 +39,26 @@ struct spooky_writer {
     char *temp_dir; /* where the temporary files go */
     uint64_t records;
     uint64_t bytes_written;
-    uint64_t synced; /* writeback started up to here */
     spooky_buf clash_a, clash_b; /* two names with one hash */
 };
+
+/* block views the output buffer after the unwritten tail and room for the
+ * block header, keeping its length. */
+static void block_view(spooky_writer *w) {
+    size_t front = w->out.tail + SPOOKY_BLOCK_HEADER_SIZE;
+    w->block.data = w->out.buf + front;
+    w->block.cap = w->out.cap - front;
+}
+
+/* Room for extra more payload bytes (block_view's buffer never reallocs). */
+static int block_room(spooky_writer *w, size_t extra) {
+    if (w->block.cap - w->block.len >= extra) return SPOOKY_OK;
+    size_t used = w->out.tail + SPOOKY_BLOCK_HEADER_SIZE + w->block.len;
+    if (extra > SIZE_MAX / 2 - used) return SPOOKY_E_NOMEM;
+    TRY(page_out_reserve(&w->out, used + extra, used));
+    block_view(w);
+    return SPOOKY_OK;
+}
 
 spooky_writer *spooky_writer_new(int fd, const spooky_key *key, const char *temp_dir) {
     if (fd < 0 || !key) return NULL;
@@ -49,18 +70,22 @@ spooky_writer *spooky_writer_new(int fd, const spooky_key *key, const char *temp
     size_t bad_at;
     const char *why;
     if (!w->temp_dir ||
-        key_init(&w->key, key->section.data, key->section.len, key->nparts, &bad_at, &why)) {
+        key_init(&w->key, key->section.data, key->section.len, key->nparts, &bad_at, &why) ||
+        page_out_init(&w->out, fd, BLOCK_ROOM)) {
         spooky_writer_free(w);
         return NULL;
     }
+    w->out.tail = SPOOKY_FILE_HEADER_SIZE; /* the file header goes first, once known */
+    memset(w->out.buf, 0, SPOOKY_FILE_HEADER_SIZE);
     w->block_offset = SPOOKY_FILE_HEADER_SIZE;
+    block_view(w);
     return w;
 }
 
 void spooky_writer_free(spooky_writer *w) {
     if (!w) return;
     key_clear(&w->key);
-    spooky_buf_free(&w->block);
+    page_out_free(&w->out); /* block's memory */
     free(w->blocks);
     names_free(&w->names);
     key_index_free(&w->keys);
@@ -107,37 +132,30 @@ static void block_header(uint8_t *h, const uint8_t *sync, uint8_t kind, uint32_t
 static int write_file_header(spooky_writer *w, const uint8_t *first_payload, size_t len) {
     store_u64(w->sync, spooky_xxh64(first_payload, len, 0));
     store_u64(w->sync + 8, spooky_xxh64(first_payload, len, 1));
-    uint8_t h[SPOOKY_FILE_HEADER_SIZE];
+    uint8_t *h = w->out.buf; /* still in the buffer: nothing is written before the first block */
     memcpy(h, FILE_MAGIC, 8);
     store_u32(h + 8, SPOOKY_FILE_VERSION);
     store_u32(h + 12, 0);
     memcpy(h + 16, w->sync, 16);
-    TRY(write_all(w->fd, h, sizeof h));
     w->header_written = 1;
-    w->bytes_written += sizeof h;
+    w->bytes_written += SPOOKY_FILE_HEADER_SIZE;
     return SPOOKY_OK;
 }
 
 static int flush_block(spooky_writer *w) {
     if (!w->block_records) return SPOOKY_OK;
     if (!w->header_written) TRY(write_file_header(w, w->block.data, w->block.len));
-    uint8_t h[SPOOKY_BLOCK_HEADER_SIZE];
-    block_header(h, w->sync, 1, w->block_records, w->block.len,
-                 spooky_xxh64(w->block.data, w->block.len, 0));
-    TRY(write_all(w->fd, h, sizeof h));
-    TRY(write_all(w->fd, w->block.data, w->block.len));
+    block_header(w->block.data - SPOOKY_BLOCK_HEADER_SIZE, w->sync, 1, w->block_records,
+                 w->block.len, spooky_xxh64(w->block.data, w->block.len, 0));
+    TRY(page_out_write(&w->out, (size_t)(w->block.data + w->block.len - w->out.buf)));
     TRY(grow_array(&w->blocks, &w->cap_blocks, w->nblocks + 1, sizeof *w->blocks));
     w->blocks[w->nblocks++] = (block_entry){w->block_offset, w->block_records, w->block.len};
     uint64_t size = SPOOKY_BLOCK_HEADER_SIZE + w->block.len;
     w->block_offset += size;
-    /* start writing back what is done, so the final fsync has less to wait for */
-    if (w->block_offset - w->synced >= WRITEBACK_STEP) {
-        spooky_start_writeback(w->fd, w->synced, w->block_offset - w->synced);
-        w->synced = w->block_offset;
-    }
     w->bytes_written += size;
     w->block.len = 0;
     w->block_records = 0;
+    block_view(w);
     return SPOOKY_OK;
 }
 
@@ -147,7 +165,7 @@ static int append_record(spooky_writer *w, const uint8_t *key, uint32_t key_len,
                          uint32_t rec_len, uint64_t digest, uint32_t source, uint64_t line) {
     uint64_t rec_off = w->block_offset + SPOOKY_BLOCK_HEADER_SIZE + w->block.len + 8 + key_len;
     uint32_t hdr[2] = {key_len, rec_len};
-    TRY(buf_grow(&w->block, 8 + (size_t)key_len + rec_len));
+    TRY(block_room(w, 8 + (size_t)key_len + rec_len));
     TRY(buf_append(&w->block, hdr, 8));
     TRY(buf_append(&w->block, key, key_len));
     TRY(buf_append(&w->block, rec, rec_len));
@@ -312,6 +330,7 @@ static int seal_footer(spooky_writer *w, uint64_t footer_off, uint64_t payload_l
 static int finish_file(spooky_writer *w, int keep_last, int fd_rewrite, int *rewritten) {
     TRY(flush_block(w));
     if (!w->header_written) TRY(write_file_header(w, NULL, 0));
+    TRY(page_out_end(&w->out)); /* the blocks are written: plain I/O from here on */
     uint64_t footer_off = w->block_offset;
     uint64_t payload_start = footer_off + SPOOKY_BLOCK_HEADER_SIZE;
     spooky_buf head = {0};

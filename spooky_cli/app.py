@@ -289,8 +289,11 @@ def filter_(
         [],
         "-w",
         "--where",
-        help="FIELD OP JSON (OP: == != < <= > >= in 'not in' contains), or FIELD exists / "
-        "FIELD missing. FIELD may be a path: user.name. Repeat to AND them.",
+        metavar="EXPR",
+        help="An expression: comparisons (== != < <= > >= in, not in, contains, startswith, "
+        "endswith, exists, missing, is null) of fields or paths (user.name, events[*].type) "
+        "joined by and, or, not and parentheses; a bare path is true when its value is. "
+        "Repeat to AND them.",
     ),
     any_: bool = typer.Option(False, "--any", help="Match records where any --where holds."),
     output: str = output_option("Where matches go"),
@@ -301,11 +304,11 @@ def filter_(
     count: bool = typer.Option(False, "--count", help="Print only the number of matches."),
     quiet: bool = quiet_option(),
 ) -> None:
-    """Keep the records whose fields match predicates, as NDJSON or a record file.
+    """Keep the records that match an expression, as NDJSON or a record file.
 
     Exit 0 when a record matched, 1 when none did, 2 on error.
 
-    Example: spooky filter people.spky -w 'age >= 30' -w 'city == "Oslo"' -o oslo.spky
+    Example: spooky filter people.spky -w "age >= 30 and (city == 'Oslo' or vip)" -o oslo.spky
     """
     from spooky_cli.commands import filter as cmd
 

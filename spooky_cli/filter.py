@@ -1,149 +1,152 @@
-"""Filtering records by predicates on their fields and nested values, in C.
+"""Filtering records by expressions on their fields and nested values, in C.
 
-A predicate is text: FIELD OP VALUE, where OP is one of == (or =), !=, <, <=,
->, >=, in, not in, contains and VALUE is JSON (strings quoted: 'city == "Oslo"';
-a list for in: 'city in ["Oslo", "Rome"]'; an element of an array, or a part of
-a string, for contains: 'tags contains "vip"'), or FIELD exists / FIELD missing. FIELD
-may be a path into nested values: user.name, events.0.type (digits index an
-array). A name with dots, spaces or operator characters is
-written as a JSON string: '"first name" == "Ann"', '"a.b".c == 1'.
+An expression (spooky_cli/expr.py, docs/CLI.md "Expressions") joins
+comparisons with and, or, not and parentheses:
 
-    f = Filter(["age >= 30", 'city == "Oslo"'])
+    age >= 30 and (city == 'Oslo' or vip)
+    events[*].type == "click" and not deleted
+
+    f = Filter(["age >= 30 and active", 'city == "Oslo"'])   # the list: AND
     f.matches(record)                     # one record
     filter_file(reader, f, write=...)     # a whole file, two blocks at a time
 
-Numbers compare by value across integer and float types; strings by code
-point; null, booleans, arrays and objects only with == and !=. A missing field
-matches only !=, `not in` and `missing`; `x == null` matches an explicit null
-only."""
+The whole expression is compiled once into the core's program: one
+predicate per comparison (its field resolved to a slot once per schema, its
+literal encoded as a record stores values) and the and / or / not nodes over
+them, which the core evaluates per record with short circuits. Numbers
+compare by value across integer and float types; strings by code point;
+null, booleans, arrays and objects only with == and !=. A missing field
+matches only !=, `not in`, `missing` and `is null`."""
 
 from __future__ import annotations
 
-import re
 import struct
 import threading
 from collections.abc import Callable, Iterable
-from typing import Any, NamedTuple
-
-import orjson
+from typing import Any
 
 from spooky_cli._native import ffi, lib
 from spooky_cli.encode import encode_value
 from spooky_cli.errors import BigIntError, JsonError, PredicateError, SpookyError, error_for
+from spooky_cli.expr import ANY, All, Comparison, ExpressionError, Node, Not, Some, fields_of, parse
 from spooky_cli.parallel import in_order
-from spooky_cli.paths import parse_path, path_text, read_path
+from spooky_cli.paths import path_text
 from spooky_cli.reader import RecordFileReader, name_hash
 from spooky_cli.record import SpookyRecord
 from spooky_cli.writer import RecordFileWriter, Transcoded
 
 OPERATORS = {
-    "in": lib.SPOOKY_OP_IN,
-    "not in": lib.SPOOKY_OP_NOT_IN,
-    "contains": lib.SPOOKY_OP_CONTAINS,
     "==": lib.SPOOKY_OP_EQ,
-    "=": lib.SPOOKY_OP_EQ,
     "!=": lib.SPOOKY_OP_NE,
     "<": lib.SPOOKY_OP_LT,
     "<=": lib.SPOOKY_OP_LE,
     ">": lib.SPOOKY_OP_GT,
     ">=": lib.SPOOKY_OP_GE,
+    "exists": lib.SPOOKY_OP_EXISTS,
+    "missing": lib.SPOOKY_OP_MISSING,
+    "in": lib.SPOOKY_OP_IN,
+    "not in": lib.SPOOKY_OP_NOT_IN,
+    "contains": lib.SPOOKY_OP_CONTAINS,
+    "startswith": lib.SPOOKY_OP_STARTSWITH,
+    "endswith": lib.SPOOKY_OP_ENDSWITH,
+    "is null": lib.SPOOKY_OP_IS_NULL,
+    "is not null": lib.SPOOKY_OP_IS_NOT_NULL,
+    "true": lib.SPOOKY_OP_TRUE,
 }
-WORDS = {"exists": lib.SPOOKY_OP_EXISTS, "missing": lib.SPOOKY_OP_MISSING}
-_OPERATOR = re.compile(r"\s*(==|!=|<=|>=|=|<|>)\s*|\s+(not\s+in|in|contains)(?:\s+|(?=[\[\"]))")
-
-
-class Predicate(NamedTuple):
-    field: str  # the top-level field
-    op: str  # a key of OPERATORS or WORDS
-    value: bytes  # the literal's JSON text (b"" for exists/missing)
-    text: str  # as the user wrote it
-    path: tuple[str, ...] = ()  # keys (or array indexes) below field
-
-
-def parse_predicate(text: str) -> Predicate:
-    """'age >= 30' -> Predicate('age', '>=', b'30', ...); errors say what is wrong."""
-    s = text.strip()
-    steps, rest = read_path(s, text, "predicate")
-    field, path = steps[0], tuple(steps[1:])
-    rest_stripped = rest.strip()
-    if rest_stripped in WORDS:
-        return Predicate(field, rest_stripped, b"", text, path)
-    m = _OPERATOR.match(rest)
-    if not m:
-        raise PredicateError(
-            f"predicate {text!r}: expected an operator (== != < <= > >= in, not in, contains) or "
-            "'exists'/'missing' after the field"
-        )
-    op = m.group(1) or " ".join(m.group(2).split())
-    literal = rest[m.end() :].strip()
-    if not literal:
-        raise PredicateError(f"predicate {text!r}: no value after {op!r}")
-    try:
-        parsed = orjson.loads(literal)
-    except orjson.JSONDecodeError:
-        name = s[: len(s) - len(rest)].strip()
-        hint = f" (quote strings: {name} {op} {orjson.dumps(literal).decode()})"
-        if op in ("in", "not in"):
-            hint = f' (a JSON array: {name} {op} ["a", "b"])'
-        raise PredicateError(f"predicate {text!r}: the value is not JSON{hint}") from None
-    if op in ("in", "not in") and not isinstance(parsed, list):
-        raise PredicateError(f"predicate {text!r}: {op!r} takes a JSON array, e.g. [1, 2]")
-    return Predicate(field, op, literal.encode("utf-8"), text, path)
+_KINDS = {All: lib.SPOOKY_EXPR_ALL, Some: lib.SPOOKY_EXPR_SOME}
 
 
 class Filter:
-    """Predicates combined with AND (or OR when any_=True), compiled once into
-    the C core's form (a name hash and an encoded literal each)."""
+    """Expressions, all of which must hold (any one with any_=True),
+    compiled once into the C core's program."""
 
-    def __init__(self, where: Iterable[str | Predicate], any_: bool = False):
-        self.predicates = [p if isinstance(p, Predicate) else parse_predicate(p) for p in where]
+    def __init__(self, where: Iterable[str], any_: bool = False):
+        trees = [parse(w) for w in where]
+        if not trees:
+            raise PredicateError("no expression to filter by")
+        self.expression: Node = (
+            trees[0] if len(trees) == 1 else (Some if any_ else All)(tuple(trees))
+        )
         self.any = any_
-        self._keep: list[Any] = []  # literal buffers the C structs point into
-        n = len(self.predicates)
-        self._preds = ffi.new("spooky_predicate[]", max(n, 1))
-        for i, p in enumerate(self.predicates):
-            c = self._preds[i]
-            c.field = name_hash(p.field)
-            c.path, c.path_len = self._path(p.path)
-            if p.op in WORDS:
-                c.op, c.tag, c.value, c.value_len = WORDS[p.op], 0, ffi.NULL, 0
-                continue
-            try:
-                tag, raw = encode_value(p.value)
-            except BigIntError:
-                example = "" if p.op in ("in", "not in") else f": {float(p.value)!r}"
-                raise PredicateError(
-                    f"predicate {p.text!r}: an integer beyond i64 and u64; a record file holds "
-                    f"such numbers as floats (convert --big-int float), so write it as a "
-                    f"float{example}"
-                ) from None
-            except JsonError as exc:
-                raise PredicateError(f"predicate {p.text!r}: {exc}") from None
-            buf = ffi.new("uint8_t[]", raw or b"\0")
-            self._keep.append(buf)
-            c.op, c.tag, c.value, c.value_len = OPERATORS[p.op], int(tag), buf, len(raw)
+        self.comparisons: list[Comparison] = []
+        self._keep: list[Any] = []  # buffers the C structs point into
+        nodes: list[tuple[int, int, int]] = []  # (kind, arg, count)
+        children: list[int] = []
+        self._compile(self.expression, nodes, children)
+        self._preds = ffi.new("spooky_predicate[]", max(len(self.comparisons), 1))
+        for i, c in enumerate(self.comparisons):
+            self._predicate(self._preds[i], c)
+        self._nodes = ffi.new("spooky_expr_node[]", nodes)
+        self._children = ffi.new("uint32_t[]", children or [0])
+        self._nnodes, self._nchildren = len(nodes), len(children)
         self._spec, _ = self.spec()
 
-    def _path(self, steps: tuple[str, ...]) -> tuple[Any, int]:
-        """The core's form of a path: each step a u32 length and its UTF-8."""
+    def _compile(self, node: Node, nodes: list[tuple[int, int, int]], children: list[int]) -> int:
+        """Appends node's program (preorder: a node before its children) and
+        returns its index."""
+        at = len(nodes)
+        nodes.append((0, 0, 0))
+        if isinstance(node, Comparison):
+            nodes[at] = (lib.SPOOKY_EXPR_TEST, len(self.comparisons), 0)
+            self.comparisons.append(node)
+        elif isinstance(node, Not):
+            nodes[at] = (lib.SPOOKY_EXPR_NOT, self._compile(node.item, nodes, children), 0)
+        else:
+            kids = [self._compile(item, nodes, children) for item in node.items]
+            nodes[at] = (_KINDS[type(node)], len(children), len(kids))
+            children.extend(kids)
+        return at
+
+    def _predicate(self, c: Any, comp: Comparison) -> None:
+        c.field = name_hash(str(comp.path[0]))
+        c.path, c.path_len = self._path(comp.path[1:])
+        c.op = OPERATORS[comp.op]
+        if not comp.value:
+            c.tag, c.value, c.value_len = 0, ffi.NULL, 0
+            return
+        try:
+            tag, raw = encode_value(comp.value)
+        except BigIntError:
+            example = "" if comp.op in ("in", "not in") else f": {float(comp.value)!r}"
+            raise PredicateError(
+                f"in {comp.text!r}: an integer beyond i64 and u64; a record file holds such "
+                f"numbers as floats (convert --big-int float), so write it as a float{example}"
+            ) from None
+        except JsonError as exc:
+            raise PredicateError(f"in {comp.text!r}: {exc}") from None
+        buf = ffi.new("uint8_t[]", raw or b"\0")
+        self._keep.append(buf)
+        c.tag, c.value, c.value_len = int(tag), buf, len(raw)
+
+    def _path(self, steps: tuple[str | None, ...]) -> tuple[Any, int]:
+        """The core's form of a path: each step a u32 length and its UTF-8;
+        [*] the length SPOOKY_PATH_ANY alone."""
         if not steps:
             return ffi.NULL, 0
-        raw = b"".join(
-            struct.pack("<I", len(b)) + b for b in (step.encode("utf-8") for step in steps)
-        )
-        buf = ffi.new("uint8_t[]", raw)
+        parts = []
+        for step in steps:
+            if step is ANY:
+                parts.append(struct.pack("<I", lib.SPOOKY_PATH_ANY))
+            else:
+                raw = step.encode("utf-8")
+                parts.append(struct.pack("<I", len(raw)) + raw)
+        joined = b"".join(parts)
+        buf = ffi.new("uint8_t[]", joined)
         self._keep.append(buf)
-        return buf, len(raw)
+        return buf, len(joined)
 
     @property
     def fields(self) -> list[str]:
-        return list(dict.fromkeys(p.field for p in self.predicates))
+        """The top-level fields the expression reads."""
+        return fields_of(self.expression)
 
     def spec(self, projection: list[int] | None = None) -> tuple[Any, Any]:
         """A spooky_filter_spec for the core, and the projection array it points
         into (keep both, and this Filter, while the core uses the spec)."""
         s = ffi.new("spooky_filter_spec *")
-        s.preds, s.npreds, s.match_any = self._preds, len(self.predicates), 1 if self.any else 0
+        s.preds, s.npreds = self._preds, len(self.comparisons)
+        s.nodes, s.nnodes = self._nodes, self._nnodes
+        s.children, s.nchildren = self._children, self._nchildren
         arr = ffi.NULL
         if projection is not None:
             arr = ffi.new("uint64_t[]", projection or [0])
@@ -162,15 +165,16 @@ class Filter:
 
 
 def paths_no_record_has(reader: RecordFileReader, flt: Filter) -> list[str]:
-    """The predicates' nested paths (user.nmae) that no record of the file
+    """The expression's nested paths (user.nmae) that no record of the file
     holds: most likely typos. Reads blocks only until every path was seen."""
-    nested = [i for i, p in enumerate(flt.predicates) if p.path]
+    comps = flt.comparisons
+    nested = [i for i, c in enumerate(comps) if len(c.path) > 1]
     if not nested or not reader.record_count:
         return []
     spec, _ = flt.spec()
-    found = ffi.new("uint8_t[]", max(len(flt.predicates), 1))
-    for i, p in enumerate(flt.predicates):
-        found[i] = 0 if p.path else 1
+    found = ffi.new("uint8_t[]", max(len(comps), 1))
+    for i, c in enumerate(comps):
+        found[i] = 0 if len(c.path) > 1 else 1
     err = ffi.new("spooky_error *")
     for block in reader.blocks():
         rc = lib.spooky_filter_block_found(reader.handle, block.number, spec, found, err)
@@ -178,12 +182,19 @@ def paths_no_record_has(reader: RecordFileReader, flt: Filter) -> list[str]:
             raise reader.core_error(rc, err, f"could not read block {block.number} of")
         if all(found[i] for i in nested):
             return []
-    paths = (
-        path_text((flt.predicates[i].field, *flt.predicates[i].path))
-        for i in nested
-        if not found[i]
-    )
+    paths = (_shown(comps[i].path) for i in nested if not found[i])
     return list(dict.fromkeys(paths))
+
+
+def _shown(path: tuple[str | None, ...]) -> str:
+    """A path as written: steps joined by dots, [*] for ANY."""
+    out = ""
+    for i, step in enumerate(path):
+        if step is ANY:
+            out += "[*]"
+        else:
+            out += ("." if i else "") + path_text([step])
+    return out
 
 
 def filter_file(
@@ -249,12 +260,10 @@ def filter_file(
 
 
 __all__ = [
+    "ExpressionError",
     "Filter",
-    "Predicate",
     "PredicateError",
     "filter_file",
     "paths_no_record_has",
-    "parse_path",
-    "parse_predicate",
     "path_text",
 ]

@@ -8,6 +8,7 @@ import io
 import os
 import sys
 import zlib
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -30,8 +31,34 @@ class Piece:
     original: bytes
     base_offset: int
     array_mode: bool
-    line: int = 0
+    line: int = 0  # -1: not counted (read_pieces(count_lines=False))
     column: int = 0
+    buffer: bytearray | None = None  # data's buffer, to give back to its Buffers
+
+
+class Buffers:
+    """Read buffers used again: read_pieces takes one for each piece (a new
+    one when none is free) and the caller gives it back with give_back(piece)
+    once nothing uses the piece's data any more. Buffers are never resized
+    (a memoryview of a piece may still be alive), so a line longer than one
+    gets a buffer of its own. Thread-safe (a deque's append and pop are)."""
+
+    def __init__(self) -> None:
+        self._free: deque[bytearray] = deque()
+
+    def take(self, size: int) -> bytearray:
+        while True:
+            try:
+                buf = self._free.pop()
+            except IndexError:
+                return bytearray(size)
+            if len(buf) >= size:
+                return buf
+
+    def give_back(self, piece: Piece) -> None:
+        if piece.buffer is not None:
+            self._free.append(piece.buffer)
+            piece.buffer = None
 
 
 def text_position(text: bytes, line: int, column: int) -> tuple[int, int]:
@@ -92,14 +119,28 @@ def _open(path: str) -> tuple[BinaryIO, BinaryIO]:
 
 
 def read_pieces(
-    path: str, advance: Callable[[int], None] = lambda n: None, chunk_bytes: int | None = None
+    path: str,
+    advance: Callable[[int], None] = lambda n: None,
+    chunk_bytes: int | None = None,
+    *,
+    buffers: Buffers | None = None,
+    count_lines: bool = True,
 ) -> Iterator[Piece]:
     """Pieces of about chunk_bytes (default CHUNK_BYTES), each ending at a
-    newline (the last may not)."""
+    newline (the last may not).
+
+    Plain (not compressed) NDJSON is read straight into buffers (taken from
+    buffers, when given, and to be given back there), with no copy but the
+    partial line carried from one read to the next. count_lines=False leaves
+    such pieces' `line` at -1: the caller counts (the transcoder does, as
+    Transcoded.lines), which saves a pass over the text."""
     chunk_bytes = chunk_bytes or CHUNK_BYTES
     stream, raw = _open(path)
     try:
-        yield from _pieces(path, stream, raw, advance, chunk_bytes)
+        if stream is raw and _plain_lines(raw):
+            yield from _line_pieces(raw, advance, chunk_bytes, buffers or Buffers(), count_lines)
+        else:
+            yield from _pieces(path, stream, raw, advance, chunk_bytes)
     except (EOFError, gzip.BadGzipFile, OSError) as exc:
         if isinstance(exc, OSError) and not isinstance(exc, gzip.BadGzipFile) and exc.errno:
             raise
@@ -184,6 +225,73 @@ def _pieces(
             line, column = line + block.count(b"\n", 0, cut), 0
         carry = [data[cut:]] if cut < len(data) else []
         carry_orig = [block[cut:]] if array_mode and cut < len(block) else []
+
+
+def _plain_lines(raw: BinaryIO) -> bool:
+    """Whether an uncompressed input is JSON lines, not a JSON array: its
+    first non-blank byte (within what peek shows) is not '['."""
+    head = raw.peek(1 << 16)  # type: ignore[attr-defined]
+    if head.startswith(b"\xef\xbb\xbf"):
+        head = head[3:]
+    first = head.lstrip()[:1]
+    return bool(first) and first != b"["
+
+
+def _line_pieces(
+    raw: BinaryIO,
+    advance: Callable[[int], None],
+    chunk_bytes: int,
+    buffers: Buffers,
+    count_lines: bool,
+) -> Iterator[Piece]:
+    """_pieces for plain JSON lines: reads into reused buffers. A piece is
+    the carried partial line and what the reads added, up to the last
+    newline; a line that fills a buffer moves to one twice as large."""
+    base = line = 0
+    carry = b""  # the partial line after the last piece (a copy)
+    first = True
+    while True:
+        buf = buffers.take(max(chunk_bytes, 2 * len(carry)))
+        view = memoryview(buf)
+        n = len(carry)
+        view[:n] = carry
+        scanned = n  # buf[:scanned] holds no newline
+        cut = 0
+        while True:
+            k = raw.readinto(view[n : n + chunk_bytes])  # type: ignore[attr-defined]
+            if k:
+                advance(k)
+                if first and n == 0 and buf.startswith(b"\xef\xbb\xbf"):
+                    buf[:3] = b"   "  # a UTF-8 BOM: blanked, offsets stay
+                first = False
+                n += k
+                if n < chunk_bytes and n < len(buf):
+                    continue  # a short read: fill the piece
+            cut = buf.rfind(b"\n", scanned, n) + 1
+            scanned = n
+            if cut or not k:
+                break
+            if n < len(buf):
+                continue  # no newline yet, room left
+            bigger = bytearray(2 * len(buf))  # one line fills the buffer
+            bigger[:n] = view[:n]
+            view.release()
+            buf, view = bigger, memoryview(bigger)
+        if not k and cut < n:
+            cut = n  # the last line has no newline
+        if cut == 0:  # the input ended
+            view.release()
+            buffers.give_back(Piece(b"", b"", base, False, buffer=buf))
+            return
+        carry = bytes(view[cut:n])
+        lines = -1
+        if count_lines:
+            lines = line
+            line += buf.count(b"\n", 0, cut)
+        yield Piece(view[:cut], b"", base, False, lines, 0, buf)
+        base += cut
+        if not k and not carry:
+            return
 
 
 def _read_block(stream: BinaryIO, n: int) -> tuple[bytes, Exception | None]:

@@ -193,10 +193,17 @@ class Temp:
 
 
 @contextmanager
-def open_output(path: str, inputs: Iterable[str] = (), binary: bool = False) -> Iterator[BinaryIO]:
+def open_output(
+    path: str, inputs: Iterable[str] = (), binary: bool = False, direct: bool = False
+) -> Iterator[BinaryIO]:
     """A binary file to write the output to. A regular file is replaced only
     when the block exits cleanly; on any error or signal it is untouched and
     nothing is left. `-`, devices and FIFOs are written through.
+
+    direct: a regular file is written in whole pages with direct I/O where
+    the file system takes it (large outputs written in large pieces: no copy
+    into the page cache, which the fsync makes pointless); write() then
+    copies what it is given before it returns.
 
         with open_output(args.output, inputs=[args.file]) as out:
             out.write(data)
@@ -208,9 +215,14 @@ def open_output(path: str, inputs: Iterable[str] = (), binary: bool = False) -> 
         return
     temp = target.temp_file()
     try:
-        with open(temp.fd, "wb", closefd=False) as f:
-            yield _Writeback(f)  # type: ignore[misc]
-            f.flush()
+        if direct:
+            with _Sink(temp.fd) as sink:
+                yield sink  # type: ignore[misc]
+                sink.finish()
+        else:
+            with open(temp.fd, "wb", closefd=False) as f:
+                yield _Writeback(f)  # type: ignore[misc]
+                f.flush()
     except OSError as exc:
         temp.discard()
         raise _named(exc, path) from None
@@ -218,6 +230,41 @@ def open_output(path: str, inputs: Iterable[str] = (), binary: bool = False) -> 
         temp.discard()
         raise
     target.install(temp)
+
+
+class _Sink:
+    """A new file written through the core's spooky_sink (direct I/O where
+    it is taken, whole pages, the last partial one at finish)."""
+
+    def __init__(self, fd: int):
+        from spooky_cli._native import ffi, lib
+
+        self._ffi, self._lib = ffi, lib
+        sink = lib.spooky_sink_new(fd)
+        if sink == ffi.NULL:
+            raise MemoryError("could not allocate an output buffer")
+        self._sink = sink
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        n = len(data) if not isinstance(data, memoryview) else data.nbytes
+        if self._lib.spooky_sink_write(self._sink, self._ffi.from_buffer(data), n):
+            self._fail()
+        return n
+
+    def finish(self) -> None:
+        if self._lib.spooky_sink_finish(self._sink):
+            self._fail()
+
+    def _fail(self) -> None:
+        code = self._ffi.errno or errno.EIO
+        raise OSError(code, os.strerror(code))
+
+    def __enter__(self) -> _Sink:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._lib.spooky_sink_free(self._sink)
+        self._sink = self._ffi.NULL
 
 
 class _Writeback:

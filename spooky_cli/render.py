@@ -1,6 +1,9 @@
 """The one place that talks to people: errors, warnings, progress and summaries
 on stderr (Rich), honouring --color, NO_COLOR, TERM=dumb and --quiet. Data go to
-stdout elsewhere, never through here."""
+stdout elsewhere, never through here.
+
+Rich is imported when something is first shown, not before: a quiet command
+that writes no message (`spooky convert ... -q`) starts without it."""
 
 from __future__ import annotations
 
@@ -9,23 +12,15 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    ProgressColumn,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
-from rich.table import Table
-from rich.text import Text
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress
 
 _color = "auto"
 _quiet = False  # the global --quiet: no progress and no summary, in any command
+_consoles: dict[bool, Console] = {}  # by stderr?, made on first use
 
 
 def set_quiet(quiet: bool) -> None:
@@ -34,15 +29,16 @@ def set_quiet(quiet: bool) -> None:
 
 
 def set_color(mode: str) -> None:
-    global _color, _stderr, _stdout
+    global _color
     _color = mode
-    _stderr = _console(stderr=True)
-    _stdout = _console(stderr=False)
+    _consoles.clear()
 
 
 def _console(stderr: bool) -> Console:
     """A console on sys.stderr/sys.stdout as they are at each write (so test
     runners that swap them capture it)."""
+    from rich.console import Console
+
     no_color = _color == "never" or (
         _color == "auto" and ("NO_COLOR" in os.environ or os.environ.get("TERM") == "dumb")
     )
@@ -57,34 +53,36 @@ def _console(stderr: bool) -> Console:
     )
 
 
-_stderr = _console(stderr=True)
-_stdout = _console(stderr=False)
-
-
 def stderr() -> Console:
-    return _stderr
+    console = _consoles.get(True)
+    if console is None:
+        console = _consoles[True] = _console(stderr=True)
+    return console
 
 
 def stdout() -> Console:
-    return _stdout
+    console = _consoles.get(False)
+    if console is None:
+        console = _consoles[False] = _console(stderr=False)
+    return console
 
 
 def stdout_color() -> bool:
     """Whether data written to stdout may carry ANSI colours (a terminal, colour on)."""
-    return _stdout.is_terminal and not _stdout.no_color
+    return stdout().is_terminal and not stdout().no_color
 
 
 def error(message: str) -> None:
     """One line, `spooky: error: ...`, never markup-interpreted."""
-    _stderr.print(f"[bold red]spooky: error:[/] {_escape(message)}")
+    stderr().print(f"[bold red]spooky: error:[/] {_escape(message)}")
 
 
 def warning(message: str) -> None:
-    _stderr.print(f"[yellow]spooky: warning:[/] {_escape(message)}")
+    stderr().print(f"[yellow]spooky: warning:[/] {_escape(message)}")
 
 
 def note(message: str) -> None:
-    _stderr.print(_escape(message))
+    stderr().print(_escape(message))
 
 
 def _escape(text: str) -> str:
@@ -118,7 +116,9 @@ class _Bar:
 
     def _show(self) -> bool:
         if self._progress is None and time.monotonic() >= self._shown_at:
-            self._progress = Progress(*self._columns, console=_stderr, transient=True)
+            from rich.progress import Progress
+
+            self._progress = Progress(*self._columns, console=stderr(), transient=True)
             self._task = self._progress.add_task(
                 self._description, total=self._total, completed=self._done, records=None
             )
@@ -150,23 +150,52 @@ class _Bar:
             self._progress = None
 
 
-class _RecordsColumn(ProgressColumn):
-    """Records done and records per second, for tasks that count them."""
+def _columns(unit: str) -> list[Any]:
+    """A bar's columns: bytes read and speed (records/s once counted), or
+    records done of a total."""
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        ProgressColumn,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+    from rich.text import Text
 
-    def render(self, task: Any) -> Text:
-        records = task.fields.get("records")
-        if records is None:
-            return Text("")
-        rate = records / task.elapsed if task.elapsed else 0
-        return Text(f"{records:,} records, {rate:,.0f}/s")
+    class RecordsColumn(ProgressColumn):
+        """Records done and records per second, for tasks that count them."""
 
+        def render(self, task: Any) -> Text:
+            records = task.fields.get("records")
+            if records is None:
+                return Text("")
+            rate = records / task.elapsed if task.elapsed else 0
+            return Text(f"{records:,} records, {rate:,.0f}/s")
 
-class _CountColumn(ProgressColumn):
-    """done/total with thousands separators: 1,234,567/2,000,000."""
+    class CountColumn(ProgressColumn):
+        """done/total with thousands separators: 1,234,567/2,000,000."""
 
-    def render(self, task: Any) -> Text:
-        total = f"{int(task.total):,}" if task.total is not None else "?"
-        return Text(f"{int(task.completed):,}/{total}")
+        def render(self, task: Any) -> Text:
+            total = f"{int(task.total):,}" if task.total is not None else "?"
+            return Text(f"{int(task.completed):,}/{total}")
+
+    if unit == "records":
+        return [
+            TextColumn("{task.description}"),
+            BarColumn(),
+            CountColumn(),
+            TextColumn("records"),
+            TimeRemainingColumn(),
+        ]
+    return [
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        RecordsColumn(),
+        TimeRemainingColumn(),
+    ]
 
 
 def _shares_terminal_with_stdout() -> bool:
@@ -198,29 +227,12 @@ def progress(
     if (
         quiet
         or _quiet
-        or not _stderr.is_terminal
+        or not stderr().is_terminal
         or (data_to_stdout and _shares_terminal_with_stdout())
     ):
         yield _NoProgress()
         return
-    if unit == "records":
-        columns: list[Any] = [
-            TextColumn("{task.description}"),
-            BarColumn(),
-            _CountColumn(),
-            TextColumn("records"),
-            TimeRemainingColumn(),
-        ]
-    else:
-        columns = [
-            TextColumn("{task.description}"),
-            BarColumn(),
-            DownloadColumn(),
-            TransferSpeedColumn(),
-            _RecordsColumn(),
-            TimeRemainingColumn(),
-        ]
-    bar = _Bar(columns, description, total, PROGRESS_DELAY)
+    bar = _Bar(_columns(unit), description, total, PROGRESS_DELAY)
     try:
         yield bar
     finally:
@@ -255,21 +267,23 @@ def count(n: int, noun: str) -> str:
 def summary(parts: list[str], quiet: bool = False) -> None:
     """The one-line summary at the end of a command."""
     if not quiet and not _quiet:
-        _stderr.print(_escape(", ".join(parts)))
+        stderr().print(_escape(", ".join(parts)))
 
 
 def table(
     title: str | None, columns: list[str], rows: list[list[Any]], out: Console | None = None
 ) -> None:
+    from rich.table import Table
+
     t = Table(title=title, title_justify="left", show_edge=False)
     for i, c in enumerate(columns):
         t.add_column(c, justify="left" if i == 0 else "right")
     for r in rows:
         t.add_row(*[_escape(str(v)) for v in r])
-    (out or _stdout).print(t)
+    (out or stdout()).print(t)
 
 
 def key_values(pairs: list[tuple[str, Any]], out: Console | None = None) -> None:
     width = max((len(k) for k, _ in pairs), default=0)
     for k, v in pairs:
-        (out or _stdout).print(f"[bold]{_escape(k.ljust(width))}[/]  {_escape(str(v))}")
+        (out or stdout()).print(f"[bold]{_escape(k.ljust(width))}[/]  {_escape(str(v))}")

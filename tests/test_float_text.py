@@ -74,3 +74,24 @@ def test_nested_floats_decode_exactly() -> None:
     got = rec.get("v")
     assert [struct.pack("<d", x) for x in got] == [struct.pack("<d", x) for x in values]
     assert orjson.dumps(got) == orjson.dumps(values)
+
+
+def test_short_decimals_print_as_repr() -> None:
+    # the fast path for decimals of up to 9 places, and its edges: the
+    # largest products it takes, values near powers of ten and of two
+    rnd = random.Random(11)
+    values = []
+    for _ in range(30000):
+        k = rnd.randint(1, 12)
+        m = rnd.randint(1, 10 ** rnd.randint(1, 17))
+        values.append(m / 10**k)
+    for e in range(-16, 17):
+        for d in (10.0**e, 2.0**e * 3):
+            values += [d, math.nextafter(d, 0), math.nextafter(d, math.inf)]
+    for m in (2**50 - 1, 2**50, 2**50 + 1, 2**52 - 1, 2**53 - 1):
+        for k in range(1, 10):
+            values += [m / 10**k, math.nextafter(m / 10**k, 0)]
+    values += [0.1 + 0.2, 1 / 3, 2 / 3, 0.000123, 6.0498, 11.03, 1094.3, 88.25, 1e-5]
+    for d in values:
+        assert f64_text(d) == repr(d), d
+        assert f64_text(-d) == repr(-d), d

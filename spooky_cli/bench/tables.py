@@ -15,6 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from spooky_cli import render
+from spooky_cli.bench.micro import allocs_text
 
 
 class _NoSteps:
@@ -122,6 +123,7 @@ def bench_results(
                 ("baseline", "right"),
                 ("speedup", "right"),
                 ("", "left"),
+                ("allocs/rec", "right"),
             ],
         )
         previous = None
@@ -135,6 +137,7 @@ def bench_results(
                 _num(r["baseline"]),
                 _speedup(r["speedup"]),
                 speed_bar(r["speedup"], width=12),
+                allocs_text(r),
             )
         console.print(t)
         seen: dict[str, str] = {}

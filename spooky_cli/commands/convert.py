@@ -13,7 +13,14 @@ from typing import Any
 
 from spooky_cli import render
 from spooky_cli.errors import SpookyError
-from spooky_cli.inputs import Piece, display_name, expand_inputs, input_size, read_pieces
+from spooky_cli.inputs import (
+    Buffers,
+    Piece,
+    display_name,
+    expand_inputs,
+    input_size,
+    read_pieces,
+)
 from spooky_cli.keys import KeySpec
 from spooky_cli.writer import (
     RecordFileWriter,
@@ -24,7 +31,7 @@ from spooky_cli.writer import (
     transcode_chunk,
 )
 
-IN_FLIGHT = 3  # pieces being transcoded while the writer works
+IN_FLIGHT = 5  # pieces read ahead of the writer: transcoding seldom waits for it
 BIG_INT_HINT = "--big-int float stores it as the nearest float"
 
 
@@ -33,6 +40,27 @@ class Stats:
         self.records = 0
         self.bad_lines = 0
         self.bytes_in = 0
+        self.next_line: dict[int, int] = {}  # source -> lines taken so far
+
+
+class Pools:
+    """Read buffers and transcoded chunks, used again once a piece is written:
+    no new 4 MB buffers (and their page faults) per piece."""
+
+    def __init__(self) -> None:
+        self.buffers = Buffers()
+        self._chunks: deque[Transcoded] = deque()
+
+    def chunk(self) -> Transcoded:
+        try:
+            return self._chunks.pop()
+        except IndexError:
+            return Transcoded()
+
+    def give_back(self, piece: Piece, t: Transcoded | None) -> None:
+        self.buffers.give_back(piece)
+        if t is not None:
+            self._chunks.append(t)
 
 
 def run(
@@ -99,21 +127,30 @@ def _convert(
     parse = ThreadPoolExecutor(max_workers=2, thread_name_prefix="spooky-transcode")
     write = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spooky-write")
     added: deque[Future[None]] = deque()
+    pools = Pools()
     try:
         for path in inputs:
             source = writer.source_id(display_name(path))
-            for piece in read_pieces(path, bar.advance):  # type: ignore[attr-defined]
+            stats.next_line[source] = 0
+            pieces = read_pieces(
+                path,
+                bar.advance,  # type: ignore[attr-defined]
+                buffers=pools.buffers,
+                count_lines=False,
+            )
+            for piece in pieces:
                 stats.bytes_in += len(piece.data)
                 done = parse.submit(
                     transcode_chunk,
                     piece.data,
                     key,
                     skip_errors,
+                    into=pools.chunk(),
                     big_int=writer.big_int,
                     original=piece.original if piece.array_mode else None,
                 )
                 item = (piece, source, done)
-                added.append(write.submit(_take, item, writer, skip_errors, stats, bar))
+                added.append(write.submit(_take, item, writer, skip_errors, stats, bar, pools))
                 while len(added) >= IN_FLIGHT:
                     added.popleft().result()
         while added:
@@ -130,9 +167,30 @@ def _take(
     skip_errors: bool,
     stats: Stats,
     bar: Any,
+    pools: Pools,
 ) -> None:
     piece, source, fut = item
-    t = fut.result()
+    t = None
+    try:
+        t = fut.result()
+        _add(piece, source, t, writer, skip_errors, stats, bar)
+    finally:
+        pools.give_back(piece, t)
+
+
+def _add(
+    piece: Piece,
+    source: int,
+    t: Transcoded,
+    writer: RecordFileWriter,
+    skip_errors: bool,
+    stats: Stats,
+    bar: Any,
+) -> None:
+    # the piece's first line: counted here, in input order, from the lines
+    # the transcoder saw (NDJSON pieces come uncounted)
+    first_line = piece.line if piece.line >= 0 else stats.next_line[source]
+    stats.next_line[source] = first_line + t.lines
     original = piece.original if piece.array_mode else piece.data
     if t.errors:
         if isinstance(original, memoryview):
@@ -151,7 +209,7 @@ def _take(
             writer.source_name(source),
             original,
             found,
-            first_line=piece.line,
+            first_line=first_line,
             first_column=piece.column,
             base_offset=piece.base_offset,
             array_mode=piece.array_mode,
@@ -161,6 +219,6 @@ def _take(
                 raise exception_for_line(code, err)
             stats.bad_lines += 1
             render.warning(f"{err} near {err.snippet!r} (skipped)")
-    writer.add(t, source, piece.line)
+    writer.add(t, source, first_line)
     stats.records += t.records
     bar.add_records(t.records)

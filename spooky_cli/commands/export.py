@@ -21,18 +21,18 @@ def run(file: str, output: str, fields: list[str] | None = None, quiet: bool = F
             reader.projection(fields)  # unknown names fail before any output
         written = 0
 
-        def write_block(data: bytes) -> None:
+        def write_block(data: memoryview) -> None:
             nonlocal written
             out.write(data)
-            written += len(data)
+            written += data.nbytes
 
         with (
-            open_output(output, inputs=[file]) as out,
+            open_output(output, inputs=[file], direct=True) as out,
             render.progress(
                 "exporting", reader.records_bytes, quiet=quiet, data_to_stdout=output == "-"
             ) as bar,
         ):
-            records = reader.export_ndjson(write_block, fields, progress=bar.advance)
+            records = reader.export_ndjson(write_block, fields, progress=bar.advance, views=True)
     seconds = time.perf_counter() - started
     render.summary(
         [
