@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include "internal.h"
 #include "file.h"
+#include "filter.h"
 #include "number.h"
 #include "path.h"
 
@@ -31,6 +32,7 @@ typedef struct {
     uint32_t key_len;
     int side; /* 0 old, 1 new */
     int valid; /* checked with spooky_record_validate */
+    int checked; /* checked whole (check_record, check_new) */
 } rec_ref;
 
 /* Only records that differ are read: a key whose index entries hold the
@@ -107,6 +109,7 @@ typedef struct {
     batch batches[2];
     number_tolerance tol; /* spec->tolerance */
     uint64_t written; /* differences written (spec->limit) */
+    filter_matcher where[2]; /* spec->where, per file */
 } differ;
 
 /* Whether the next difference is written out (else only counted). */
@@ -206,7 +209,7 @@ static int load(differ *d, int side, uint64_t pos, rec_ref *r) {
     r->key_len = load_u32(e + 20);
     r->key = f->heap + load_u64(e + 24);
     r->side = side;
-    r->valid = 0;
+    r->valid = r->checked = 0;
     batch *b = &d->batches[side];
     size_t k = b->next++; /* the batch needed them in this order */
     if (k >= b->n || b->pos[k] != pos)
@@ -231,9 +234,11 @@ static int validate(differ *d, rec_ref *r) {
  * checks it (valid, strings UTF-8, nested values CBOR, floats finite, names
  * known), whatever the output: corruption is an error, never a change. */
 static int check_record(differ *d, rec_ref *r) {
+    if (r->checked) return SPOOKY_OK;
     TRY(validate(d, r));
     int rc = file_check_fields(d->files[r->side], r->rec, r->len, r->off, &d->scratch, d->err);
     if (rc && d->err_file) *d->err_file = r->side;
+    r->checked = rc == SPOOKY_OK;
     return rc;
 }
 
@@ -861,6 +866,7 @@ static int emit_changed(differ *d, rec_ref *o, rec_ref *n) {
  * fields), and every name against the new file's table. A failure is found
  * again by checking the record whole, which says where. */
 static int check_new(differ *d, rec_ref *o, rec_ref *n) {
+    if (n->checked) return SPOOKY_OK;
     TRY(validate(d, n));
     const spooky_file *f = d->files[1];
     uint32_t no = load_u32(o->rec), nn = load_u32(n->rec), i = 0;
@@ -879,12 +885,14 @@ static int check_new(differ *d, rec_ref *o, rec_ref *n) {
         }
         d->pick[k++] = sn;
     }
-    if (k == 0) return SPOOKY_OK;
-    int rc = record_pick(n->rec, d->pick, k, &d->picked);
-    if (rc == SPOOKY_OK)
+    int rc = SPOOKY_OK;
+    if (k) rc = record_pick(n->rec, d->pick, k, &d->picked);
+    if (k && rc == SPOOKY_OK)
         rc = file_check_fields(f, d->picked.data, (uint32_t)d->picked.len, n->off, &d->scratch,
                                NULL);
-    return rc == SPOOKY_OK ? SPOOKY_OK : check_record(d, n);
+    if (rc) return check_record(d, n);
+    n->checked = 1;
+    return SPOOKY_OK;
 }
 
 /* Whether records whose bytes differ differ (canonical records: other
@@ -913,12 +921,19 @@ static int diff_pair(differ *d, rec_ref *o, rec_ref *n, spooky_diff_counts *coun
     return writing(d) ? emit_changed(d, o, n) : SPOOKY_OK;
 }
 
+/* --where: whether a record (checked whole) matches (*match 0/1). */
+static int where_test(differ *d, const rec_ref *r, int *match) {
+    int rc = filter_matcher_test(&d->where[r->side], r->rec, r->len, match);
+    return rc ? fail_on(d, r->side, rc, r->off, "nested field is not valid CBOR") : SPOOKY_OK;
+}
+
 /* What the walk does at one key: a record removed or added, or a pair whose
  * digests differ (pairs with the same digest and length count as unchanged
- * as they are planned, and are never read). */
+ * as they are planned, and are never read; with --where the old record of
+ * such a pair is read, to be tested). */
 typedef struct {
     uint64_t oi, ni;
-    int what; /* -1 removed, 1 added, 0 a pair */
+    int what; /* -1 removed, 1 added, 0 a pair, 2 a pair with the same digest (where) */
 } step_plan;
 
 static int walk(differ *d, uint64_t oi, uint64_t oend, uint64_t ni, uint64_t nend,
@@ -941,8 +956,14 @@ static int walk(differ *d, uint64_t oi, uint64_t oend, uint64_t ni, uint64_t nen
                           : bytes_cmp(d->files[0]->heap + load_u64(eo + 24), load_u32(eo + 20),
                                       d->files[1]->heap + load_u64(en + 24), load_u32(en + 20));
             if (c == 0 && load_u64(eo) == load_u64(en) && load_u32(eo + 16) == load_u32(en + 16)) {
-                counts->unchanged++; /* same digest, same length: not read */
-                oi++, ni++;
+                if (!d->spec->where) {
+                    counts->unchanged++; /* same digest, same length: not read */
+                    oi++, ni++;
+                    continue;
+                }
+                plan[steps++] = (step_plan){oi, ni, 2};
+                rc = need(d, 0, oi++);
+                ni++;
                 continue;
             }
             plan[steps] = (step_plan){oi, ni, c < 0 ? -1 : c > 0};
@@ -955,19 +976,36 @@ static int walk(differ *d, uint64_t oi, uint64_t oend, uint64_t ni, uint64_t nen
         rec_ref o, n;
         for (size_t i = 0; i < steps && !rc; i++) {
             const step_plan *p = &plan[i];
-            if (p->what < 0) {
+            int in = 1, in_new = 0; /* --where: the record matches (old, new side) */
+            if (p->what == 2) {
                 rc = load(d, 0, p->oi, &o);
-                if (rc) break;
+                if (!rc) rc = check_record(d, &o);
+                if (!rc) rc = where_test(d, &o, &in);
+                if (!rc && in) counts->unchanged++;
+            } else if (p->what < 0) {
+                rc = load(d, 0, p->oi, &o);
+                if (!rc && d->spec->where) rc = check_record(d, &o);
+                if (!rc && d->spec->where) rc = where_test(d, &o, &in);
+                if (rc || !in) continue;
                 counts->removed++;
                 rc = emit_whole(d, &o);
-            } else if (p->what > 0) {
+            } else if (p->what == 1) {
                 rc = load(d, 1, p->ni, &n);
-                if (rc) break;
+                if (!rc && d->spec->where) rc = check_record(d, &n);
+                if (!rc && d->spec->where) rc = where_test(d, &n, &in);
+                if (rc || !in) continue;
                 counts->added++;
                 rc = emit_whole(d, &n);
             } else {
                 rc = load(d, 0, p->oi, &o);
                 if (!rc) rc = load(d, 1, p->ni, &n);
+                if (!rc && d->spec->where) {
+                    rc = check_record(d, &o);
+                    if (!rc) rc = check_new(d, &o, &n);
+                    if (!rc) rc = where_test(d, &o, &in);
+                    if (!rc && !in) rc = where_test(d, &n, &in_new);
+                    if (rc || !(in || in_new)) continue;
+                }
                 if (!rc) rc = diff_pair(d, &o, &n, counts);
             }
         }
@@ -1004,6 +1042,10 @@ int spooky_diff_range(const spooky_diff_spec *spec, uint64_t old_begin, uint64_t
     if (spec->fields_mode == SPOOKY_DIFF_ONLY_FIELDS)
         for (int side = 0; side < 2 && !rc; side++)
             rc = schema_init(&d.schemas[side], d.files[side], spec->fields, spec->nfields);
+    for (int side = 0; side < 2 && !rc && spec->where; side++) {
+        rc = filter_matcher_init(&d.where[side], spec->where);
+        if (rc) file_fail(err, rc, 0, "bad --where program");
+    }
     if (!rc) rc = walk(&d, old_begin, old_end, new_begin, new_end, counts);
     /* the index entries and keys read (the writer lays keys out in index order) */
     uint64_t begin[2] = {old_begin, new_begin}, end[2] = {old_end, new_end};
@@ -1025,6 +1067,8 @@ int spooky_diff_range(const spooky_diff_spec *spec, uint64_t old_begin, uint64_t
     if (rc) out->len = mark;
     schema_free(&d.schemas[0]);
     schema_free(&d.schemas[1]);
+    filter_matcher_free(&d.where[0]);
+    filter_matcher_free(&d.where[1]);
     spooky_buf_free(&d.path);
     spooky_buf_free(&d.paths);
     spooky_buf_free(&d.scratch);

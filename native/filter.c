@@ -15,6 +15,7 @@
 #include "internal.h"
 #include "chunk.h"
 #include "file.h"
+#include "filter.h"
 #include "number.h"
 #include "path.h"
 
@@ -289,6 +290,19 @@ static int predicate_fields(const spooky_filter_spec *spec, resolved_schema *s) 
     free(hashes);
     return rc;
 }
+
+int filter_matcher_init(filter_matcher *m, const spooky_filter_spec *spec) {
+    memset(m, 0, sizeof *m);
+    TRY(check_spec(spec));
+    m->spec = spec;
+    return predicate_fields(spec, &m->fields);
+}
+
+int filter_matcher_test(filter_matcher *m, const uint8_t *rec, uint32_t len, int *match) {
+    return matches(m->spec, &m->fields, rec, len, match);
+}
+
+void filter_matcher_free(filter_matcher *m) { schema_free(&m->fields); }
 
 int spooky_filter_match(const uint8_t *rec, size_t len, const spooky_filter_spec *spec,
                         int *match) {

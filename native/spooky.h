@@ -533,6 +533,11 @@ typedef struct {
     /* Differences written at most by one call (0: no limit); the rest are
      * only counted. */
     uint64_t limit;
+    /* Only keys whose record matches this expression on either side are
+     * compared (NULL: every key); the others count nowhere. Every record of
+     * the range is then read (a pair with the same digest once), checked
+     * whole and tested. */
+    const spooky_filter_spec *where;
 } spooky_diff_spec;
 
 typedef struct {

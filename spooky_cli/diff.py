@@ -14,13 +14,14 @@ from __future__ import annotations
 import math
 import struct
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import orjson
 
 from spooky_cli._native import ffi, lib
 from spooky_cli.errors import SpookyError
+from spooky_cli.filter import Filter
 from spooky_cli.markdown import diff_markdown
 from spooky_cli.parallel import in_order
 from spooky_cli.paths import parse_path, path_text
@@ -82,14 +83,16 @@ def diff_summary(counts: DiffCounts, tolerance: Tolerance | None = None) -> dict
     return out
 
 
-def _field_hashes(names: list[str], old: RecordFileReader, new: RecordFileReader) -> list[int]:
+def _field_hashes(
+    names: list[str], old: RecordFileReader, new: RecordFileReader, where: str = ""
+) -> list[int]:
     """Hashes of field names at least one of the files knows."""
     out = []
     for name in dict.fromkeys(names):
         if old.hash_for_name(name) is None and new.hash_for_name(name) is None:
             known = sorted({fi.name for fi in (*old.names, *new.names)})
             listed = ", ".join(field_label(n) for n in known) or "no fields"
-            raise SpookyError(f"unknown field {name!r} (the files have: {listed})")
+            raise SpookyError(f"unknown field {name!r}{where} (the files have: {listed})")
         out.append(name_hash(name))
     return out
 
@@ -136,6 +139,7 @@ def diff_files(
     array_key: str | None = None,
     full: bool = False,
     limit: int = LIMIT,
+    where: Filter | Sequence[str] | None = None,
 ) -> DiffCounts:
     """Compares old and new by key. fmt: "ndjson" (one JSON object per
     difference), "json" (one document: {"changes": [those objects],
@@ -145,7 +149,10 @@ def diff_files(
     equal, so a record whose bytes differ may count as unchanged. array_key:
     array elements that are objects are matched by this field's value, not
     by position (turns deep on). full: json and ndjson give a changed key's
-    old and new records too. fields: only
+    old and new records too. where: an expression (filter's language; a
+    list: all of them), and only keys whose record matches it on either
+    side are compared, the others counted nowhere (every record is then
+    read and checked, the key index's digests no longer enough). fields: only
     these fields count; ignore: these do not (with deep, paths too:
     "user.updated_at"). deep: changes inside nested
     fields are listed by path ("user.address.city", "tags.2"; a path in
@@ -176,6 +183,12 @@ def diff_files(
         raise SpookyError("full records go with the json and ndjson formats only")
     if tolerance is not None:
         tolerance = Tolerance.of(tolerance.abs, tolerance.rel)  # checked
+    where_spec: Any = ffi.NULL
+    if where is not None:
+        where = where if isinstance(where, Filter) else Filter(where)
+        if old.record_count or new.record_count:  # an empty file matches nothing
+            _field_hashes(where.fields, old, new, " in --where")
+        where_spec, _ = where.spec()
     key_step = b""
     if array_key is not None:
         steps = parse_path(array_key, "array key") if array_key.strip() else []
@@ -227,6 +240,7 @@ def diff_files(
         spec.array_key, spec.array_key_len = keep_key, len(key_step)
         spec.full = 1 if full else 0
         spec.limit = limit if markdown else 0
+        spec.where = where_spec
         return spec
 
     spec = make_spec(FORMATS[fmt])
@@ -258,9 +272,7 @@ def diff_files(
         lib.spooky_file_release(reader.handle)
     emit: Callable[[bytes], Any] = write if write is not None else len
     document = fmt == "json"
-    first = True  # of the document's elements: its leading comma goes
-    if document:
-        emit(b'{"changes":[')
+    first = True  # of the document's elements: its head goes before, its leading comma goes
     with in_order(diff_range, ranges, name="spooky-diff") as done:
         for n, (r, (text, counts)) in enumerate(done, 1):
             if n % 64 == 0:  # a range may map pages past its end that the next gave back
@@ -272,7 +284,7 @@ def diff_files(
                 if len(shown) >= limit:
                     enough.set()
             elif text:
-                emit(text[1:] if document and first else text)  # one copy, of one range
+                emit(b'{"changes":[' + text[1:] if document and first else text)
                 first = False
             for i, c in enumerate(counts):
                 totals[i] += c
@@ -281,7 +293,7 @@ def diff_files(
     result = DiffCounts(*totals)
     if document:
         summary = orjson.dumps(diff_summary(result, tolerance))
-        emit(b'%s],"summary":%s}\n' % (b"" if first else b"\n", summary))
+        emit(b'%s],"summary":%s}\n' % (b'{"changes":[' if first else b"\n", summary))
     if markdown:
         changes = [orjson.loads(line) for line in shown]
         emit(diff_markdown(changes, diff_summary(result, tolerance)))
