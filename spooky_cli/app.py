@@ -41,6 +41,8 @@ class OnError(str, Enum):
 class DiffFormat(str, Enum):
     text = "text"
     json = "json"
+    ndjson = "ndjson"
+    markdown = "markdown"
 
 
 class FilterFormat(str, Enum):
@@ -232,13 +234,34 @@ def get(
 
 @app.command()
 def diff(
-    old: str = typer.Argument(..., metavar="OLD.spky", help="Record file before."),
-    new: str = typer.Argument(..., metavar="NEW.spky", help="Record file after."),
+    old: str = typer.Argument(
+        ..., metavar="OLD", help="Before: a record file, or NDJSON/JSON (.gz ok; - for stdin)."
+    ),
+    new: str = typer.Argument(..., metavar="NEW", help="After: the same choice."),
     output: str = output_option("Where the differences go"),
     fmt: DiffFormat = format_option(
-        DiffFormat.text, "text for people, json for one object per line."
+        DiffFormat.text,
+        "text for people, ndjson for one object per difference, json for one document "
+        "{changes, summary}, markdown for a pull request comment.",
     ),
     summary: bool = typer.Option(False, "--summary", help="Only the counts, on stdout."),
+    stat_file: str | None = typer.Option(
+        None, "--stat-file", metavar="FILE", help="Also write the summary (JSON) to this file."
+    ),
+    key: list[str] | None = typer.Option(
+        None,
+        "--key",
+        metavar="PATH",
+        help="Key of NDJSON/JSON sides (default: the record file's key, else id); as convert's.",
+    ),
+    where: list[str] = typer.Option(
+        [],
+        "-w",
+        "--where",
+        metavar="EXPR",
+        help="Compare only keys whose record matches this expression (filter's) on either "
+        "side. Repeat to AND them.",
+    ),
     fields: str | None = fields_option("Comma-separated fields: only these count as changes."),
     ignore: str | None = typer.Option(
         None,
@@ -249,6 +272,28 @@ def diff(
     deep: bool = typer.Option(
         False, "--deep", help="Changes inside nested fields by path (user.address.city)."
     ),
+    array_key: str | None = typer.Option(
+        None,
+        "--array-key",
+        metavar="FIELD",
+        help="Match array elements that are objects by this field, not by position "
+        "(turns --deep on).",
+    ),
+    tolerance: float | None = typer.Option(
+        None, "--tolerance", metavar="ABS", help="Numbers at most ABS apart are equal."
+    ),
+    rel_tolerance: float | None = typer.Option(
+        None,
+        "--rel-tolerance",
+        metavar="REL",
+        help="Numbers at most REL times the larger apart are equal.",
+    ),
+    full: bool = typer.Option(
+        False, "--full", help="json/ndjson: the old and new records of changed keys too."
+    ),
+    limit: int | None = typer.Option(
+        None, "--limit", metavar="N", help="markdown: differences shown (default 100)."
+    ),
     quiet: bool = quiet_option("No output at all: the exit code."),
     verify: bool = typer.Option(
         False, "--verify", help="First check every block of both files, as info --verify."
@@ -256,15 +301,18 @@ def diff(
 ) -> None:
     """Show records added, removed and changed between two record files, by key.
 
-    The key index is trusted: a record whose digest equals the other side's is
-    unchanged and not read. A record that differs is checked against its
-    digest and whole before it counts. --verify first checks every block of
-    both files, as info --verify does.
+    Either side may be NDJSON/JSON instead (converted first, as convert
+    would). The key index is trusted: a record whose digest equals the
+    other side's is unchanged and not read. A record that differs is
+    checked against its digest and whole before it counts. --verify first
+    checks every block of both files, as info --verify does.
 
     Exit 0 when they hold the same records, 1 when they differ, 2 on error or
     damage found.
 
-    Example: spooky diff yesterday.spky today.spky --ignore updated_at --format json
+    Example: spooky diff yesterday.spky today.spky --ignore updated_at --format ndjson
+
+    Example: spooky diff main.ndjson.gz pr.ndjson --key id --format markdown --stat-file stat.json
     """
     from spooky_cli.commands import diff as cmd
 
@@ -279,6 +327,14 @@ def diff(
         deep=deep,
         quiet=quiet,
         verify=verify,
+        key=key or None,
+        tolerance=tolerance,
+        rel_tolerance=rel_tolerance,
+        array_key=array_key,
+        full=full,
+        limit=limit,
+        stat_file=stat_file,
+        where=where or None,
     )
 
 

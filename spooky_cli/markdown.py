@@ -37,11 +37,13 @@ def _label(text: str) -> str:
     return text
 
 
-def diff_markdown(changes: list[dict[str, Any]], summary: dict[str, Any]) -> bytes:
+def diff_markdown(
+    changes: list[dict[str, Any]], summary: dict[str, Any], details: bool = True
+) -> bytes:
     """The report: summary (diff_summary: counts, maybe the tolerance), then
     changes (the first differences, as the ndjson format gives them) in three
     tables, changed, added and removed, and "… and N more" for the
-    differences not shown."""
+    differences not shown. details=False: the summary alone."""
     lines = [
         "| added | removed | changed | unchanged |",
         "|---:|---:|---:|---:|",
@@ -52,6 +54,8 @@ def diff_markdown(changes: list[dict[str, Any]], summary: dict[str, Any]) -> byt
     if tol is not None:
         lines += ["", f"Numbers within abs {tol['abs']:g} or rel {tol['rel']:g} count as equal."]
     total = summary["added"] + summary["removed"] + summary["changed"]
+    if not details:
+        return ("\n".join(lines) + "\n").encode("utf-8")
     if total == 0:
         lines += ["", "No differences."]
     changed = [c for c in changes if c["op"] == "changed"]

@@ -11,6 +11,9 @@ every writer (convert, export, filter, diff, bench --save, RecordFileWriter).
 - `-` (stdout), a device, a FIFO or a socket is written through.
 - A directory, or a file that is one of the command's inputs, is refused
   before anything is written.
+- A scratch output (Output.scratch) is an unnamed temp file in TMPDIR that
+  its maker reads back (diff's inputs converted on the fly); it goes when
+  its descriptor is closed.
 
 Errors name the user's path, never a temp file."""
 
@@ -42,7 +45,19 @@ class ReaderGone(Exception):
 
 class Output:
     """An output path, checked: `kind` is "stdout", "through" (a device, FIFO
-    or socket: written as it is) or "file" (replaced atomically)."""
+    or socket: written as it is), "file" (replaced atomically) or "scratch"
+    (an unnamed temp file kept open: `kept`, once installed)."""
+
+    kept: int = -1
+
+    @classmethod
+    def scratch(cls, name: str) -> Output:
+        """An unnamed temp file in TMPDIR; name is what messages call it.
+        install() leaves it open as `kept` (the caller closes it)."""
+        self = cls.__new__(cls)
+        self.path = self.target = name
+        self.kind = "scratch"
+        return self
 
     def __init__(self, path: str, inputs: Iterable[str] = (), binary: bool = False):
         self.path = path
@@ -101,6 +116,9 @@ class Output:
     def install(self, temp: Temp) -> None:
         """Makes temp's bytes the output: a file is fsynced and put in place of
         the target; stdout and devices get a copy. temp is closed after."""
+        if self.kind == "scratch":
+            self.kept, temp.fd = temp.fd, -1
+            return
         try:
             if self.kind == "file":
                 os.fsync(temp.fd)

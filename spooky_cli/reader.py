@@ -70,9 +70,39 @@ def name_hash(name: str) -> int:
     return lib.spooky_name_hash(b, len(b))
 
 
-def _open_input(path: str) -> BinaryIO:
-    """path opened for reading; - is stdin, first copied to an unnamed temp
-    file (a record file is read at random, through a map)."""
+RECORD_FILE_MAGIC = b"SPKYFILE"  # a record file's first bytes (docs/FORMAT.md)
+
+
+def is_record_file(path: str) -> bool:
+    """Whether path is a record file, not JSON text: its name ends in .spky
+    (then damage shows as damage), or its first bytes are a record file's
+    (or the start of them: a cut one). - (stdin) is only peeked at."""
+    if path != "-":
+        if path.endswith(".spky"):
+            return True
+        if os.path.isdir(path):
+            return False
+        with open(path, "rb") as f:
+            head = f.read(len(RECORD_FILE_MAGIC))
+    else:
+        if sys.stdin is None or sys.stdin.isatty():
+            raise SpookyError("no input on stdin (pipe one in, or give a path)")
+        stream = sys.stdin.buffer
+        if hasattr(stream, "peek"):
+            head = stream.peek(len(RECORD_FILE_MAGIC))[: len(RECORD_FILE_MAGIC)]
+        else:  # a seekable stand-in (tests)
+            at = stream.tell()
+            head = stream.read(len(RECORD_FILE_MAGIC))
+            stream.seek(at)
+    return bool(head) and RECORD_FILE_MAGIC.startswith(head)
+
+
+def _open_input(path: str, fd: int | None = None) -> BinaryIO:
+    """path opened for reading (or the descriptor fd, left open); - is
+    stdin, first copied to an unnamed temp file (a record file is read at
+    random, through a map)."""
+    if fd is not None:
+        return open(fd, "rb", closefd=False)
     if path != "-":
         return open(path, "rb")
     if sys.stdin is None or sys.stdin.isatty():
@@ -89,11 +119,12 @@ def _open_input(path: str) -> BinaryIO:
 
 class RecordFileReader:
     """A record file opened for reading: a context manager over a read-only mmap.
-    The path - reads the file from stdin.
+    The path - reads the file from stdin. fd: read that open descriptor
+    instead (it stays the caller's to close), path naming it in messages.
 
     Records returned stay valid after close (they keep the map alive)."""
 
-    def __init__(self, path: str | os.PathLike[str]):
+    def __init__(self, path: str | os.PathLike[str], *, fd: int | None = None):
         self.path = os.fspath(path)
         self._mm: mmap.mmap | None = None
         self._view: memoryview | None = None
@@ -101,12 +132,12 @@ class RecordFileReader:
         self._file: Any = None
         self._fd = -1
         try:
-            with _open_input(self.path) as fh:
+            with _open_input(self.path, fd) as fh:
                 self.file_size = os.fstat(fh.fileno()).st_size
                 if self.file_size:
                     self._mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
                     self._fd = os.dup(fh.fileno())  # for pread (see fileno)
-            if self.path == "-":
+            if self.path == "-" and fd is None:
                 self.path = "<stdin>"
             self._view = memoryview(self._mm if self._mm is not None else b"")
             self._ptr = ffi.from_buffer("uint8_t[]", self._view)

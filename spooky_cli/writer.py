@@ -228,7 +228,13 @@ class RecordFileWriter:
 
     big_int: an integer beyond i64 and u64 is an error ("error", the
     default), or stored as the nearest float ("float"; counted in big_ints).
+
+    scratch: the file goes to an unnamed temp file in TMPDIR instead (path
+    only names it in messages), left open after close() as `scratch_fd` for
+    the caller to read and close.
     """
+
+    duplicate_hint = " (use --on-duplicate last to keep the last)"  # after "key K repeats"
 
     def __init__(
         self,
@@ -239,6 +245,7 @@ class RecordFileWriter:
         inputs: Iterable[str] = (),
         temp_dir: str | os.PathLike[str] | None = None,
         big_int: str = "error",
+        scratch: bool = False,
     ):
         big_int_mode(big_int)  # a bad value fails before any file is made
         self.key_spec = key if isinstance(key, KeySpec) else KeySpec.parse(key)
@@ -249,7 +256,9 @@ class RecordFileWriter:
         self.big_int = big_int
         self.big_ints = 0  # integers stored as floats (big_int="float")
         self.temp_dir = os.fspath(temp_dir) if temp_dir is not None else tempfile.gettempdir()
-        self._output = Output(self.path, inputs, binary=True)
+        self._output = (
+            Output.scratch(self.path) if scratch else Output(self.path, inputs, binary=True)
+        )
         self._temp = self._output.temp_file()
         self._closed = False
         self._sources: list[str] = []
@@ -262,6 +271,11 @@ class RecordFileWriter:
         self.records = 0
         self.bytes_written = 0
         self.replaced = 0  # keep_last: records a later one of their key replaced
+
+    @property
+    def scratch_fd(self) -> int:
+        """scratch: the finished file's descriptor (-1 before close())."""
+        return self._output.kept
 
     @property
     def _shown(self) -> str:
@@ -380,7 +394,7 @@ class RecordFileWriter:
         value = key_from_sort_form(ffi.buffer(key[0], klen[0])[:], self.key_spec.parts)
         return DuplicateKey(
             f"key {value!r} ({self.key}) repeats: at {self._where(s1[0], l1[0])} and at "
-            f"{self._where(s2[0], l2[0])} (use --on-duplicate last to keep the last)"
+            f"{self._where(s2[0], l2[0])}{self.duplicate_hint}"
         )
 
     def _temp_error(self) -> OSError:

@@ -304,7 +304,7 @@ def test_cli_json_summary_and_quiet(pair) -> None:
 
 
 def test_cli_fields_and_ignore(pair) -> None:
-    res = run_cli("diff", str(pair[0]), str(pair[1]), "--fields", "email", "--format", "json")
+    res = run_cli("diff", str(pair[0]), str(pair[1]), "--fields", "email", "--format", "ndjson")
     assert [d["key"] for d in parse_ndjson(res.stdout)] == [3, 5, 7]
     res = run_cli("diff", str(pair[0]), str(pair[1]), "--ignore", "age,email", "--summary")
     assert res.stdout == b"0 changed, 1 added, 1 removed, 4 unchanged\n"
@@ -318,7 +318,7 @@ def test_cli_fields_and_ignore(pair) -> None:
 
 def test_cli_output_file(pair, tmp_path: Path) -> None:
     out = tmp_path / "changes.ndjson"
-    res = run_cli("diff", str(pair[0]), str(pair[1]), "--format", "json", "-o", str(out))
+    res = run_cli("diff", str(pair[0]), str(pair[1]), "--format", "ndjson", "-o", str(out))
     assert res.code == 1 and res.stdout == b""
     assert [d["op"] for d in parse_ndjson(out.read_bytes())] == [
         "changed",
@@ -467,8 +467,10 @@ def test_a_record_file_on_stdin(pair) -> None:
     assert res.code == 1 and res.stdout == b"2 changed, 1 added, 1 removed, 2 unchanged\n"
     res = run_cli("diff", "-", "-", input=pair[0].read_bytes())
     assert res.code == 2 and "only once" in res.stderr
-    res = run_cli("diff", "-", str(pair[1]), input=b"")
+    res = run_cli("diff", "-", str(pair[1]), input=b"SPKYF")  # a cut record file
     assert res.code == 2 and "<stdin>" in res.stderr
+    res = run_cli("diff", "-", str(pair[1]), "--summary", input=b"")  # NDJSON, no record
+    assert res.code == 1 and res.stdout == b"0 changed, 5 added, 0 removed, 0 unchanged\n"
 
 
 # ---- --deep: changes inside nested values by path -------------------------------------
@@ -784,7 +786,7 @@ def test_added_records_are_checked_when_counting(tmp_path: Path) -> None:
     assert res.code == 2 and "b.spky" in res.stderr and "not UTF-8" in res.stderr
 
 
-@pytest.mark.parametrize("fmt", ["text", "json"])
+@pytest.mark.parametrize("fmt", ["text", "json", "ndjson", "markdown"])
 def test_a_bad_value_in_a_field_that_did_not_change(tmp_path: Path, fmt: str) -> None:
     """The bad string is the same on both sides; another field changed: the
     output would show only that field, but the record is checked whole."""

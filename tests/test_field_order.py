@@ -66,7 +66,7 @@ def test_get_filter_and_diff_use_the_order(spky: Path, tmp_path: Path) -> None:
     ]
     (tmp_path / "none.ndjson").write_bytes(b"")
     run_cli("convert", str(tmp_path / "none.ndjson"), "-o", str(tmp_path / "none.spky"))
-    res = run_cli("diff", str(tmp_path / "none.spky"), str(spky), "--format", "json")
+    res = run_cli("diff", str(tmp_path / "none.spky"), str(spky), "--format", "ndjson")
     assert [keys_of(orjson.dumps(orjson.loads(x)["record"])) for x in res.stdout.splitlines()][
         0
     ] == [

@@ -127,6 +127,10 @@ def clean_exit(res, what: str) -> None:
 DIFF_ARGS = [
     [],
     ["--format", "json"],
+    ["--format", "ndjson", "--full"],
+    ["--format", "markdown"],
+    ["--where", "score >= 50", "-q"],
+    ["--tolerance", "0.5", "--deep", "--array-key", "id"],
     ["-q"],
     ["--summary"],
     ["--deep"],

@@ -244,7 +244,7 @@ def test_composite_keys_in_diff(tmp_path: Path) -> None:
     changed = [dict(o) for o in ORDERS[1:]] + [{"tenant": "new", "user": {"id": 1}, "v": 9}]
     changed[0]["v"] = 20
     new = convert(tmp_path, changed, "--key", "tenant,user.id", name="new")
-    res = run_cli("diff", str(old), str(new), "--format", "json")
+    res = run_cli("diff", str(old), str(new), "--format", "ndjson")
     assert res.code == 1, res.stderr
     got = [orjson.loads(x) for x in res.stdout.splitlines()]
     assert [(g["op"], g["key"]) for g in got] == [

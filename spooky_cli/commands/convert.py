@@ -21,7 +21,6 @@ from spooky_cli.inputs import (
     input_size,
     read_pieces,
 )
-from spooky_cli.keys import KeySpec
 from spooky_cli.writer import (
     RecordFileWriter,
     Transcoded,
@@ -88,7 +87,7 @@ def run(
     stats = Stats()
     writer = RecordFileWriter(output, key=key, keep_last=keep_last, inputs=inputs, big_int=big_int)
     with writer, render.progress("converting", total, quiet) as bar:
-        _convert(inputs, writer, writer.key_spec, skip_errors, bar, stats)
+        convert_inputs(inputs, writer, skip_errors, bar, stats)
         if stats.bad_lines and not stats.records:  # leaves no output
             raise SpookyError(
                 f"no record converted: {render.count(stats.bad_lines, 'bad line')}, "
@@ -114,16 +113,19 @@ def run(
     render.summary(parts, quiet)
 
 
-def _convert(
+def convert_inputs(
     inputs: list[str],
     writer: RecordFileWriter,
-    key: KeySpec,
     skip_errors: bool,
     bar: object,
     stats: Stats,
 ) -> None:
-    """This thread reads; two threads transcode; one thread adds the results to
-    the writer in input order. At most IN_FLIGHT pieces are held at once."""
+    """Adds the records of inputs (expanded: files, or - for stdin) to
+    writer, a bad line failing as convert's do (or, skip_errors, listed on
+    stderr and counted in stats). This thread reads; two threads transcode;
+    one thread adds the results to the writer in input order. At most
+    IN_FLIGHT pieces are held at once."""
+    key = writer.key_spec
     parse = ThreadPoolExecutor(max_workers=2, thread_name_prefix="spooky-transcode")
     write = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spooky-write")
     added: deque[Future[None]] = deque()

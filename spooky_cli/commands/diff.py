@@ -1,20 +1,32 @@
-"""spooky diff: what changed between two record files, by key."""
+"""spooky diff: what changed between two record files, by key. Either side
+may be NDJSON/JSON text instead, converted first into an unnamed temporary
+record file."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import nullcontext
+from contextlib import ExitStack, contextmanager, nullcontext
 
 import orjson
 import typer
 
 from spooky_cli import render
-from spooky_cli.diff import DiffCounts, diff_files
+from spooky_cli.commands.convert import Stats, convert_inputs
+from spooky_cli.diff import LIMIT, DiffCounts, Tolerance, diff_files, diff_summary
 from spooky_cli.errors import SpookyError
+from spooky_cli.filter import Filter
+from spooky_cli.inputs import display_name, expand_inputs, input_size
+from spooky_cli.keys import KeySpec
+from spooky_cli.markdown import diff_markdown
 from spooky_cli.output import ReaderGone, open_output
-from spooky_cli.reader import RecordFileReader
+from spooky_cli.reader import RecordFileReader, is_record_file
+from spooky_cli.writer import RecordFileWriter
+
+FORMATS = ("text", "json", "ndjson", "markdown")
 
 
 def run(
@@ -28,6 +40,15 @@ def run(
     deep: bool = False,
     quiet: bool = False,
     verify: bool = False,
+    *,
+    key: list[str] | None = None,
+    tolerance: float | None = None,
+    rel_tolerance: float | None = None,
+    array_key: str | None = None,
+    full: bool = False,
+    limit: int | None = None,
+    stat_file: str | None = None,
+    where: list[str] | None = None,
 ) -> None:
     """Writes the differences of NEW against OLD to OUTPUT in key order, then a
     summary line to stderr. Exits 0 when the files hold the same records, 1
@@ -35,22 +56,32 @@ def run(
 
     fmt "text": "- KEY {record}" (removed), "+ KEY {record}" (added), and
     "~ KEY" with a line "    field: OLD -> NEW" per changed field, coloured on
-    a terminal. fmt "json": one object per line, {"op": "removed"|"added",
+    a terminal. "ndjson": one object per line, {"op": "removed"|"added",
     "key": K, "record": {...}} or {"op": "changed", "key": K, "fields":
-    {name: {"old": V, "new": V}}} ("old" or "new" left out when the field is
-    absent on that side). deep: a change inside a nested field is listed by
-    its path (user.address.city) instead of the whole field. summary_only:
-    just the counts on stdout, a line of text or one JSON object {"added",
-    "removed", "changed", "unchanged"}. verify: first every block of both
-    files is checked as info --verify checks it (the diff itself reads only
-    the records, through the key index)."""
+    {name: {"old": V, "new": V}}}. "json": one document {"changes": [those
+    objects], "summary": {...}}. "markdown": a report for a pull request,
+    the first `limit` differences (default 100). summary_only: just the
+    counts on stdout. stat_file: the summary as JSON there too. key: the key
+    of NDJSON sides (default: the record file side's, else id). verify:
+    first every block of both files is checked as info --verify checks it."""
     if old == "-" and new == "-":
         raise SpookyError("stdin (-) can be read only once")
+    if fmt not in FORMATS:
+        raise SpookyError(f"unknown format {fmt!r} (one of: {', '.join(FORMATS)})")
+    if limit is not None and fmt != "markdown":
+        raise SpookyError("--limit goes with --format markdown")
+    if limit is not None and limit < 0:
+        raise SpookyError(f"--limit must be 0 or more, got {limit}")
+    if full and fmt not in ("json", "ndjson"):
+        raise SpookyError("--full goes with --format json or ndjson")
+    tol = Tolerance.of(tolerance, rel_tolerance)
+    flt = Filter(where) if where else None  # a bad expression fails before any input is read
+    key_spec = KeySpec.parse(key) if key else None
     started = time.perf_counter()
-    with RecordFileReader(old) as a, RecordFileReader(new) as b:
+    with _sides(old, new, key_spec, quiet) as (a, b):
         if verify:
             _verify(a, b, quiet)
-        c_fmt = "count" if summary_only or quiet else ("ndjson" if fmt == "json" else "text")
+        c_fmt = "count" if summary_only or quiet else fmt
         try:
             with (
                 nullcontext(_Discard()) if quiet else open_output(output, inputs=[old, new]) as out,
@@ -72,16 +103,71 @@ def run(
                     deep=deep,
                     color=c_fmt == "text" and output == "-" and render.stdout_color(),
                     progress=bar.advance,
+                    tolerance=tol,
+                    array_key=array_key,
+                    full=full,
+                    limit=LIMIT if limit is None else limit,
+                    where=flt,
                 )
                 if summary_only and not quiet:
-                    out.write(_summary_text(counts, fmt) + b"\n")
+                    out.write(_summary_text(counts, fmt, tol))
         except ReaderGone:
             raise typer.Exit(1) from None  # what was shown differs
+    if stat_file is not None:
+        with open_output(stat_file, inputs=[old, new]) as f:
+            f.write(orjson.dumps(diff_summary(counts, tol)) + b"\n")
     seconds = time.perf_counter() - started
     if not summary_only:
-        render.summary([_counts_line(counts), *render.timing(seconds)], quiet=quiet)
+        render.summary([_counts_line(counts, tol), *render.timing(seconds)], quiet=quiet)
     if counts.differences:
         raise typer.Exit(1)
+
+
+@contextmanager
+def _sides(
+    old: str, new: str, key: KeySpec | None, quiet: bool
+) -> Iterator[tuple[RecordFileReader, RecordFileReader]]:
+    """Both sides open as record files: record files as they are, then
+    NDJSON/JSON sides converted (keyed by key, else by a record file side's
+    key, else by id) into unnamed temporary record files."""
+    paths = (old, new)
+    kinds = [is_record_file(p) for p in paths]
+    with ExitStack() as stack:
+        readers: list[RecordFileReader | None] = [None, None]
+        for i, path in enumerate(paths):
+            if kinds[i]:
+                r = stack.enter_context(RecordFileReader(path))
+                if key is not None and r.key_spec != key:
+                    raise SpookyError(
+                        f"{r.path} is keyed by {r.key_field!r}, not {key.text!r} (--key)"
+                    )
+                readers[i] = r
+        known = next((r.key_spec for r in readers if r is not None), None)
+        for i, path in enumerate(paths):
+            if readers[i] is None:
+                spec = key or known or KeySpec.parse("id")
+                readers[i] = stack.enter_context(_converted(path, spec, quiet))
+        a, b = readers
+        assert a is not None and b is not None
+        yield a, b
+
+
+def _converted(path: str, key: KeySpec, quiet: bool) -> RecordFileReader:
+    """NDJSON/JSON text (a file, a folder of them, or - for stdin) as a
+    record file with no name; its errors read as convert's."""
+    inputs = expand_inputs([path])
+    sizes = [input_size(p) for p in inputs]
+    total = None if any(s is None for s in sizes) else sum(s for s in sizes if s)
+    name = display_name(path)
+    writer = RecordFileWriter(name, key=key, scratch=True)
+    writer.duplicate_hint = ""  # diff keeps no record of a repeated key
+    with writer, render.progress(f"converting {name}", total, quiet) as bar:
+        convert_inputs(inputs, writer, False, bar, Stats())
+    fd = writer.scratch_fd
+    try:
+        return RecordFileReader(name, fd=fd)
+    finally:
+        os.close(fd)
 
 
 class _Stopped(Exception):
@@ -123,14 +209,18 @@ class _Discard:
         return len(data)
 
 
-def _counts_line(c: DiffCounts) -> str:
-    return (
+def _counts_line(c: DiffCounts, tol: Tolerance | None = None) -> str:
+    line = (
         f"{c.changed:,} changed, {c.added:,} added, {c.removed:,} removed, "
         f"{c.unchanged:,} unchanged"
     )
+    return f"{line} ({tol.text()})" if tol is not None else line
 
 
-def _summary_text(c: DiffCounts, fmt: str) -> bytes:
-    if fmt == "json":
-        return orjson.dumps(c.as_dict())
-    return _counts_line(c).encode()
+def _summary_text(c: DiffCounts, fmt: str, tol: Tolerance | None) -> bytes:
+    """--summary: the counts only, as the format shows them."""
+    if fmt in ("json", "ndjson"):
+        return orjson.dumps(diff_summary(c, tol)) + b"\n"
+    if fmt == "markdown":
+        return diff_markdown([], diff_summary(c, tol), details=False)
+    return _counts_line(c, tol).encode() + b"\n"
