@@ -11,7 +11,7 @@ Data: the generated records (spooky_cli/bench/data.py) and their "new" version
 (about 10% changed, 1% removed, 1% added). Both are converted to record files
 first, untimed: a spooky user holds record files, a peer's user holds NDJSON.
 
-- diff: `spooky diff old.spky new.spky --format json -o FILE` against a Python
+- diff: `spooky diff old.spky new.spky --format ndjson -o FILE` against a Python
   script (spooky_cli/bench/peers.py) that loads both NDJSON files into dicts
   by id with orjson (GC paused) and writes every difference as ours does, and
   DuckDB `read_json` of both, full outer join on id, differing rows to NDJSON.
@@ -42,6 +42,7 @@ from convert_export import (  # noqa: E402
     machine,
     print_table,
     rows_of,
+    rss_row,
     spooky_cmd,
 )
 
@@ -57,8 +58,8 @@ def diff_group(old: str, new: str, old_spky: str, new_spky: str, workdir: str) -
     group = [
         Contender(
             "spooky",
-            "spooky diff --format json -o FILE (subprocess, wall)",
-            spooky_cmd() + ["diff", old_spky, new_spky, "--format", "json", "-o", out],
+            "spooky diff --format ndjson -o FILE (subprocess, wall)",
+            spooky_cmd() + ["diff", old_spky, new_spky, "--format", "ndjson", "-o", out],
             cleanup=[out],
             ok_codes=(1,),
         ),
@@ -141,7 +142,11 @@ def main(argv: list[str] | None = None) -> int:
         rows = rows_of("diff", diff, n, size) + rows_of("filter", filt, n, size)
         ours_rss = {"diff": diff[0].peak_rss(), "filter": filt[0].peak_rss()}
         print(f"\n{n:,} records ({size / 1e6:.0f} MB of NDJSON); new version: {made}\n")
-        print_table(rows, ours_rss)
+        print_table(
+            rows,
+            [rss_row(name, n, mb) for name, mb in ours_rss.items()],
+            sys.stdout,
+        )
         result = {"machine": machine(), "records": n, "changes": made, "rows": rows}
         result["ours_peak_rss_mb"] = ours_rss
         text = json.dumps(result, indent=2)

@@ -430,7 +430,7 @@ DIFF_FILTER_MAX_RECORDS = 100_000
 
 
 def _ours_diff(old: str, new: str, out: str) -> Callable[[], float]:
-    """`spooky diff OLD NEW -o OUT --format json 2>/dev/null`: not quiet=True,
+    """`spooky diff OLD NEW -o OUT --format ndjson 2>/dev/null`: not quiet=True,
     with which the command writes no differences at all (only its exit code);
     its summary line goes to /dev/null (and no progress bar is drawn there)."""
     from spooky_cli.commands import diff
@@ -438,7 +438,7 @@ def _ours_diff(old: str, new: str, out: str) -> Callable[[], float]:
     def work() -> None:
         with open(os.devnull, "w") as devnull, contextlib.redirect_stderr(devnull):
             try:
-                diff.run(old, new, out, fmt="json", quiet=False)
+                diff.run(old, new, out, fmt="ndjson", quiet=False)
             except typer.Exit as exc:
                 if exc.exit_code != 1:  # 1: the files differ (0: they do not)
                     raise
@@ -556,7 +556,7 @@ def diff_contenders(
         raise RuntimeError(f"spooky diff found {found}, the generator made {made}")
     made_text = ", ".join(f"{v:,} {k}" for k, v in made.items())
     ours_note = "; ".join(x for x in (note, f"{made_text} in the new version") if x)
-    ours = Contender("spooky", "spooky diff --format json", ours_run, n, size, ours_note)
+    ours = Contender("spooky", "spooky diff --format ndjson", ours_run, n, size, ours_note)
 
     counted: dict[str, int] = {}
     peers = [
