@@ -95,12 +95,15 @@ def test_stat_file_beside_every_output(tmp_path: Path) -> None:
     assert "numbers within abs 1 or rel 0 are equal" in res.stderr
 
 
-def test_a_stat_file_that_is_an_input_is_refused(tmp_path: Path) -> None:
+def test_an_output_or_stat_file_that_is_an_input_is_refused(tmp_path: Path) -> None:
     a = tmp_path / "a.ndjson"
     a.write_bytes(b'{"id":1}\n')
-    res = run_cli("diff", str(a), str(a), "--stat-file", str(a))
-    assert res.code == 2 and "same file as the input" in res.stderr
-    assert a.read_bytes() == b'{"id":1}\n'
+    for args in (["--stat-file", str(a)], ["-o", str(a)], ["-q", "--stat-file", str(a)]):
+        res = run_cli("diff", str(a), str(a), *args)
+        assert res.code == 2 and "same file as the input" in res.stderr
+        assert a.read_bytes() == b'{"id":1}\n'
+    res = run_cli("diff", str(a), str(a), "-o", str(tmp_path))
+    assert res.code == 2 and "is a directory" in res.stderr
 
 
 # ---- inputs in any mix ------------------------------------------------------------------------
@@ -121,12 +124,14 @@ def _side(tmp: Path, name: str, records: dict[Any, dict], form: str) -> tuple[st
         path.write_bytes(gzip.compress(ndjson(records)))
     elif form == "stdin-ndjson":
         return "-", ndjson(records)
+    elif form == "stdin-gz":
+        return "-", gzip.compress(ndjson(records))
     else:  # stdin-spky
         return "-", write_file(tmp / f"{name}-in.spky", records).read_bytes()
     return str(path), None
 
 
-FORMS = ["spky", "ndjson", "array", "gz", "stdin-ndjson", "stdin-spky"]
+FORMS = ["spky", "ndjson", "array", "gz", "stdin-ndjson", "stdin-gz", "stdin-spky"]
 
 
 @settings(max_examples=25)

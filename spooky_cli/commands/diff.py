@@ -22,7 +22,7 @@ from spooky_cli.filter import Filter
 from spooky_cli.inputs import display_name, expand_inputs, input_size
 from spooky_cli.keys import KeySpec
 from spooky_cli.markdown import diff_markdown
-from spooky_cli.output import ReaderGone, open_output
+from spooky_cli.output import Output, ReaderGone, open_output
 from spooky_cli.reader import RecordFileReader, is_record_file
 from spooky_cli.writer import RecordFileWriter
 
@@ -77,6 +77,8 @@ def run(
     tol = Tolerance.of(tolerance, rel_tolerance)
     flt = Filter(where) if where else None  # a bad expression fails before any input is read
     key_spec = KeySpec.parse(key) if key else None
+    for path in ([] if quiet else [output]) + ([stat_file] if stat_file is not None else []):
+        Output(path, inputs=[old, new])  # refused before any side is converted
     started = time.perf_counter()
     with _sides(old, new, key_spec, quiet) as (a, b):
         if verify:
