@@ -924,7 +924,8 @@ static int diff_pair(differ *d, rec_ref *o, rec_ref *n, spooky_diff_counts *coun
 /* --where: whether a record (checked whole) matches (*match 0/1). */
 static int where_test(differ *d, const rec_ref *r, int *match) {
     int rc = filter_matcher_test(&d->where[r->side], r->rec, r->len, match);
-    return rc ? fail_on(d, r->side, rc, r->off, "nested field is not valid CBOR") : SPOOKY_OK;
+    if (rc == SPOOKY_E_NOMEM) return rc; /* said once, by spooky_diff_range */
+    return rc ? fail_on(d, r->side, rc, r->off, "record could not be tested (--where)") : SPOOKY_OK;
 }
 
 /* What the walk does at one key: a record removed or added, or a pair whose
