@@ -280,13 +280,20 @@ def spread(runs: list[float]) -> float | None:
     return (max(runs) - min(runs)) / statistics.median(runs)
 
 
-def rows_of(group_name: str, contenders: list[Contender], n: int, size: int) -> list[dict]:
+def rows_of(
+    group_name: str,
+    contenders: list[Contender],
+    n: int,
+    size: int,
+    targets: dict[tuple[str, str], float] | None = None,
+) -> list[dict]:
+    targets = TARGETS if targets is None else targets
     ours = contenders[0]
     o = ours.median()
     rows = []
     for c in contenders[1:]:
         p = c.median()
-        target = TARGETS.get((group_name, c.name))
+        target = targets.get((group_name, c.name))
         speedup = (p / o) if o and p else None
         rows.append(
             {
@@ -368,20 +375,21 @@ def print_table(rows: list[dict], rss: list[dict], out: Any) -> None:
     for line in table(head, body, {0, 1, 9}):
         print(line, file=out)
     print(file=out)
-    rss_head = ("command", "records", "ours peak RSS MB", "target", "")
-    rss_body = [
-        (
-            c["command"],
-            f"{c['records']:,}",
-            fmt(c["rss_mb"], ".0f"),
-            f"< {RSS_MAX_MB:.0f} MB",
-            mark(c["ok"]),
-        )
-        for c in rss
-    ]
-    for line in table(rss_head, rss_body, {0, 4}):
-        print(line, file=out)
-    print(file=out)
+    if rss:
+        rss_head = ("command", "records", "ours peak RSS MB", "target", "")
+        rss_body = [
+            (
+                c["command"],
+                f"{c['records']:,}",
+                fmt(c["rss_mb"], ".0f"),
+                f"< {RSS_MAX_MB:.0f} MB",
+                mark(c["ok"]),
+            )
+            for c in rss
+        ]
+        for line in table(rss_head, rss_body, {0, 4}):
+            print(line, file=out)
+        print(file=out)
     for r in rows:
         print(
             f"  {r['group']} {r['name']}: {r['baseline_name']}"

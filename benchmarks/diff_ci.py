@@ -184,11 +184,7 @@ def main(argv: list[str] | None = None) -> int:
         interleave(nd, args.repeats, "ndjson")
 
         size = os.path.getsize(paths["old"])
-        rows = rows_of("diff", diff, n, size) + rows_of("ndjson", nd, n, size)
-        for r in rows:  # this benchmark's targets
-            r["target"] = TARGETS.get((r["group"], r["name"]))
-            s = r["speedup"]
-            r["ok"] = None if r["target"] is None or s is None else s >= r["target"]
+        rows = rows_of("diff", diff, n, size, TARGETS) + rows_of("ndjson", nd, n, size, TARGETS)
         rss = [
             rss_row("diff (record files)", n, diff[0].peak_rss()),
             rss_row("diff (NDJSON inputs)", n, nd[0].peak_rss()),

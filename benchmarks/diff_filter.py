@@ -42,7 +42,6 @@ from convert_export import (  # noqa: E402
     machine,
     print_table,
     rows_of,
-    rss_row,
     spooky_cmd,
 )
 
@@ -142,11 +141,8 @@ def main(argv: list[str] | None = None) -> int:
         rows = rows_of("diff", diff, n, size) + rows_of("filter", filt, n, size)
         ours_rss = {"diff": diff[0].peak_rss(), "filter": filt[0].peak_rss()}
         print(f"\n{n:,} records ({size / 1e6:.0f} MB of NDJSON); new version: {made}\n")
-        print_table(
-            rows,
-            [rss_row(name, n, mb) for name, mb in ours_rss.items()],
-            sys.stdout,
-        )
+        print_table(rows, [], sys.stdout)
+        print(f"ours peak RSS MB: {ours_rss}")
         result = {"machine": machine(), "records": n, "changes": made, "rows": rows}
         result["ours_peak_rss_mb"] = ours_rss
         text = json.dumps(result, indent=2)

@@ -331,22 +331,41 @@ static const double POW10D[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
 
 /* The least k in 1..SHORT_DECIMALS for which a decimal m 10^-k (m an
  * integer below 2^50) reads back to the positive non-integer double a of
- * these bits, or 0. Then m = round(a 10^k) and m 10^-k is the result the
- * general method gives: a correctly rounded division (m and 10^k exact)
- * decides that it reads back; a unit 10^-k more than 4 times the spacing
- * of doubles near a (m < 2^50) leaves at most one such decimal for each k,
- * so the least k has the fewest digits and no rival to be closer; and such
- * an m lies within m 2^-52 (< 1/4) of the product a 10^k, so rounding the
- * product finds it, and the cheap test before the division keeps it. */
-static int short_decimal(uint64_t bits) {
+ * these bits, or 0; m goes to *digits. Then m = round(a 10^k) and m 10^-k is
+ * the result the general method gives: a correctly rounded division (m and
+ * 10^k exact) decides that it reads back; a unit 10^-k more than 4 times the
+ * spacing of doubles near a (m < 2^50) leaves at most one such decimal for
+ * each k, so the least k has the fewest digits and no rival to be closer;
+ * and such an m lies within m 2^-52 (< 1/4) of the product a 10^k, so
+ * rounding the product finds it, and the cheap test before the division
+ * keeps it. That one decimal for k = SHORT_DECIMALS is the least k's with
+ * trailing zeros, so where a 10^SHORT_DECIMALS < 2^50 one test does: the
+ * zeros stripped give k (a shorter decimal would have the same value). */
+static int short_decimal_at(double a, int k, uint64_t *digits) {
+    double t = a * POW10D[k];
+    double m = (double)(uint64_t)(t + 0.5);
+    double gap = t > m ? t - m : m - t;
+    if (!(gap <= t * 0x1p-50 && m / POW10D[k] == a)) return 0;
+    *digits = (uint64_t)m;
+    return k;
+}
+
+static int short_decimal(uint64_t bits, uint64_t *digits) {
     double a;
     memcpy(&a, &bits, 8);
+    if (a * POW10D[SHORT_DECIMALS] < 0x1p50) {
+        int k = short_decimal_at(a, SHORT_DECIMALS, digits);
+        if (!k) return 0;
+        uint64_t m = *digits; /* not an integer: k stays >= 1 */
+        for (; k > 4 && m % 10000 == 0; k -= 4) m /= 10000;
+        for (; k > 2 && m % 100 == 0; k -= 2) m /= 100;
+        for (; k > 1 && m % 10 == 0; k--) m /= 10;
+        *digits = m;
+        return k;
+    }
     for (int k = 1; k <= SHORT_DECIMALS; k++) {
-        double t = a * POW10D[k];
-        if (t >= 0x1p50) return 0;
-        double m = (double)(uint64_t)(t + 0.5);
-        double gap = t > m ? t - m : m - t;
-        if (gap <= t * 0x1p-50 && m / POW10D[k] == a) return k;
+        if (a * POW10D[k] >= 0x1p50) return 0;
+        if (short_decimal_at(a, k, digits)) return k;
     }
     return 0;
 }
@@ -376,12 +395,10 @@ size_t spooky_f64_shortest(double d, char *out) {
     }
 
     if (be >= 1023 - 14 && be < 1023 + 52) { /* 2^-14 <= |d| < 2^52: a short decimal? */
-        int k = short_decimal(bits & ~(1ull << 63));
+        uint64_t m;
+        int k = short_decimal(bits & ~(1ull << 63), &m);
         if (k) {
-            double a;
-            uint64_t ab = bits & ~(1ull << 63);
-            memcpy(&a, &ab, 8);
-            int n = put_digits(zone, (uint64_t)(a * POW10D[k] + 0.5));
+            int n = put_digits(zone, m);
             return (size_t)(layout(p, zone + 24 - n, n, -k) - out);
         }
     }

@@ -117,3 +117,22 @@ def test_summary_times(seconds: float, records: int | None, want: list[str]) -> 
 def test_top_level_help_points_at_what_a_pip_user_has() -> None:
     text = run_cli("--help").stdout.decode()
     assert "spooky COMMAND --help" in text and "docs/" not in text
+
+
+def test_messages_to_a_pipe_are_plain_lines_without_rich(monkeypatch, capsys):
+    # many skipped lines mean many warnings: off a terminal they are written
+    # as plain lines (Rich costs ~100 us a line), on one through Rich
+    from spooky_cli import render
+
+    monkeypatch.setattr(render, "_consoles", {})
+    monkeypatch.setattr(render, "_color", "auto")
+    monkeypatch.delenv("FORCE_COLOR", raising=False)
+    render.warning("a.ndjson:3:1: [bold]x[/] (skipped)")
+    render.error("boom")
+    assert capsys.readouterr().err == (
+        "spooky: warning: a.ndjson:3:1: [bold]x[/] (skipped)\nspooky: error: boom\n"
+    )
+    assert render._consoles == {}
+    monkeypatch.setattr(render, "_color", "always")
+    render.warning("[bold]x[/]")
+    assert render._consoles and "\x1b[" in capsys.readouterr().err

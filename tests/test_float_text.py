@@ -95,3 +95,29 @@ def test_short_decimals_print_as_repr() -> None:
     for d in values:
         assert f64_text(d) == repr(d), d
         assert f64_text(-d) == repr(-d), d
+
+
+@given(
+    st.integers(1, 10**15),
+    st.integers(1, 12),
+    st.sampled_from([0, 1, -1]),
+)
+def test_short_decimals_and_their_neighbours_print_as_repr(m: int, k: int, step: int) -> None:
+    # the short-decimal path (at most 9 places, one division) against repr,
+    # and the doubles next to a short decimal, which must not take its text
+    d = m / 10**k
+    if step:
+        d = math.nextafter(d, math.inf if step > 0 else 0.0)
+    assert f64_text(d) == repr(d)
+    assert f64_text(-d) == repr(-d)
+
+
+def test_short_decimals_around_the_one_test_limit_print_as_repr() -> None:
+    # a * 1e9 < 2^50 takes one test at 9 places; above it, place by place
+    limit = 2**50 / 1e9
+    for base in (limit, 1125899.906842624, 1125899.9, 1125900.0000001):
+        d = base
+        for _ in range(200):
+            for x in (d, round(d, 1), round(d, 3), round(d, 7)):
+                assert f64_text(x) == repr(x)
+            d = math.nextafter(d, math.inf)
