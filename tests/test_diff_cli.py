@@ -273,3 +273,34 @@ def test_where_on_either_side(tmp_path: Path) -> None:
     assert doc["summary"] == {"added": 0, "removed": 0, "changed": 2, "unchanged": 0}
     res = run_cli("diff", str(a), str(b), "-w", "s == 'done'", "-w", "id == 3", "--summary")
     assert res.code == 0 and res.stdout == b"0 changed, 0 added, 0 removed, 1 unchanged\n"
+
+
+def test_ndjson_sides_in_random_key_order(tmp_path: Path) -> None:
+    """Scattered changed records of a converted side are read with pread (the
+    temporary file's descriptor), as a record file's are."""
+    import random
+
+    rng = random.Random(5)
+    ids = list(range(3000))
+    rng.shuffle(ids)
+    pad = "x" * 3000  # records far apart: every changed one a run of its own
+    old = {i: {"id": i, "v": i, "pad": pad} for i in ids}
+    new = {i: ({"id": i, "v": -i, "pad": pad} if i % 7 == 0 else old[i]) for i in ids if i % 11}
+    a, b = tmp_path / "a.ndjson", tmp_path / "b.ndjson"
+    a.write_bytes(ndjson(old))
+    b.write_bytes(ndjson(new))
+    res = run_cli("diff", str(a), str(b), "--format", "ndjson")
+    assert res.code == 1, res.stderr
+    assert_same_diffs(parse_ndjson(res.stdout), plain_oracle(old, new))
+
+
+def test_summary_in_each_format() -> None:
+    a, b = str(DIFF / "old.ndjson"), str(DIFF / "new.ndjson")
+    counts = {"added": 1, "removed": 1, "changed": 4, "unchanged": 1}
+    for fmt in ("json", "ndjson"):
+        res = run_cli("diff", a, b, "--summary", "--format", fmt)
+        assert res.code == 1 and orjson.loads(res.stdout) == counts
+    res = run_cli("diff", a, b, "--summary", "--format", "markdown")
+    assert res.stdout == (DIFF / "report-limit-2.md").read_bytes().split(b"\n\n")[0] + b"\n"
+    res = run_cli("diff", a, b, "--summary")
+    assert res.stdout == b"4 changed, 1 added, 1 removed, 1 unchanged\n"
