@@ -1,7 +1,7 @@
-"""`spooky diff` as a CI gate and a pull request report: the JSON document
-against the NDJSON lines, tolerances and array keys against oracles, whole
-records (--full), Markdown against a golden file, --stat-file, and inputs
-in any mix of NDJSON and record files."""
+"""`spooky diff` as a CI gate and a pull request report, through
+diff_files: the JSON document against the NDJSON lines, tolerances and array
+keys against oracles, whole records (--full). The command line (Markdown
+golden files, --stat-file, mixed inputs, --where) is test_diff_cli.py's."""
 
 from __future__ import annotations
 
