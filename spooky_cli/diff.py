@@ -22,7 +22,7 @@ import orjson
 from spooky_cli._native import ffi, lib
 from spooky_cli.errors import SpookyError
 from spooky_cli.filter import Filter
-from spooky_cli.markdown import diff_markdown
+from spooky_cli.markdown import diff_markdown, tolerance_bounds
 from spooky_cli.parallel import in_order
 from spooky_cli.paths import parse_path, path_text
 from spooky_cli.reader import RecordFileReader, field_label, name_hash
@@ -72,7 +72,10 @@ class Tolerance(NamedTuple):
         return cls(float(abs_ or 0.0), float(rel or 0.0))
 
     def text(self) -> str:
-        return f"numbers within abs {self.abs:g} or rel {self.rel:g} are equal"
+        return f"numbers within {self.bounds()} are equal"
+
+    def bounds(self) -> str:
+        return tolerance_bounds(self.abs, self.rel)
 
 
 def diff_summary(counts: DiffCounts, tolerance: Tolerance | None = None) -> dict[str, Any]:

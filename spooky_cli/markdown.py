@@ -52,7 +52,8 @@ def diff_markdown(
     ]
     tol = summary.get("tolerance")
     if tol is not None:
-        lines += ["", f"Numbers within abs {tol['abs']:g} or rel {tol['rel']:g} count as equal."]
+        bounds = tolerance_bounds(tol["abs"], tol["rel"])
+        lines += ["", f"Numbers within {bounds} count as equal."]
     total = summary["added"] + summary["removed"] + summary["changed"]
     if not details:
         return ("\n".join(lines) + "\n").encode("utf-8")
@@ -78,3 +79,9 @@ def diff_markdown(
 
 
 __all__ = ["code", "diff_markdown"]
+
+
+def tolerance_bounds(abs_: float, rel: float) -> str:
+    """`abs 0.01`, `rel 1e-06` or both joined by `or`: the bounds given."""
+    parts = [f"{n} {v:g}" for n, v in (("abs", abs_), ("rel", rel)) if v]
+    return " or ".join(parts) or "abs 0"
