@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import struct
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any, NamedTuple
 
 from spooky_cli._native import ffi, lib
@@ -43,16 +43,85 @@ class DiffCounts(NamedTuple):
         return self._asdict()
 
 
-def _field_hashes(names: list[str], old: RecordFileReader, new: RecordFileReader) -> list[int]:
-    """Hashes of field names at least one of the files knows."""
+def _field_hashes(names: list[str], known: Collection[str]) -> list[int]:
+    """Hashes of field names, each of which known (the names of either side) holds."""
     out = []
     for name in dict.fromkeys(names):
-        if old.hash_for_name(name) is None and new.hash_for_name(name) is None:
-            known = sorted({fi.name for fi in (*old.names, *new.names)})
-            listed = ", ".join(field_label(n) for n in known) or "no fields"
+        if name not in known:
+            listed = ", ".join(field_label(n) for n in sorted(known)) or "no fields"
             raise SpookyError(f"unknown field {name!r} (the files have: {listed})")
         out.append(name_hash(name))
     return out
+
+
+class DiffSpec(NamedTuple):
+    c: Any  # spooky_diff_spec *
+    arrays: tuple[Any, ...]  # what c points into: keep them alive together
+
+
+class DiffOptions:
+    """What a diff compares and writes, checked once against the field names
+    either side knows (known); spec() then makes the core's spec for any pair
+    of files with those names (see diff_files for the arguments)."""
+
+    def __init__(
+        self,
+        known: Collection[str],
+        *,
+        fmt: str = "ndjson",
+        fields: list[str] | None = None,
+        ignore: list[str] | None = None,
+        color: bool = False,
+        deep: bool = False,
+        batch: int = BATCH,
+    ):
+        if fields is not None and ignore is not None:
+            raise SpookyError("give either fields to compare or fields to ignore, not both")
+        if fmt not in FORMATS:
+            raise SpookyError(f"unknown diff format {fmt!r} (one of: {', '.join(FORMATS)})")
+        if not 1 <= batch <= 2**32 - 1:
+            raise SpookyError(f"batch must be 1 to {2**32 - 1} records, got {batch}")
+        ignore_paths: list[str] = []
+        if ignore is not None:
+            names_only = []
+            for name in ignore:
+                steps = parse_path(name) if "." in name or name.startswith('"') else [name]
+                if len(steps) == 1:
+                    names_only.append(steps[0])
+                else:  # a path: changes are listed by path (deep), else it could not apply
+                    deep = True
+                    _field_hashes(steps[:1], known)  # its field must be known
+                    ignore_paths.append(path_text(steps))
+            ignore = names_only
+        names = fields if fields is not None else ignore
+        self.hashes = _field_hashes(names, known) if names is not None else []
+        self.mode = (
+            lib.SPOOKY_DIFF_ONLY_FIELDS
+            if fields is not None
+            else lib.SPOOKY_DIFF_IGNORE_FIELDS
+            if ignore is not None
+            else lib.SPOOKY_DIFF_ALL_FIELDS
+        )
+        self.fmt, self.color, self.deep, self.batch = fmt, color, deep, batch
+        self.ignore_paths = b"".join(
+            struct.pack("<I", len(b)) + b for b in (p.encode("utf-8") for p in ignore_paths)
+        )
+
+    def spec(self, old: RecordFileReader, new: RecordFileReader, read_fds: bool = True) -> DiffSpec:
+        """The core's spooky_diff_spec for old against new, with the arrays it
+        points into."""
+        keep = ffi.new("uint64_t[]", self.hashes or [0])
+        paths = ffi.new("uint8_t[]", self.ignore_paths or b"\0")
+        spec = ffi.new("spooky_diff_spec *")
+        spec.old_file, spec.new_file = old.handle, new.handle
+        spec.fields, spec.nfields = keep, len(self.hashes)
+        spec.fields_mode, spec.format = self.mode, FORMATS[self.fmt]
+        spec.color, spec.deep = 1 if self.color else 0, 1 if self.deep else 0
+        spec.ignore_paths, spec.ignore_paths_len = paths, len(self.ignore_paths)
+        spec.read_fds, spec.batch = 1 if read_fds else 0, self.batch
+        if read_fds:
+            spec.old_fd, spec.new_fd = old.fileno(), new.fileno()
+        return DiffSpec(spec, (keep, paths))
 
 
 def _ranges(
@@ -114,45 +183,11 @@ def diff_files(
             f"{old.path} is keyed by {old.key_field!r} and {new.path} by {new.key_field!r}: "
             "a diff needs one key"
         )
-    if fields is not None and ignore is not None:
-        raise SpookyError("give either fields to compare or fields to ignore, not both")
-    if fmt not in FORMATS:
-        raise SpookyError(f"unknown diff format {fmt!r} (one of: {', '.join(FORMATS)})")
-    if not 1 <= batch <= 2**32 - 1:
-        raise SpookyError(f"batch must be 1 to {2**32 - 1} records, got {batch}")
-    ignore_paths: list[str] = []
-    if ignore is not None:
-        names_only = []
-        for name in ignore:
-            steps = parse_path(name) if "." in name or name.startswith('"') else [name]
-            if len(steps) == 1:
-                names_only.append(steps[0])
-            else:  # a path: changes are listed by path (deep), else it could not apply
-                deep = True
-                _field_hashes(steps[:1], old, new)  # its field must be known
-                ignore_paths.append(path_text(steps))
-        ignore = names_only
-    names = fields if fields is not None else ignore
-    hashes = _field_hashes(names, old, new) if names is not None else []
-    mode = (
-        lib.SPOOKY_DIFF_ONLY_FIELDS
-        if fields is not None
-        else lib.SPOOKY_DIFF_IGNORE_FIELDS
-        if ignore is not None
-        else lib.SPOOKY_DIFF_ALL_FIELDS
+    known = {fi.name for fi in (*old.names, *new.names)}
+    options = DiffOptions(
+        known, fmt=fmt, fields=fields, ignore=ignore, color=color, deep=deep, batch=batch
     )
-    keep = ffi.new("uint64_t[]", hashes or [0])
-    spec = ffi.new("spooky_diff_spec *")
-    spec.old_file, spec.new_file = old.handle, new.handle
-    spec.fields, spec.nfields = keep, len(hashes)
-    spec.fields_mode, spec.format, spec.color = mode, FORMATS[fmt], 1 if color else 0
-    spec.deep = 1 if deep else 0
-    packed = b"".join(
-        struct.pack("<I", len(b)) + b for b in (p.encode("utf-8") for p in ignore_paths)
-    )
-    keep_paths = ffi.new("uint8_t[]", packed or b"\0")
-    spec.ignore_paths, spec.ignore_paths_len = keep_paths, len(packed)
-    spec.read_fds, spec.old_fd, spec.new_fd, spec.batch = 1, old.fileno(), new.fileno(), batch
+    spec = options.spec(old, new)
     readers = (old, new)
     per_thread = threading.local()
 
@@ -164,7 +199,7 @@ def diff_files(
         buf, err, side = per_thread.buf, per_thread.err, per_thread.side
         buf.len = 0
         counts = ffi.new("spooky_diff_counts *")
-        rc = lib.spooky_diff_range(spec, r[0], r[1], r[2], r[3], buf, counts, err, side)
+        rc = lib.spooky_diff_range(spec.c, r[0], r[1], r[2], r[3], buf, counts, err, side)
         if rc:
             raise readers[side[0]].core_error(rc, err, "could not diff")
         text = ffi.buffer(buf.data, buf.len)[:] if buf.len else b""
@@ -189,4 +224,4 @@ def diff_files(
     return DiffCounts(*totals)
 
 
-__all__ = ["DiffCounts", "diff_files"]
+__all__ = ["DiffCounts", "DiffOptions", "diff_files"]
