@@ -178,7 +178,11 @@ def convert(
 
 @app.command()
 def export(
-    file: str = typer.Argument(..., metavar="FILE.spky", help="Record file to read."),
+    file: str = typer.Argument(
+        ...,
+        metavar="FILE.spky",
+        help="Record file to read; a folder: a dataset of parts, in name order.",
+    ),
     output: str = output_option("NDJSON to write"),
     fields: str | None = fields_option(),
     quiet: bool = quiet_option(),
@@ -194,7 +198,9 @@ def export(
 
 @app.command()
 def info(
-    file: str = typer.Argument(..., metavar="FILE.spky", help="Record file to describe."),
+    file: str = typer.Argument(
+        ..., metavar="FILE.spky", help="Record file to describe; a folder: a dataset of parts."
+    ),
     verify: bool = typer.Option(False, "--verify", help="Check every block checksum and record."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable JSON on stdout."),
 ) -> None:
@@ -232,8 +238,12 @@ def get(
 
 @app.command()
 def diff(
-    old: str = typer.Argument(..., metavar="OLD.spky", help="Record file before."),
-    new: str = typer.Argument(..., metavar="NEW.spky", help="Record file after."),
+    old: str = typer.Argument(
+        ..., metavar="OLD.spky", help="Record file before; a folder: a dataset of parts."
+    ),
+    new: str = typer.Argument(
+        ..., metavar="NEW.spky", help="Record file after; a folder: a dataset of parts."
+    ),
     output: str = output_option("Where the differences go"),
     fmt: DiffFormat = format_option(
         DiffFormat.text, "text for people, json for one object per line."
@@ -253,6 +263,13 @@ def diff(
     verify: bool = typer.Option(
         False, "--verify", help="First check every block of both files, as info --verify."
     ),
+    scheduler: str | None = typer.Option(
+        None,
+        "--scheduler",
+        metavar="ADDRESS",
+        help="Datasets (folders of .spky parts): diff on the Dask cluster of this scheduler "
+        "(tcp://host:8786) instead of a local one.",
+    ),
 ) -> None:
     """Show records added, removed and changed between two record files, by key.
 
@@ -264,7 +281,13 @@ def diff(
     Exit 0 when they hold the same records, 1 when they differ, 2 on error or
     damage found.
 
+    A folder is a dataset (its .spky parts, e.g. from spooky_cli.dask.to_spky):
+    two datasets are diffed on Dask, a local cluster or --scheduler's, with
+    the same output, counts and exit codes (pip install 'spooky-cli[dask]').
+
     Example: spooky diff yesterday.spky today.spky --ignore updated_at --format json
+
+    Example: spooky diff events-old/ events-new/ --scheduler tcp://10.0.0.5:8786 -o changes.ndjson
     """
     from spooky_cli.commands import diff as cmd
 
@@ -279,12 +302,17 @@ def diff(
         deep=deep,
         quiet=quiet,
         verify=verify,
+        scheduler=scheduler,
     )
 
 
 @app.command(name="filter")
 def filter_(
-    file: str = typer.Argument(..., metavar="FILE.spky", help="Record file to read."),
+    file: str = typer.Argument(
+        ...,
+        metavar="FILE.spky",
+        help="Record file to read; a folder: a dataset of parts, in name order.",
+    ),
     where: list[str] = typer.Option(
         [],
         "-w",

@@ -22,11 +22,13 @@ active)."""
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, NamedTuple
 
 import dask
@@ -67,6 +69,35 @@ _INDEX_ENTRY = np.dtype(
 )
 
 Paths = str | os.PathLike[str] | Iterable[str | os.PathLike[str]]
+
+
+@contextmanager
+def cluster(address: str | None = None, workers: int | None = None) -> Iterator[Any]:
+    """A distributed Client for the block: on the cluster whose scheduler is
+    at address, or on a local cluster of `workers` processes (default: one
+    per core) of one thread each, closed at the end."""
+    from distributed import Client, LocalCluster
+
+    if address:
+        try:
+            client = Client(address, timeout="20s")
+        except (OSError, TimeoutError) as exc:
+            raise SpookyError(f"could not reach the Dask scheduler at {address}: {exc}") from None
+        with client:
+            yield client
+        return
+    with (
+        LocalCluster(
+            n_workers=workers or os.cpu_count() or 1,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=logging.ERROR,
+        ) as local,
+        Client(local) as client,
+    ):
+        yield client
+
 
 # ---- parts opened once per worker process -----------------------------------------------
 
@@ -650,11 +681,12 @@ def plan_diff(
     color: bool = False,
     ranges: int | None = None,
 ) -> DatasetDiff:
-    """The diff of two datasets as a DatasetDiff (see diff_datasets). The
+    """The diff of two datasets as a DatasetDiff (see diff_datasets; fmt
+    "count": the changes' text is left empty). The
     parts are described on the cluster (a sample of each key index chooses
     the bounds of `ranges` key ranges: default one per ~2M keys)."""
-    if fmt not in ("ndjson", "text"):
-        raise SpookyError(f"unknown diff format {fmt!r} (one of: ndjson, text)")
+    if fmt not in ("ndjson", "text", "count"):
+        raise SpookyError(f"unknown diff format {fmt!r} (one of: ndjson, text, count)")
     sides = [describe_parts(old, SAMPLES_PER_PART), describe_parts(new, SAMPLES_PER_PART)]
     if (sides[0][0].key_section, sides[0][0].key_parts) != (
         sides[1][0].key_section,
@@ -698,6 +730,18 @@ def plan_diff(
         enforce_metadata=False,
     )
     return DatasetDiff(changes, records[0], records[1])
+
+
+def _verify(path: str) -> tuple[int, int]:
+    return _reader(path).verify()
+
+
+def verify_parts(paths: Paths) -> tuple[int, int]:
+    """Checks every block and record of every part, as `spooky info --verify`
+    does, a task per part; returns (blocks, records) or raises naming the
+    part and block."""
+    done = dask.compute(*[dask.delayed(_verify)(p) for p in dataset_parts(paths)])
+    return sum(b for b, _ in done), sum(n for _, n in done)
 
 
 def _write_changes(df: pd.DataFrame, path: str) -> pd.Series:
@@ -763,4 +807,5 @@ __all__ = [
     "read_spky",
     "read_spky_bag",
     "to_spky",
+    "verify_parts",
 ]

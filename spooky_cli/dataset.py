@@ -15,7 +15,8 @@ import os
 from collections.abc import Iterable
 
 from spooky_cli.errors import SpookyError
-from spooky_cli.reader import TYPE_NAMES, RecordFileReader
+from spooky_cli.paths import parse_path
+from spooky_cli.reader import TYPE_NAMES, RecordFileReader, field_label
 
 PART_SUFFIX = ".spky"
 
@@ -59,6 +60,30 @@ def dataset_parts(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str
     if not out:
         raise SpookyError("no record file given")
     return out
+
+
+def input_parts(path: str) -> list[str]:
+    """A command's input: a folder's parts, or the one file (or -) as given."""
+    return dataset_parts(path) if is_dataset(path) else [path]
+
+
+def part_fields(reader: RecordFileReader, fields: list[str] | None) -> list[str] | None:
+    """The fields (paths) of a projection whose top-level field this part
+    knows: the others are absent from every record of it anyway."""
+    if fields is None:
+        return None
+    return [f for f in fields if reader.hash_for_name(parse_path(f)[0]) is not None]
+
+
+def check_fields(fields: list[str], known: Iterable[str], what: str = "") -> None:
+    """Each field's top-level name known to some part, else SpookyError
+    listing the names the parts have."""
+    names = set(known)
+    for f in fields:
+        name = parse_path(f)[0]
+        if name not in names:
+            listed = ", ".join(field_label(n) for n in sorted(names)) or "no fields"
+            raise SpookyError(f"unknown field {name!r}{what} (the dataset has: {listed})")
 
 
 def check_one_key(readers: list[RecordFileReader]) -> None:

@@ -11,6 +11,7 @@ import orjson
 import typer
 
 from spooky_cli import render
+from spooky_cli.dataset import is_dataset
 from spooky_cli.diff import DiffCounts, diff_files
 from spooky_cli.errors import SpookyError
 from spooky_cli.output import ReaderGone, open_output
@@ -28,6 +29,7 @@ def run(
     deep: bool = False,
     quiet: bool = False,
     verify: bool = False,
+    scheduler: str | None = None,
 ) -> None:
     """Writes the differences of NEW against OLD to OUTPUT in key order, then a
     summary line to stderr. Exits 0 when the files hold the same records, 1
@@ -43,7 +45,18 @@ def run(
     just the counts on stdout, a line of text or one JSON object {"added",
     "removed", "changed", "unchanged"}. verify: first every block of both
     files is checked as info --verify checks it (the diff itself reads only
-    the records, through the key index)."""
+    the records, through the key index).
+
+    A folder is a dataset (its .spky parts): two datasets, or a dataset and a
+    file, are diffed on Dask (spooky_cli.dask.plan_diff) on a local cluster,
+    or on the one at scheduler."""
+    if is_dataset(old) or is_dataset(new):
+        _run_datasets(
+            old, new, output, fmt, summary_only, fields, ignore, deep, quiet, verify, scheduler
+        )
+        return
+    if scheduler is not None:
+        raise SpookyError("--scheduler diffs datasets (folders of .spky parts); these are files")
     if old == "-" and new == "-":
         raise SpookyError("stdin (-) can be read only once")
     started = time.perf_counter()
@@ -79,6 +92,60 @@ def run(
             raise typer.Exit(1) from None  # what was shown differs
     seconds = time.perf_counter() - started
     if not summary_only:
+        render.summary([_counts_line(counts), *render.timing(seconds)], quiet=quiet)
+    if counts.differences:
+        raise typer.Exit(1)
+
+
+def _run_datasets(
+    old: str,
+    new: str,
+    output: str,
+    fmt: str,
+    summary_only: bool,
+    fields: list[str] | None,
+    ignore: list[str] | None,
+    deep: bool,
+    quiet: bool,
+    verify: bool,
+    scheduler: str | None,
+) -> None:
+    """diff of datasets: the same output, counts and exit codes as a diff of
+    the records gathered into one file per side."""
+    if "-" in (old, new):
+        raise SpookyError("a dataset is diffed with files or folders, not stdin (-)")
+    try:
+        from spooky_cli import dask as sd
+    except ImportError as exc:
+        raise SpookyError(
+            f"diffing datasets (folders) runs on Dask, which is not installed ({exc.name}): "
+            "pip install 'spooky-cli[dask]'"
+        ) from None
+    started = time.perf_counter()
+    c_fmt = "count" if summary_only or quiet else ("ndjson" if fmt == "json" else "text")
+    color = c_fmt == "text" and output == "-" and render.stdout_color()
+    with sd.cluster(scheduler):
+        if verify:
+            sd.verify_parts(old)
+            sd.verify_parts(new)
+        d = sd.plan_diff(old, new, fmt=c_fmt, fields=fields, ignore=ignore, deep=deep, color=color)
+        if c_fmt == "count":
+            counts = d.counts()
+            if summary_only and not quiet:
+                with open_output(output) as out:
+                    out.write(_summary_text(counts, fmt) + b"\n")
+        else:
+            changes = d.changes.persist()
+            counts = d.counts(changes["op"].compute())
+            inputs = [*sd.dataset_parts(old), *sd.dataset_parts(new)]
+            try:
+                with open_output(output, inputs=inputs) as out:
+                    for part in changes.partitions:  # in key order
+                        out.write("".join(part["text"].compute()).encode("utf-8"))
+            except ReaderGone:
+                raise typer.Exit(1) from None
+    if not summary_only:
+        seconds = time.perf_counter() - started
         render.summary([_counts_line(counts), *render.timing(seconds)], quiet=quiet)
     if counts.differences:
         raise typer.Exit(1)
