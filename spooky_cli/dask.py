@@ -108,7 +108,8 @@ _open_lock = threading.Lock()
 
 def _reader(path: str) -> RecordFileReader:
     """The part at path, opened once per process while it is unchanged (an
-    open checks the whole footer); the least recently used beyond 16 close."""
+    open checks the whole footer); beyond 16, the least recently used is
+    dropped (and closes once no task holds it)."""
     st = os.stat(path)
     sig = (os.path.abspath(path), st.st_ino, st.st_size, st.st_mtime_ns)
     with _open_lock:
@@ -120,7 +121,7 @@ def _reader(path: str) -> RecordFileReader:
     with _open_lock:
         _open[sig] = r
         while len(_open) > _OPEN_MAX:
-            _open.popitem(last=False)[1].close()
+            _open.popitem(last=False)
     return r
 
 
@@ -585,7 +586,9 @@ def _diff_range(
     n = len(df)
     if not n:
         return _CHANGES_META.copy()
-    keys = pa.chunked_array([df["key"].array._pa_array]).combine_chunks()
+    keys = pa.array(df["key"].array)  # the Arrow array under the column
+    if isinstance(keys, pa.ChunkedArray):
+        keys = keys.combine_chunks()
     side = df["side"].to_numpy()
     same_next = np.zeros(n, dtype=bool)
     if n > 1:
@@ -606,49 +609,81 @@ def _diff_range(
     digest, length = df["digest"].to_numpy(), df["length"].to_numpy()
     nxt = np.minimum(np.arange(n) + 1, n - 1)
     unchanged = same_next & (digest == digest[nxt]) & (length == length[nxt])
-    # one row per key that may differ: a pair (at its old row), or one side alone
+    # a row per key that may differ: a pair (at its old row), or one side alone
     at = np.flatnonzero(~paired_prev & ~unchanged)
-    part, pos = df["part"].to_numpy(), df["pos"].to_numpy()
-    ops, texts, kept = [], [], []
-    buf = ffi.gc(ffi.new("spooky_buf *"), lib.spooky_buf_free)
-    err, err_side = ffi.new("spooky_error *"), ffi.new("int *")
-    specs: dict[tuple[int, int], Any] = {}
-    for i in at.tolist():
-        paired = bool(same_next[i])
-        if paired:
-            o, nw = (part[i], pos[i]), (part[i + 1], pos[i + 1])
-        elif side[i] == 0:
-            o, nw = (part[i], pos[i]), None
-        else:
-            o, nw = None, (part[i], pos[i])
-        old_r = _reader(parts[0][o[0]]) if o else None
-        new_r = _reader(parts[1][nw[0]]) if nw else None
-        pair = (o[0] if o else -1, nw[0] if nw else -1)
-        spec = specs.get(pair)
-        if spec is None:
-            a_r, b_r = old_r or new_r, new_r or old_r
-            assert a_r is not None and b_r is not None
-            spec = specs[pair] = options.spec(a_r, b_r, read_fds=False)
-        ob, nb = (o[1], o[1] + 1) if o else (0, 0), (nw[1], nw[1] + 1) if nw else (0, 0)
-        buf.len = 0
-        counts = ffi.new("spooky_diff_counts *")
-        rc = lib.spooky_diff_range(spec.c, ob[0], ob[1], nb[0], nb[1], buf, counts, err, err_side)
-        if rc:
-            at_fault = (old_r or new_r) if err_side[0] == 0 else (new_r or old_r)
-            assert at_fault is not None
-            raise at_fault.core_error(rc, err, "could not diff")
-        if counts.unchanged:
-            continue  # digests differ, but not in the fields that count
-        ops.append("changed" if counts.changed else "added" if counts.added else "removed")
-        texts.append(ffi.buffer(buf.data, buf.len)[:].decode("utf-8"))
-        kept.append(i)
+    part, pos = df["part"].to_numpy(), df["pos"].to_numpy().astype(np.uint64)
+    pair = same_next[at]
+    has_old, has_new = pair | (side[at] == 0), pair | (side[at] == 1)
+    old_part = np.where(has_old, part[at], -1)
+    new_part = np.where(pair, part[np.minimum(at + 1, n - 1)], np.where(has_new, part[at], -1))
+    old_pos = np.where(has_old, pos[at], np.uint64(lib.SPOOKY_DIFF_ABSENT))
+    new_pos = np.where(
+        pair,
+        pos[np.minimum(at + 1, n - 1)],
+        np.where(has_new, pos[at], np.uint64(lib.SPOOKY_DIFF_ABSENT)),
+    )
+    texts, whats, rows = [], [], []
+    groups = pd.DataFrame({"o": old_part, "n": new_part}).groupby(["o", "n"], sort=False).indices
+    for (o, nw), idx in groups.items():
+        old_r = _reader(parts[0][o]) if o >= 0 else None
+        new_r = _reader(parts[1][nw]) if nw >= 0 else None
+        a_r, b_r = old_r or new_r, new_r or old_r
+        assert a_r is not None and b_r is not None
+        text, what = _diff_positions(options.spec(a_r, b_r), old_pos[idx], new_pos[idx], a_r, b_r)
+        texts.append(text)
+        whats.append(what)
+        rows.append(at[idx])
+    if not rows:
+        return _CHANGES_META.copy()
+    text = pa.concat_arrays(texts)
+    what, row = np.concatenate(whats), np.concatenate(rows)
+    order = np.argsort(row, kind="stable")
+    order = order[what[order] != 2]  # digests differ, but not in the fields that count
+    ops = np.array(["removed", "changed", "added"], dtype=object)[what[order] + 1]
     return pd.DataFrame(
         {
-            "key": pd.Series(pd.arrays.ArrowExtensionArray(keys.take(pa.array(kept, pa.int64())))),
+            "key": pd.Series(pd.arrays.ArrowExtensionArray(keys.take(pa.array(row[order])))),
             "op": pd.Series(ops, dtype=pd.StringDtype()),
-            "text": pd.Series(texts, dtype=pd.StringDtype()),
+            "text": pd.Series(text.take(pa.array(order)).to_pylist(), dtype=pd.StringDtype()),
         }
     )
+
+
+def _diff_positions(
+    spec: Any,
+    old_pos: np.ndarray,
+    new_pos: np.ndarray,
+    old: RecordFileReader,
+    new: RecordFileReader,
+) -> tuple[pa.Array, np.ndarray]:
+    """The core's diff of keys at these positions of one pair of files: each
+    key's text (an Arrow string array) and what it was (-1 removed, 0
+    changed, 1 added, 2 unchanged)."""
+    n = len(old_pos)
+    old_pos = np.ascontiguousarray(old_pos, dtype=np.uint64)
+    new_pos = np.ascontiguousarray(new_pos, dtype=np.uint64)
+    what = np.zeros(n, dtype=np.int8)
+    ends = np.zeros(n + 1, dtype=np.uint64)
+    buf = ffi.gc(ffi.new("spooky_buf *"), lib.spooky_buf_free)
+    err, err_side = ffi.new("spooky_error *"), ffi.new("int *")
+    counts = ffi.new("spooky_diff_counts *")
+    rc = lib.spooky_diff_positions(
+        spec.c,
+        ffi.from_buffer("uint64_t[]", old_pos),
+        ffi.from_buffer("uint64_t[]", new_pos),
+        n,
+        buf,
+        ffi.from_buffer("int8_t[]", what),
+        ffi.from_buffer("uint64_t[]", ends[1:]),
+        counts,
+        err,
+        err_side,
+    )
+    if rc:
+        raise (old if err_side[0] == 0 else new).core_error(rc, err, "could not diff")
+    data = pa.py_buffer(ffi.buffer(buf.data, buf.len)[:])
+    offsets = pa.py_buffer(ends.astype(np.int64))
+    return pa.LargeStringArray.from_buffers(n, offsets, data), what
 
 
 class DatasetDiff(NamedTuple):
