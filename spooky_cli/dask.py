@@ -22,6 +22,7 @@ active)."""
 
 from __future__ import annotations
 
+import glob
 import logging
 import math
 import os
@@ -452,9 +453,10 @@ def to_spky(
     """Writes a dask DataFrame or bag of dicts as a dataset: one record file
     per partition (folder/part-00000.spky, ...), written in parallel, each
     whole or not at all. A DataFrame's missing values (None, NaN, <NA>) are
-    fields the record lacks. A folder that holds record files already is an
-    error unless overwrite (then parts the new dataset lacks are removed).
-    Returns the parts' paths."""
+    fields the record lacks; its index is not written (reset_index keeps
+    it). A folder that holds record files already is an error unless
+    overwrite (then parts the new dataset lacks are removed). Returns the
+    parts' paths."""
     folder = os.fspath(folder)
     KeySpec.parse(key)  # a bad key fails before any task runs
     _prepare_folder(folder, overwrite)
@@ -477,7 +479,7 @@ def _convert_one(source: str, path: str, key: str, keep_last: bool, big_int: str
 
 
 def convert_many(
-    inputs: Sequence[str],
+    inputs: str | Sequence[str],
     folder: str | os.PathLike[str],
     key: str | Sequence[str] = "id",
     *,
@@ -486,12 +488,22 @@ def convert_many(
     overwrite: bool = False,
 ) -> list[str]:
     """Converts NDJSON/JSON inputs (a folder: its .ndjson, .jsonl and .json
-    files, .gz too) in parallel on the cluster, one record file each, as
-    `spooky convert` does: folder/part-00000.spky for the first input, and so
-    on. Returns the parts' paths."""
+    files, .gz too; a glob: the files it matches, in name order) in parallel
+    on the cluster, one record file each, as `spooky convert` does:
+    folder/part-00000.spky for the first input, and so on. Returns the
+    parts' paths."""
     folder = os.fspath(folder)
     keys = KeySpec.parse(key)
-    sources = expand_inputs(list(inputs))
+    given: list[str] = []
+    for item in [inputs] if isinstance(inputs, str) else inputs:
+        if glob.has_magic(item) and not os.path.exists(item):
+            found = sorted(glob.glob(item))
+            if not found:
+                raise SpookyError(f"{item}: no file matches")
+            given += found
+        else:
+            given.append(item)
+    sources = expand_inputs(given)
     if "-" in sources:
         raise SpookyError("convert_many reads files, not stdin (-)")
     for s in sources:

@@ -124,6 +124,18 @@ def test_convert_many_makes_what_convert_makes(sets: dict[str, str], tmp_path) -
             assert a.read() == b.read()
 
 
+def test_convert_many_takes_a_glob_and_read_spky_a_glob_or_a_list(
+    sets: dict[str, str], tmp_path
+) -> None:
+    parts = sd.convert_many(os.path.join(sets["new-in"], "in-*.ndjson"), tmp_path / "g")
+    assert len(parts) == 4
+    want = sd.read_spky_bag(sets["new"]).compute()
+    assert sd.read_spky_bag(str(tmp_path / "g" / "part-*.spky")).compute() == want
+    assert (
+        sd.read_spky_bag(parts[:2] + [str(tmp_path / "g" / "part-0000[23].spky")]).compute() == want
+    )
+
+
 def test_convert_many_refuses_a_folder_with_parts(sets: dict[str, str]) -> None:
     with pytest.raises(SpookyError, match="holds record files already"):
         sd.convert_many([sets["old-in"]], sets["old"])
