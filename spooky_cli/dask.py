@@ -42,7 +42,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from spooky_cli._native import ffi, lib
-from spooky_cli.dataset import dataset_parts, field_types, part_name
+from spooky_cli.dataset import check_fields, dataset_parts, field_types, part_fields, part_name
 from spooky_cli.diff import DiffCounts, DiffOptions
 from spooky_cli.errors import DuplicateKey, SpookyError
 from spooky_cli.filter import Filter, filter_file
@@ -262,20 +262,12 @@ def _frame(rows: list[dict[str, Any]], dtypes: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(cols)
 
 
-def _part_columns(r: RecordFileReader, columns: list[str] | None) -> list[str] | None:
-    """The columns (paths) whose field this part knows: the others are absent
-    from every record of it anyway."""
-    if columns is None:
-        return None
-    return [c for c in columns if r.hash_for_name(parse_path(c)[0]) is not None]
-
-
 def _range_text(part: BlockRange, columns: list[str] | None, where: list[str], any_: bool) -> bytes:
     """NDJSON of a block range's records (projected and filtered in C)."""
     _crash_once()
     r = _reader(part.path)
     chunks: list[bytes] = []
-    fields = _part_columns(r, columns)
+    fields = part_fields(r, columns)
     blocks = range(part.first, part.end)
     if where:
         filter_file(r, Filter(where, any_=any_), fields=fields, write=chunks.append, blocks=blocks)
@@ -329,14 +321,9 @@ def _plan_read(
                 known = ", ".join(sorted(fields)) or "no fields"
                 raise SpookyError(f"unknown field {name!r} in where (the dataset has: {known})")
     cols = list(columns) if columns is not None else None
-    if cols is None:
-        names = list(fields)
-    else:
-        names = list(dict.fromkeys(parse_path(c)[0] for c in cols))
-        for name in names:
-            if name not in fields and records:
-                known = ", ".join(sorted(fields)) or "no fields"
-                raise SpookyError(f"unknown field {name!r} (the dataset has: {known})")
+    if cols is not None and records:
+        check_fields(cols, fields)
+    names = list(fields) if cols is None else list(dict.fromkeys(parse_path(c)[0] for c in cols))
     dtypes = {
         n: _dtype(fields.get(n, {}), records)
         if cols is None or [n] in [parse_path(c) for c in cols]
