@@ -695,11 +695,15 @@ class DatasetDiff(NamedTuple):
     old_records: int
     new_records: int
 
-    def counts(self, ops: pd.Series | None = None) -> DiffCounts:
-        """The counts, from the ops of every change (computed when not given)."""
-        if ops is None:
-            ops = self.changes["op"].compute()
-        tally = ops.value_counts()
+    def counts(self, changes: dd.DataFrame | pd.DataFrame | None = None) -> DiffCounts:
+        """The counts: tallied on the cluster from changes (default: this
+        diff's, run now; or a persisted copy), or from a computed frame."""
+        frame = self.changes if changes is None else changes
+        tally = frame["op"].value_counts()
+        return self.counts_of(tally.compute() if isinstance(frame, dd.DataFrame) else tally)
+
+    def counts_of(self, tally: pd.Series) -> DiffCounts:
+        """The counts from the number of changes of each op."""
         added, removed, changed = (int(tally.get(op, 0)) for op in ("added", "removed", "changed"))
         return DiffCounts(added, removed, changed, self.old_records - removed - changed)
 
@@ -780,9 +784,8 @@ def verify_parts(paths: Paths) -> tuple[int, int]:
 
 def _write_changes(df: pd.DataFrame, path: str) -> pd.Series:
     with open_output(path) as out:
-        for text in df["text"]:
-            out.write(text.encode("utf-8"))
-    return df["op"]
+        out.write("".join(df["text"]).encode("utf-8"))
+    return df["op"].value_counts()
 
 
 def diff_datasets(
@@ -825,9 +828,10 @@ def diff_datasets(
     parts = d.changes.to_delayed()
     paths = [os.path.join(folder, part_name(i, suffix)) for i in range(len(parts))]
     write = dask.delayed(_write_changes, pure=False)
-    ops = dask.compute(*[write(p, path) for p, path in zip(parts, paths)])
+    tallies = dask.compute(*[write(p, path) for p, path in zip(parts, paths)])
     _drop_stale(folder, paths, suffix)
-    return d.counts(pd.concat(ops) if ops else pd.Series([], dtype=pd.StringDtype()))
+    tally = pd.concat(tallies).groupby(level=0).sum() if tallies else pd.Series([], dtype="int64")
+    return d.counts_of(tally)
 
 
 __all__ = [

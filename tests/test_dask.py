@@ -238,7 +238,7 @@ def test_diff_datasets_equals_diff_of_gathered_files(sets: dict[str, str], optio
     d = sd.plan_diff(sets["old"], sets["new"], ranges=3, **options)
     changes = d.changes.compute()
     assert "".join(changes["text"]).encode() == want
-    assert tuple(d.counts(changes["op"])) == counts
+    assert tuple(d.counts(changes)) == counts
     assert changes["key"].is_monotonic_increasing  # ranges in key order
 
 
@@ -275,7 +275,7 @@ def test_a_worker_killed_mid_task_is_retried(
     changes = d.changes.compute()
     assert not os.path.exists(crash_marker)  # a task took it and ended its worker
     assert "".join(changes["text"]).encode() == want
-    assert tuple(d.counts(changes["op"])) == counts
+    assert tuple(d.counts(changes)) == counts
     client.wait_for_workers(2, timeout=60)
 
 

@@ -136,7 +136,7 @@ def _run_datasets(
                     out.write(_summary_text(counts, fmt) + b"\n")
         else:
             changes = d.changes.persist()
-            counts = d.counts(changes["op"].compute())
+            counts = d.counts(changes)
             inputs = [*sd.dataset_parts(old), *sd.dataset_parts(new)]
             try:
                 with open_output(output, inputs=inputs) as out:
