@@ -579,7 +579,8 @@ def _diff_range(
 ) -> pd.DataFrame:
     """The differences of one key range: the old and new index entries of its
     keys, paired by key; a pair with the same digest and length is unchanged
-    (not read), the rest go through the core's diff, a record at a time."""
+    (not read); the rest go through the core's diff, one call per pair of
+    parts that hold them, and come out in key order."""
     _crash_once()
     df = df.reset_index(drop=True).sort_values(["key", "side"], kind="stable")
     n = len(df)
