@@ -937,6 +937,65 @@ typedef struct {
     int what; /* -1 removed, 1 added, 0 a pair, 2 a pair with the same digest (where) */
 } step_plan;
 
+/* Does the planned steps, whose records were needed and filled. what: NULL,
+ * or per step -1 removed, 1 added, 0 changed, 2 unchanged (fields that
+ * count are equal), 3 left out by --where; ends: NULL, or per step out->len
+ * after it. */
+static int execute(differ *d, const step_plan *plan, size_t steps, spooky_diff_counts *counts,
+                   int8_t *what, uint64_t *ends) {
+    rec_ref o, n;
+    int rc = SPOOKY_OK;
+    int where = d->spec->where != NULL;
+    for (size_t i = 0; i < steps && !rc; i++) {
+        const step_plan *p = &plan[i];
+        int8_t did = (int8_t)p->what;
+        int in = 1, in_new = 0; /* --where: the record matches (old, new side) */
+        if (p->what == 2) {
+            rc = load(d, 0, p->oi, &o);
+            if (!rc) rc = check_record(d, &o);
+            if (!rc) rc = where_test(d, &o, &in);
+            if (!rc && in) counts->unchanged++;
+            did = in ? 2 : 3;
+        } else if (p->what < 0) {
+            rc = load(d, 0, p->oi, &o);
+            if (!rc && where) rc = check_record(d, &o);
+            if (!rc && where) rc = where_test(d, &o, &in);
+            if (!rc && in) {
+                counts->removed++;
+                rc = emit_whole(d, &o);
+            }
+            if (!in) did = 3;
+        } else if (p->what == 1) {
+            rc = load(d, 1, p->ni, &n);
+            if (!rc && where) rc = check_record(d, &n);
+            if (!rc && where) rc = where_test(d, &n, &in);
+            if (!rc && in) {
+                counts->added++;
+                rc = emit_whole(d, &n);
+            }
+            if (!in) did = 3;
+        } else {
+            uint64_t same = counts->unchanged;
+            rc = load(d, 0, p->oi, &o);
+            if (!rc) rc = load(d, 1, p->ni, &n);
+            if (!rc && where) {
+                rc = check_record(d, &o);
+                if (!rc) rc = check_new(d, &o, &n);
+                if (!rc) rc = where_test(d, &o, &in);
+                if (!rc && !in) rc = where_test(d, &n, &in_new);
+            }
+            if (!rc && (in || in_new)) rc = diff_pair(d, &o, &n, counts);
+            if (!(in || in_new))
+                did = 3;
+            else if (counts->unchanged != same)
+                did = 2;
+        }
+        if (what) what[i] = did;
+        if (ends) ends[i] = d->out->len;
+    }
+    return rc;
+}
+
 static int walk(differ *d, uint64_t oi, uint64_t oend, uint64_t ni, uint64_t nend,
                 spooky_diff_counts *counts) {
     uint64_t most = d->spec->batch ? d->spec->batch : BATCH_RECORDS;
@@ -974,44 +1033,116 @@ static int walk(differ *d, uint64_t oi, uint64_t oend, uint64_t ni, uint64_t nen
         }
         if (!rc) rc = fill(d, 0);
         if (!rc) rc = fill(d, 1);
-        rec_ref o, n;
-        for (size_t i = 0; i < steps && !rc; i++) {
-            const step_plan *p = &plan[i];
-            int in = 1, in_new = 0; /* --where: the record matches (old, new side) */
-            if (p->what == 2) {
-                rc = load(d, 0, p->oi, &o);
-                if (!rc) rc = check_record(d, &o);
-                if (!rc) rc = where_test(d, &o, &in);
-                if (!rc && in) counts->unchanged++;
-            } else if (p->what < 0) {
-                rc = load(d, 0, p->oi, &o);
-                if (!rc && d->spec->where) rc = check_record(d, &o);
-                if (!rc && d->spec->where) rc = where_test(d, &o, &in);
-                if (rc || !in) continue;
-                counts->removed++;
-                rc = emit_whole(d, &o);
-            } else if (p->what == 1) {
-                rc = load(d, 1, p->ni, &n);
-                if (!rc && d->spec->where) rc = check_record(d, &n);
-                if (!rc && d->spec->where) rc = where_test(d, &n, &in);
-                if (rc || !in) continue;
-                counts->added++;
-                rc = emit_whole(d, &n);
-            } else {
-                rc = load(d, 0, p->oi, &o);
-                if (!rc) rc = load(d, 1, p->ni, &n);
-                if (!rc && d->spec->where) {
-                    rc = check_record(d, &o);
-                    if (!rc) rc = check_new(d, &o, &n);
-                    if (!rc) rc = where_test(d, &o, &in);
-                    if (!rc && !in) rc = where_test(d, &n, &in_new);
-                    if (rc || !(in || in_new)) continue;
-                }
-                if (!rc) rc = diff_pair(d, &o, &n, counts);
-            }
-        }
+        if (!rc) rc = execute(d, plan, steps, counts, NULL, NULL);
     }
     free(plan);
+    return rc;
+}
+
+/* The given steps (positions; SPOOKY_DIFF_ABSENT on a side that lacks the
+ * key), a batch at a time, as walk does them. */
+static int walk_positions(differ *d, const uint64_t *old_pos, const uint64_t *new_pos, size_t n,
+                          spooky_diff_counts *counts, int8_t *what, uint64_t *ends) {
+    uint64_t most = d->spec->batch ? d->spec->batch : BATCH_RECORDS;
+    step_plan *plan = malloc((size_t)(most < n ? most : (n ? n : 1)) * sizeof *plan);
+    if (!plan) return SPOOKY_E_NOMEM;
+    int rc = SPOOKY_OK;
+    size_t i = 0;
+    while (!rc && i < n) {
+        batch *bo = &d->batches[0], *bn = &d->batches[1];
+        bo->n = bn->n = 0;
+        bo->bytes = bn->bytes = 0;
+        size_t first = i, steps = 0;
+        while (!rc && i < n && steps < most &&
+               (steps == 0 || bo->bytes + bn->bytes < BATCH_BYTES)) {
+            int has_old = old_pos[i] != SPOOKY_DIFF_ABSENT,
+                has_new = new_pos[i] != SPOOKY_DIFF_ABSENT;
+            plan[steps] = (step_plan){old_pos[i], new_pos[i], has_old ? (has_new ? 0 : -1) : 1};
+            if (has_old) rc = need(d, 0, old_pos[i]);
+            if (!rc && has_new) rc = need(d, 1, new_pos[i]);
+            steps++, i++;
+        }
+        if (!rc) rc = fill(d, 0);
+        if (!rc) rc = fill(d, 1);
+        if (!rc)
+            rc = execute(d, plan, steps, counts, what ? what + first : NULL,
+                         ends ? ends + first : NULL);
+    }
+    free(plan);
+    return rc;
+}
+
+static int bad_spec(const spooky_diff_spec *spec) {
+    return !spec || !spec->old_file || !spec->new_file || (!spec->fields && spec->nfields) ||
+           spec->fields_mode < SPOOKY_DIFF_ALL_FIELDS ||
+           spec->fields_mode > SPOOKY_DIFF_IGNORE_FIELDS || spec->format < SPOOKY_DIFF_COUNT ||
+           spec->format > SPOOKY_DIFF_JSON || (!spec->ignore_paths && spec->ignore_paths_len) ||
+           (!spec->array_key && spec->array_key_len) || spec->array_key_len > UINT32_MAX ||
+           (spec->tolerance && !(isfinite(spec->abs_tolerance) && spec->abs_tolerance >= 0 &&
+                                 isfinite(spec->rel_tolerance) && spec->rel_tolerance >= 0));
+}
+
+static int differ_start(differ *d, const spooky_diff_spec *spec, spooky_buf *out, spooky_error *err,
+                        int *err_file) {
+    memset(d, 0, sizeof *d);
+    d->spec = spec;
+    d->files[0] = spec->old_file;
+    d->files[1] = spec->new_file;
+    d->out = out;
+    d->err = err;
+    d->err_file = err_file;
+    d->tol = (number_tolerance){spec->abs_tolerance, spec->rel_tolerance};
+    int rc = SPOOKY_OK;
+    if (spec->fields_mode == SPOOKY_DIFF_ONLY_FIELDS)
+        for (int side = 0; side < 2 && !rc; side++)
+            rc = schema_init(&d->schemas[side], d->files[side], spec->fields, spec->nfields);
+    for (int side = 0; side < 2 && !rc && spec->where; side++) {
+        rc = filter_matcher_init(&d->where[side], spec->where);
+        if (rc) file_fail(err, rc, 0, "bad --where program");
+    }
+    return rc;
+}
+
+static void differ_free(differ *d) {
+    for (int side = 0; side < 2; side++)
+        if (d->batches[side].hi > d->batches[side].lo)
+            file_give_back(d->files[side], d->batches[side].lo, d->batches[side].hi);
+    batch_free(&d->batches[0]);
+    batch_free(&d->batches[1]);
+    schema_free(&d->schemas[0]);
+    schema_free(&d->schemas[1]);
+    filter_matcher_free(&d->where[0]);
+    filter_matcher_free(&d->where[1]);
+    spooky_buf_free(&d->path);
+    spooky_buf_free(&d->paths);
+    spooky_buf_free(&d->scratch);
+    spooky_buf_free(&d->picked);
+    free(d->pick);
+    name_cache_free(&d->caches[0]);
+    name_cache_free(&d->caches[1]);
+    free(d->changes);
+}
+
+int spooky_diff_positions(const spooky_diff_spec *spec, const uint64_t *old_pos,
+                          const uint64_t *new_pos, size_t n, spooky_buf *out, int8_t *what,
+                          uint64_t *ends, spooky_diff_counts *counts, spooky_error *err,
+                          int *err_file) {
+    if (err_file) *err_file = 0;
+    if (bad_spec(spec) || !out || !counts || (n && (!old_pos || !new_pos)))
+        return file_fail(err, SPOOKY_E_ARG, 0, "bad argument");
+    for (size_t i = 0; i < n; i++) {
+        int has_old = old_pos[i] != SPOOKY_DIFF_ABSENT, has_new = new_pos[i] != SPOOKY_DIFF_ABSENT;
+        if ((!has_old && !has_new) || (has_old && old_pos[i] >= spec->old_file->record_count) ||
+            (has_new && new_pos[i] >= spec->new_file->record_count))
+            return file_fail(err, SPOOKY_E_ARG, 0, "bad argument: a position past the key index");
+    }
+    differ d;
+    size_t mark = out->len;
+    int rc = differ_start(&d, spec, out, err, err_file);
+    if (!rc) rc = walk_positions(&d, old_pos, new_pos, n, counts, what, ends);
+    differ_free(&d);
+    if (rc == SPOOKY_E_NOMEM) file_fail(err, rc, 0, "no memory for the output");
+    if (rc) out->len = mark;
     return rc;
 }
 
@@ -1019,34 +1150,13 @@ int spooky_diff_range(const spooky_diff_spec *spec, uint64_t old_begin, uint64_t
                       uint64_t new_begin, uint64_t new_end, spooky_buf *out,
                       spooky_diff_counts *counts, spooky_error *err, int *err_file) {
     if (err_file) *err_file = 0;
-    if (!spec || !spec->old_file || !spec->new_file || !out || !counts ||
-        (!spec->fields && spec->nfields) || spec->fields_mode < SPOOKY_DIFF_ALL_FIELDS ||
-        spec->fields_mode > SPOOKY_DIFF_IGNORE_FIELDS || spec->format < SPOOKY_DIFF_COUNT ||
-        spec->format > SPOOKY_DIFF_JSON || (!spec->ignore_paths && spec->ignore_paths_len) ||
-        (!spec->array_key && spec->array_key_len) || spec->array_key_len > UINT32_MAX ||
-        (spec->tolerance && !(isfinite(spec->abs_tolerance) && spec->abs_tolerance >= 0 &&
-                              isfinite(spec->rel_tolerance) && spec->rel_tolerance >= 0)) ||
-        old_begin > old_end || old_end > spec->old_file->record_count || new_begin > new_end ||
+    if (bad_spec(spec) || !out || !counts || old_begin > old_end ||
+        old_end > spec->old_file->record_count || new_begin > new_end ||
         new_end > spec->new_file->record_count)
         return file_fail(err, SPOOKY_E_ARG, 0, "bad argument");
     differ d;
-    memset(&d, 0, sizeof d);
-    d.spec = spec;
-    d.files[0] = spec->old_file;
-    d.files[1] = spec->new_file;
-    d.out = out;
-    d.err = err;
-    d.err_file = err_file;
-    d.tol = (number_tolerance){spec->abs_tolerance, spec->rel_tolerance};
-    int rc = SPOOKY_OK;
     size_t mark = out->len;
-    if (spec->fields_mode == SPOOKY_DIFF_ONLY_FIELDS)
-        for (int side = 0; side < 2 && !rc; side++)
-            rc = schema_init(&d.schemas[side], d.files[side], spec->fields, spec->nfields);
-    for (int side = 0; side < 2 && !rc && spec->where; side++) {
-        rc = filter_matcher_init(&d.where[side], spec->where);
-        if (rc) file_fail(err, rc, 0, "bad --where program");
-    }
+    int rc = differ_start(&d, spec, out, err, err_file);
     if (!rc) rc = walk(&d, old_begin, old_end, new_begin, new_end, counts);
     /* the index entries and keys read (the writer lays keys out in index order) */
     uint64_t begin[2] = {old_begin, new_begin}, end[2] = {old_end, new_end};
@@ -1059,24 +1169,9 @@ int spooky_diff_range(const spooky_diff_spec *spec, uint64_t old_begin, uint64_t
         const uint8_t *last = f->index + (end[side] - 1) * INDEX_ENTRY;
         uint64_t lo = load_u64(first + 24), hi = load_u64(last + 24) + load_u32(last + 20);
         if (lo < hi) file_give_back(f, heap + lo, heap + hi);
-        if (d.batches[side].hi > d.batches[side].lo)
-            file_give_back(f, d.batches[side].lo, d.batches[side].hi);
     }
-    batch_free(&d.batches[0]);
-    batch_free(&d.batches[1]);
+    differ_free(&d);
     if (rc == SPOOKY_E_NOMEM) file_fail(err, rc, 0, "no memory for the output");
     if (rc) out->len = mark;
-    schema_free(&d.schemas[0]);
-    schema_free(&d.schemas[1]);
-    filter_matcher_free(&d.where[0]);
-    filter_matcher_free(&d.where[1]);
-    spooky_buf_free(&d.path);
-    spooky_buf_free(&d.paths);
-    spooky_buf_free(&d.scratch);
-    spooky_buf_free(&d.picked);
-    free(d.pick);
-    name_cache_free(&d.caches[0]);
-    name_cache_free(&d.caches[1]);
-    free(d.changes);
     return rc;
 }

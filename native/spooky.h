@@ -554,6 +554,20 @@ int spooky_diff_range(const spooky_diff_spec *spec, uint64_t old_begin, uint64_t
                       uint64_t new_begin, uint64_t new_end, spooky_buf *out,
                       spooky_diff_counts *counts, spooky_error *err, int *err_file);
 
+/* Diffs the keys at given index positions, n of them, in the order given:
+ * old_pos[i] in spec->old_file and new_pos[i] in spec->new_file, or
+ * SPOOKY_DIFF_ABSENT on the side that lacks key i (removed, added). This is
+ * how a key range gathered from several files is diffed a file pair at a
+ * time (spooky_cli.dask): output appended to out as spooky_diff_range
+ * writes it, counts added to *counts; what (NULL, or n entries) gets -1
+ * removed, 1 added, 0 changed or 2 unchanged (digests differ, the fields
+ * that count do not), ends (NULL, or n entries) out->len after each key. */
+#define SPOOKY_DIFF_ABSENT 18446744073709551615ULL
+int spooky_diff_positions(const spooky_diff_spec *spec, const uint64_t *old_pos,
+                          const uint64_t *new_pos, size_t n, spooky_buf *out, int8_t *what,
+                          uint64_t *ends, spooky_diff_counts *counts, spooky_error *err,
+                          int *err_file);
+
 /* CDEF-END */
 
 #endif /* SPOOKY_H */

@@ -180,7 +180,11 @@ def convert(
 
 @app.command()
 def export(
-    file: str = typer.Argument(..., metavar="FILE.spky", help="Record file to read."),
+    file: str = typer.Argument(
+        ...,
+        metavar="FILE.spky",
+        help="Record file to read; a folder: a dataset of parts, in name order.",
+    ),
     output: str = output_option("NDJSON to write"),
     fields: str | None = fields_option(),
     quiet: bool = quiet_option(),
@@ -196,7 +200,9 @@ def export(
 
 @app.command()
 def info(
-    file: str = typer.Argument(..., metavar="FILE.spky", help="Record file to describe."),
+    file: str = typer.Argument(
+        ..., metavar="FILE.spky", help="Record file to describe; a folder: a dataset of parts."
+    ),
     verify: bool = typer.Option(False, "--verify", help="Check every block checksum and record."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable JSON on stdout."),
 ) -> None:
@@ -235,7 +241,10 @@ def get(
 @app.command()
 def diff(
     old: str = typer.Argument(
-        ..., metavar="OLD", help="Before: a record file, or NDJSON/JSON (.gz ok; - for stdin)."
+        ...,
+        metavar="OLD",
+        help="Before: a record file, NDJSON/JSON (.gz ok; - for stdin), or a folder "
+        "(of .spky parts: a dataset).",
     ),
     new: str = typer.Argument(..., metavar="NEW", help="After: the same choice."),
     output: str = output_option("Where the differences go"),
@@ -298,6 +307,13 @@ def diff(
     verify: bool = typer.Option(
         False, "--verify", help="First check every block of both files, as info --verify."
     ),
+    scheduler: str | None = typer.Option(
+        None,
+        "--scheduler",
+        metavar="ADDRESS",
+        help="Datasets (folders of .spky parts): diff on the Dask cluster of this scheduler "
+        "(tcp://host:8786) instead of a local one.",
+    ),
 ) -> None:
     """Show records added, removed and changed between two record files, by key.
 
@@ -313,6 +329,12 @@ def diff(
     Example: spooky diff yesterday.spky today.spky --ignore updated_at --format ndjson
 
     Example: spooky diff main.ndjson.gz pr.ndjson --key id --format markdown --stat-file stat.json
+
+    A folder of .spky parts is a dataset: two datasets are diffed on Dask, a
+    local cluster or --scheduler's, with the same output, counts and exit
+    codes (text and ndjson; pip install 'spooky-cli[dask]').
+
+    Example: spooky diff events-old/ events-new/ --scheduler tcp://10.0.0.5:8786 -o changes.ndjson
     """
     from spooky_cli.commands import diff as cmd
 
@@ -335,12 +357,17 @@ def diff(
         limit=limit,
         stat_file=stat_file,
         where=where or None,
+        scheduler=scheduler,
     )
 
 
 @app.command(name="filter")
 def filter_(
-    file: str = typer.Argument(..., metavar="FILE.spky", help="Record file to read."),
+    file: str = typer.Argument(
+        ...,
+        metavar="FILE.spky",
+        help="Record file to read; a folder: a dataset of parts, in name order.",
+    ),
     where: list[str] = typer.Option(
         [],
         "-w",

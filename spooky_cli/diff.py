@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import struct
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any, NamedTuple
 
 import orjson
@@ -86,18 +86,131 @@ def diff_summary(counts: DiffCounts, tolerance: Tolerance | None = None) -> dict
     return out
 
 
-def _field_hashes(
-    names: list[str], old: RecordFileReader, new: RecordFileReader, where: str = ""
-) -> list[int]:
-    """Hashes of field names at least one of the files knows."""
+def _field_hashes(names: list[str], known: Collection[str], where: str = "") -> list[int]:
+    """Hashes of field names, each of which known (the names of either side) holds."""
     out = []
     for name in dict.fromkeys(names):
-        if old.hash_for_name(name) is None and new.hash_for_name(name) is None:
-            known = sorted({fi.name for fi in (*old.names, *new.names)})
-            listed = ", ".join(field_label(n) for n in known) or "no fields"
+        if name not in known:
+            listed = ", ".join(field_label(n) for n in sorted(known)) or "no fields"
             raise SpookyError(f"unknown field {name!r}{where} (the files have: {listed})")
         out.append(name_hash(name))
     return out
+
+
+class DiffSpec(NamedTuple):
+    c: Any  # spooky_diff_spec *
+    arrays: tuple[Any, ...]  # what c points into: keep them alive together
+
+
+class DiffOptions:
+    """What a diff compares and writes, checked once against the field names
+    either side knows (known); spec() then makes the core's spec for any pair
+    of files with those names (see diff_files for the arguments). empty: both
+    sides hold no record (a --where then names no field of theirs)."""
+
+    def __init__(
+        self,
+        known: Collection[str],
+        *,
+        fmt: str = "ndjson",
+        fields: list[str] | None = None,
+        ignore: list[str] | None = None,
+        color: bool = False,
+        deep: bool = False,
+        batch: int = BATCH,
+        tolerance: Tolerance | None = None,
+        array_key: str | None = None,
+        full: bool = False,
+        limit: int = LIMIT,
+        where: Filter | Sequence[str] | None = None,
+        empty: bool = False,
+    ):
+        if fields is not None and ignore is not None:
+            raise SpookyError("give either fields to compare or fields to ignore, not both")
+        if fmt not in FORMATS:
+            raise SpookyError(f"unknown diff format {fmt!r} (one of: {', '.join(FORMATS)})")
+        if not 1 <= batch <= 2**32 - 1:
+            raise SpookyError(f"batch must be 1 to {2**32 - 1} records, got {batch}")
+        if not 0 <= limit <= 2**63:
+            raise SpookyError(f"limit must be 0 to {2**63} differences, got {limit}")
+        if full and fmt not in ("ndjson", "json", "count"):
+            raise SpookyError("full records go with the json and ndjson formats only")
+        if tolerance is not None:
+            tolerance = Tolerance.of(tolerance.abs, tolerance.rel)  # checked
+        self.where: Filter | None = None
+        if where is not None:
+            self.where = where if isinstance(where, Filter) else Filter(where)
+            if not empty:  # an empty file matches nothing
+                _field_hashes(self.where.fields, known, " in --where")
+        self.key_step = b""
+        if array_key is not None:
+            steps = parse_path(array_key, "array key") if array_key.strip() else []
+            if len(steps) != 1 or not steps[0]:
+                raise SpookyError(
+                    f"array key {array_key!r}: give one field name of the array elements"
+                )
+            self.key_step = steps[0].encode("utf-8")
+            deep = True
+        ignore_paths: list[str] = []
+        if ignore is not None:
+            names_only = []
+            for name in ignore:
+                steps = parse_path(name) if "." in name or name.startswith('"') else [name]
+                if len(steps) == 1:
+                    names_only.append(steps[0])
+                else:  # a path: changes are listed by path (deep), else it could not apply
+                    deep = True
+                    _field_hashes(steps[:1], known)  # its field must be known
+                    ignore_paths.append(path_text(steps))
+            ignore = names_only
+        names = fields if fields is not None else ignore
+        self.hashes = _field_hashes(names, known) if names is not None else []
+        self.mode = (
+            lib.SPOOKY_DIFF_ONLY_FIELDS
+            if fields is not None
+            else lib.SPOOKY_DIFF_IGNORE_FIELDS
+            if ignore is not None
+            else lib.SPOOKY_DIFF_ALL_FIELDS
+        )
+        self.fmt, self.color, self.deep, self.batch = fmt, color, deep, batch
+        self.tolerance, self.full, self.limit = tolerance, full, limit
+        self.ignore_paths = b"".join(
+            struct.pack("<I", len(b)) + b for b in (p.encode("utf-8") for p in ignore_paths)
+        )
+
+    def spec(
+        self,
+        old: RecordFileReader,
+        new: RecordFileReader,
+        read_fds: bool = True,
+        c_format: int | None = None,
+    ) -> DiffSpec:
+        """The core's spooky_diff_spec for old against new (in fmt, or in
+        c_format), with the arrays it points into."""
+        keep = ffi.new("uint64_t[]", self.hashes or [0])
+        paths = ffi.new("uint8_t[]", self.ignore_paths or b"\0")
+        key = ffi.new("uint8_t[]", self.key_step or b"\0")
+        spec = ffi.new("spooky_diff_spec *")
+        spec.old_file, spec.new_file = old.handle, new.handle
+        spec.fields, spec.nfields = keep, len(self.hashes)
+        spec.fields_mode = self.mode
+        spec.format = FORMATS[self.fmt] if c_format is None else c_format
+        spec.color, spec.deep = 1 if self.color else 0, 1 if self.deep else 0
+        spec.ignore_paths, spec.ignore_paths_len = paths, len(self.ignore_paths)
+        spec.read_fds, spec.batch = 1 if read_fds else 0, self.batch
+        if read_fds:
+            spec.old_fd, spec.new_fd = old.fileno(), new.fileno()
+        if self.tolerance is not None:
+            spec.tolerance, spec.abs_tolerance, spec.rel_tolerance = 1, *self.tolerance
+        spec.array_key, spec.array_key_len = key, len(self.key_step)
+        spec.full = 1 if self.full else 0
+        spec.limit = self.limit if self.fmt == "markdown" else 0
+        arrays: tuple[Any, ...] = (keep, paths, key)
+        if self.where is not None:
+            where_spec, held = self.where.spec()
+            spec.where = where_spec
+            arrays += (where_spec, held)
+        return DiffSpec(spec, arrays)
 
 
 def _ranges(
@@ -174,80 +287,30 @@ def diff_files(
             f"{old.path} is keyed by {old.key_field!r} and {new.path} by {new.key_field!r}: "
             "a diff needs one key"
         )
-    if fields is not None and ignore is not None:
-        raise SpookyError("give either fields to compare or fields to ignore, not both")
-    if fmt not in FORMATS:
-        raise SpookyError(f"unknown diff format {fmt!r} (one of: {', '.join(FORMATS)})")
-    if not 1 <= batch <= 2**32 - 1:
-        raise SpookyError(f"batch must be 1 to {2**32 - 1} records, got {batch}")
-    if not 0 <= limit <= 2**63:
-        raise SpookyError(f"limit must be 0 to {2**63} differences, got {limit}")
-    if full and fmt not in ("ndjson", "json", "count"):
-        raise SpookyError("full records go with the json and ndjson formats only")
-    if tolerance is not None:
-        tolerance = Tolerance.of(tolerance.abs, tolerance.rel)  # checked
-    where_spec: Any = ffi.NULL
-    if where is not None:
-        where = where if isinstance(where, Filter) else Filter(where)
-        if old.record_count or new.record_count:  # an empty file matches nothing
-            _field_hashes(where.fields, old, new, " in --where")
-        where_spec, _ = where.spec()
-    key_step = b""
-    if array_key is not None:
-        steps = parse_path(array_key, "array key") if array_key.strip() else []
-        if len(steps) != 1 or not steps[0]:
-            raise SpookyError(f"array key {array_key!r}: give one field name of the array elements")
-        key_step = steps[0].encode("utf-8")
-        deep = True
-    ignore_paths: list[str] = []
-    if ignore is not None:
-        names_only = []
-        for name in ignore:
-            steps = parse_path(name) if "." in name or name.startswith('"') else [name]
-            if len(steps) == 1:
-                names_only.append(steps[0])
-            else:  # a path: changes are listed by path (deep), else it could not apply
-                deep = True
-                _field_hashes(steps[:1], old, new)  # its field must be known
-                ignore_paths.append(path_text(steps))
-        ignore = names_only
-    names = fields if fields is not None else ignore
-    hashes = _field_hashes(names, old, new) if names is not None else []
-    mode = (
-        lib.SPOOKY_DIFF_ONLY_FIELDS
-        if fields is not None
-        else lib.SPOOKY_DIFF_IGNORE_FIELDS
-        if ignore is not None
-        else lib.SPOOKY_DIFF_ALL_FIELDS
+    known = {fi.name for fi in (*old.names, *new.names)}
+    options = DiffOptions(
+        known,
+        fmt=fmt,
+        fields=fields,
+        ignore=ignore,
+        color=color,
+        deep=deep,
+        batch=batch,
+        tolerance=tolerance,
+        array_key=array_key,
+        full=full,
+        limit=limit,
+        where=where,
+        empty=not (old.record_count or new.record_count),
     )
-    keep = ffi.new("uint64_t[]", hashes or [0])
-    packed = b"".join(
-        struct.pack("<I", len(b)) + b for b in (p.encode("utf-8") for p in ignore_paths)
-    )
-    keep_paths = ffi.new("uint8_t[]", packed or b"\0")
-    keep_key = ffi.new("uint8_t[]", key_step or b"\0")
+    tolerance = options.tolerance
     markdown = fmt == "markdown"
     if markdown and limit == 0:
         fmt = "count"  # the counts alone
-
-    def make_spec(c_format: int) -> Any:
-        spec = ffi.new("spooky_diff_spec *")
-        spec.old_file, spec.new_file = old.handle, new.handle
-        spec.fields, spec.nfields = keep, len(hashes)
-        spec.fields_mode, spec.format, spec.color = mode, c_format, 1 if color else 0
-        spec.deep = 1 if deep else 0
-        spec.ignore_paths, spec.ignore_paths_len = keep_paths, len(packed)
-        spec.read_fds, spec.old_fd, spec.new_fd, spec.batch = 1, old.fileno(), new.fileno(), batch
-        if tolerance is not None:
-            spec.tolerance, spec.abs_tolerance, spec.rel_tolerance = 1, *tolerance
-        spec.array_key, spec.array_key_len = keep_key, len(key_step)
-        spec.full = 1 if full else 0
-        spec.limit = limit if markdown else 0
-        spec.where = where_spec
-        return spec
-
-    spec = make_spec(FORMATS[fmt])
-    counting = make_spec(lib.SPOOKY_DIFF_COUNT)  # markdown, once `limit` are in hand
+    held = options.spec(old, new, c_format=FORMATS[fmt])
+    spec = held.c
+    counting_held = options.spec(old, new, c_format=lib.SPOOKY_DIFF_COUNT)
+    counting = counting_held.c  # markdown, once `limit` are in hand
     shown: list[bytes] = []  # markdown: the first `limit` differences, NDJSON lines
     enough = threading.Event()
     readers = (old, new)
@@ -303,4 +366,4 @@ def diff_files(
     return result
 
 
-__all__ = ["DiffCounts", "Tolerance", "diff_files", "diff_summary"]
+__all__ = ["DiffCounts", "DiffOptions", "Tolerance", "diff_files", "diff_summary"]

@@ -205,13 +205,15 @@ def filter_file(
     write: Callable[[bytes], Any] | None = None,
     writer: RecordFileWriter | None = None,
     progress: Callable[[int], Any] | None = None,
+    blocks: Iterable[int] | None = None,
 ) -> int:
     """The matching records of a file, in file order: as NDJSON to write, or
     into writer (a record file keyed like reader; the fields of the key's
     parts are kept whole in any projection), or only counted when neither is
     given. fields: the fields to keep, in that order; a field may be a path
     into nested values (user.plan), whose kept part is nested as in the
-    input. Returns the records that matched."""
+    input. blocks: only these blocks (numbers in the block table, in the
+    order given). Returns the records that matched."""
     if write is not None and writer is not None:
         raise SpookyError("give write or writer, not both")
     spec, _ = flt.spec()
@@ -246,7 +248,9 @@ def filter_file(
         return result, matched[0]
 
     total, released = 0, 0
-    with in_order(lambda b: run_block(b.number), reader.blocks(), name="spooky-filter") as done:
+    with in_order(
+        lambda b: run_block(b.number), reader.blocks(blocks), name="spooky-filter"
+    ) as done:
         for block, (result, matched) in done:
             total += matched
             if writer is not None and matched:

@@ -19,7 +19,7 @@ import struct
 import sys
 import tempfile
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, BinaryIO, NamedTuple
 
 from spooky_cli._native import ffi, lib
@@ -271,8 +271,41 @@ class RecordFileReader:
     def hash_for_name(self, name: str) -> int | None:
         return self._by_name.get(name)
 
-    def blocks(self) -> list[BlockInfo]:
-        return list(self._blocks)
+    def blocks(self, numbers: Iterable[int] | None = None) -> list[BlockInfo]:
+        """The block table, or the blocks of these numbers (IndexError past it)."""
+        if numbers is None:
+            return list(self._blocks)
+        out = []
+        for i in numbers:
+            if not 0 <= i < len(self._blocks):
+                raise IndexError(f"{self.path} has no block {i} (it has {len(self._blocks)})")
+            out.append(self._blocks[i])
+        return out
+
+    @property
+    def field_order(self) -> list[str]:
+        """The field names in the order they first appeared in the input (the
+        footer's name order; a file of format 1: hash order)."""
+        view = self._view
+        if self.version < 2 or view is None or not self.names:
+            return [fi.name for fi in self.names]
+        payload = self.footer_offset + _BLOCK_HEADER_SIZE
+        (order_off,) = struct.unpack_from("<Q", view, payload + 72)
+        order = struct.unpack_from(f"<{len(self.names)}I", view, payload + order_off)
+        return [self.names[i].name for i in order]
+
+    def index_section(self) -> tuple[memoryview, memoryview]:
+        """The key index and its key heap as FORMAT.md lays them out (entries
+        of 32 bytes: digest u64, record offset u64, record length u32, key
+        length u32, key offset u64 in the heap), checked when the file was
+        opened; views into the map, valid while the file is open."""
+        view = self._view
+        if view is None:
+            raise SpookyError(f"record file {self.path} is closed")
+        payload = self.footer_offset + _BLOCK_HEADER_SIZE
+        index_off, heap_off, heap_len = struct.unpack_from("<3Q", view, payload + 40)
+        index = view[payload + index_off : payload + index_off + 32 * self.record_count]
+        return index, view[payload + heap_off : payload + heap_off + heap_len]
 
     def projection(self, fields: list[str] | None) -> tuple[Any, int, Any, int]:
         """The core's form of a projection (--fields): the top-level fields'
@@ -482,6 +515,7 @@ class RecordFileReader:
         progress: Callable[[int], Any] | None = None,
         *,
         views: bool = False,
+        blocks: Iterable[int] | None = None,
     ) -> int:
         """Writes every record as one JSON object per line, in file order: all
         fields (in the order their names first appeared in the input) or the
@@ -490,10 +524,13 @@ class RecordFileReader:
         file lacks raise SpookyError). write gets one bytes per block, or with
         views=True a memoryview of the core's buffer, valid only during the
         call (no copy: the buffers are used again); progress, if given, the
-        payload bytes of each block done. Returns the records written."""
+        payload bytes of each block done. blocks: only these blocks (their
+        numbers in the block table, in the order given). Returns the records
+        written."""
         f = self.handle
         hashes, n, paths, paths_len = self.projection(fields)
         free: deque[Any] = deque()  # spooky_buf * for a block's text, used again
+        records = 0
 
         def export_block(index: int) -> Any:
             try:
@@ -514,7 +551,10 @@ class RecordFileReader:
         released = 0
         wanted = self.prefetch(0, 0)
         with in_order(
-            lambda b: export_block(b.number), self._blocks, ahead=EXPORT_AHEAD, name="spooky-export"
+            lambda b: export_block(b.number),
+            self.blocks(blocks),
+            ahead=EXPORT_AHEAD,
+            name="spooky-export",
         ) as done:
             for block, buf in done:
                 wanted = self.prefetch(wanted, block.payload_offset)
@@ -525,10 +565,11 @@ class RecordFileReader:
                 else:
                     write(text[:])
                 free.append(buf)
+                records += block.record_count
                 released = self.release_pages(released, block.payload_offset + block.payload_len)
                 if progress is not None:
                     progress(block.payload_len + _BLOCK_HEADER_SIZE)
-        return self.record_count
+        return records
 
     PREFETCH = 64 << 20  # bytes asked for ahead of a pass over the blocks
 

@@ -983,3 +983,41 @@ def test_a_name_the_new_file_does_not_know_in_an_unchanged_field(tmp_path: Path)
         res = run_cli("diff", str(a), str(b), *args)
         assert res.code == 2, res.stderr
         assert "b.spky" in res.stderr and "missing from the name table" in res.stderr
+
+
+def test_diff_positions_diffs_the_keys_given_in_their_order(tmp_path) -> None:
+    """spooky_diff_positions: the keys at given index positions of a file
+    pair, what each was and where its text ends, as diff_range writes it."""
+    from spooky_cli._native import ffi, lib
+    from spooky_cli.diff import DiffOptions
+    from spooky_cli.reader import open_records
+    from spooky_cli.writer import RecordFileWriter
+
+    with RecordFileWriter(tmp_path / "a.spky", key="id") as w:
+        w.write_many([{"id": 1, "v": 1}, {"id": 2, "v": 2}, {"id": 3, "v": 3}])
+    with RecordFileWriter(tmp_path / "b.spky", key="id") as w:
+        w.write_many([{"id": 2, "v": 2, "w": 0}, {"id": 3, "v": 9}, {"id": 4, "v": 4}])
+    absent = lib.SPOOKY_DIFF_ABSENT
+    with open_records(tmp_path / "a.spky") as a, open_records(tmp_path / "b.spky") as b:
+        spec = DiffOptions({"id", "v", "w"}, fields=["v"]).spec(a, b)
+        old_pos = ffi.new("uint64_t[]", [2, 0, absent, 1])  # ids 3, 1, -, 2
+        new_pos = ffi.new("uint64_t[]", [1, absent, 2, 0])  # ids 3, -, 4, 2
+        what, ends = ffi.new("int8_t[]", 4), ffi.new("uint64_t[]", 4)
+        buf = ffi.gc(ffi.new("spooky_buf *"), lib.spooky_buf_free)
+        counts, err, side = (
+            ffi.new("spooky_diff_counts *"),
+            ffi.new("spooky_error *"),
+            ffi.new("int *"),
+        )
+        rc = lib.spooky_diff_positions(
+            spec.c, old_pos, new_pos, 4, buf, what, ends, counts, err, side
+        )
+        assert rc == 0
+        text = ffi.buffer(buf.data, buf.len)[:]
+        assert list(what) == [0, -1, 1, 2]  # changed, removed, added, unchanged in v
+        lines = [text[s:e] for s, e in zip([0, *list(ends)[:-1]], list(ends))]
+        assert [orjson.loads(x)["key"] if x else None for x in lines] == [3, 1, 4, None]
+        assert (counts.changed, counts.removed, counts.added, counts.unchanged) == (1, 1, 1, 1)
+        bad = ffi.new("uint64_t[]", [3])
+        rc = lib.spooky_diff_positions(spec.c, bad, bad, 1, buf, what, ends, counts, err, side)
+        assert rc == lib.SPOOKY_E_ARG

@@ -16,6 +16,7 @@ import typer
 
 from spooky_cli import render
 from spooky_cli.commands.convert import Stats, convert_inputs
+from spooky_cli.dataset import is_dataset
 from spooky_cli.diff import LIMIT, DiffCounts, Tolerance, diff_files, diff_summary
 from spooky_cli.errors import SpookyError
 from spooky_cli.filter import Filter
@@ -49,6 +50,7 @@ def run(
     limit: int | None = None,
     stat_file: str | None = None,
     where: list[str] | None = None,
+    scheduler: str | None = None,
 ) -> None:
     """Writes the differences of NEW against OLD to OUTPUT in key order, then a
     summary line to stderr. Exits 0 when the files hold the same records, 1
@@ -63,7 +65,36 @@ def run(
     the first `limit` differences (default 100). summary_only: just the
     counts on stdout. stat_file: the summary as JSON there too. key: the key
     of NDJSON sides (default: the record file side's, else id). verify:
-    first every block of both files is checked as info --verify checks it."""
+    first every block of both files is checked as info --verify checks it.
+    A folder of .spky parts is a dataset: two datasets, or a dataset and a
+    file, are diffed on Dask (spooky_cli.dask.plan_diff) on a local cluster,
+    or on the one at scheduler (text and ndjson output)."""
+    if _is_parts(old) or _is_parts(new):
+        unsupported = [
+            name
+            for name, given in (
+                (f"--format {fmt}", fmt not in ("text", "ndjson") and not summary_only),
+                ("--where", bool(where)),
+                ("--tolerance", tolerance is not None or rel_tolerance is not None),
+                ("--array-key", array_key is not None),
+                ("--full", full),
+                ("--limit", limit is not None),
+                ("--stat-file", stat_file is not None),
+                ("--key", bool(key)),
+            )
+            if given
+        ]
+        if unsupported:
+            raise SpookyError(
+                f"{', '.join(unsupported)}: not yet for datasets (folders of .spky parts); "
+                "diff one file per side for these"
+            )
+        _run_datasets(
+            old, new, output, fmt, summary_only, fields, ignore, deep, quiet, verify, scheduler
+        )
+        return
+    if scheduler is not None:
+        raise SpookyError("--scheduler diffs datasets (folders of .spky parts); these are files")
     if old == "-" and new == "-":
         raise SpookyError("stdin (-) can be read only once")
     if fmt not in FORMATS:
@@ -121,6 +152,68 @@ def run(
     seconds = time.perf_counter() - started
     if not summary_only:
         render.summary([_counts_line(counts, tol), *render.timing(seconds)], quiet=quiet)
+    if counts.differences:
+        raise typer.Exit(1)
+
+
+def _is_parts(path: str) -> bool:
+    """A folder of record files (a dataset), not one of NDJSON files."""
+    if not is_dataset(path):
+        return False
+    with os.scandir(path) as entries:
+        return any(e.name.endswith(".spky") for e in entries)
+
+
+def _run_datasets(
+    old: str,
+    new: str,
+    output: str,
+    fmt: str,
+    summary_only: bool,
+    fields: list[str] | None,
+    ignore: list[str] | None,
+    deep: bool,
+    quiet: bool,
+    verify: bool,
+    scheduler: str | None,
+) -> None:
+    """diff of datasets: the same output, counts and exit codes as a diff of
+    the records gathered into one file per side."""
+    if "-" in (old, new):
+        raise SpookyError("a dataset is diffed with files or folders, not stdin (-)")
+    try:
+        from spooky_cli import dask as sd
+    except ImportError as exc:
+        raise SpookyError(
+            f"diffing datasets (folders) runs on Dask, which is not installed ({exc.name}): "
+            "pip install 'spooky-cli[dask]'"
+        ) from None
+    started = time.perf_counter()
+    c_fmt = "count" if summary_only or quiet else fmt
+    color = c_fmt == "text" and output == "-" and render.stdout_color()
+    with sd.cluster(scheduler):
+        if verify:
+            sd.verify_parts(old)
+            sd.verify_parts(new)
+        d = sd.plan_diff(old, new, fmt=c_fmt, fields=fields, ignore=ignore, deep=deep, color=color)
+        if c_fmt == "count":
+            counts = d.counts()
+            if summary_only and not quiet:
+                with open_output(output) as out:
+                    out.write(_summary_text(counts, fmt, None))
+        else:
+            changes = d.changes.persist()
+            counts = d.counts(changes)
+            inputs = [*sd.dataset_parts(old), *sd.dataset_parts(new)]
+            try:
+                with open_output(output, inputs=inputs) as out:
+                    for part in changes.partitions:  # in key order
+                        out.write("".join(part["text"].compute()).encode("utf-8"))
+            except ReaderGone:
+                raise typer.Exit(1) from None
+    if not summary_only:
+        seconds = time.perf_counter() - started
+        render.summary([_counts_line(counts), *render.timing(seconds)], quiet=quiet)
     if counts.differences:
         raise typer.Exit(1)
 

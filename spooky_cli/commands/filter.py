@@ -7,6 +7,7 @@ import time
 import typer
 
 from spooky_cli import render
+from spooky_cli.dataset import check_fields, check_one_key, input_parts, is_dataset, part_fields
 from spooky_cli.errors import SpookyError
 from spooky_cli.filter import Filter, filter_file, paths_no_record_has
 from spooky_cli.output import open_output
@@ -40,35 +41,18 @@ def run(
     flt = Filter(where, any_=any_)
     fmt = output_format(output, fmt)
     started = time.perf_counter()
-    with RecordFileReader(file) as reader:
-        empty = reader.record_count == 0  # matches nothing, whatever the fields
-        for name in flt.fields:
-            if reader.hash_for_name(name) is None and not empty:
-                known = ", ".join(field_label(n) for n in sorted(fi.name for fi in reader.names))
-                raise SpookyError(
-                    f"unknown field {name!r} in --where (the file has: {known or 'no fields'})"
-                )
-        if fields is not None and not empty:
-            reader.projection(fields)  # unknown names fail before any output
-        for path in paths_no_record_has(reader, flt):
-            render.warning(f"no record has {path} (in --where): is it spelled right?")
-        to_stdout = output == "-" and fmt == "json" and not count_only
-        with render.progress(
-            "filtering", reader.records_bytes, quiet=quiet, data_to_stdout=to_stdout
-        ) as bar:
-            if count_only:
-                matched = filter_file(reader, flt, progress=bar.advance)
-            elif fmt == "spky":
-                with RecordFileWriter(output, key=reader.key_spec, inputs=[file]) as writer:
-                    matched = filter_file(
-                        reader, flt, fields=fields, writer=writer, progress=bar.advance
-                    )
-            else:
-                with open_output(output, inputs=[file]) as out:
-                    matched = filter_file(
-                        reader, flt, fields=fields, write=out.write, progress=bar.advance
-                    )
-        total = reader.record_count
+    parts = input_parts(file)
+    readers: list[RecordFileReader] = []
+    try:
+        for path in parts:
+            readers.append(RecordFileReader(path))
+        check_one_key(readers)
+        matched, total = _filter(
+            readers, parts, is_dataset(file), flt, output, fmt, fields, count_only, quiet
+        )
+    finally:
+        for r in readers:
+            r.close()
     if count_only:
         print(matched, flush=True)  # once the bar is gone
     seconds = time.perf_counter() - started
@@ -78,3 +62,58 @@ def run(
     )
     if not matched:
         raise typer.Exit(1)
+
+
+def _filter(
+    readers: list[RecordFileReader],
+    inputs: list[str],
+    dataset: bool,
+    flt: Filter,
+    output: str,
+    fmt: str,
+    fields: list[str] | None,
+    count_only: bool,
+    quiet: bool,
+) -> tuple[int, int]:
+    """The matches of every part (inputs: their paths as given; dataset: a
+    folder's parts), in order: (matched, records)."""
+    total = sum(r.record_count for r in readers)
+    known = {fi.name for r in readers for fi in r.names}
+    for name in flt.fields:
+        if name not in known and total:
+            listed = ", ".join(field_label(n) for n in sorted(known))
+            raise SpookyError(
+                f"unknown field {name!r} in --where (the file has: {listed or 'no fields'})"
+            )
+    if fields is not None and total:  # unknown names fail before any output
+        if dataset:
+            check_fields(fields, known)
+        else:
+            readers[0].projection(fields)
+    unseen = None  # nested paths no record of any part has
+    for r in readers:
+        missing = paths_no_record_has(r, flt)
+        unseen = missing if unseen is None else [p for p in unseen if p in missing]
+    for path in unseen or []:
+        render.warning(f"no record has {path} (in --where): is it spelled right?")
+    to_stdout = output == "-" and fmt == "json" and not count_only
+    matched = 0
+    with render.progress(
+        "filtering", sum(r.records_bytes for r in readers), quiet=quiet, data_to_stdout=to_stdout
+    ) as bar:
+        if count_only:
+            for r in readers:
+                matched += filter_file(r, flt, progress=bar.advance)
+        elif fmt == "spky":
+            with RecordFileWriter(output, key=readers[0].key_spec, inputs=inputs) as writer:
+                for r in readers:
+                    kept = part_fields(r, fields) if dataset else fields
+                    matched += filter_file(r, flt, fields=kept, writer=writer, progress=bar.advance)
+        else:
+            with open_output(output, inputs=inputs) as out:
+                for r in readers:
+                    kept = part_fields(r, fields) if dataset else fields
+                    matched += filter_file(
+                        r, flt, fields=kept, write=out.write, progress=bar.advance
+                    )
+    return matched, total

@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 
 from spooky_cli import render
+from spooky_cli.dataset import check_one_key, field_types, input_parts, is_dataset
 from spooky_cli.reader import TYPE_NAMES, RecordFileReader, field_label
 
 
@@ -30,6 +31,33 @@ def describe(reader: RecordFileReader) -> dict[str, Any]:
     }
 
 
+def describe_dataset(folder: str, readers: list[RecordFileReader]) -> dict[str, Any]:
+    """The facts of a dataset (a folder of parts): describe's keys, summed
+    over the parts (format_version: the highest), and parts: each part's path."""
+    check_one_key(readers)
+    first = readers[0]
+    return {
+        "file": folder,
+        "format_version": max(r.version for r in readers),
+        "file_size": sum(r.file_size for r in readers),
+        "record_count": sum(r.record_count for r in readers),
+        "block_count": sum(r.block_count for r in readers),
+        "records_bytes": sum(r.records_bytes for r in readers),
+        "footer_bytes": sum(r.footer_bytes for r in readers),
+        "key_field": first.key_field,
+        "key_fields": first.key_fields,
+        "fields": [
+            {"name": name, "hash": first.hash_for_name(name) or _hash_of(readers, name), "types": t}
+            for name, t in sorted(field_types(readers).items())
+        ],
+        "parts": [r.path for r in readers],
+    }
+
+
+def _hash_of(readers: list[RecordFileReader], name: str) -> int:
+    return next(h for r in readers if (h := r.hash_for_name(name)) is not None)
+
+
 def run(file: str, verify: bool = False, as_json: bool = False) -> None:
     """Describes FILE; with verify, first checks every block (checksums,
     framing, records, keys, key index) and fails on the first problem.
@@ -42,13 +70,24 @@ def run(file: str, verify: bool = False, as_json: bool = False) -> None:
       fields: list of {name (str), hash (int, xxh64), types: {type name: count}}
       sorted by name, type names null/bool/i64/f64/str/nested/u64, only the
       types that occur; and with --verify also verified: {blocks, records}.
+    A folder is a dataset: the same facts summed over its parts, and parts
+    (list of str: each part's path, in name order).
     """
-    with RecordFileReader(file) as reader:
+    readers = [RecordFileReader(path) for path in input_parts(file)]
+    try:
         verified = None
         if verify:
-            with render.progress("verifying", reader.records_bytes) as bar:
-                verified = reader.verify(progress=bar.advance)
-        facts = describe(reader)
+            total = sum(r.records_bytes for r in readers)
+            done = [0, 0]  # blocks, records
+            with render.progress("verifying", total) as bar:
+                for r in readers:
+                    b, n = r.verify(progress=bar.advance)
+                    done = [done[0] + b, done[1] + n]
+            verified = (done[0], done[1])
+        facts = describe_dataset(file, readers) if is_dataset(file) else describe(readers[0])
+    finally:
+        for r in readers:
+            r.close()
     if verified is not None:
         facts["verified"] = {"blocks": verified[0], "records": verified[1]}
     if as_json:
@@ -66,6 +105,7 @@ def run(file: str, verify: bool = False, as_json: bool = False) -> None:
             ("records bytes", _size(facts["records_bytes"])),
             ("footer bytes", _size(facts["footer_bytes"])),
             ("key field", facts["key_field"]),
+            *([("parts", len(facts["parts"]))] if "parts" in facts else []),
             ("fields", len(facts["fields"])),
         ]
     )
