@@ -192,4 +192,13 @@ int projection_put_json(const projection *pj, uint32_t i, const uint8_t *p, cons
 int projection_put_cbor(const projection *pj, uint32_t i, const uint8_t *p, const uint8_t *end,
                         spooky_buf *out, int *wrote);
 
+/* filter.c: two numbers (i64, u64, f64: tag and 8 bytes) by value, exactly:
+ * -1, 0, 1, or NUMBERS_UNORDERED (a NaN). */
+#define NUMBERS_UNORDERED 2
+int numbers_cmp(uint8_t ta, const uint8_t *a, uint8_t tb, const uint8_t *b);
+/* merge.c: the versions of two valid records at their slots (found, or
+ * NULL when the record lacks the field): numbers by value, strings by their
+ * bytes: -1, 0, 1, or NUMBERS_UNORDERED (a side lacks it, other types). */
+int version_cmp(const uint8_t *a, const spooky_slot *sa, const uint8_t *b, const spooky_slot *sb);
+
 #endif

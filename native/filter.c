@@ -17,7 +17,7 @@
 #include "file.h"
 #include "path.h"
 
-#define UNORDERED 2 /* a comparison with NaN, or of types without an order */
+#define UNORDERED NUMBERS_UNORDERED
 
 static inline int is_number(uint8_t tag) {
     return tag == SPOOKY_I64 || tag == SPOOKY_U64 || tag == SPOOKY_F64;
@@ -46,7 +46,7 @@ static int cmp_int_f64(int64_t i, uint64_t u, int is_u, double d) {
 }
 
 /* -1, 0, 1, or UNORDERED: two numbers by value. */
-static int cmp_numbers(uint8_t ta, const uint8_t *a, uint8_t tb, const uint8_t *b) {
+int numbers_cmp(uint8_t ta, const uint8_t *a, uint8_t tb, const uint8_t *b) {
     if (ta == SPOOKY_F64 && tb == SPOOKY_F64) {
         double x, y;
         memcpy(&x, a, 8);
@@ -55,7 +55,7 @@ static int cmp_numbers(uint8_t ta, const uint8_t *a, uint8_t tb, const uint8_t *
         return (x > y) - (x < y);
     }
     if (ta == SPOOKY_F64) {
-        int c = cmp_numbers(tb, b, ta, a);
+        int c = numbers_cmp(tb, b, ta, a);
         return c == UNORDERED ? c : -c;
     }
     int64_t i = (int64_t)load_u64(a);
@@ -80,7 +80,7 @@ static int compare(uint8_t ta, const uint8_t *a, size_t alen, uint8_t tb, const 
     *ordered = 0;
     if (is_number(ta) && is_number(tb)) {
         *ordered = 1;
-        return cmp_numbers(ta, a, tb, b);
+        return numbers_cmp(ta, a, tb, b);
     }
     if (ta != tb) return UNORDERED;
     if (ta == SPOOKY_STR) {
