@@ -324,6 +324,71 @@ def filter_(
     )
 
 
+class ChangesFormat(str, Enum):
+    debezium = "debezium"
+    dbsp = "dbsp"
+
+
+@app.command()
+def merge(
+    store: str = typer.Argument(..., metavar="STORE.spky", help="Record file holding the store."),
+    batches: list[str] = typer.Argument(
+        ...,
+        metavar="BATCH...",
+        help="NDJSON/JSONL or JSON-array files (.gz ok; - for stdin) or record files, keyed "
+        "as the store.",
+    ),
+    output: str = output_option("Record file to write", required=True),
+    changes: str | None = typer.Option(
+        None, "--changes", metavar="FILE", help="Write the change stream (NDJSON) here."
+    ),
+    changes_format: ChangesFormat = typer.Option(
+        ChangesFormat.debezium,
+        "--changes-format",
+        help='debezium: {"op","key","before","after"} per change; dbsp: {"insert":..} and '
+        '{"delete":..} lines (an update is both).',
+    ),
+    version_field: str | None = typer.Option(
+        None, "--version-field", metavar="F", help="A higher version wins; lower or equal: stale."
+    ),
+    hash_field: str | None = typer.Option(
+        None, "--hash-field", metavar="F", help="A different content hash is an update."
+    ),
+    delete_missing: bool = typer.Option(
+        False,
+        "--delete-missing",
+        help="The batch is a full snapshot: stored keys absent from it are deleted.",
+    ),
+    delete_field: str | None = typer.Option(
+        None, "--delete-field", metavar="F", help="A batch record with F true deletes its key."
+    ),
+    quiet: bool = quiet_option(),
+) -> None:
+    """Merge batches into a store by key: inserts, updates, deletes.
+
+    The new file holds the store's records in store order, updates in place
+    and deletes left out, then the inserts in batch order.
+
+    Example: spooky merge store.spky today.ndjson.gz -o new.spky --version-field version
+
+    Example: spooky merge store.spky full.ndjson -o new.spky --delete-missing --changes c.ndjson
+    """
+    from spooky_cli.commands import merge as cmd
+
+    cmd.run(
+        store,
+        batches,
+        output,
+        changes=changes,
+        changes_format=changes_format.value,
+        version_field=version_field,
+        hash_field=hash_field,
+        delete_missing=delete_missing,
+        delete_field=delete_field,
+        quiet=quiet,
+    )
+
+
 @app.command()
 def bench(
     quick: bool = typer.Option(False, "--quick", help="Small data, fewer repeats (~15 s)."),

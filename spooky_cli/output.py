@@ -192,6 +192,14 @@ class Temp:
             self.name = None
 
 
+def scratch_file(directory: str | None = None) -> Temp:
+    """A new unnamed temp file in directory (default TMPDIR), open for reading
+    and writing: work space that is gone with its descriptor, however the
+    process ends (merge's batch)."""
+    folder = directory if directory is not None else tempfile.gettempdir()
+    return Temp(_unnamed(folder, folder, 0o600), None)
+
+
 @contextmanager
 def open_output(
     path: str, inputs: Iterable[str] = (), binary: bool = False, direct: bool = False

@@ -93,7 +93,9 @@ class RecordFileReader:
 
     Records returned stay valid after close (they keep the map alive)."""
 
-    def __init__(self, path: str | os.PathLike[str]):
+    def __init__(self, path: str | os.PathLike[str], *, fd: int | None = None):
+        """fd: read the file from this descriptor (a duplicate is kept;
+        path then only names it in messages)."""
         self.path = os.fspath(path)
         self._mm: mmap.mmap | None = None
         self._view: memoryview | None = None
@@ -101,7 +103,8 @@ class RecordFileReader:
         self._file: Any = None
         self._fd = -1
         try:
-            with _open_input(self.path) as fh:
+            source = os.fdopen(os.dup(fd), "rb") if fd is not None else _open_input(self.path)
+            with source as fh:
                 self.file_size = os.fstat(fh.fileno()).st_size
                 if self.file_size:
                     self._mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)

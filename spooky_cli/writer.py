@@ -20,7 +20,7 @@ from spooky_cli._native import ffi, lib
 from spooky_cli.encode import BIG_INT_HINT, big_int_mode, big_int_reason, to_json
 from spooky_cli.errors import DuplicateKey, HashCollision, JsonError, SpookyError, error_for
 from spooky_cli.keys import KeySpec, key_from_sort_form
-from spooky_cli.output import Output
+from spooky_cli.output import Output, Temp, scratch_file
 
 
 @dataclass(frozen=True)
@@ -239,6 +239,8 @@ class RecordFileWriter:
         inputs: Iterable[str] = (),
         temp_dir: str | os.PathLike[str] | None = None,
         big_int: str = "error",
+        keep_highest: str | None = None,
+        scratch: bool = False,
     ):
         big_int_mode(big_int)  # a bad value fails before any file is made
         self.key_spec = key if isinstance(key, KeySpec) else KeySpec.parse(key)
@@ -249,8 +251,13 @@ class RecordFileWriter:
         self.big_int = big_int
         self.big_ints = 0  # integers stored as floats (big_int="float")
         self.temp_dir = os.fspath(temp_dir) if temp_dir is not None else tempfile.gettempdir()
-        self._output = Output(self.path, inputs, binary=True)
-        self._temp = self._output.temp_file()
+        self.scratch = scratch
+        self._output: Output | None = None
+        if scratch:  # path only names it; the file stays unnamed (take_file)
+            self._temp = scratch_file(self.temp_dir)
+        else:
+            self._output = Output(self.path, inputs, binary=True)
+            self._temp = self._output.temp_file()
         self._closed = False
         self._sources: list[str] = []
         w = lib.spooky_writer_new(self._temp.fd, self.key_spec.handle, os.fsencode(self.temp_dir))
@@ -259,6 +266,9 @@ class RecordFileWriter:
             raise MemoryError("could not create the record writer")
         self._w = ffi.gc(w, lib.spooky_writer_free)
         self._err = ffi.new("spooky_error *")
+        if keep_highest is not None:
+            raw = keep_highest.encode("utf-8")
+            lib.spooky_writer_keep_highest(self._w, lib.spooky_name_hash(raw, len(raw)))
         self.records = 0
         self.bytes_written = 0
         self.replaced = 0  # keep_last: records a later one of their key replaced
@@ -318,7 +328,7 @@ class RecordFileWriter:
         goes to stdout or the device."""
         if self._closed:
             return
-        rewrite = self._output.temp_file()
+        rewrite = scratch_file(self.temp_dir) if self._output is None else self._output.temp_file()
         rewritten = ffi.new("int *")
         try:
             rc = lib.spooky_writer_finish(
@@ -337,7 +347,8 @@ class RecordFileWriter:
                 self._temp.discard()
                 self._temp, rewrite = rewrite, self._temp
             self._closed = True
-            self._output.install(self._temp)
+            if self._output is not None:
+                self._output.install(self._temp)
         except BaseException:
             self._closed = False
             self.abort()
@@ -345,6 +356,13 @@ class RecordFileWriter:
         finally:
             rewrite.discard()
         self._free_writer()
+
+    def take_file(self) -> Temp:
+        """A scratch writer's finished file (the caller discards it)."""
+        if not self.scratch or not self._closed or self._temp.fd < 0:
+            raise SpookyError("take_file: only a closed scratch writer's file")
+        temp, self._temp = self._temp, Temp(-1, None)
+        return temp
 
     def abort(self) -> None:
         """Drops everything written; the target is untouched."""

@@ -88,7 +88,7 @@ def run(
     stats = Stats()
     writer = RecordFileWriter(output, key=key, keep_last=keep_last, inputs=inputs, big_int=big_int)
     with writer, render.progress("converting", total, quiet) as bar:
-        _convert(inputs, writer, writer.key_spec, skip_errors, bar, stats)
+        transcode_inputs(inputs, writer, writer.key_spec, skip_errors, bar, stats)
         if stats.bad_lines and not stats.records:  # leaves no output
             raise SpookyError(
                 f"no record converted: {render.count(stats.bad_lines, 'bad line')}, "
@@ -114,7 +114,7 @@ def run(
     render.summary(parts, quiet)
 
 
-def _convert(
+def transcode_inputs(
     inputs: list[str],
     writer: RecordFileWriter,
     key: KeySpec,
