@@ -115,6 +115,10 @@ static int decide(spooky_merge *m, const spooky_index_entry *s, const spooky_ind
         TRY(load(m, 1, b, err));
         del = delete_flag(m);
     }
+    if (sp->upsert) {
+        *what = del ? DELETE : UPDATE;
+        return SPOOKY_OK;
+    }
     if (!del && s->digest == b->digest && s->record_len == b->record_len) {
         *what = UNCHANGED;
         return SPOOKY_OK;

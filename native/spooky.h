@@ -556,6 +556,8 @@ typedef struct {
     uint64_t version_field, hash_field, delete_field; /* name hashes, used when has_... */
     int has_version, has_hash, has_delete;
     int delete_missing; /* store keys absent from the batch are deleted */
+    int upsert; /* spooky apply: a batch record updates or inserts its key, whatever
+                   the store holds (its delete field true: deletes it) */
     int changes; /* spooky_changes_format */
 } spooky_merge_spec;
 
