@@ -390,6 +390,38 @@ def merge(
 
 
 @app.command()
+def apply(
+    old: str = typer.Argument(..., metavar="OLD.spky", help="Record file to change."),
+    changes: list[str] = typer.Argument(
+        ...,
+        metavar="CHANGES...",
+        help="Change streams (NDJSON, .gz ok, - for stdin): merge --changes in either form, "
+        "or diff --format json.",
+    ),
+    output: str = output_option("Record file to write", required=True),
+    force: bool = typer.Option(
+        False,
+        "--force",
+        help="Apply misfits as far as they go (an insert replaces, an update of an absent key "
+        "inserts, a delete of one does nothing) instead of failing.",
+    ),
+    quiet: bool = quiet_option(),
+) -> None:
+    """Apply change streams to a record file.
+
+    The new file holds OLD's records in file order, changed ones in place and
+    deleted ones left out, then the new keys in the order of the changes.
+
+    Example: spooky apply store.spky changes.ndjson -o new.spky
+
+    Example: spooky diff a.spky b.spky --format json | spooky apply a.spky - -o b2.spky
+    """
+    from spooky_cli.commands import apply as cmd
+
+    cmd.run(old, changes, output, force=force, quiet=quiet)
+
+
+@app.command()
 def bench(
     quick: bool = typer.Option(False, "--quick", help="Small data, fewer repeats (~15 s)."),
     records: int | None = typer.Option(

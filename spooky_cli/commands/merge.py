@@ -96,18 +96,18 @@ def run(
         scratch = _batch_file(st, batches, version_field, quiet)
         try:
             with RecordFileReader(BATCH_NAME, fd=scratch.fd) as bt:
-                counts = _merge(
+                counts = write_merged(
                     st,
                     bt,
                     output,
                     inputs,
-                    changes,
-                    changes_format,
-                    version_field,
-                    hash_field,
-                    delete_missing,
-                    delete_field,
-                    quiet,
+                    changes=changes,
+                    changes_format=changes_format,
+                    version_field=version_field,
+                    hash_field=hash_field,
+                    delete_missing=delete_missing,
+                    delete_field=delete_field,
+                    quiet=quiet,
                 )
         finally:
             scratch.discard()
@@ -162,19 +162,24 @@ def _add_record_file(path: str, st: RecordFileReader, writer: RecordFileWriter) 
             writer.add(t, source, 0)
 
 
-def _merge(
+def write_merged(
     st: RecordFileReader,
     bt: RecordFileReader,
     output: str,
     inputs: list[str],
-    changes: str | None,
-    changes_format: str,
-    version_field: str | None,
-    hash_field: str | None,
-    delete_missing: bool,
-    delete_field: str | None,
-    quiet: bool,
+    *,
+    changes: str | None = None,
+    changes_format: str = "debezium",
+    version_field: str | None = None,
+    hash_field: str | None = None,
+    delete_missing: bool = False,
+    delete_field: str | None = None,
+    upsert: bool = False,
+    quiet: bool = False,
 ) -> MergeCounts:
+    """OUTPUT from the store st and the scratch batch bt (one record per
+    key): the plan, then the store's blocks and the inserts, a chunk at a
+    time; the change stream to changes. upsert: spooky apply's rules."""
     spec = ffi.new("spooky_merge_spec *")
     spec.store, spec.batch = st.handle, bt.handle
     spec.store_fd, spec.batch_fd = st.fileno(), bt.fileno()
@@ -183,6 +188,7 @@ def _merge(
             setattr(spec, f"{attr}_field", name_hash(field))
             setattr(spec, f"has_{attr}", 1)
     spec.delete_missing = 1 if delete_missing else 0
+    spec.upsert = 1 if upsert else 0
     spec.changes = CHANGES_FORMATS[changes_format] if changes is not None else 0
     m = lib.spooky_merge_new(spec)
     if m == ffi.NULL:
@@ -247,4 +253,4 @@ def _counts_line(c: MergeCounts) -> str:
     )
 
 
-__all__ = ["MergeCounts", "run"]
+__all__ = ["MergeCounts", "run", "write_merged"]
