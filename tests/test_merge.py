@@ -293,3 +293,22 @@ def _wait_for_unnamed_output(pid: int, folder: Path) -> None:
                 return
         time.sleep(0.02)
     raise AssertionError("the merge never wrote")
+
+
+def test_many_blocks_and_inserts_against_the_oracle(tmp_path: Path) -> None:
+    """Several store blocks and more inserts than one part holds: the parts
+    are made on a thread while the last one is written."""
+    store = [{"id": i, "v": 1, "pad": "x" * 90} for i in range(30_000)]
+    batch = [{"id": i, "v": 2, "pad": "y"} for i in range(0, 30_000, 7)]
+    batch += [{"id": i, "v": 1, "pad": "new"} for i in range(60_000, 39_999, -1)]
+    want = merge(store, batch, ["id"], version="v")
+    s = convert(tmp_path, "store", ndjson(store), ["id"])
+    (tmp_path / "batch.ndjson").write_bytes(ndjson(batch))
+    res = run_cli(
+        "merge", str(s), str(tmp_path / "batch.ndjson"), "-o", str(tmp_path / "new.spky"),
+        "--version-field", "v", "--changes", str(tmp_path / "c.ndjson"),
+    )  # fmt: skip
+    assert res.code == 0, res.stderr
+    expected = convert(tmp_path, "expected", b"".join(x + b"\n" for x in want.lines), ["id"])
+    assert (tmp_path / "new.spky").read_bytes() == expected.read_bytes()
+    assert ordered((tmp_path / "c.ndjson").read_bytes()) == ordered(want.changes)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from typing import Any, BinaryIO, NamedTuple
 
@@ -197,48 +198,71 @@ def write_merged(
     err = ffi.new("spooky_error *")
     err_file = ffi.new("int *")
     c = ffi.new("spooky_merge_counts *")
-
-    def fail(rc: int, what: str) -> Exception:
-        source = bt if err_file[0] else st
-        return source.core_error(rc, err, what)
-
     rc = lib.spooky_merge_plan(m, c, err, err_file)
     if rc:
-        raise fail(rc, "could not merge")
+        raise (bt if err_file[0] else st).core_error(rc, err, "could not merge")
     counts = MergeCounts(c.inserted, c.updated, c.deleted, c.unchanged, c.stale)
-    buf = ffi.gc(ffi.new("spooky_buf *"), lib.spooky_buf_free)
-    out_changes = ffi.NULL if changes is None else buf
     stream = (
         nullcontext(None) if changes is None else open_output(changes, inputs=inputs, direct=True)
     )
-    t = Transcoded()
+    inserts = -(-counts.inserted // INSERTS_PER_CHUNK)
+    steps = [*range(st.block_count), *[-1] * inserts]  # store blocks, then inserts
+    parts = _Parts(m, with_changes=changes is not None)
     block = ffi.new("spooky_block_info *")
-    with stream as ch, render.progress("merging", st.records_bytes, quiet) as bar:
-        writer = RecordFileWriter(output, key=st.key_spec, inputs=inputs)
-        with writer:
-            for i in range(st.block_count):
-                buf.len = 0
-                rc = lib.spooky_merge_block(m, i, t.chunk, out_changes, err, err_file)
-                if rc:
-                    raise fail(rc, "could not merge")
-                _flush(ch, buf)
-                writer.add(t)
-                lib.spooky_file_block_at(st.handle, i, block)
-                bar.advance(block.payload_len)
-            taken = ffi.new("uint64_t *")
-            while True:
-                buf.len = 0
-                err_file[0] = 1
-                rc = lib.spooky_merge_inserts(
-                    m, INSERTS_PER_CHUNK, t.chunk, out_changes, taken, err
-                )
-                if rc:
-                    raise fail(rc, "could not merge")
-                if not taken[0]:
-                    break
-                _flush(ch, buf)
-                writer.add(t)
+    # one thread makes the next part while this one writes the last
+    pool = ThreadPoolExecutor(1, thread_name_prefix="spooky-merge")
+    try:
+        with stream as ch, render.progress("merging", st.records_bytes, quiet) as bar:
+            writer = RecordFileWriter(output, key=st.key_spec, inputs=inputs)
+            with writer:
+                ahead = pool.submit(parts.make, steps[0], 0) if steps else None
+                for n, step in enumerate(steps):
+                    assert ahead is not None
+                    rc = ahead.result()
+                    slot = n % 2
+                    if rc:
+                        source = bt if step < 0 or parts.err_file[slot][0] else st
+                        raise source.core_error(rc, parts.err[slot], "could not merge")
+                    if n + 1 < len(steps):
+                        ahead = pool.submit(parts.make, steps[n + 1], 1 - slot)
+                    _flush(ch, parts.changes[slot])
+                    writer.add(parts.chunk[slot])
+                    if step >= 0:
+                        lib.spooky_file_block_at(st.handle, step, block)
+                        bar.advance(block.payload_len)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)  # nothing may touch m once we leave
     return counts
+
+
+class _Parts:
+    """Two slots of output parts (records and change lines), filled in turn:
+    one is written while the other is made."""
+
+    def __init__(self, m: Any, with_changes: bool):
+        self.m = m
+        self.chunk = [Transcoded(), Transcoded()]
+        self.changes = [ffi.gc(ffi.new("spooky_buf *"), lib.spooky_buf_free) for _ in range(2)]
+        self.out = self.changes if with_changes else [ffi.NULL, ffi.NULL]
+        self.err = [ffi.new("spooky_error *") for _ in range(2)]
+        self.err_file = [ffi.new("int *") for _ in range(2)]
+        self.taken = ffi.new("uint64_t *")
+
+    def make(self, step: int, slot: int) -> int:
+        """Store block `step` into slot, or (step -1) the next inserts."""
+        self.changes[slot].len = 0
+        chunk, err = self.chunk[slot].chunk, self.err[slot]
+        if step >= 0:
+            return int(
+                lib.spooky_merge_block(
+                    self.m, step, chunk, self.out[slot], err, self.err_file[slot]
+                )
+            )
+        return int(
+            lib.spooky_merge_inserts(
+                self.m, INSERTS_PER_CHUNK, chunk, self.out[slot], self.taken, err
+            )
+        )
 
 
 def _flush(out: BinaryIO | None, buf: Any) -> None:
