@@ -331,6 +331,15 @@ int spooky_merge_block(spooky_merge *m, uint64_t i, spooky_chunk *chunk, spooky_
         }
     }
     file_give_back(S, w.block.payload_offset, w.block.payload_offset + w.block.payload_len);
+    /* a change not taken by now points at no record of the blocks walked */
+    uint64_t end = w.block.payload_offset + w.block.payload_len;
+    int last = i + 1 == spooky_file_block_count(S);
+    if (!rc && m->next_change < m->nchanges &&
+        (last || m->changes[m->next_change].store_off < end)) {
+        *err_file = 0;
+        rc = file_fail(err, SPOOKY_E_FILE_INVALID, m->changes[m->next_change].store_off,
+                       "key index entry points at no record");
+    }
     if (rc == SPOOKY_E_NOMEM) file_fail(err, rc, 0, "no memory");
     if (rc) chunk_reset(chunk);
     return rc;

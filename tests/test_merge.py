@@ -19,6 +19,7 @@ from cli_runner import run_cli
 from hypothesis import given
 from hypothesis import strategies as st
 from merge_oracle import merge
+from reseal import reseal
 
 Record = dict[str, Any]
 
@@ -312,3 +313,20 @@ def test_many_blocks_and_inserts_against_the_oracle(tmp_path: Path) -> None:
     expected = convert(tmp_path, "expected", b"".join(x + b"\n" for x in want.lines), ["id"])
     assert (tmp_path / "new.spky").read_bytes() == expected.read_bytes()
     assert ordered((tmp_path / "c.ndjson").read_bytes()) == ordered(want.changes)
+
+
+@pytest.mark.parametrize("digests", [True, False], ids=["resealed", "digest-stale"])
+def test_a_damaged_store_record_is_an_error_naming_the_store(files: Path, digests: bool) -> None:
+    """A stored string made invalid UTF-8: copied, it fails the check of every
+    copy; read for a version decision with a stale digest, the digest check."""
+    data = (files / "store.spky").read_bytes()
+    at = data.index(b"d", data.index(b"\x04\x00\x00\x00\x00\x00\x00\x00"))  # id 4's name
+    damaged = data[:at] + b"\xff" + data[at + 1 :]
+    (files / "store.spky").write_bytes(reseal(damaged, digests=digests))
+    res = run_cli(
+        "merge", str(files / "store.spky"), str(files / "batch.ndjson"), "-o",
+        str(files / "new.spky"), "--version-field", "v",
+    )  # fmt: skip
+    assert res.code == 2
+    assert "store.spky" in res.stderr, res.stderr
+    assert not (files / "new.spky").exists()
