@@ -179,6 +179,22 @@ def test_not_a_change_is_an_error(old: Path) -> None:
     assert "c.ndjson:2: not a change" in res.stderr
 
 
+@pytest.mark.parametrize(
+    "line",
+    [
+        b'{"op":"update","key":1,"after":{"id":2,"n":"x"}}',
+        b'{"op":"added","key":5,"record":{"id":6}}',
+        b'{"op":"insert","key":[1,2],"after":{"id":1}}',
+        b'{"insert":{"n":"no key"}}',
+    ],
+)
+def test_a_change_whose_key_does_not_fit_is_an_error(old: Path, line: bytes) -> None:
+    (old.parent / "c.ndjson").write_bytes(line + b"\n")
+    res = run_cli("apply", str(old), str(old.parent / "c.ndjson"), "-o", str(old.parent / "o.spky"))
+    assert res.code == 2
+    assert "c.ndjson:1: not a change" in res.stderr, res.stderr
+
+
 def test_several_changes_of_one_key_play_in_order(old: Path) -> None:
     stream = old.parent / "c.ndjson"
     stream.write_bytes(

@@ -51,8 +51,9 @@ class Change:
 @dataclass
 class KeyState:
     in_old: bool
-    record: dict[str, Any] | None  # the key's record now (None: absent)
-    raw: bytes | None  # its record bytes while it is OLD's record
+    present: bool
+    raw: bytes | None  # OLD's record bytes while the key holds it
+    record: dict[str, Any] | None = None  # the record now, once a change wrote or read it
     pos: int = -1  # the change that last wrote it: its place among the inserts
 
 
@@ -153,10 +154,12 @@ def parse_change(obj: Any, key: KeySpec) -> Change:
         if op != "delete" and after is None:
             raise ValueError(f'an {op} needs "after"')
         k = _key(obj["key"], key) if "key" in obj else record_key(before or after or {}, key)
+        _check_key(k, after, key)
         return Change(op, k, before, after)
     if op in ("added", "removed"):  # spooky diff --format json
         record = _object(obj["record"], "record")
         k = _key(obj["key"], key)
+        _check_key(k, record, key)
         return Change("insert", k, after=record) if op == "added" else Change("delete", k, record)
     if op == "changed":
         fields = obj["fields"]
@@ -164,6 +167,16 @@ def parse_change(obj: Any, key: KeySpec) -> Change:
             raise TypeError('"fields" is an object')
         return Change("patch", _key(obj["key"], key), fields=fields)
     raise ValueError(f"unknown op {op!r}")
+
+
+def _check_key(k: Key, record: dict[str, Any] | None, key: KeySpec) -> None:
+    """A record that goes in must carry the change's key."""
+    if record is not None and record_key(record, key) != k:
+        raise ValueError(f"the record's key is not {orjson.dumps(_json_key(k)).decode()}")
+
+
+def _json_key(k: Key) -> Any:
+    return list(k) if isinstance(k, tuple) else k
 
 
 def _object(value: Any, what: str) -> dict[str, Any]:
@@ -223,13 +236,12 @@ def play(
     s = states.get(sk)
     if s is None:
         rec = f.get_sort_form(sk)
-        raw = rec.to_bytes() if rec is not None else None
-        s = KeyState(rec is not None, None, raw)
-        if raw is not None:
-            s.record = orjson.loads(f.get_json_sort_form(sk) or b"null")
+        s = KeyState(rec is not None, rec is not None, rec.to_bytes() if rec is not None else None)
         states[sk] = s
-    shown = orjson.dumps(c.key if not isinstance(c.key, tuple) else list(c.key)).decode()
-    present = s.record is not None
+    if c.op == "patch" and s.present and s.record is None:  # its fields are needed
+        s.record = orjson.loads(f.get_json_sort_form(sk) or b"{}")
+    shown = orjson.dumps(_json_key(c.key)).decode()
+    present = s.present
     if not force:
         if c.op == "insert" and present:
             raise Misfit(f"insert of key {shown}, which is there already")
@@ -240,14 +252,13 @@ def play(
         if c.op == "patch":
             _check_patch(s, c, shown)
     if c.op == "delete":
-        s.record, s.raw = None, None
-        return
-    if c.op == "patch":
+        s.present, s.record, s.raw = False, None, None
+    elif c.op == "patch":
         if present:
             s.record = _patched(s.record or {}, c.fields or {})
             s.raw, s.pos = None, pos
-        return
-    s.record, s.raw, s.pos = c.after, None, pos
+    else:
+        s.present, s.record, s.raw, s.pos = True, c.after, None, pos
 
 
 def _same(s: KeyState, before: dict[str, Any]) -> bool:
@@ -285,9 +296,9 @@ def _write_final(states: dict[bytes, KeyState], key: KeySpec, writer: RecordFile
     that wrote them; a deleted key of OLD as its key and the delete mark."""
     lines: list[tuple[int, bytes]] = []
     for sk, s in states.items():
-        if s.record is not None and s.pos >= 0:
+        if s.present and s.pos >= 0:
             lines.append((s.pos, orjson.dumps(s.record)))
-        elif s.record is None and s.in_old:
+        elif not s.present and s.in_old:
             mark = key_record(key_from_sort_form(sk, key.parts), key)
             mark[DELETE_MARK] = True
             lines.append((-1, orjson.dumps(mark)))
