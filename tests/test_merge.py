@@ -330,3 +330,12 @@ def test_a_damaged_store_record_is_an_error_naming_the_store(files: Path, digest
     assert res.code == 2
     assert "store.spky" in res.stderr, res.stderr
     assert not (files / "new.spky").exists()
+
+
+def test_a_field_no_record_has_is_warned_about(files: Path) -> None:
+    res = run_cli(
+        "merge", str(files / "store.spky"), str(files / "batch.ndjson"), "-o",
+        str(files / "new.spky"), "--version-field", "verison",
+    )  # fmt: skip
+    assert res.code == 0, res.stderr
+    assert "no record has --version-field 'verison'" in res.stderr

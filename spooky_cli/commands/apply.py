@@ -22,6 +22,7 @@ import orjson
 from spooky_cli import render
 from spooky_cli.commands.merge import MergeCounts, write_merged
 from spooky_cli.encode import serialize
+from spooky_cli.errors import ChangeMisfit as Misfit
 from spooky_cli.errors import SpookyError
 from spooky_cli.inputs import display_name
 from spooky_cli.keys import Key, KeySpec, key_from_sort_form, key_to_sort_form
@@ -33,10 +34,6 @@ from spooky_cli.writer import RecordFileWriter
 DELETE_MARK = "\x00spooky apply: deleted"
 SCRATCH_NAME = "<changes>"
 LINES_PER_WRITE = 8192
-
-
-class Misfit(SpookyError):
-    """A change that does not fit the record it meets."""
 
 
 @dataclass
@@ -307,4 +304,4 @@ def _write_final(states: dict[bytes, KeyState], key: KeySpec, writer: RecordFile
         writer.write_ndjson(b"\n".join(text for _, text in lines[i : i + LINES_PER_WRITE]))
 
 
-__all__ = ["Change", "Misfit", "parse_change", "read_changes", "run"]
+__all__ = ["Change", "parse_change", "read_changes", "run"]

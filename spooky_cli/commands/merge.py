@@ -97,6 +97,13 @@ def run(
         scratch = _batch_file(st, batches, version_field, quiet)
         try:
             with RecordFileReader(BATCH_NAME, fd=scratch.fd) as bt:
+                for name, option in (
+                    (version_field, "--version-field"),
+                    (hash_field, "--hash-field"),
+                    (delete_field, "--delete-field"),
+                ):
+                    if name and st.hash_for_name(name) is None and bt.hash_for_name(name) is None:
+                        render.warning(f"no record has {option} {name!r}: is it spelled right?")
                 counts = write_merged(
                     st,
                     bt,
