@@ -237,8 +237,8 @@ int spooky_merge_plan(spooky_merge *m, spooky_merge_counts *counts, spooky_error
     if (rc) return rc;
     spooky_file_release(S);
     spooky_file_release(B);
-    qsort(m->changes, m->nchanges, sizeof *m->changes, by_store_off);
-    qsort(m->inserts, m->ninserts, sizeof *m->inserts, by_batch_off);
+    if (m->nchanges > 1) qsort(m->changes, m->nchanges, sizeof *m->changes, by_store_off);
+    if (m->ninserts > 1) qsort(m->inserts, m->ninserts, sizeof *m->inserts, by_batch_off);
     return SPOOKY_OK;
 }
 

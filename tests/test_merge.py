@@ -339,3 +339,26 @@ def test_a_field_no_record_has_is_warned_about(files: Path) -> None:
     )  # fmt: skip
     assert res.code == 0, res.stderr
     assert "no record has --version-field 'verison'" in res.stderr
+
+
+def test_the_highest_version_wins_across_spilled_runs(tmp_path: Path) -> None:
+    """Repeated keys whose records land in different sorted runs of the batch's
+    key index (spilled, then merged): the highest version still wins."""
+    from spooky_cli._native import lib
+
+    store = [{"id": i, "v": 0} for i in range(0, 3000, 3)]
+    batch = [{"id": i % 1500, "v": (i * 7919) % 13} for i in range(6000)]
+    want = merge(store, batch, ["id"], version="v")
+    s = convert(tmp_path, "store", ndjson(store), ["id"])
+    (tmp_path / "batch.ndjson").write_bytes(ndjson(batch))
+    lib.spooky_test_set_run_limit(4096)
+    try:
+        res = run_cli(
+            "merge", str(s), str(tmp_path / "batch.ndjson"), "-o", str(tmp_path / "new.spky"),
+            "--version-field", "v",
+        )  # fmt: skip
+    finally:
+        lib.spooky_test_set_run_limit(0)
+    assert res.code == 0, res.stderr
+    expected = convert(tmp_path, "expected", b"".join(x + b"\n" for x in want.lines), ["id"])
+    assert (tmp_path / "new.spky").read_bytes() == expected.read_bytes()
