@@ -192,4 +192,9 @@ int projection_put_json(const projection *pj, uint32_t i, const uint8_t *p, cons
 int projection_put_cbor(const projection *pj, uint32_t i, const uint8_t *p, const uint8_t *end,
                         spooky_buf *out, int *wrote);
 
+/* merge.c: the versions of two valid records at their slots (found, or
+ * NULL when the record lacks the field): numbers by value, strings by their
+ * bytes: -1, 0, 1, or NUMBER_UNORDERED (number.h; a side lacks it, other types). */
+int version_cmp(const uint8_t *a, const spooky_slot *sa, const uint8_t *b, const spooky_slot *sb);
+
 #endif

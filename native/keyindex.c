@@ -207,10 +207,12 @@ static int merge_take(merge_state *m, const run_entry *e, const uint8_t *key) {
             k->dup_source[1] = e->source, k->dup_line[1] = e->line;
             return SPOOKY_E_DUPLICATE_KEY;
         }
-        /* a later record of this key wins */
+        /* a later record of this key wins, unless later_lives says otherwise */
+        int later = 1;
+        if (k->later_lives) TRY(k->later_lives(k->lives_ctx, &m->prev, e, &later));
         TRY(grow_array(&k->dead, &k->cap_dead, k->ndead + 1, sizeof *k->dead));
-        k->dead[k->ndead++] = m->prev.ordinal;
-        m->prev = *e;
+        k->dead[k->ndead++] = later ? m->prev.ordinal : e->ordinal;
+        if (later) m->prev = *e;
         return SPOOKY_OK;
     }
     if (m->have_prev) TRY(emit_entry(m));

@@ -35,6 +35,11 @@ typedef struct {
      * key replaced */
     uint64_t *dead;
     size_t ndead, cap_dead;
+    /* keep_last: which of two records of one key lives (NULL: the later);
+     * *later 1 when the later one does */
+    int (*later_lives)(void *ctx, const run_entry *earlier, const run_entry *later,
+                       int *later_wins);
+    void *lives_ctx;
 } key_index;
 
 /* Where the merge put the index and the heap. */

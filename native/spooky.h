@@ -264,6 +264,10 @@ int spooky_writer_add(spooky_writer *w, const spooky_chunk *chunk, uint32_t sour
  * repeated (then the result is in fd_rewrite, and *rewritten = 1). */
 int spooky_writer_finish(spooky_writer *w, int keep_last, int fd_rewrite, int *rewritten,
                          spooky_error *err);
+/* keep_last keeps, of the records of one key, the one whose field
+ * version_hash is highest (numbers by value, strings by their bytes; ties,
+ * and records without comparable values: the later). Call before finish. */
+int spooky_writer_keep_highest(spooky_writer *w, uint64_t version_hash);
 uint64_t spooky_writer_records(const spooky_writer *w);
 uint64_t spooky_writer_bytes(const spooky_writer *w);
 /* After a keep_last finish: how many records a later one of their key replaced. */
@@ -567,6 +571,54 @@ int spooky_diff_positions(const spooky_diff_spec *spec, const uint64_t *old_pos,
                           const uint64_t *new_pos, size_t n, spooky_buf *out, int8_t *what,
                           uint64_t *ends, spooky_diff_counts *counts, spooky_error *err,
                           int *err_file);
+
+/* Merging (native/merge.c): a batch (a record file keyed as the store,
+ * one record per key) into a store. spooky_merge_plan walks both key
+ * indexes once and decides, per key, what the batch record does (insert,
+ * update, delete, unchanged, stale: docs/CLI.md, spooky merge); then
+ * spooky_merge_block copies each store block in file order with those
+ * changes made (unchanged records as bytes), and spooky_merge_inserts gives
+ * the inserts in batch order. Memory: 32 bytes per change, whatever the
+ * store's size. */
+typedef enum {
+    SPOOKY_CHANGES_NONE = 0,
+    SPOOKY_CHANGES_DEBEZIUM =
+        1, /* {"op":"insert"|"update"|"delete","key":K,"before":..,"after":..} */
+    SPOOKY_CHANGES_DBSP = 2 /* {"insert":{..}}, {"delete":{..}}; an update: a delete, an insert */
+} spooky_changes_format;
+
+typedef struct {
+    const spooky_file *store;
+    const spooky_file *batch;
+    int store_fd, batch_fd; /* descriptors of the files for pread (-1: read in place) */
+    uint64_t version_field, hash_field, delete_field; /* name hashes, used when has_... */
+    int has_version, has_hash, has_delete;
+    int delete_missing; /* store keys absent from the batch are deleted */
+    int upsert; /* spooky apply: a batch record updates or inserts its key, whatever
+                   the store holds (its delete field true: deletes it) */
+    int changes; /* spooky_changes_format */
+} spooky_merge_spec;
+
+typedef struct {
+    uint64_t inserted, updated, deleted, unchanged, stale;
+} spooky_merge_counts;
+
+typedef struct spooky_merge spooky_merge;
+spooky_merge *spooky_merge_new(const spooky_merge_spec *spec);
+void spooky_merge_free(spooky_merge *m);
+/* The walk over both key indexes; *counts filled. On error *err_file says
+ * which file: 0 store, 1 batch. */
+int spooky_merge_plan(spooky_merge *m, spooky_merge_counts *counts, spooky_error *err,
+                      int *err_file);
+/* Store block i (blocks in order, each once) into chunk (emptied first):
+ * its records in file order, updated ones replaced, deleted ones left out;
+ * the change lines appended to changes (NULL: none). */
+int spooky_merge_block(spooky_merge *m, uint64_t i, spooky_chunk *chunk, spooky_buf *changes,
+                       spooky_error *err, int *err_file);
+/* The next inserts, up to max, in batch order into chunk (emptied first),
+ * their change lines appended to changes; *taken = how many (0: none left). */
+int spooky_merge_inserts(spooky_merge *m, uint64_t max, spooky_chunk *chunk, spooky_buf *changes,
+                         uint64_t *taken, spooky_error *err);
 
 /* CDEF-END */
 

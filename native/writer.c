@@ -11,6 +11,7 @@
 #include "keyindex.h"
 #include "keys.h"
 #include "names.h"
+#include "file.h"
 
 #define BLOCK_ROOM ((size_t)2 << 20) /* the output buffer's first size */
 
@@ -40,6 +41,9 @@ struct spooky_writer {
     uint64_t records;
     uint64_t bytes_written;
     spooky_buf clash_a, clash_b; /* two names with one hash */
+    uint64_t version; /* keep_last by the highest value of this field (has_version) */
+    int has_version;
+    spooky_buf rec_a, rec_b; /* two records of one key, read back */
 };
 
 /* block views the output buffer after the unwritten tail and room for the
@@ -92,6 +96,8 @@ void spooky_writer_free(spooky_writer *w) {
     free(w->temp_dir);
     spooky_buf_free(&w->clash_a);
     spooky_buf_free(&w->clash_b);
+    spooky_buf_free(&w->rec_a);
+    spooky_buf_free(&w->rec_b);
     free(w);
 }
 
@@ -114,6 +120,34 @@ int spooky_writer_collision(const spooky_writer *w, const uint8_t **a, size_t *a
     if (!w->clash_a.len && !w->clash_b.len) return SPOOKY_E_NOT_FOUND;
     *a = w->clash_a.data, *a_len = w->clash_a.len;
     *b = w->clash_b.data, *b_len = w->clash_b.len;
+    return SPOOKY_OK;
+}
+
+/* Of two records of one key, the later lives unless the earlier has the
+ * higher version (records without comparable versions: the later). Both
+ * are read back from the file: repeated keys are few. */
+static int later_version_lives(void *ctx, const run_entry *earlier, const run_entry *later,
+                               int *later_wins) {
+    spooky_writer *w = ctx;
+    spooky_buf *a = &w->rec_a, *b = &w->rec_b;
+    TRY(spooky_buf_reserve(a, earlier->rec_len));
+    TRY(spooky_buf_reserve(b, later->rec_len));
+    TRY(pread_all(w->fd, a->data, earlier->rec_len, earlier->rec_off));
+    TRY(pread_all(w->fd, b->data, later->rec_len, later->rec_off));
+    spooky_slot sa, sb;
+    int fa = spooky_record_find(a->data, earlier->rec_len, w->version, &sa);
+    int fb = spooky_record_find(b->data, later->rec_len, w->version, &sb);
+    int c = version_cmp(a->data, fa ? NULL : &sa, b->data, fb ? NULL : &sb);
+    *later_wins = c != 1;
+    return SPOOKY_OK;
+}
+
+int spooky_writer_keep_highest(spooky_writer *w, uint64_t version_hash) {
+    if (!w) return SPOOKY_E_ARG;
+    w->version = version_hash;
+    w->has_version = 1;
+    w->keys.later_lives = later_version_lives;
+    w->keys.lives_ctx = w;
     return SPOOKY_OK;
 }
 

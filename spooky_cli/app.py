@@ -407,6 +407,103 @@ def filter_(
     )
 
 
+class ChangesFormat(str, Enum):
+    debezium = "debezium"
+    dbsp = "dbsp"
+
+
+@app.command()
+def merge(
+    store: str = typer.Argument(..., metavar="STORE.spky", help="Record file holding the store."),
+    batches: list[str] = typer.Argument(
+        ...,
+        metavar="BATCH...",
+        help="NDJSON/JSONL or JSON-array files (.gz ok; - for stdin) or record files, keyed "
+        "as the store.",
+    ),
+    output: str = output_option("Record file to write", required=True),
+    changes: str | None = typer.Option(
+        None, "--changes", metavar="FILE", help="Write the change stream (NDJSON) here."
+    ),
+    changes_format: ChangesFormat = typer.Option(
+        ChangesFormat.debezium,
+        "--changes-format",
+        help='debezium: {"op","key","before","after"} per change; dbsp: {"insert":..} and '
+        '{"delete":..} lines (an update is both).',
+    ),
+    version_field: str | None = typer.Option(
+        None, "--version-field", metavar="F", help="A higher version wins; lower or equal: stale."
+    ),
+    hash_field: str | None = typer.Option(
+        None, "--hash-field", metavar="F", help="A different content hash is an update."
+    ),
+    delete_missing: bool = typer.Option(
+        False,
+        "--delete-missing",
+        help="The batch is a full snapshot: stored keys absent from it are deleted.",
+    ),
+    delete_field: str | None = typer.Option(
+        None, "--delete-field", metavar="F", help="A batch record with F true deletes its key."
+    ),
+    quiet: bool = quiet_option(),
+) -> None:
+    """Merge batches into a store by key: inserts, updates, deletes.
+
+    The new file holds the store's records in store order, updates in place
+    and deletes left out, then the inserts in batch order.
+
+    Example: spooky merge store.spky today.ndjson.gz -o new.spky --version-field version
+
+    Example: spooky merge store.spky full.ndjson -o new.spky --delete-missing --changes c.ndjson
+    """
+    from spooky_cli.commands import merge as cmd
+
+    cmd.run(
+        store,
+        batches,
+        output,
+        changes=changes,
+        changes_format=changes_format.value,
+        version_field=version_field,
+        hash_field=hash_field,
+        delete_missing=delete_missing,
+        delete_field=delete_field,
+        quiet=quiet,
+    )
+
+
+@app.command()
+def apply(
+    old: str = typer.Argument(..., metavar="OLD.spky", help="Record file to change."),
+    changes: list[str] = typer.Argument(
+        ...,
+        metavar="CHANGES...",
+        help="Change streams (NDJSON, .gz ok, - for stdin): merge --changes in either form, "
+        "or diff --format json.",
+    ),
+    output: str = output_option("Record file to write", required=True),
+    force: bool = typer.Option(
+        False,
+        "--force",
+        help="Apply misfits as far as they go (an insert replaces, an update of an absent key "
+        "inserts, a delete of one does nothing) instead of failing.",
+    ),
+    quiet: bool = quiet_option(),
+) -> None:
+    """Apply change streams to a record file.
+
+    The new file holds OLD's records in file order, changed ones in place and
+    deleted ones left out, then the new keys in the order of the changes.
+
+    Example: spooky apply store.spky changes.ndjson -o new.spky
+
+    Example: spooky diff a.spky b.spky --format json | spooky apply a.spky - -o b2.spky
+    """
+    from spooky_cli.commands import apply as cmd
+
+    cmd.run(old, changes, output, force=force, quiet=quiet)
+
+
 @app.command()
 def bench(
     quick: bool = typer.Option(False, "--quick", help="Small data, fewer repeats (~15 s)."),

@@ -86,6 +86,12 @@ class PredicateError(SpookyError, ValueError):
     """A filter predicate that does not parse, or whose value cannot be stored."""
 
 
+class ChangeMisfit(SpookyError):
+    """A change (spooky apply) that does not fit the record it meets: an
+    update or delete of an absent key, an insert of a present one, a before
+    that differs."""
+
+
 class StaleSlotError(SpookyError):
     """A FieldSlot that does not fit the record: resolved on another record
     (always checked), used after a layout change (debug runs: an assert), or

@@ -20,7 +20,7 @@ from spooky_cli._native import ffi, lib
 from spooky_cli.encode import BIG_INT_HINT, big_int_mode, big_int_reason, to_json
 from spooky_cli.errors import DuplicateKey, HashCollision, JsonError, SpookyError, error_for
 from spooky_cli.keys import KeySpec, key_from_sort_form
-from spooky_cli.output import Output
+from spooky_cli.output import Output, Temp
 
 
 @dataclass(frozen=True)
@@ -245,6 +245,7 @@ class RecordFileWriter:
         inputs: Iterable[str] = (),
         temp_dir: str | os.PathLike[str] | None = None,
         big_int: str = "error",
+        keep_highest: str | None = None,
         scratch: bool = False,
     ):
         big_int_mode(big_int)  # a bad value fails before any file is made
@@ -256,6 +257,7 @@ class RecordFileWriter:
         self.big_int = big_int
         self.big_ints = 0  # integers stored as floats (big_int="float")
         self.temp_dir = os.fspath(temp_dir) if temp_dir is not None else tempfile.gettempdir()
+        self.scratch = scratch
         self._output = (
             Output.scratch(self.path) if scratch else Output(self.path, inputs, binary=True)
         )
@@ -268,6 +270,9 @@ class RecordFileWriter:
             raise MemoryError("could not create the record writer")
         self._w = ffi.gc(w, lib.spooky_writer_free)
         self._err = ffi.new("spooky_error *")
+        if keep_highest is not None:
+            raw = keep_highest.encode("utf-8")
+            lib.spooky_writer_keep_highest(self._w, lib.spooky_name_hash(raw, len(raw)))
         self.records = 0
         self.bytes_written = 0
         self.replaced = 0  # keep_last: records a later one of their key replaced
@@ -359,6 +364,13 @@ class RecordFileWriter:
         finally:
             rewrite.discard()
         self._free_writer()
+
+    def take_file(self) -> Temp:
+        """A scratch writer's finished file (the caller discards it)."""
+        if not self.scratch or not self._closed or self._output.kept < 0:
+            raise SpookyError("take_file: only a closed scratch writer's file")
+        temp, self._output.kept = Temp(self._output.kept, None), -1
+        return temp
 
     def abort(self) -> None:
         """Drops everything written; the target is untouched."""
