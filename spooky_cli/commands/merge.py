@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from typing import Any, BinaryIO, NamedTuple
@@ -181,10 +182,12 @@ def write_merged(
     delete_field: str | None = None,
     upsert: bool = False,
     quiet: bool = False,
+    progress: Callable[[int], None] | None = None,
 ) -> MergeCounts:
     """OUTPUT from the store st and the scratch batch bt (one record per
     key): the plan, then the store's blocks and the inserts, a chunk at a
-    time; the change stream to changes. upsert: spooky apply's rules."""
+    time; the change stream to changes. upsert: spooky apply's rules.
+    progress: called with the bytes of each store block done."""
     spec = ffi.new("spooky_merge_spec *")
     spec.store, spec.batch = st.handle, bt.handle
     spec.store_fd, spec.batch_fd = st.fileno(), bt.fileno()
@@ -234,6 +237,8 @@ def write_merged(
                     if step >= 0:
                         lib.spooky_file_block_at(st.handle, step, block)
                         bar.advance(block.payload_len)
+                        if progress is not None:
+                            progress(block.payload_len)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)  # nothing may touch m once we leave
     return counts
