@@ -18,7 +18,7 @@ spread):
   convert_many of the parts on the cluster (one record file per part);
 - read: read_spky(...).count and a filter (`where`, a few columns) on the
   cluster, against `spooky filter --count` of the one file;
-- diff: `spooky diff --format json -o FILE` of the two files (subprocess)
+- diff: `spooky diff --format ndjson -o FILE` of the two files (subprocess)
   against diff_datasets(output=FOLDER) on the cluster; both outputs are
   compared, byte for byte, before a number is reported.
 
@@ -110,7 +110,7 @@ def one_size(n: int, parts: int, workdir: str, client) -> dict:
     row["filter_one_file_s"] = _spooky("filter", old1, "-w", where, "--count")
 
     out1 = os.path.join(d, "diff.ndjson")
-    row["diff_one_file_s"] = _spooky("diff", old1, new1, "--format", "json", "-o", out1)
+    row["diff_one_file_s"] = _spooky("diff", old1, new1, "--format", "ndjson", "-o", out1)
     folder = os.path.join(d, "diff")
     row["diff_datasets_s"], counts = _timed(
         lambda: sd.diff_datasets(os.path.join(d, "old"), os.path.join(d, "new"), output=folder)

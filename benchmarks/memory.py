@@ -104,7 +104,7 @@ def commands(files: dict[str, tuple[str, str]], workdir: str, which: list[str]) 
             "info": ("info --verify", ["info", old, "--verify", "--json"], ()),
             "diff": (
                 "diff --format json -o FILE",
-                ["diff", old, new, "--format", "json", "-o", out_file],
+                ["diff", old, new, "--format", "ndjson", "-o", out_file],
                 (1,),
             ),
             "diff-q": ("diff -q", ["diff", old, new, "-q"], (1,)),

@@ -234,3 +234,14 @@ def test_a_composite_key_round_trip(tmp_path: Path) -> None:
         res = run_cli("apply", str(a), str(tmp_path / "c.ndjson"), "-o", str(tmp_path / "o.spky"))
         assert res.code == 0, res.stderr
         assert (tmp_path / "o.spky").read_bytes() == b.read_bytes()
+
+
+def test_an_output_that_is_an_input_is_refused(old: Path) -> None:
+    stream = old.parent / "c.ndjson"
+    stream.write_bytes(ndjson([{"op": "delete", "key": 1}]))
+    before = old.read_bytes()
+    for out in (old, stream):
+        res = run_cli("apply", str(old), str(stream), "-o", str(out))
+        assert res.code == 2
+        assert "same file" in res.stderr, res.stderr
+    assert old.read_bytes() == before

@@ -176,3 +176,27 @@ def test_verify_step_range(tmp_path) -> None:
     p.write_bytes(built().data)
     with RecordFileReader(p) as r, pytest.raises(SpookyError, match="index_step must be"):
         r.verify(index_step=-1)
+
+
+@pytest.mark.parametrize("order", ["key", "random"])
+def test_merge_keeps_the_store_map_small(files, order: str, tmp_path) -> None:
+    """merge reads the store's key index once and copies its blocks in file
+    order, giving back the pages behind: the store's map stays small."""
+    from spooky_cli.commands.merge import write_merged
+
+    store, batch = files[order]
+    size_kb = store.stat().st_size // 1024
+    peak = 0
+    with RecordFileReader(store) as st, RecordFileReader(batch) as bt:
+
+        def sample(_: int) -> None:
+            nonlocal peak
+            peak = max(peak, mapped_kb(st))
+
+        counts = write_merged(
+            st, bt, str(tmp_path / "out.spky"), [], delete_missing=True, quiet=True,
+            progress=sample,
+        )  # fmt: skip
+        sample(0)
+    assert counts.deleted == RECORDS // 50 and counts.updated == RECORDS // 10 - RECORDS // 50
+    assert peak < size_kb // 8, (peak, size_kb)

@@ -26,6 +26,7 @@ from spooky_cli.errors import ChangeMisfit as Misfit
 from spooky_cli.errors import SpookyError
 from spooky_cli.inputs import display_name
 from spooky_cli.keys import Key, KeySpec, key_from_sort_form, key_to_sort_form
+from spooky_cli.output import Output
 from spooky_cli.reader import RecordFileReader
 from spooky_cli.writer import RecordFileWriter
 
@@ -64,6 +65,7 @@ def run(
     for path in [old, *changes]:
         if path != "-" and not os.path.exists(path):
             raise FileNotFoundError(2, "no such file", path)
+    Output(output, [old, *changes], binary=True)  # refused now, not after the changes are read
     started = time.perf_counter()
     forced = 0
     with RecordFileReader(old) as f:

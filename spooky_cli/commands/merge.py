@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from typing import Any, BinaryIO, NamedTuple
@@ -22,7 +23,7 @@ from spooky_cli._native import ffi, lib
 from spooky_cli.commands.convert import Stats, convert_inputs
 from spooky_cli.errors import SpookyError
 from spooky_cli.inputs import display_name, expand_inputs, input_size
-from spooky_cli.output import open_output
+from spooky_cli.output import Output, Temp, open_output
 from spooky_cli.reader import RecordFileReader, name_hash
 from spooky_cli.writer import RecordFileWriter, Transcoded
 
@@ -80,11 +81,9 @@ def run(
         (changes == "-" and output == "-") or (changes != "-" and _same_path(changes, output))
     ):
         raise SpookyError(f"--changes and -o name one file: {changes}")
-    for field, option in (
-        (version_field, "--version-field"),
-        (hash_field, "--hash-field"),
-        (delete_field, "--delete-field"),
-    ):
+    fields = {"--version-field": version_field, "--hash-field": hash_field,
+              "--delete-field": delete_field}  # fmt: skip
+    for option, field in fields.items():
         if field is not None and not field:
             raise SpookyError(f"{option} must name a field")
     batches = expand_inputs(batches)
@@ -92,16 +91,15 @@ def run(
         if path != "-" and not os.path.exists(path):
             raise FileNotFoundError(2, "no such file", path)
     inputs = [store, *batches]
+    Output(output, inputs, binary=True)  # refused now, not after the batch is read
+    if changes is not None:
+        Output(changes, inputs)
     started = time.perf_counter()
     with RecordFileReader(store) as st:
         scratch = _batch_file(st, batches, version_field, quiet)
         try:
             with RecordFileReader(BATCH_NAME, fd=scratch.fd) as bt:
-                for name, option in (
-                    (version_field, "--version-field"),
-                    (hash_field, "--hash-field"),
-                    (delete_field, "--delete-field"),
-                ):
+                for option, name in fields.items():
                     if name and st.hash_for_name(name) is None and bt.hash_for_name(name) is None:
                         render.warning(f"no record has {option} {name!r}: is it spelled right?")
                 counts = write_merged(
@@ -130,7 +128,7 @@ def _same_path(a: str, b: str) -> bool:
 
 def _batch_file(
     st: RecordFileReader, batches: list[str], version_field: str | None, quiet: bool
-) -> Any:
+) -> Temp:
     """The batches as one scratch record file keyed as the store, a record per key."""
     writer = RecordFileWriter(
         BATCH_NAME, key=st.key_spec, keep_last=True, keep_highest=version_field, scratch=True
@@ -184,10 +182,12 @@ def write_merged(
     delete_field: str | None = None,
     upsert: bool = False,
     quiet: bool = False,
+    progress: Callable[[int], None] | None = None,
 ) -> MergeCounts:
     """OUTPUT from the store st and the scratch batch bt (one record per
     key): the plan, then the store's blocks and the inserts, a chunk at a
-    time; the change stream to changes. upsert: spooky apply's rules."""
+    time; the change stream to changes. upsert: spooky apply's rules.
+    progress: called with the bytes of each store block done."""
     spec = ffi.new("spooky_merge_spec *")
     spec.store, spec.batch = st.handle, bt.handle
     spec.store_fd, spec.batch_fd = st.fileno(), bt.fileno()
@@ -237,6 +237,8 @@ def write_merged(
                     if step >= 0:
                         lib.spooky_file_block_at(st.handle, step, block)
                         bar.advance(block.payload_len)
+                        if progress is not None:
+                            progress(block.payload_len)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)  # nothing may touch m once we leave
     return counts
