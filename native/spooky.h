@@ -168,6 +168,9 @@ int spooky_slot_refresh(const uint8_t *rec, size_t len, spooky_slot *slot);
 
 /* Canonical CBOR of a nested value -> compact JSON text appended to out. */
 int spooky_cbor_to_json(const uint8_t *cbor, size_t len, spooky_buf *out);
+/* What spooky_cbor_to_json would return for it, without making the text
+ * (checks of records copied as they are: merge, filter -o). */
+int spooky_cbor_check_json(const uint8_t *cbor, size_t len);
 
 /* Any field value (tag + value bytes) -> JSON text appended to out. Floats
  * use the shortest text that reads back to the same double, with a '.0' or

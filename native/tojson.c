@@ -376,6 +376,65 @@ static int cbor_item(reader *r, spooky_buf *out, int depth) {
     }
 }
 
+/* cbor_item's checks without its text: what spooky_cbor_to_json would
+ * fail on (the same codes), for copies that must stay JSON-able. */
+static int cbor_check(reader *r, int depth) {
+    if (depth > SPOOKY_MAX_DEPTH) return SPOOKY_E_CBOR_INVALID;
+    uint8_t major, ai = r->p < r->end ? (*r->p & 0x1f) : 0;
+    uint64_t arg;
+    TRY(read_head(r, &major, &arg));
+    switch (major) {
+    case 0:
+    case 1: return SPOOKY_OK;
+    case 2: return SPOOKY_E_NOT_JSON;
+    case 3:
+        if (arg > (uint64_t)(r->end - r->p)) return SPOOKY_E_CBOR_INVALID;
+        if (!valid_utf8(r->p, (size_t)arg)) return SPOOKY_E_NOT_JSON;
+        r->p += arg;
+        return SPOOKY_OK;
+    case 4:
+        if (arg > (uint64_t)(r->end - r->p)) return SPOOKY_E_CBOR_INVALID;
+        for (uint64_t i = 0; i < arg; i++) TRY(cbor_check(r, depth + 1));
+        return SPOOKY_OK;
+    case 5:
+        if (arg > (uint64_t)(r->end - r->p) / 2) return SPOOKY_E_CBOR_INVALID;
+        for (uint64_t i = 0; i < arg; i++) {
+            if (r->p >= r->end) return SPOOKY_E_CBOR_INVALID;
+            if ((*r->p >> 5) != 3) return SPOOKY_E_NOT_JSON; /* keys must be text */
+            TRY(cbor_check(r, depth + 1));
+            TRY(cbor_check(r, depth + 1));
+        }
+        return SPOOKY_OK;
+    case 6: return SPOOKY_E_NOT_JSON;
+    default:
+        switch (ai) {
+        case 20:
+        case 21:
+        case 22: return SPOOKY_OK;
+        case 25: return isfinite(half_to_double((uint16_t)arg)) ? SPOOKY_OK : SPOOKY_E_NOT_JSON;
+        case 26: {
+            uint32_t bits = (uint32_t)arg;
+            float f;
+            memcpy(&f, &bits, 4);
+            return isfinite(f) ? SPOOKY_OK : SPOOKY_E_NOT_JSON;
+        }
+        case 27: {
+            double d;
+            memcpy(&d, &arg, 8);
+            return isfinite(d) ? SPOOKY_OK : SPOOKY_E_NOT_JSON;
+        }
+        default: return SPOOKY_E_NOT_JSON;
+        }
+    }
+}
+
+int spooky_cbor_check_json(const uint8_t *cbor, size_t len) {
+    if (!cbor && len) return SPOOKY_E_ARG;
+    reader r = {cbor, cbor + len};
+    int rc = cbor_check(&r, 0);
+    return rc == SPOOKY_OK && r.p != r.end ? SPOOKY_E_CBOR_INVALID : rc;
+}
+
 int spooky_cbor_to_json(const uint8_t *cbor, size_t len, spooky_buf *out) {
     if (!out || (!cbor && len)) return SPOOKY_E_ARG;
     reader r = {cbor, cbor + len};
