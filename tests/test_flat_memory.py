@@ -200,3 +200,31 @@ def test_merge_keeps_the_store_map_small(files, order: str, tmp_path) -> None:
         sample(0)
     assert counts.deleted == RECORDS // 50 and counts.updated == RECORDS // 10 - RECORDS // 50
     assert peak < size_kb // 8, (peak, size_kb)
+
+
+def test_apply_gives_back_the_store_pages_its_lookups_map(files, tmp_path, monkeypatch) -> None:
+    """apply looks up each changed key in the store (pages all over it); it
+    gives them back every RELEASE_EVERY changes, so the map stays small."""
+    import orjson
+
+    from spooky_cli.commands import apply
+
+    store, _ = files["random"]
+    size_kb = store.stat().st_size // 1024
+    keys = list(range(0, RECORDS, 2))
+    random.Random(7).shuffle(keys)
+    changes = tmp_path / "changes.ndjson"
+    changes.write_bytes(b"".join(orjson.dumps({"op": "delete", "key": k}) + b"\n" for k in keys))
+    peak = 0
+    play = apply.play
+
+    def sampled(f, *args, **kwargs):
+        nonlocal peak
+        peak = max(peak, mapped_kb(f))
+        return play(f, *args, **kwargs)
+
+    monkeypatch.setattr(apply, "play", sampled)
+    monkeypatch.setattr(apply, "RELEASE_EVERY", 16)
+    counts = apply.run(str(store), [str(changes)], str(tmp_path / "out.spky"), quiet=True)
+    assert counts.deleted == len(keys)
+    assert peak < size_kb // 4, (peak, size_kb)

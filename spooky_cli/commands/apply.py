@@ -20,6 +20,7 @@ from typing import Any, BinaryIO
 import orjson
 
 from spooky_cli import render
+from spooky_cli._native import lib
 from spooky_cli.commands.merge import MergeCounts, write_merged
 from spooky_cli.encode import serialize
 from spooky_cli.errors import ChangeMisfit as Misfit
@@ -55,6 +56,8 @@ class KeyState:
     pos: int = -1  # the change that last wrote it: its place among the inserts
 
 
+RELEASE_EVERY = 1024  # changes played between giving back the store's mapped pages
+
 def run(
     old: str, changes: list[str], output: str, *, force: bool = False, quiet: bool = False
 ) -> MergeCounts:
@@ -81,6 +84,9 @@ def run(
                     forced += 1
                     play(f, states, change, pos, force=True)
                 pos += 1
+                if pos % RELEASE_EVERY == 0:  # lookups map pages all over the store
+                    lib.spooky_file_release(f.handle)
+        lib.spooky_file_release(f.handle)
         writer = RecordFileWriter(SCRATCH_NAME, key=f.key_spec, scratch=True)
         with writer:
             _write_final(states, f.key_spec, writer)
