@@ -58,6 +58,7 @@ class KeyState:
 
 RELEASE_EVERY = 1024  # changes played between giving back the store's mapped pages
 
+
 def run(
     old: str, changes: list[str], output: str, *, force: bool = False, quiet: bool = False
 ) -> MergeCounts:
