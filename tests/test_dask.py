@@ -320,13 +320,15 @@ def test_cli_reads_a_dataset_as_its_gathered_file(sets: dict[str, str]) -> None:
     assert a["verified"]["records"] == b["verified"]["records"]
 
 
-def test_without_the_extra_the_cli_says_what_to_install(sets: dict[str, str]) -> None:
+def test_without_the_extra_the_cli_says_what_to_install(sets: dict[str, str], tmp_path) -> None:
     code = (
         "import sys; sys.modules['dask'] = None\n"
         "from spooky_cli.app import main\n"
         f"main(['diff', {sets['old']!r}, {sets['new']!r}])\n"
     )
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    r = subprocess.run(  # not in the checkout: its spooky_cli has no built core
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path
+    )
     assert r.returncode == 2
     assert "pip install 'spooky-cli[dask]'" in r.stderr
 

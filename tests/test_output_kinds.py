@@ -281,6 +281,9 @@ def test_an_interrupt_mid_write_leaves_the_old_file(work: Path) -> None:
 _FALLBACK = "import spooky_cli.output as o; o._PROC_FD = '/no-proc'; "
 
 
+CAUGHT = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
 def _convert_from_pipe(work: Path, prelude: str = "") -> subprocess.Popen[bytes]:
     """A convert reading stdin, fed part of its input and then kept waiting,
     so that a signal arrives while its output is half written."""
@@ -290,6 +293,9 @@ def _convert_from_pipe(work: Path, prelude: str = "") -> subprocess.Popen[bytes]
         stdin=subprocess.PIPE,
         stderr=subprocess.PIPE,
         cwd=work,
+        # signals as a shell gives them: under nohup SIGHUP comes ignored, and
+        # spooky (rightly) keeps ignoring it
+        preexec_fn=lambda: [signal.signal(s, signal.SIG_DFL) for s in CAUGHT],
     )
     assert proc.stdin is not None
     more = (orjson.dumps({"id": i, "text": "x" * 100}) + b"\n" for i in range(100, 100_000))
