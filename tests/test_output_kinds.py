@@ -284,7 +284,9 @@ _FALLBACK = "import spooky_cli.output as o; o._PROC_FD = '/no-proc'; "
 CAUGHT = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
-def _convert_from_pipe(work: Path, prelude: str = "") -> subprocess.Popen[bytes]:
+def _convert_from_pipe(
+    work: Path, prelude: str = "", ignored: tuple[int, ...] = ()
+) -> subprocess.Popen[bytes]:
     """A convert reading stdin, fed part of its input and then kept waiting,
     so that a signal arrives while its output is half written."""
     code = prelude + "from spooky_cli.app import main; main()"
@@ -295,7 +297,9 @@ def _convert_from_pipe(work: Path, prelude: str = "") -> subprocess.Popen[bytes]
         cwd=work,
         # signals as a shell gives them: under nohup SIGHUP comes ignored, and
         # spooky (rightly) keeps ignoring it
-        preexec_fn=lambda: [signal.signal(s, signal.SIG_DFL) for s in CAUGHT],
+        preexec_fn=lambda: [
+            signal.signal(s, signal.SIG_IGN if s in ignored else signal.SIG_DFL) for s in CAUGHT
+        ],
     )
     assert proc.stdin is not None
     more = (orjson.dumps({"id": i, "text": "x" * 100}) + b"\n" for i in range(100, 100_000))
@@ -333,6 +337,15 @@ def test_a_signal_mid_convert_leaves_nothing(work: Path, sig: int, said: str, pr
     assert proc.returncode == -sig  # ended by the signal itself, as shells expect
     assert f"spooky: error: {said}" in err.decode()
     assert listing(work) == ["in.ndjson", "in.spky"]
+
+
+def test_under_nohup_a_hangup_does_not_stop_a_convert(work: Path) -> None:
+    # SIGHUP ignored when spooky starts (nohup, a daemon) stays ignored
+    proc = _convert_from_pipe(work, ignored=(signal.SIGHUP,))
+    proc.send_signal(signal.SIGHUP)
+    _, err = proc.communicate(timeout=60)  # closes stdin: the convert finishes
+    assert proc.returncode == 0, err.decode()
+    assert listing(work) == ["in.ndjson", "in.spky", "out.spky"]
 
 
 def test_sigkill_mid_convert_leaves_nothing_named(work: Path) -> None:
