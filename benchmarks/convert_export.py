@@ -97,6 +97,12 @@ def sql_str(path: str) -> str:
 
 
 def spooky_cmd() -> list[str]:
+    """The `spooky` console script of this interpreter (as the peers run on
+    sys.executable), not the first on PATH: that may be a wrapper such as a
+    pyenv shim, which costs ~70 ms a run here."""
+    beside = os.path.join(os.path.dirname(sys.executable), "spooky")
+    if os.access(beside, os.X_OK):
+        return [beside]
     exe = shutil.which("spooky")
     if exe:
         return [exe]
