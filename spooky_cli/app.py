@@ -332,7 +332,7 @@ def diff(
 
     A folder of .spky parts is a dataset: two datasets are diffed on Dask, a
     local cluster or --scheduler's, with the same output, counts and exit
-    codes (text and ndjson; pip install 'spooky-cli[dask]').
+    codes (text, ndjson and json; pip install 'spooky-cli[dask]').
 
     Example: spooky diff events-old/ events-new/ --scheduler tcp://10.0.0.5:8786 -o changes.ndjson
     """

@@ -337,7 +337,6 @@ def test_without_the_extra_the_cli_says_what_to_install(sets: dict[str, str], tm
     "extra",
     [
         ["--format", "markdown"],
-        ["--format", "json"],
         ["-w", "active"],
         ["--tolerance", "1"],
         ["--full", "--format", "ndjson"],
@@ -348,3 +347,14 @@ def test_dataset_diff_refuses_what_it_cannot_do_yet(sets: dict[str, str], extra:
     r = run_cli("diff", sets["old"], sets["new"], *extra)
     assert r.code == 2 and b"Traceback" not in r.stderr.encode()
     assert "not yet for datasets" in r.stderr and extra[0] in r.stderr
+
+
+def test_dataset_diff_as_one_json_document(sets: dict[str, str]) -> None:
+    # the same document, byte for byte, as the diff of the gathered files
+    got = run_cli("diff", sets["old"], sets["new"], "--format", "json")
+    want = run_cli("diff", sets["old.spky"], sets["new.spky"], "--format", "json")
+    assert (got.code, got.stdout) == (want.code, want.stdout) == (1, got.stdout)
+    assert orjson.loads(got.stdout)["summary"]["changed"] > 0
+    same = run_cli("diff", sets["old"], sets["old"], "--format", "json")
+    alone = run_cli("diff", sets["old.spky"], sets["old.spky"], "--format", "json")
+    assert (same.code, same.stdout) == (alone.code, alone.stdout) == (0, same.stdout)

@@ -68,12 +68,12 @@ def run(
     first every block of both files is checked as info --verify checks it.
     A folder of .spky parts is a dataset: two datasets, or a dataset and a
     file, are diffed on Dask (spooky_cli.dask.plan_diff) on a local cluster,
-    or on the one at scheduler (text and ndjson output)."""
+    or on the one at scheduler (text, ndjson and json output)."""
     if _is_parts(old) or _is_parts(new):
         unsupported = [
             name
             for name, given in (
-                (f"--format {fmt}", fmt not in ("text", "ndjson") and not summary_only),
+                (f"--format {fmt}", fmt == "markdown" and not summary_only),
                 ("--where", bool(where)),
                 ("--tolerance", tolerance is not None or rel_tolerance is not None),
                 ("--array-key", array_key is not None),
@@ -189,7 +189,8 @@ def _run_datasets(
             "pip install 'spooky-cli[dask]'"
         ) from None
     started = time.perf_counter()
-    c_fmt = "count" if summary_only or quiet else fmt
+    document = fmt == "json"  # the ndjson lines, wrapped as the one-file diff wraps them
+    c_fmt = "count" if summary_only or quiet else ("ndjson" if document else fmt)
     color = c_fmt == "text" and output == "-" and render.stdout_color()
     with sd.cluster(scheduler):
         if verify:
@@ -207,8 +208,18 @@ def _run_datasets(
             inputs = [*sd.dataset_parts(old), *sd.dataset_parts(new)]
             try:
                 with open_output(output, inputs=inputs) as out:
+                    first = True
                     for part in changes.partitions:  # in key order
-                        out.write("".join(part["text"].compute()).encode("utf-8"))
+                        text = "".join(part["text"].compute()).encode("utf-8")
+                        if document and text:  # "{a}\n{b}\n" -> "\n{a},\n{b}"
+                            lead = b'{"changes":[\n' if first else b",\n"
+                            text = lead + text[:-1].replace(b"\n", b",\n")
+                            first = False
+                        out.write(text)
+                    if document:
+                        summary = orjson.dumps(diff_summary(counts))
+                        head = b'{"changes":[' if first else b"\n"
+                        out.write(b'%s],"summary":%s}\n' % (head, summary))
             except ReaderGone:
                 raise typer.Exit(1) from None
     if not summary_only:
