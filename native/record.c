@@ -314,32 +314,35 @@ int spooky_record_edit(const uint8_t *rec, size_t len, uint64_t hash, int mode, 
     return SPOOKY_OK;
 }
 
-int record_of(const field_value *fields, size_t n, spooky_buf *out) {
-    uint64_t total = SPOOKY_HEADER_SIZE + (uint64_t)n * SPOOKY_INDEX_ENTRY_SIZE;
-    for (size_t i = 0; i < n; i++) total += fields[i].len;
+/* A record of n fields and total bytes in out, header and index entries
+ * to be emitted through *w. */
+static int record_start(size_t n, uint64_t total, spooky_buf *out, writer *w) {
     if (total > UINT32_MAX) return SPOOKY_E_TOO_LARGE;
     out->len = 0;
     TRY(buf_grow(out, (size_t)total));
-    writer w = {out->data, 0, (uint32_t)(SPOOKY_HEADER_SIZE + n * SPOOKY_INDEX_ENTRY_SIZE)};
-    memset(w.rec, 0, SPOOKY_HEADER_SIZE);
-    store_u32(w.rec, (uint32_t)n);
+    *w = (writer){out->data, 0, (uint32_t)(SPOOKY_HEADER_SIZE + n * SPOOKY_INDEX_ENTRY_SIZE)};
+    memset(w->rec, 0, SPOOKY_HEADER_SIZE);
+    store_u32(w->rec, (uint32_t)n);
+    out->len = (size_t)total;
+    return SPOOKY_OK;
+}
+
+int record_of(const field_value *fields, size_t n, spooky_buf *out) {
+    uint64_t total = SPOOKY_HEADER_SIZE + (uint64_t)n * SPOOKY_INDEX_ENTRY_SIZE;
+    for (size_t i = 0; i < n; i++) total += fields[i].len;
+    writer w;
+    TRY(record_start(n, total, out, &w));
     for (size_t i = 0; i < n; i++)
         emit(&w, fields[i].hash, fields[i].tag, fields[i].value, fields[i].len);
-    out->len = (size_t)total;
     return SPOOKY_OK;
 }
 
 int record_pick(const uint8_t *rec, const spooky_slot *slots, size_t n, spooky_buf *out) {
     uint64_t total = SPOOKY_HEADER_SIZE + (uint64_t)n * SPOOKY_INDEX_ENTRY_SIZE;
     for (size_t i = 0; i < n; i++) total += slots[i].length;
-    if (total > UINT32_MAX) return SPOOKY_E_TOO_LARGE;
-    out->len = 0;
-    TRY(buf_grow(out, (size_t)total));
-    writer w = {out->data, 0, (uint32_t)(SPOOKY_HEADER_SIZE + n * SPOOKY_INDEX_ENTRY_SIZE)};
-    memset(w.rec, 0, SPOOKY_HEADER_SIZE);
-    store_u32(w.rec, (uint32_t)n);
+    writer w;
+    TRY(record_start(n, total, out, &w));
     for (size_t i = 0; i < n; i++)
         emit(&w, slots[i].name_hash, slots[i].tag, rec + slots[i].offset, slots[i].length);
-    out->len = (size_t)total;
     return SPOOKY_OK;
 }

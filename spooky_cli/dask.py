@@ -721,11 +721,13 @@ def plan_diff(
     ranges: int | None = None,
 ) -> DatasetDiff:
     """The diff of two datasets as a DatasetDiff (see diff_datasets; fmt
-    "count": the changes' text is left empty). The
+    "count": the changes' text is left empty; "json": each change's text is
+    an element of the JSON document, spooky_cli.diff.JsonDocument frames
+    them). The
     parts are described on the cluster (a sample of each key index chooses
     the bounds of `ranges` key ranges: default one per ~2M keys)."""
-    if fmt not in ("ndjson", "text", "count"):
-        raise SpookyError(f"unknown diff format {fmt!r} (one of: ndjson, text, count)")
+    if fmt not in ("ndjson", "json", "text", "count"):
+        raise SpookyError(f"unknown diff format {fmt!r} (one of: ndjson, json, text, count)")
     sides = [describe_parts(old, SAMPLES_PER_PART), describe_parts(new, SAMPLES_PER_PART)]
     if (sides[0][0].key_section, sides[0][0].key_parts) != (
         sides[1][0].key_section,

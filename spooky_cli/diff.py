@@ -86,6 +86,25 @@ def diff_summary(counts: DiffCounts, tolerance: Tolerance | None = None) -> dict
     return out
 
 
+class JsonDocument:
+    """diff's one JSON document, {"changes": [...], "summary": {...}}, around
+    the core's elements (",\n{...}" each, SPOOKY_DIFF_JSON) as they come."""
+
+    def __init__(self) -> None:
+        self.first = True  # its head goes before the first element, its leading comma goes
+
+    def part(self, text: bytes) -> bytes:
+        if not text:
+            return b""
+        out = b'{"changes":[' + text[1:] if self.first else text
+        self.first = False
+        return out
+
+    def end(self, summary: dict[str, Any]) -> bytes:
+        head = b'{"changes":[' if self.first else b"\n"
+        return b'%s],"summary":%s}\n' % (head, orjson.dumps(summary))
+
+
 def _field_hashes(names: list[str], known: Collection[str], where: str = "") -> list[int]:
     """Hashes of field names, each of which known (the names of either side) holds."""
     out = []
@@ -337,8 +356,7 @@ def diff_files(
     for reader in readers:  # what the binary searches of _ranges mapped
         lib.spooky_file_release(reader.handle)
     emit: Callable[[bytes], Any] = write if write is not None else len
-    document = fmt == "json"
-    first = True  # of the document's elements: its head goes before, its leading comma goes
+    document = JsonDocument() if fmt == "json" else None
     with in_order(diff_range, ranges, name="spooky-diff") as done:
         for n, (r, (text, counts)) in enumerate(done, 1):
             if n % 64 == 0:  # a range may map pages past its end that the next gave back
@@ -350,20 +368,18 @@ def diff_files(
                 if len(shown) >= limit:
                     enough.set()
             elif text:
-                emit(b'{"changes":[' + text[1:] if document and first else text)
-                first = False
+                emit(document.part(text) if document else text)
             for i, c in enumerate(counts):
                 totals[i] += c
             if progress is not None:
                 progress(r[1] - r[0] if old_is_larger else r[3] - r[2])
     result = DiffCounts(*totals)
     if document:
-        summary = orjson.dumps(diff_summary(result, tolerance))
-        emit(b'%s],"summary":%s}\n' % (b'{"changes":[' if first else b"\n", summary))
+        emit(document.end(diff_summary(result, tolerance)))
     if markdown:
         changes = [orjson.loads(line) for line in shown]
         emit(diff_markdown(changes, diff_summary(result, tolerance)))
     return result
 
 
-__all__ = ["DiffCounts", "DiffOptions", "Tolerance", "diff_files", "diff_summary"]
+__all__ = ["DiffCounts", "DiffOptions", "JsonDocument", "Tolerance", "diff_files", "diff_summary"]

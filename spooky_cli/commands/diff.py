@@ -17,7 +17,7 @@ import typer
 from spooky_cli import render
 from spooky_cli.commands.convert import Stats, convert_inputs
 from spooky_cli.dataset import is_dataset
-from spooky_cli.diff import LIMIT, DiffCounts, Tolerance, diff_files, diff_summary
+from spooky_cli.diff import LIMIT, DiffCounts, JsonDocument, Tolerance, diff_files, diff_summary
 from spooky_cli.errors import SpookyError
 from spooky_cli.filter import Filter
 from spooky_cli.inputs import display_name, expand_inputs, input_size
@@ -189,8 +189,7 @@ def _run_datasets(
             "pip install 'spooky-cli[dask]'"
         ) from None
     started = time.perf_counter()
-    document = fmt == "json"  # the ndjson lines, wrapped as the one-file diff wraps them
-    c_fmt = "count" if summary_only or quiet else ("ndjson" if document else fmt)
+    c_fmt = "count" if summary_only or quiet else fmt
     color = c_fmt == "text" and output == "-" and render.stdout_color()
     with sd.cluster(scheduler):
         if verify:
@@ -207,19 +206,13 @@ def _run_datasets(
             counts = d.counts(changes)
             inputs = [*sd.dataset_parts(old), *sd.dataset_parts(new)]
             try:
+                document = JsonDocument() if fmt == "json" else None
                 with open_output(output, inputs=inputs) as out:
-                    first = True
                     for part in changes.partitions:  # in key order
                         text = "".join(part["text"].compute()).encode("utf-8")
-                        if document and text:  # "{a}\n{b}\n" -> "\n{a},\n{b}"
-                            lead = b'{"changes":[\n' if first else b",\n"
-                            text = lead + text[:-1].replace(b"\n", b",\n")
-                            first = False
-                        out.write(text)
+                        out.write(document.part(text) if document else text)
                     if document:
-                        summary = orjson.dumps(diff_summary(counts))
-                        head = b'{"changes":[' if first else b"\n"
-                        out.write(b'%s],"summary":%s}\n' % (head, summary))
+                        out.write(document.end(diff_summary(counts)))
             except ReaderGone:
                 raise typer.Exit(1) from None
     if not summary_only:
