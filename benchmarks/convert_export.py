@@ -96,6 +96,16 @@ def sql_str(path: str) -> str:
     return "'" + path.replace("'", "''") + "'"
 
 
+def parquet_query(src: str, dst: str) -> str:
+    """DuckDB's NDJSON -> Parquet copy: a peer's stored form of the data."""
+    return f"COPY (SELECT * FROM read_json({sql_str(src)})) TO {sql_str(dst)} (FORMAT parquet)"
+
+
+def to_parquet(src: str, dst: str) -> None:
+    """src as Parquet at dst, untimed (DuckDB must be installed)."""
+    Contender("parquet", "", [sys.executable, "-c", DUCKDB_COPY, parquet_query(src, dst)]).run()
+
+
 def spooky_cmd() -> list[str]:
     """The `spooky` console script of this interpreter (as the peers run on
     sys.executable), not the first on PATH: that may be a wrapper such as a
@@ -217,7 +227,7 @@ def convert_group(src: str, workdir: str, extra: bool) -> list[Contender]:
             [py, "-c", ORJSON_LOADS, src],
         ),
     ]
-    q = f"COPY (SELECT * FROM read_json({sql_str(src)})) TO {sql_str(parquet)} (FORMAT parquet)"
+    q = parquet_query(src, parquet)
     if have("duckdb"):
         group.append(
             Contender(

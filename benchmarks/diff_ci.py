@@ -48,6 +48,7 @@ from convert_export import (  # noqa: E402
     rss_row,
     spooky_cmd,
     sql_str,
+    to_parquet,
 )
 
 TARGETS = {("diff", "duckdb"): 3.0, ("ndjson", "convert+diff"): 1.0}
@@ -172,11 +173,7 @@ def main(argv: list[str] | None = None) -> int:
             Contender("convert", "", spooky_cmd() + argv_).run()
             if have("duckdb"):
                 paths[f"{side}_parquet"] = os.path.join(workdir, f"{side}.parquet")
-                q = (
-                    f"COPY (SELECT * FROM read_json({sql_str(paths[side])})) "
-                    f"TO {sql_str(paths[f'{side}_parquet'])} (FORMAT parquet)"
-                )
-                Contender("parquet", "", [sys.executable, "-c", DUCKDB_COPY, q]).run()
+                to_parquet(paths[side], paths[f"{side}_parquet"])
 
         diff = diff_group(paths, workdir)
         interleave(diff, args.repeats, "diff")

@@ -45,6 +45,7 @@ from convert_export import (  # noqa: E402
     rows_of,
     spooky_cmd,
     sql_str,
+    to_parquet,
 )
 
 EXPR = "version >= 300 and active and location.city == 'Zürich'"
@@ -178,11 +179,7 @@ def main(argv: list[str] | None = None) -> int:
         parquet = os.path.join(workdir, "data.parquet")
         Contender("convert", "", spooky_cmd() + ["convert", src, "-o", spky, "-q"]).run()
         if have("duckdb"):
-            q = (
-                f"COPY (SELECT * FROM read_json({sql_str(src)})) "
-                f"TO {sql_str(parquet)} (FORMAT parquet)"
-            )
-            Contender("parquet", "", [sys.executable, "-c", DUCKDB_COPY, q]).run()
+            to_parquet(src, parquet)
 
         counted = count_group(src, spky)
         interleave(counted, args.repeats, "count")

@@ -47,6 +47,7 @@ from convert_export import (  # noqa: E402
     machine,
     spooky_cmd,
     sql_str,
+    to_parquet,
 )
 
 from spooky_cli.bench import data  # noqa: E402
@@ -162,11 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         label = "DuckDB: store Parquet, batch read_json, winners by version, anti-join + union"
         if have("duckdb"):
             parquet = os.path.join(workdir, "store.parquet")
-            q = (
-                f"COPY (SELECT * FROM read_json({sql_str(store)})) "
-                f"TO {sql_str(parquet)} (FORMAT parquet)"
-            )
-            Contender("parquet", "", [py, "-c", DUCKDB_COPY, q]).run()
+            to_parquet(store, parquet)
             out = os.path.join(workdir, "duck.parquet")
             group.append(
                 Contender(
