@@ -26,6 +26,14 @@ def is_dataset(path: str) -> bool:
     return path != "-" and os.path.isdir(path)
 
 
+def holds_parts(path: str) -> bool:
+    """A dataset with record files in it, not a folder of NDJSON files."""
+    if not is_dataset(path):
+        return False
+    with os.scandir(path) as entries:
+        return any(e.name.endswith(PART_SUFFIX) for e in entries)
+
+
 def part_name(i: int, suffix: str = PART_SUFFIX) -> str:
     return f"part-{i:05d}{suffix}"
 

@@ -230,8 +230,8 @@ class RecordFileWriter:
     default), or stored as the nearest float ("float"; counted in big_ints).
 
     scratch: the file goes to an unnamed temp file in TMPDIR instead (path
-    only names it in messages), left open after close() as `scratch_fd` for
-    the caller to read and close.
+    only names it in messages), kept after close() for the caller to take
+    (take_file()).
     """
 
     duplicate_hint = " (use --on-duplicate last to keep the last)"  # after "key K repeats"
@@ -276,11 +276,6 @@ class RecordFileWriter:
         self.records = 0
         self.bytes_written = 0
         self.replaced = 0  # keep_last: records a later one of their key replaced
-
-    @property
-    def scratch_fd(self) -> int:
-        """scratch: the finished file's descriptor (-1 before close())."""
-        return self._output.kept
 
     @property
     def _shown(self) -> str:

@@ -4,7 +4,6 @@ record file."""
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -16,7 +15,7 @@ import typer
 
 from spooky_cli import render
 from spooky_cli.commands.convert import Stats, convert_inputs
-from spooky_cli.dataset import is_dataset
+from spooky_cli.dataset import holds_parts
 from spooky_cli.diff import LIMIT, DiffCounts, JsonDocument, Tolerance, diff_files, diff_summary
 from spooky_cli.errors import SpookyError
 from spooky_cli.filter import Filter
@@ -69,7 +68,7 @@ def run(
     A folder of .spky parts is a dataset: two datasets, or a dataset and a
     file, are diffed on Dask (spooky_cli.dask.plan_diff) on a local cluster,
     or on the one at scheduler (text, ndjson and json output)."""
-    if _is_parts(old) or _is_parts(new):
+    if holds_parts(old) or holds_parts(new):
         unsupported = [
             name
             for name, given in (
@@ -154,14 +153,6 @@ def run(
         render.summary([_counts_line(counts, tol), *render.timing(seconds)], quiet=quiet)
     if counts.differences:
         raise typer.Exit(1)
-
-
-def _is_parts(path: str) -> bool:
-    """A folder of record files (a dataset), not one of NDJSON files."""
-    if not is_dataset(path):
-        return False
-    with os.scandir(path) as entries:
-        return any(e.name.endswith(".spky") for e in entries)
 
 
 def _run_datasets(
@@ -262,11 +253,11 @@ def _converted(path: str, key: KeySpec, quiet: bool) -> RecordFileReader:
     writer.duplicate_hint = ""  # diff keeps no record of a repeated key
     with writer, render.progress(f"converting {name}", total, quiet) as bar:
         convert_inputs(inputs, writer, False, bar, Stats())
-    fd = writer.scratch_fd
+    scratch = writer.take_file()
     try:
-        return RecordFileReader(name, fd=fd)
+        return RecordFileReader(name, fd=scratch.fd)
     finally:
-        os.close(fd)
+        scratch.discard()
 
 
 class _Stopped(Exception):
